@@ -1,0 +1,102 @@
+#include "core/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace lowbit {
+
+Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return IoError(path + ": cannot open: " + std::strerror(errno));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return IoError(path + ": cannot stat: " + std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return IoError(path + ": not a regular file");
+  }
+  std::unique_ptr<MappedFile> m(new MappedFile());
+  m->path_ = path;
+  m->size_ = static_cast<uint64_t>(st.st_size);
+  if (m->size_ > 0) {
+    void* p = ::mmap(nullptr, m->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      const int e = errno;
+      ::close(fd);
+      return IoError(path + ": cannot mmap: " + std::strerror(e));
+    }
+    m->data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);
+  return m;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) {
+    ::munmap(const_cast<uint8_t*>(data_), size_);
+  }
+}
+
+Result<std::unique_ptr<OutputFile>> OutputFile::Create(
+    const std::string& path) {
+  std::unique_ptr<OutputFile> o(new OutputFile());
+  o->path_ = path;
+  o->tmp_path_ = path + ".tmp-" + std::to_string(::getpid());
+  o->f_ = std::fopen(o->tmp_path_.c_str(), "wb");
+  if (o->f_ == nullptr) {
+    return IoError(path + ": cannot create output: " + std::strerror(errno));
+  }
+  return o;
+}
+
+OutputFile::~OutputFile() {
+  if (f_ != nullptr) std::fclose(f_);
+  if (!committed_) ::unlink(tmp_path_.c_str());
+}
+
+Status OutputFile::Write(const void* data, size_t n) {
+  if (n == 0) return Status::Ok();
+  if (std::fwrite(data, 1, n, f_) != n) {
+    return IoError(path_ + ": write failed: " + std::strerror(errno));
+  }
+  pos_ += n;
+  return Status::Ok();
+}
+
+Status OutputFile::WriteZeros(size_t n) {
+  static const std::vector<uint8_t> kZeros(4096, 0);
+  while (n > 0) {
+    const size_t k = n < kZeros.size() ? n : kZeros.size();
+    LB_RETURN_IF_ERROR(Write(kZeros.data(), k));
+    n -= k;
+  }
+  return Status::Ok();
+}
+
+Status OutputFile::Commit() {
+  if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) {
+    return IoError(path_ + ": flush failed: " + std::strerror(errno));
+  }
+  const int rc = std::fclose(f_);
+  f_ = nullptr;
+  if (rc != 0)
+    return IoError(path_ + ": close failed: " + std::strerror(errno));
+  if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    return IoError(path_ + ": rename failed: " + std::strerror(errno));
+  }
+  committed_ = true;
+  return Status::Ok();
+}
+
+}  // namespace lowbit

@@ -1,0 +1,74 @@
+// QuantizedTensor: the packed codes and side arrays of one quantized weight,
+// and its exact scalar decoder. See docs/formats.md for the layout of each
+// array.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "formats/scheme.h"
+
+namespace lowbit {
+
+// How scales (and k-means codebooks) are stored. kAuto resolves, per tensor, to
+// f16 when every scale fits f16 as a normal number, else f32.
+enum class ScaleType : uint8_t { kAuto, kF32, kF16, kE8M0 };
+std::string_view ScaleTypeName(ScaleType t);
+
+// Layout (rows = shape[0], cols = product of the other dims, G = group_size):
+//   codes:    rows x PackedRowBytes(cols, bits) bytes; codes of a row
+//   LSB-first. scales:   scale_rows x groups_per_row floats (values exactly
+//   representable in
+//             scale_type), scale_rows = 1 for per-tensor, else rows.
+//   zeros:    asymmetric kInt only: scale_rows x PackedRowBytes(groups_per_row,
+//   bits)
+//             bytes of packed zero points in [0, 2^bits).
+//   codebook: kKmeans only: scale_rows x 2^bits levels (ascending per row).
+struct QuantizedTensor {
+  Scheme scheme;
+  Granularity granularity = Granularity::kChannel;
+  int64_t group_size =
+      0;  // elements per group along a row (cols unless kGroup)
+  bool symmetric = true;
+  ScaleType scale_type = ScaleType::kF32;  // never kAuto once quantized
+  std::string method;  // "minmax", "mse", "percentile:99.9", ...
+  DType source_dtype = DType::kF32;
+  Shape shape;
+  int64_t rows = 0;
+  int64_t cols = 0;
+
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
+  std::vector<uint8_t> zeros;
+  std::vector<float> codebook;
+
+  int64_t groups_per_row() const {
+    return (cols + group_size - 1) / group_size;
+  }
+  int64_t scale_rows() const {
+    return granularity == Granularity::kTensor ? 1 : rows;
+  }
+  int64_t code_row_bytes() const;
+  int64_t zero_row_bytes() const;
+  int64_t levels() const { return int64_t{1} << scheme.bits; }
+
+  // Bytes the arrays take on disk (scales at their storage width).
+  int64_t StoredBytes() const;
+  // Stored bits / number of weights: codes + scales + zeros + codebooks.
+  double BitsPerWeight() const;
+  // Checks that every array has the size the layout demands (for files read
+  // back).
+  Status Validate() const;
+};
+
+// Decodes row r into out[0..cols). Exact: the same float ops as the encoder's
+// error.
+void DequantizeRow(const QuantizedTensor& q, int64_t r, float* out);
+// Decodes the whole tensor, row-major.
+std::vector<float> Dequantize(const QuantizedTensor& q);
+
+}  // namespace lowbit

@@ -1,0 +1,292 @@
+#include "io/quantized_safetensors.h"
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/half.h"
+#include "core/tensor.h"
+
+namespace lowbit {
+namespace {
+
+using nlohmann::json;
+
+std::string GranularityName(Granularity g) {
+  switch (g) {
+    case Granularity::kTensor:
+      return "tensor";
+    case Granularity::kChannel:
+      return "channel";
+    case Granularity::kGroup:
+      return "group";
+  }
+  return "?";
+}
+
+std::optional<Granularity> ParseGranularity(const std::string& s) {
+  if (s == "tensor") return Granularity::kTensor;
+  if (s == "channel") return Granularity::kChannel;
+  if (s == "group") return Granularity::kGroup;
+  return std::nullopt;
+}
+
+DType ScaleDType(ScaleType t) {
+  switch (t) {
+    case ScaleType::kF16:
+      return DType::kF16;
+    case ScaleType::kE8M0:
+      return DType::kU8;
+    default:
+      return DType::kF32;
+  }
+}
+
+std::vector<uint8_t> EncodeScales(const std::vector<float>& v, ScaleType t) {
+  std::vector<uint8_t> out;
+  if (t == ScaleType::kE8M0) {
+    out.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      out[i] = static_cast<uint8_t>(v[i] == 0.0f ? 0 : std::ilogb(v[i]) + 127);
+    }
+    return out;
+  }
+  const DType d = ScaleDType(t);
+  out.resize(
+      static_cast<size_t>(StorageBytes(d, static_cast<int64_t>(v.size()))));
+  FromFloat(d, v.data(), static_cast<int64_t>(v.size()), out.data());
+  return out;
+}
+
+std::string Describe(const QuantizedTensor& q) {
+  json j;
+  j["scheme"] = q.scheme.Name();
+  j["shape"] = q.shape;
+  j["dtype"] = std::string(DTypeName(q.source_dtype));
+  j["granularity"] = GranularityName(q.granularity);
+  j["group_size"] = q.group_size;
+  j["symmetric"] = q.symmetric;
+  j["method"] = q.method;
+  j["scale_type"] = std::string(ScaleTypeName(q.scale_type));
+  return j.dump();
+}
+
+struct Component {
+  std::string suffix;
+  DType dtype;
+  Shape shape;
+  std::vector<uint8_t> bytes;
+};
+
+std::vector<Component> Components(const QuantizedTensor& q) {
+  std::vector<Component> c;
+  const DType sd = ScaleDType(q.scale_type);
+  c.push_back({".qcodes", DType::kU8, {q.rows, q.code_row_bytes()}, q.codes});
+  if (!q.scales.empty()) {
+    c.push_back({".qscale",
+                 sd,
+                 {q.scale_rows(), q.groups_per_row()},
+                 EncodeScales(q.scales, q.scale_type)});
+  }
+  if (!q.zeros.empty()) {
+    c.push_back(
+        {".qzero", DType::kU8, {q.scale_rows(), q.zero_row_bytes()}, q.zeros});
+  }
+  if (!q.codebook.empty()) {
+    c.push_back({".qcodebook",
+                 sd,
+                 {q.scale_rows(), q.levels()},
+                 EncodeScales(q.codebook, q.scale_type)});
+  }
+  return c;
+}
+
+}  // namespace
+
+const ModelTensor* SafetensorsModel::Find(const std::string& name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
+    const std::string& path) {
+  std::unique_ptr<SafetensorsModel> m(new SafetensorsModel());
+  LB_ASSIGN_OR_RETURN(m->file_, SafetensorsFile::Open(path));
+  const SafetensorsFile& f = *m->file_;
+  std::map<std::string, std::shared_ptr<QuantizedTensor>> quantized;
+  std::map<std::string, std::string>
+      component_of;  // component tensor -> base name
+  for (const auto& [key, value] : f.metadata()) {
+    if (key.rfind(kMetaPrefix, 0) != 0) {
+      m->metadata_[key] = value;
+      continue;
+    }
+    const std::string name = key.substr(std::strlen(kMetaPrefix));
+    auto fail = [&](const std::string& what) {
+      return BadInput(path + ": quantized tensor '" + name + "': " + what);
+    };
+    const json j = json::parse(value, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return fail("description is not a JSON object");
+    auto q = std::make_shared<QuantizedTensor>();
+    try {
+      const auto scheme = ParseScheme(j.at("scheme").get<std::string>());
+      if (!scheme) return fail("unknown scheme " + j.at("scheme").dump());
+      q->scheme = *scheme;
+      q->shape = j.at("shape").get<Shape>();
+      const auto dt = DTypeFromName(j.at("dtype").get<std::string>());
+      if (!dt || !IsFloatWeight(*dt)) return fail("bad source dtype");
+      q->source_dtype = *dt;
+      const auto g = ParseGranularity(j.at("granularity").get<std::string>());
+      if (!g) return fail("bad granularity");
+      q->granularity = *g;
+      q->group_size = j.at("group_size").get<int64_t>();
+      q->symmetric = j.at("symmetric").get<bool>();
+      q->method = j.value("method", "");
+      const std::string st = j.at("scale_type").get<std::string>();
+      if (st == "f32") {
+        q->scale_type = ScaleType::kF32;
+      } else if (st == "f16") {
+        q->scale_type = ScaleType::kF16;
+      } else if (st == "e8m0") {
+        q->scale_type = ScaleType::kE8M0;
+      } else {
+        return fail("bad scale_type " + st);
+      }
+    } catch (const json::exception& e) {
+      return fail(std::string("bad description: ") + e.what());
+    }
+    for (int64_t d : q->shape) {
+      if (d < 0 || d > (int64_t{1} << 40)) return fail("bad shape");
+    }
+    if (q->shape.size() > 8) return fail("too many dimensions");
+    RowsCols(q->shape, &q->rows, &q->cols);
+    if (q->rows * q->cols > (int64_t{1} << 40))
+      return fail("absurd element count");
+    auto get = [&](const std::string& suffix,
+                   bool required) -> Result<const SafetensorsEntry*> {
+      const SafetensorsEntry* e = f.Find(name + suffix);
+      if (e == nullptr && required) {
+        return BadInput(path + ": quantized tensor '" + name +
+                        "': component '" + name + suffix + "' is missing");
+      }
+      if (e != nullptr) component_of[e->name] = name;
+      return e;
+    };
+    const bool kmeans = q->scheme.kind == SchemeKind::kKmeans;
+    const bool asym = q->scheme.kind == SchemeKind::kInt && !q->symmetric;
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* codes, get(".qcodes", true));
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* scale, get(".qscale", !kmeans));
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* zero, get(".qzero", asym));
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* book,
+                        get(".qcodebook", kmeans));
+    const DType sd = ScaleDType(q->scale_type);
+    if (codes->dtype != DType::kU8) return fail("codes must be U8");
+    q->codes.assign(codes->data, codes->data + codes->nbytes);
+    auto decode_floats = [&](const SafetensorsEntry* e,
+                             std::vector<float>& out) {
+      if (e->dtype != sd) {
+        return fail("'" + e->name + "' has dtype " +
+                    std::string(DTypeName(e->dtype)) + ", scale_type needs " +
+                    std::string(DTypeName(sd)));
+      }
+      const int64_t n = NumElements(e->shape);
+      out.resize(static_cast<size_t>(n));
+      if (q->scale_type == ScaleType::kE8M0) {
+        for (int64_t i = 0; i < n; ++i) out[i] = DecodeE8M0(e->data[i]);
+      } else {
+        ToFloat(sd, e->data, n, out.data());
+      }
+      return Status::Ok();
+    };
+    if (scale != nullptr && !kmeans)
+      LB_RETURN_IF_ERROR(decode_floats(scale, q->scales));
+    if (book != nullptr && kmeans)
+      LB_RETURN_IF_ERROR(decode_floats(book, q->codebook));
+    if (zero != nullptr && asym) {
+      if (zero->dtype != DType::kU8) return fail("zero points must be U8");
+      q->zeros.assign(zero->data, zero->data + zero->nbytes);
+    }
+    const Status valid = q->Validate();
+    if (!valid.ok()) return fail(valid.message());
+    quantized[name] = q;
+  }
+  // Logical tensors in file order: plain entries, and each quantized tensor at
+  // the position of its codes.
+  for (const SafetensorsEntry& e : f.tensors()) {
+    auto comp = component_of.find(e.name);
+    if (comp != component_of.end()) {
+      const std::string& base = comp->second;
+      if (e.name != base + ".qcodes") continue;
+      const auto& q = quantized.at(base);
+      ModelTensor t;
+      t.name = base;
+      t.dtype = q->source_dtype;
+      t.shape = q->shape;
+      t.q = q;
+      for (const char* s : {".qcodes", ".qscale", ".qzero", ".qcodebook"}) {
+        if (const SafetensorsEntry* c = f.Find(base + s))
+          t.stored_bytes += c->nbytes;
+      }
+      m->index_[base] = m->tensors_.size();
+      m->tensors_.push_back(std::move(t));
+      continue;
+    }
+    if (quantized.count(e.name)) {
+      return BadInput(path + ": tensor '" + e.name +
+                      "' is stored both plain and quantized");
+    }
+    ModelTensor t;
+    t.name = e.name;
+    t.dtype = e.dtype;
+    t.shape = e.shape;
+    t.plain = &e;
+    t.stored_bytes = e.nbytes;
+    m->index_[e.name] = m->tensors_.size();
+    m->tensors_.push_back(std::move(t));
+  }
+  return m;
+}
+
+Result<std::vector<float>> SafetensorsModel::ReadFloat(
+    const ModelTensor& t) const {
+  if (t.quantized()) return Dequantize(*t.q);
+  if (!IsFloatWeight(t.dtype)) {
+    return InvalidArgument(path() + ": tensor '" + t.name + "' has dtype " +
+                           std::string(DTypeName(t.dtype)) +
+                           ", not a float type");
+  }
+  std::vector<float> out(static_cast<size_t>(NumElements(t.shape)));
+  ToFloat(t.dtype, t.plain->data, static_cast<int64_t>(out.size()), out.data());
+  return out;
+}
+
+Status WriteSafetensorsModel(const std::string& path,
+                             const std::vector<OutputTensor>& tensors,
+                             std::map<std::string, std::string> metadata) {
+  std::vector<TensorDesc> descs;
+  std::vector<std::pair<const uint8_t*, size_t>> data;
+  std::vector<std::vector<Component>>
+      keep;  // owns component bytes until written
+  for (const OutputTensor& t : tensors) {
+    if (t.q) {
+      metadata[kMetaPrefix + t.name] = Describe(*t.q);
+      keep.push_back(Components(*t.q));
+      for (const Component& c : keep.back()) {
+        descs.push_back({t.name + c.suffix, c.dtype, c.shape});
+        data.emplace_back(c.bytes.data(), c.bytes.size());
+      }
+    } else {
+      descs.push_back({t.name, t.dtype, t.shape});
+      const uint8_t* b = t.bytes ? t.bytes : t.owned.data();
+      data.emplace_back(
+          b, static_cast<size_t>(StorageBytes(t.dtype, NumElements(t.shape))));
+    }
+  }
+  LB_ASSIGN_OR_RETURN(auto w, SafetensorsWriter::Create(path, descs, metadata));
+  for (size_t i = 0; i < descs.size(); ++i) {
+    LB_RETURN_IF_ERROR(w->Write(descs[i].name, data[i].first, data[i].second));
+  }
+  return w->Commit();
+}
+
+}  // namespace lowbit

@@ -1,0 +1,47 @@
+// QuantConfig: everything that decides how one tensor is quantized (scheme,
+// granularity, symmetry, scale-selection method, scale storage), with defaults
+// and validation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "formats/quantized_tensor.h"
+#include "formats/scheme.h"
+
+namespace lowbit {
+
+enum class Method : uint8_t {
+  kMinMax,      // the range of the data (or the paper's closed-form rule)
+  kPercentile,  // clip at the p-th percentile of |x| (or of x at both ends)
+  kMse,  // search of the clipping range minimising the (weighted) squared error
+};
+
+struct MethodSpec {
+  Method method = Method::kMse;
+  double percentile = 100.0;  // for kPercentile, in (0, 100]
+  std::string Name() const;   // "minmax", "percentile:99.9", "mse"
+};
+// Parses "minmax", "percentile:P" (0 < P <= 100), "mse".
+Result<MethodSpec> ParseMethod(const std::string& s);
+
+struct QuantConfig {
+  Scheme scheme;
+  // Unset (<0 / nullopt-like) fields take the scheme's defaults in Resolve().
+  int granularity = -1;    // -1: default, else a Granularity value
+  int64_t group_size = 0;  // 0: default
+  int symmetric = -1;  // -1: default (symmetric), 0: asymmetric, 1: symmetric
+  MethodSpec method;
+  ScaleType scale_type = ScaleType::kAuto;
+  uint64_t seed = 0x10b17;  // k-means++ seeding
+  int kmeans_iters = 30;
+
+  // Fills defaults for `cols`-long rows and checks the combination; the message
+  // names the option at fault.
+  Status Resolve(int64_t cols);
+  Granularity gran() const { return static_cast<Granularity>(granularity); }
+  bool is_symmetric() const { return symmetric != 0; }
+};
+
+}  // namespace lowbit

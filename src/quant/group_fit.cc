@@ -1,0 +1,454 @@
+#include "quant/group_fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/half.h"
+
+namespace lowbit {
+namespace {
+
+// Candidate clipping ratios for the mse search: 1.0 (the minmax candidate) down
+// to kMinRatio in kSteps equal steps.
+constexpr int kSteps = 48;
+constexpr float kMinRatio = 0.4f;
+constexpr int kRefineIters = 3;
+
+inline float Ratio(int i) {
+  return 1.0f - (1.0f - kMinRatio) * static_cast<float>(i) / kSteps;
+}
+
+// ---- codecs: map x/scale to a code, and a code to its level
+// --------------------------
+
+struct IntCodec {
+  float qmax;
+  float zero;
+  uint8_t Encode(float xs) const {
+    const float q = std::nearbyint(xs) + zero;
+    return static_cast<uint8_t>(std::clamp(q, 0.0f, qmax));
+  }
+  float Level(uint8_t c) const { return static_cast<float>(c) - zero; }
+};
+
+// Nearest level of an ascending table (NF4, E2M1 magnitudes handled by the
+// minifloat codec).
+struct TableCodec {
+  const float* levels;
+  int n;
+  uint8_t Encode(float xs) const {
+    // ascending levels: find the first level >= xs, compare with its lower
+    // neighbour
+    int lo = 0, hi = n - 1;
+    if (!(xs > levels[0])) return 0;
+    if (!(xs < levels[n - 1])) return static_cast<uint8_t>(n - 1);
+    while (hi - lo > 1) {
+      const int mid = (lo + hi) / 2;
+      if (levels[mid] <= xs) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    return static_cast<uint8_t>(xs - levels[lo] <= levels[hi] - xs ? lo : hi);
+  }
+  float Level(uint8_t c) const { return levels[c]; }
+};
+
+struct Fp8E4M3Codec {
+  const float* levels;
+  uint8_t Encode(float xs) const { return EncodeFp8E4M3(xs); }
+  float Level(uint8_t c) const { return levels[c]; }
+};
+struct Fp8E5M2Codec {
+  const float* levels;
+  uint8_t Encode(float xs) const { return EncodeFp8E5M2(xs); }
+  float Level(uint8_t c) const { return levels[c]; }
+};
+struct Fp4Codec {
+  const float* levels;
+  uint8_t Encode(float xs) const { return EncodeFp4E2M1(xs); }
+  float Level(uint8_t c) const { return levels[c]; }
+};
+
+struct TernaryCodec {
+  float t;  // threshold in units of the scale
+  uint8_t Encode(float xs) const { return xs > t ? 2 : (xs < -t ? 0 : 1); }
+  float Level(uint8_t c) const { return static_cast<float>(c) - 1.0f; }
+};
+
+template <class Codec>
+double GroupError(const float* x, const float* w, int64_t n, float s,
+                  const Codec& codec) {
+  const float inv = s != 0.0f ? 1.0f / s : 0.0f;
+  double err = 0.0;
+  if (w == nullptr) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float d = x[i] - s * codec.Level(codec.Encode(x[i] * inv));
+      err += static_cast<double>(d) * d;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float d = x[i] - s * codec.Level(codec.Encode(x[i] * inv));
+      err += static_cast<double>(w[i]) * d * d;
+    }
+  }
+  return err;
+}
+
+// Least-squares scale for the codes that scale s gives: sum(w x l) / sum(w
+// l^2).
+template <class Codec>
+float LeastSquaresScale(const float* x, const float* w, int64_t n, float s,
+                        const Codec& codec) {
+  const float inv = s != 0.0f ? 1.0f / s : 0.0f;
+  double num = 0.0, den = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double l = codec.Level(codec.Encode(x[i] * inv));
+    const double wi = w ? w[i] : 1.0;
+    num += wi * x[i] * l;
+    den += wi * l * l;
+  }
+  return den > 0.0 ? static_cast<float>(num / den) : s;
+}
+
+// Value of x with the largest magnitude (the first such, keeping its sign).
+float Extreme(const float* x, int64_t n) {
+  float e = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > std::fabs(e)) e = x[i];
+  }
+  return e;
+}
+
+// p-th percentile (0..100] of v (modified), linear interpolation between order
+// stats.
+float Percentile(std::vector<float>& v, double p) {
+  if (v.empty()) return 0.0f;
+  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t k = static_cast<size_t>(pos);
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  const float a = v[k];
+  if (k + 1 >= v.size()) return a;
+  const float b = *std::min_element(v.begin() + k + 1, v.end());
+  return a + static_cast<float>(pos - k) * (b - a);
+}
+
+// Scale search shared by the symmetric schemes: candidates base * Ratio(i) for
+// each base, then least-squares refinement of the best. `bases[0]` is the
+// minmax scale.
+template <class Codec>
+GroupFit SearchScale(const float* x, const float* w, int64_t n,
+                     const float* bases, int nbases, bool search, ScaleType st,
+                     const Codec& codec) {
+  GroupFit best;
+  best.scale = RoundScale(bases[0], st);
+  best.err = GroupError(x, w, n, best.scale, codec);
+  if (!search) return best;
+  for (int b = 0; b < nbases; ++b) {
+    for (int i = 0; i <= kSteps; ++i) {
+      const float s = RoundScale(bases[b] * Ratio(i), st);
+      const double e = GroupError(x, w, n, s, codec);
+      if (e < best.err) {
+        best.err = e;
+        best.scale = s;
+      }
+    }
+  }
+  for (int it = 0; it < kRefineIters; ++it) {
+    const float s =
+        RoundScale(LeastSquaresScale(x, w, n, best.scale, codec), st);
+    if (s == best.scale) break;
+    const double e = GroupError(x, w, n, s, codec);
+    if (!(e < best.err)) break;
+    best.err = e;
+    best.scale = s;
+  }
+  return best;
+}
+
+GroupFit FitSymmetricInt(const float* x, const float* w, int64_t n, int bits,
+                         const MethodSpec& m, ScaleType st) {
+  const float half = static_cast<float>(1 << (bits - 1));
+  const IntCodec codec{static_cast<float>((1 << bits) - 1), half};
+  float ext = Extreme(x, n);
+  if (m.method == Method::kPercentile) {
+    std::vector<float> a(x, x + n);
+    for (float& v : a) v = std::fabs(v);
+    ext = std::copysign(Percentile(a, m.percentile), ext);
+  }
+  // The extreme value maps to the level -2^(b-1), the one with the largest
+  // magnitude; the second base maps it to +(2^(b-1) - 1) instead.
+  const float bases[2] = {ext / -half, ext / (half - 1.0f)};
+  GroupFit f =
+      SearchScale(x, w, n, bases, 2, m.method == Method::kMse, st, codec);
+  f.zero = static_cast<int>(half);
+  return f;
+}
+
+GroupFit FitAsymmetricInt(const float* x, const float* w, int64_t n, int bits,
+                          const MethodSpec& m, ScaleType st) {
+  const int qmax = (1 << bits) - 1;
+  float lo = 0.0f, hi = 0.0f;
+  if (m.method == Method::kPercentile) {
+    std::vector<float> a(x, x + n);
+    hi = Percentile(a, m.percentile);
+    lo = Percentile(a, 100.0 - m.percentile);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      lo = std::min(lo, x[i]);
+      hi = std::max(hi, x[i]);
+    }
+  }
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  auto zero_for = [&](float s, float anchor_lo) {
+    if (s == 0.0f) return 0;
+    return static_cast<int>(std::clamp(std::nearbyint(-anchor_lo / s), 0.0f,
+                                       static_cast<float>(qmax)));
+  };
+  auto eval = [&](float s, int z) {
+    return GroupError(
+        x, w, n, s, IntCodec{static_cast<float>(qmax), static_cast<float>(z)});
+  };
+  GroupFit best;
+  best.scale = RoundScale((hi - lo) / static_cast<float>(qmax), st);
+  best.zero = zero_for(best.scale, lo);
+  best.err = eval(best.scale, best.zero);
+  if (m.method != Method::kMse || best.scale == 0.0f) return best;
+  auto consider = [&](float s, int z) {
+    z = std::clamp(z, 0, qmax);
+    const double e = eval(s, z);
+    if (e < best.err) best = GroupFit{s, z, 0.0f, e};
+  };
+  for (int i = 0; i <= kSteps; ++i) {
+    const float s =
+        RoundScale((hi - lo) * Ratio(i) / static_cast<float>(qmax), st);
+    if (s == 0.0f) continue;
+    const int z_lo = zero_for(s, lo);
+    const int z_hi = qmax - static_cast<int>(std::nearbyint(hi / s));
+    const int z_mid = static_cast<int>(
+        std::nearbyint((static_cast<float>(qmax) - (hi + lo) / s) * 0.5f));
+    consider(s, z_lo);
+    if (z_hi != z_lo) consider(s, z_hi);
+    if (z_mid != z_lo && z_mid != z_hi) consider(s, z_mid);
+  }
+  // Least-squares refinement: regress x on the codes, x ~ a * c + b.
+  for (int it = 0; it < kRefineIters; ++it) {
+    const IntCodec codec{static_cast<float>(qmax),
+                         static_cast<float>(best.zero)};
+    const float inv = 1.0f / best.scale;
+    double sw = 0, sc = 0, sx = 0, scc = 0, scx = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double wi = w ? w[i] : 1.0;
+      const double c = codec.Encode(x[i] * inv);
+      sw += wi;
+      sc += wi * c;
+      sx += wi * x[i];
+      scc += wi * c * c;
+      scx += wi * c * x[i];
+    }
+    const double var = sw * scc - sc * sc;
+    if (!(var > 0.0)) break;
+    const double a = (sw * scx - sc * sx) / var;
+    const double b = (sx - a * sc) / sw;
+    const float s = RoundScale(static_cast<float>(a), st);
+    if (!(s > 0.0f)) break;
+    const int z = static_cast<int>(std::nearbyint(-b / s));
+    const double before = best.err;
+    consider(s, z);
+    if (!(best.err < before)) break;
+  }
+  return best;
+}
+
+GroupFit FitBinary(const float* x, const float* w, int64_t n, ScaleType st) {
+  // alpha = weighted mean |x|: the least-squares scale for sign codes
+  // (XNOR-Net).
+  double num = 0.0, den = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double wi = w ? w[i] : 1.0;
+    num += wi * std::fabs(x[i]);
+    den += wi;
+  }
+  GroupFit f;
+  f.scale = RoundScale(den > 0 ? static_cast<float>(num / den) : 0.0f, st);
+  double err = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = x[i] - (x[i] >= 0.0f ? f.scale : -f.scale);
+    err += (w ? w[i] : 1.0) * d * d;
+  }
+  f.err = err;
+  return f;
+}
+
+GroupFit FitTernary(const float* x, const float* w, int64_t n,
+                    const MethodSpec& m, ScaleType st) {
+  GroupFit f;
+  if (m.method != Method::kMse) {
+    // TWN: threshold 0.7 * mean|x|; alpha = mean |x| over the values above it.
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += std::fabs(x[i]);
+    const float delta = n > 0 ? static_cast<float>(0.7 * sum / n) : 0.0f;
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::fabs(x[i]) > delta) {
+        const double wi = w ? w[i] : 1.0;
+        num += wi * std::fabs(x[i]);
+        den += wi;
+      }
+    }
+    f.scale = RoundScale(den > 0 ? static_cast<float>(num / den) : 0.0f, st);
+    f.threshold = f.scale != 0.0f ? delta / f.scale : 0.0f;
+    f.err = GroupError(x, w, n, f.scale, TernaryCodec{f.threshold});
+    return f;
+  }
+  // Exact optimum over thresholds: keeping the k largest |x| with alpha = their
+  // weighted mean removes (sum w|x|)^2 / sum w of error; scan k over the sorted
+  // magnitudes.
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[i] = i;
+  std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    return std::fabs(x[a]) > std::fabs(x[b]);
+  });
+  double sa = 0.0, sw = 0.0, best_gain = -1.0, best_alpha = 0.0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double wi = w ? w[idx[k]] : 1.0;
+    sa += wi * std::fabs(x[idx[k]]);
+    sw += wi;
+    if (sw > 0.0 && sa * sa / sw > best_gain) {
+      best_gain = sa * sa / sw;
+      best_alpha = sa / sw;
+    }
+  }
+  f.scale = RoundScale(static_cast<float>(best_alpha), st);
+  f.threshold = 0.5f;  // nearest level
+  f.err = GroupError(x, w, n, f.scale, TernaryCodec{f.threshold});
+  return f;
+}
+
+GroupFit FitMxfp4(const float* x, const float* w, int64_t n,
+                  const MethodSpec& m) {
+  const Fp4Codec codec{Scheme{SchemeKind::kMxfp4, 4}.Levels().data()};
+  float amax = 0.0f;
+  if (m.method == Method::kPercentile) {
+    std::vector<float> a(x, x + n);
+    for (float& v : a) v = std::fabs(v);
+    amax = Percentile(a, m.percentile);
+  } else {
+    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  }
+  // OCP MX v1.0: shared exponent floor(log2(amax)) - emax(E2M1) with emax = 2.
+  int e = amax > 0.0f ? std::ilogb(amax) - 2 : -127;
+  e = std::clamp(e, -127, 127);
+  GroupFit best;
+  best.scale = std::ldexp(1.0f, e);
+  best.err = GroupError(x, w, n, best.scale, codec);
+  if (m.method == Method::kMse) {
+    for (int d : {1, -1}) {
+      const int e2 = std::clamp(e + d, -127, 127);
+      const float s = std::ldexp(1.0f, e2);
+      const double err = GroupError(x, w, n, s, codec);
+      if (err < best.err) best = GroupFit{s, 0, 0.0f, err};
+    }
+  }
+  return best;
+}
+
+template <class Codec>
+GroupFit FitScaledTable(const float* x, const float* w, int64_t n, float lmax,
+                        bool both_signs, const MethodSpec& m, ScaleType st,
+                        const Codec& codec) {
+  float amax = 0.0f;
+  if (m.method == Method::kPercentile) {
+    std::vector<float> a(x, x + n);
+    for (float& v : a) v = std::fabs(v);
+    amax = Percentile(a, m.percentile);
+  } else {
+    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  }
+  const float bases[2] = {amax / lmax, -amax / lmax};
+  return SearchScale(x, w, n, bases, both_signs ? 2 : 1,
+                     m.method == Method::kMse, st, codec);
+}
+
+}  // namespace
+
+float RoundScale(float s, ScaleType t) {
+  return t == ScaleType::kF16 ? RoundToF16(s) : s;
+}
+
+GroupFit FitGroup(const float* x, const float* w, int64_t n,
+                  const Scheme& scheme, bool symmetric,
+                  const MethodSpec& method, ScaleType st) {
+  const float* lv = scheme.Levels().data();
+  switch (scheme.kind) {
+    case SchemeKind::kInt:
+      return symmetric ? FitSymmetricInt(x, w, n, scheme.bits, method, st)
+                       : FitAsymmetricInt(x, w, n, scheme.bits, method, st);
+    case SchemeKind::kBinary:
+      return FitBinary(x, w, n, st);
+    case SchemeKind::kTernary:
+      return FitTernary(x, w, n, method, st);
+    case SchemeKind::kNf4:
+      return FitScaledTable(x, w, n, 1.0f, true, method, st,
+                            TableCodec{lv, 16});
+    case SchemeKind::kFp8E4M3:
+      return FitScaledTable(x, w, n, 448.0f, false, method, st,
+                            Fp8E4M3Codec{lv});
+    case SchemeKind::kFp8E5M2:
+      return FitScaledTable(x, w, n, 57344.0f, false, method, st,
+                            Fp8E5M2Codec{lv});
+    case SchemeKind::kFp4E2M1:
+      return FitScaledTable(x, w, n, 6.0f, false, method, st, Fp4Codec{lv});
+    case SchemeKind::kMxfp4:
+      return FitMxfp4(x, w, n, method);
+    case SchemeKind::kKmeans:
+      break;
+  }
+  LB_CHECK(false && "FitGroup: k-means has no fixed level table");
+  return {};
+}
+
+void EncodeGroup(const float* x, int64_t n, const Scheme& scheme,
+                 const GroupFit& fit, const MethodSpec& method,
+                 uint8_t* codes) {
+  (void)method;
+  const float s = fit.scale;
+  const float inv = s != 0.0f ? 1.0f / s : 0.0f;
+  const float* lv = scheme.Levels().data();
+  auto run = [&](const auto& codec) {
+    for (int64_t i = 0; i < n; ++i) codes[i] = codec.Encode(x[i] * inv);
+  };
+  switch (scheme.kind) {
+    case SchemeKind::kInt:
+      run(IntCodec{static_cast<float>((1 << scheme.bits) - 1),
+                   static_cast<float>(fit.zero)});
+      return;
+    case SchemeKind::kBinary:
+      for (int64_t i = 0; i < n; ++i) codes[i] = x[i] >= 0.0f ? 1 : 0;
+      return;
+    case SchemeKind::kTernary:
+      run(TernaryCodec{fit.threshold});
+      return;
+    case SchemeKind::kNf4:
+      run(TableCodec{lv, 16});
+      return;
+    case SchemeKind::kFp8E4M3:
+      run(Fp8E4M3Codec{lv});
+      return;
+    case SchemeKind::kFp8E5M2:
+      run(Fp8E5M2Codec{lv});
+      return;
+    case SchemeKind::kFp4E2M1:
+    case SchemeKind::kMxfp4:
+      run(Fp4Codec{lv});
+      return;
+    case SchemeKind::kKmeans:
+      break;
+  }
+  LB_CHECK(false && "EncodeGroup: k-means codes come from the codebook");
+}
+
+}  // namespace lowbit

@@ -1,0 +1,24 @@
+// The lowbit subcommands: each registers its options on the CLI11 app and runs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "core/status.h"
+
+namespace lowbit::cli {
+
+// A registered subcommand: `run` is called when the user chose it.
+using Runner = std::function<Status()>;
+
+Runner AddInspect(CLI::App& app);
+Runner AddQuantize(CLI::App& app);
+Runner AddReport(CLI::App& app);
+Runner AddConvert(CLI::App& app);
+Runner AddSynth(CLI::App& app);
+
+// Writes text to `path` through a temporary file and a rename.
+Status WriteTextFile(const std::string& path, const std::string& text);
+
+}  // namespace lowbit::cli

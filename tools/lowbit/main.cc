@@ -1,0 +1,69 @@
+// lowbit: quantize the weights of neural-network models and measure what it
+// costs. Exit status: 0 success, 2 bad input or bad options, 1 anything else.
+#include <cstdio>
+#include <vector>
+
+#include "core/mapped_file.h"
+#include "tools/lowbit/commands.h"
+
+namespace lowbit::cli {
+
+Status WriteTextFile(const std::string& path, const std::string& text) {
+  LB_ASSIGN_OR_RETURN(auto out, OutputFile::Create(path));
+  LB_RETURN_IF_ERROR(out->Write(text.data(), text.size()));
+  return out->Commit();
+}
+
+}  // namespace lowbit::cli
+
+int main(int argc, char** argv) {
+  using namespace lowbit;
+  CLI::App app{
+      "lowbit " LOWBIT_VERSION
+      ": quantize the weights of a neural-network model (safetensors) to few "
+      "bits\n"
+      "and report what it costs in error and saves in bytes.\n\n"
+      "  lowbit inspect model.safetensors\n"
+      "  lowbit quantize model.safetensors -o model.int4.safetensors --scheme "
+      "int4\n"
+      "  lowbit report model.safetensors model.int4.safetensors --json\n"
+      "  lowbit convert model.int4.safetensors -o model.deq.safetensors\n\n"
+      "Run 'lowbit SUBCOMMAND --help' for the options of each.",
+      "lowbit"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("lowbit ") + LOWBIT_VERSION);
+  std::vector<std::pair<CLI::App*, cli::Runner>> subs;
+  auto add = [&](cli::Runner (*fn)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    cli::Runner r = fn(app);
+    subs.emplace_back(app.get_subcommands({})[before], std::move(r));
+  };
+  add(cli::AddInspect);
+  add(cli::AddQuantize);
+  add(cli::AddReport);
+  add(cli::AddConvert);
+  add(cli::AddSynth);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "lowbit: %s\n", e.what());
+    std::fprintf(stderr, "Run 'lowbit --help' for usage.\n");
+    return 2;
+  }
+  for (auto& [sub, run] : subs) {
+    if (!sub->parsed()) continue;
+    const Status st = run();
+    if (!st.ok()) {
+      std::fprintf(stderr, "lowbit: %s\n", st.message().c_str());
+      return st.code() == StatusCode::kIoError ? 1 : 2;
+    }
+    return 0;
+  }
+  return 2;
+}
