@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "lowbit: %s\n", e.what());
-    std::fprintf(stderr, "Run 'lowbit --help' for usage.\n");
+    std::fprintf(stderr, "lowbit: %s (see 'lowbit --help')\n", e.what());
     return 2;
   }
   for (auto& [sub, run] : subs) {
@@ -61,7 +60,7 @@ int main(int argc, char** argv) {
     const Status st = run();
     if (!st.ok()) {
       std::fprintf(stderr, "lowbit: %s\n", st.message().c_str());
-      return st.code() == StatusCode::kIoError ? 1 : 2;
+      return 2;
     }
     return 0;
   }
