@@ -1,5 +1,6 @@
 #include "formats/quantized_tensor.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "formats/bitpack.h"
@@ -55,34 +56,70 @@ double QuantizedTensor::BitsPerWeight() const {
 
 Status QuantizedTensor::Validate() const {
   const std::string name = scheme.Name();
-  if (rows < 0 || cols < 0) return BadInput(name + ": negative dimensions");
-  if (group_size <= 0) return BadInput(name + ": group size must be positive");
-  if (granularity != Granularity::kGroup && group_size != cols && cols > 0) {
-    return BadInput(name + ": group size must equal the row length");
+  auto bad = [&](const std::string& what) { return BadInput(name + ": " + what); };
+  if (rows < 0 || cols < 0) return bad("negative dimensions");
+  if (rows > kMaxElements || cols > kMaxElements ||
+      (cols > 0 && rows > kMaxElements / cols)) {
+    return bad("more than 2^40 elements");
   }
-  if (scale_type == ScaleType::kAuto) return BadInput("scale type unresolved");
+  if (granularity == Granularity::kGroup) {
+    if (group_size < 16 || group_size > (int64_t{1} << 30) ||
+        (group_size & (group_size - 1)) != 0) {
+      return bad("group size " + std::to_string(group_size) +
+                 " is not a power of two in [16, 2^30]");
+    }
+  } else if (group_size != std::max<int64_t>(cols, 1)) {
+    return bad("group size must equal the row length");
+  }
+  const bool mx = scheme.kind == SchemeKind::kMxfp4;
+  if (mx != (scale_type == ScaleType::kE8M0)) {
+    return bad("E8M0 scales go with mxfp4 and only with it");
+  }
+  if (mx && (granularity != Granularity::kGroup || group_size != 32)) {
+    return bad("mxfp4 needs groups of 32");
+  }
+  if (scale_type == ScaleType::kAuto) return bad("scale type unresolved");
   auto expect = [&](const char* what, size_t have, int64_t want) -> Status {
     if (static_cast<int64_t>(have) != want) {
-      return BadInput(name + ": " + what + " has " + std::to_string(have) +
-                      " entries, layout needs " + std::to_string(want));
+      return bad(std::string(what) + " has " + std::to_string(have) +
+                 " entries, layout needs " + std::to_string(want));
     }
     return Status::Ok();
   };
   LB_RETURN_IF_ERROR(expect("codes", codes.size(), rows * code_row_bytes()));
   const bool kmeans = scheme.kind == SchemeKind::kKmeans;
-  LB_RETURN_IF_ERROR(expect("scales", scales.size(),
-                            kmeans ? 0 : scale_rows() * groups_per_row()));
+  LB_RETURN_IF_ERROR(
+      expect("scales", scales.size(), kmeans ? 0 : scale_rows() * groups_per_row()));
   const bool has_zero = scheme.kind == SchemeKind::kInt && !symmetric;
-  LB_RETURN_IF_ERROR(expect("zeros", zeros.size(),
-                            has_zero ? scale_rows() * zero_row_bytes() : 0));
-  LB_RETURN_IF_ERROR(expect("codebook", codebook.size(),
-                            kmeans ? scale_rows() * levels() : 0));
+  LB_RETURN_IF_ERROR(
+      expect("zeros", zeros.size(), has_zero ? scale_rows() * zero_row_bytes() : 0));
+  LB_RETURN_IF_ERROR(
+      expect("codebook", codebook.size(), kmeans ? scale_rows() * levels() : 0));
   for (float s : scales) {
-    if (!std::isfinite(s)) return BadInput(name + ": a scale is not finite");
+    if (!std::isfinite(s)) return bad("a scale is not finite");
+    if (mx && (s <= 0.0f || s != std::ldexp(1.0f, std::ilogb(s)) ||
+               std::ilogb(s) < -127 || std::ilogb(s) > 127)) {
+      return bad("an E8M0 scale is not a power of two in [2^-127, 2^127]");
+    }
   }
   for (float c : codebook) {
-    if (!std::isfinite(c))
-      return BadInput(name + ": a codebook level is not finite");
+    if (!std::isfinite(c)) return bad("a codebook level is not finite");
+  }
+  // Codes whose level is not a finite value (FP8 NaN/Inf, ternary's unused code 3).
+  const std::span<const float> lv = scheme.Levels();
+  bool all_finite = true;
+  for (float v : lv) all_finite = all_finite && std::isfinite(v);
+  if (!all_finite || scheme.kind == SchemeKind::kTernary) {
+    std::vector<uint8_t> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      UnpackBits(codes.data() + r * code_row_bytes(), cols, scheme.bits, row.data());
+      for (uint8_t c : row) {
+        if (!std::isfinite(lv[c]) || (scheme.kind == SchemeKind::kTernary && c == 3)) {
+          return bad("row " + std::to_string(r) + " holds code " + std::to_string(c) +
+                     ", which is not a value of the scheme");
+        }
+      }
+    }
   }
   return Status::Ok();
 }

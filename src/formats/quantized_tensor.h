@@ -29,6 +29,8 @@ std::string_view ScaleTypeName(ScaleType t);
 //             bytes of packed zero points in [0, 2^bits).
 //   codebook: kKmeans only: scale_rows x 2^bits levels (ascending per row).
 struct QuantizedTensor {
+  static constexpr int64_t kMaxElements = int64_t{1} << 40;
+
   Scheme scheme;
   Granularity granularity = Granularity::kChannel;
   int64_t group_size =

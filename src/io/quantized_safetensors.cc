@@ -6,6 +6,7 @@
 
 #include "core/half.h"
 #include "core/tensor.h"
+#include "formats/bitpack.h"
 
 namespace lowbit {
 namespace {
@@ -155,30 +156,43 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     } catch (const json::exception& e) {
       return fail(std::string("bad description: ") + e.what());
     }
+    if (q->shape.size() > 8) return fail("more than 8 dimensions");
+    int64_t numel = 1;
     for (int64_t d : q->shape) {
-      if (d < 0 || d > (int64_t{1} << 40)) return fail("bad shape");
+      if (d < 0 || __builtin_mul_overflow(numel, d, &numel) ||
+          numel > QuantizedTensor::kMaxElements) {
+        return fail("shape " + ShapeString(q->shape) + " is negative or over 2^40 elements");
+      }
     }
-    if (q->shape.size() > 8) return fail("too many dimensions");
     RowsCols(q->shape, &q->rows, &q->cols);
-    if (q->rows * q->cols > (int64_t{1} << 40))
-      return fail("absurd element count");
-    auto get = [&](const std::string& suffix,
-                   bool required) -> Result<const SafetensorsEntry*> {
+    // Components: present exactly when the scheme needs them, with the layout's shape.
+    const bool kmeans = q->scheme.kind == SchemeKind::kKmeans;
+    const bool asym = q->scheme.kind == SchemeKind::kInt && !q->symmetric;
+    const int64_t srows = q->granularity == Granularity::kTensor ? 1 : q->rows;
+    if (q->group_size <= 0) return fail("group size must be positive");
+    const int64_t groups = (q->cols + q->group_size - 1) / q->group_size;
+    auto get = [&](const std::string& suffix, bool needed,
+                   const Shape& shape) -> Result<const SafetensorsEntry*> {
       const SafetensorsEntry* e = f.Find(name + suffix);
-      if (e == nullptr && required) {
-        return BadInput(path + ": quantized tensor '" + name +
-                        "': component '" + name + suffix + "' is missing");
+      if (e == nullptr && needed) return fail("component '" + name + suffix + "' is missing");
+      if (e != nullptr && !needed) {
+        return fail("component '" + name + suffix + "' does not belong to scheme " +
+                    q->scheme.Name());
+      }
+      if (e != nullptr && e->shape != shape) {
+        return fail("component '" + e->name + "' has shape " + ShapeString(e->shape) +
+                    ", the layout needs " + ShapeString(shape));
       }
       if (e != nullptr) component_of[e->name] = name;
       return e;
     };
-    const bool kmeans = q->scheme.kind == SchemeKind::kKmeans;
-    const bool asym = q->scheme.kind == SchemeKind::kInt && !q->symmetric;
-    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* codes, get(".qcodes", true));
-    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* scale, get(".qscale", !kmeans));
-    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* zero, get(".qzero", asym));
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* codes,
+                        get(".qcodes", true, {q->rows, PackedRowBytes(q->cols, q->scheme.bits)}));
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* scale, get(".qscale", !kmeans, {srows, groups}));
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* zero,
+                        get(".qzero", asym, {srows, PackedRowBytes(groups, q->scheme.bits)}));
     LB_ASSIGN_OR_RETURN(const SafetensorsEntry* book,
-                        get(".qcodebook", kmeans));
+                        get(".qcodebook", kmeans, {srows, q->levels()}));
     const DType sd = ScaleDType(q->scale_type);
     if (codes->dtype != DType::kU8) return fail("codes must be U8");
     q->codes.assign(codes->data, codes->data + codes->nbytes);
@@ -267,8 +281,18 @@ Status WriteSafetensorsModel(const std::string& path,
   std::vector<std::pair<const uint8_t*, size_t>> data;
   std::vector<std::vector<Component>>
       keep;  // owns component bytes until written
+  for (const auto& [key, value] : metadata) {
+    if (key.rfind(kMetaPrefix, 0) == 0) {
+      return InvalidArgument(path + ": metadata key '" + key + "' is reserved (prefix " +
+                             kMetaPrefix + ")");
+    }
+  }
   for (const OutputTensor& t : tensors) {
     if (t.q) {
+      const Status valid = t.q->Validate();
+      if (!valid.ok()) {
+        return InvalidArgument(path + ": tensor '" + t.name + "': " + valid.message());
+      }
       metadata[kMetaPrefix + t.name] = Describe(*t.q);
       keep.push_back(Components(*t.q));
       for (const Component& c : keep.back()) {

@@ -12,7 +12,7 @@ std::string MethodSpec::Name() const {
       return "mse";
     case Method::kPercentile: {
       char buf[64];
-      std::snprintf(buf, sizeof(buf), "percentile:%g", percentile);
+      std::snprintf(buf, sizeof(buf), "percentile:%.10g", percentile);
       return buf;
     }
   }
@@ -30,9 +30,9 @@ Result<MethodSpec> ParseMethod(const std::string& s) {
     char* end = nullptr;
     const double p = std::strtod(num.c_str(), &end);
     if (num.empty() || end != num.c_str() + num.size() ||
-        !(p > 0.0 && p <= 100.0)) {
+        !(p >= 50.0 && p <= 100.0)) {
       return InvalidArgument("--method " + s +
-                             ": the percentile must be a number in (0, 100]");
+                             ": the percentile must be a number in [50, 100]");
     }
     m.method = Method::kPercentile;
     m.percentile = p;

@@ -20,10 +20,10 @@ enum class Method : uint8_t {
 
 struct MethodSpec {
   Method method = Method::kMse;
-  double percentile = 100.0;  // for kPercentile, in (0, 100]
+  double percentile = 100.0;  // for kPercentile, in [50, 100]
   std::string Name() const;   // "minmax", "percentile:99.9", "mse"
 };
-// Parses "minmax", "percentile:P" (0 < P <= 100), "mse".
+// Parses "minmax", "percentile:P" (50 <= P <= 100), "mse".
 Result<MethodSpec> ParseMethod(const std::string& s);
 
 struct QuantConfig {

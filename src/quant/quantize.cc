@@ -135,6 +135,20 @@ void QuantizeKmeans(const float* data, const float* imp, QuantizedTensor& q,
   });
 }
 
+// A scale type the user forced (f16) may not hold the scales this tensor needs.
+Result<QuantizedTensor> CheckStorable(QuantizedTensor q) {
+  for (const std::vector<float>* v : {&q.scales, &q.codebook}) {
+    for (float x : *v) {
+      if (!std::isfinite(x)) {
+        return InvalidArgument("a scale or codebook level overflows " +
+                               std::string(ScaleTypeName(q.scale_type)) +
+                               ": use --scale-dtype f32 (or auto)");
+      }
+    }
+  }
+  return q;
+}
+
 }  // namespace
 
 Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
@@ -164,8 +178,19 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
   q.granularity = cfg.gran();
   q.group_size = cfg.group_size;
   q.symmetric = cfg.is_symmetric();
-  q.method = cfg.scheme.kind == SchemeKind::kKmeans ? "kmeans++/lloyd"
-                                                    : cfg.method.Name();
+  switch (cfg.scheme.kind) {
+    case SchemeKind::kKmeans:
+      q.method = "kmeans++/lloyd";
+      break;
+    case SchemeKind::kBinary:
+      q.method = "mean-abs";  // closed form for every method (XNOR-Net)
+      break;
+    case SchemeKind::kTernary:
+      q.method = cfg.method.method == Method::kMse ? "mse" : "twn";
+      break;
+    default:
+      q.method = cfg.method.Name();
+  }
   q.shape = shape;
   q.rows = rows;
   q.cols = cols;
@@ -178,9 +203,13 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
   q.codes.assign(static_cast<size_t>(rows * q.code_row_bytes()), 0);
 
   if (cfg.scheme.kind == SchemeKind::kKmeans) {
+    if (q.granularity == Granularity::kTensor && rows * cols >= (int64_t{1} << 31)) {
+      return InvalidArgument(
+          "per-tensor k-means takes at most 2^31 values: use --per-channel");
+    }
     q.codebook.assign(static_cast<size_t>(q.scale_rows() * q.levels()), 0.0f);
     QuantizeKmeans(data, imp, q, cfg, pool);
-    return q;
+    return CheckStorable(std::move(q));
   }
 
   const int64_t gpr = q.groups_per_row();
@@ -214,7 +243,7 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
                  q.codes.data() + r * q.code_row_bytes());
       }
     });
-    return q;
+    return CheckStorable(std::move(q));
   }
 
   pool.ParallelFor(rows, 0, [&](int64_t r0, int64_t r1) {
@@ -240,7 +269,7 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
       }
     }
   });
-  return q;
+  return CheckStorable(std::move(q));
 }
 
 }  // namespace lowbit

@@ -442,6 +442,10 @@ TEST(QuantizeErrors, RejectsNonFiniteAndBadOptions) {
       Quantize(x.data(), {2, 32}, Config("int4", kG, 32, 1, "mse"), Pool(), imp)
           .ok());
   EXPECT_FALSE(ParseMethod("percentile:0").ok());
+  EXPECT_FALSE(
+      ParseMethod("percentile:30").ok());  // below the median: no range left
+  EXPECT_TRUE(ParseMethod("percentile:99.99995").ok());
+  EXPECT_EQ(ParseMethod("percentile:99.99995")->Name(), "percentile:99.99995");
   EXPECT_FALSE(ParseMethod("percentile:abc").ok());
   EXPECT_FALSE(ParseMethod("max").ok());
 }

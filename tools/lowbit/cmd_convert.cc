@@ -34,6 +34,7 @@ Runner AddConvert(CLI::App& app) {
       descs.push_back({t.name, to_float ? dt : t.dtype, t.shape});
     }
     auto meta = m->metadata();
+    meta.erase("lowbit.scheme");  // nothing is quantized any more
     meta["lowbit.version"] = LOWBIT_VERSION;
     LB_ASSIGN_OR_RETURN(auto w, SafetensorsWriter::Create(o->out, descs, meta));
     std::vector<uint8_t> buf;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <regex>
+#include <set>
 
 #include "core/progress.h"
 #include "eval/report.h"
@@ -183,7 +184,15 @@ Runner AddQuantize(CLI::App& app) {
             .count();
     auto meta = m->metadata();
     meta["lowbit.version"] = LOWBIT_VERSION;
-    meta["lowbit.scheme"] = scheme->Name();
+    std::set<std::string> schemes;
+    for (const OutputTensor& t : outs) {
+      if (t.q) schemes.insert(t.q->scheme.Name());
+    }
+    if (schemes.empty()) {
+      meta.erase("lowbit.scheme");
+    } else {
+      meta["lowbit.scheme"] = schemes.size() == 1 ? *schemes.begin() : "mixed";
+    }
     LB_RETURN_IF_ERROR(WriteSafetensorsModel(o->out, outs, meta));
 
     // Report: the written file read back against the original.
