@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ struct SchemeCase {
   int sym;  // -1: default
   ScaleType scale_type;
 };
+
+// Test names print the label, not the bytes of the struct.
+inline void PrintTo(const SchemeCase& c, std::ostream* os) { *os << c.label; }
 
 inline std::vector<SchemeCase> AllSchemeCases() {
   return {
