@@ -165,8 +165,18 @@ Runner AddQuantize(CLI::App& app) {
       if (t.quantized()) {
         ot.q = t.q;  // already quantized: kept as is
       } else if (selected(t)) {
-        LB_ASSIGN_OR_RETURN(std::vector<float> x, m->ReadFloat(t));
-        auto q = Quantize(x.data(), t.shape, base, pool);
+        // f32 data is read in place from the mapping when aligned (zero-copy);
+        // other float types are converted first.
+        std::vector<float> converted;
+        const float* data = nullptr;
+        if (t.dtype == DType::kF32 &&
+            reinterpret_cast<uintptr_t>(t.plain->data) % alignof(float) == 0) {
+          data = reinterpret_cast<const float*>(t.plain->data);
+        } else {
+          LB_ASSIGN_OR_RETURN(converted, m->ReadFloat(t));
+          data = converted.data();
+        }
+        auto q = Quantize(data, t.shape, base, pool);
         if (!q.ok())
           return q.status().WithPrefix(o->model + ": tensor '" + t.name + "'");
         q->source_dtype = t.dtype;
