@@ -56,7 +56,9 @@ double QuantizedTensor::BitsPerWeight() const {
 
 Status QuantizedTensor::Validate() const {
   const std::string name = scheme.Name();
-  auto bad = [&](const std::string& what) { return BadInput(name + ": " + what); };
+  auto bad = [&](const std::string& what) {
+    return BadInput(name + ": " + what);
+  };
   if (rows < 0 || cols < 0) return bad("negative dimensions");
   if (rows > kMaxElements || cols > kMaxElements ||
       (cols > 0 && rows > kMaxElements / cols)) {
@@ -88,13 +90,13 @@ Status QuantizedTensor::Validate() const {
   };
   LB_RETURN_IF_ERROR(expect("codes", codes.size(), rows * code_row_bytes()));
   const bool kmeans = scheme.kind == SchemeKind::kKmeans;
-  LB_RETURN_IF_ERROR(
-      expect("scales", scales.size(), kmeans ? 0 : scale_rows() * groups_per_row()));
+  LB_RETURN_IF_ERROR(expect("scales", scales.size(),
+                            kmeans ? 0 : scale_rows() * groups_per_row()));
   const bool has_zero = scheme.kind == SchemeKind::kInt && !symmetric;
-  LB_RETURN_IF_ERROR(
-      expect("zeros", zeros.size(), has_zero ? scale_rows() * zero_row_bytes() : 0));
-  LB_RETURN_IF_ERROR(
-      expect("codebook", codebook.size(), kmeans ? scale_rows() * levels() : 0));
+  LB_RETURN_IF_ERROR(expect("zeros", zeros.size(),
+                            has_zero ? scale_rows() * zero_row_bytes() : 0));
+  LB_RETURN_IF_ERROR(expect("codebook", codebook.size(),
+                            kmeans ? scale_rows() * levels() : 0));
   for (float s : scales) {
     if (!std::isfinite(s)) return bad("a scale is not finite");
     if (mx && (s <= 0.0f || s != std::ldexp(1.0f, std::ilogb(s)) ||
@@ -105,17 +107,21 @@ Status QuantizedTensor::Validate() const {
   for (float c : codebook) {
     if (!std::isfinite(c)) return bad("a codebook level is not finite");
   }
-  // Codes whose level is not a finite value (FP8 NaN/Inf, ternary's unused code 3).
+  // Codes whose level is not a finite value (FP8 NaN/Inf, ternary's unused code
+  // 3).
   const std::span<const float> lv = scheme.Levels();
   bool all_finite = true;
   for (float v : lv) all_finite = all_finite && std::isfinite(v);
   if (!all_finite || scheme.kind == SchemeKind::kTernary) {
     std::vector<uint8_t> row(static_cast<size_t>(cols));
     for (int64_t r = 0; r < rows; ++r) {
-      UnpackBits(codes.data() + r * code_row_bytes(), cols, scheme.bits, row.data());
+      UnpackBits(codes.data() + r * code_row_bytes(), cols, scheme.bits,
+                 row.data());
       for (uint8_t c : row) {
-        if (!std::isfinite(lv[c]) || (scheme.kind == SchemeKind::kTernary && c == 3)) {
-          return bad("row " + std::to_string(r) + " holds code " + std::to_string(c) +
+        if (!std::isfinite(lv[c]) ||
+            (scheme.kind == SchemeKind::kTernary && c == 3)) {
+          return bad("row " + std::to_string(r) + " holds code " +
+                     std::to_string(c) +
                      ", which is not a value of the scheme");
         }
       }

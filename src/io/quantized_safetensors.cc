@@ -161,11 +161,13 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     for (int64_t d : q->shape) {
       if (d < 0 || __builtin_mul_overflow(numel, d, &numel) ||
           numel > QuantizedTensor::kMaxElements) {
-        return fail("shape " + ShapeString(q->shape) + " is negative or over 2^40 elements");
+        return fail("shape " + ShapeString(q->shape) +
+                    " is negative or over 2^40 elements");
       }
     }
     RowsCols(q->shape, &q->rows, &q->cols);
-    // Components: present exactly when the scheme needs them, with the layout's shape.
+    // Components: present exactly when the scheme needs them, with the layout's
+    // shape.
     const bool kmeans = q->scheme.kind == SchemeKind::kKmeans;
     const bool asym = q->scheme.kind == SchemeKind::kInt && !q->symmetric;
     const int64_t srows = q->granularity == Granularity::kTensor ? 1 : q->rows;
@@ -174,23 +176,29 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     auto get = [&](const std::string& suffix, bool needed,
                    const Shape& shape) -> Result<const SafetensorsEntry*> {
       const SafetensorsEntry* e = f.Find(name + suffix);
-      if (e == nullptr && needed) return fail("component '" + name + suffix + "' is missing");
+      if (e == nullptr && needed)
+        return fail("component '" + name + suffix + "' is missing");
       if (e != nullptr && !needed) {
-        return fail("component '" + name + suffix + "' does not belong to scheme " +
-                    q->scheme.Name());
+        return fail("component '" + name + suffix +
+                    "' does not belong to scheme " + q->scheme.Name());
       }
       if (e != nullptr && e->shape != shape) {
-        return fail("component '" + e->name + "' has shape " + ShapeString(e->shape) +
-                    ", the layout needs " + ShapeString(shape));
+        return fail("component '" + e->name + "' has shape " +
+                    ShapeString(e->shape) + ", the layout needs " +
+                    ShapeString(shape));
       }
       if (e != nullptr) component_of[e->name] = name;
       return e;
     };
-    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* codes,
-                        get(".qcodes", true, {q->rows, PackedRowBytes(q->cols, q->scheme.bits)}));
-    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* scale, get(".qscale", !kmeans, {srows, groups}));
-    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* zero,
-                        get(".qzero", asym, {srows, PackedRowBytes(groups, q->scheme.bits)}));
+    LB_ASSIGN_OR_RETURN(
+        const SafetensorsEntry* codes,
+        get(".qcodes", true,
+            {q->rows, PackedRowBytes(q->cols, q->scheme.bits)}));
+    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* scale,
+                        get(".qscale", !kmeans, {srows, groups}));
+    LB_ASSIGN_OR_RETURN(
+        const SafetensorsEntry* zero,
+        get(".qzero", asym, {srows, PackedRowBytes(groups, q->scheme.bits)}));
     LB_ASSIGN_OR_RETURN(const SafetensorsEntry* book,
                         get(".qcodebook", kmeans, {srows, q->levels()}));
     const DType sd = ScaleDType(q->scale_type);
@@ -283,15 +291,16 @@ Status WriteSafetensorsModel(const std::string& path,
       keep;  // owns component bytes until written
   for (const auto& [key, value] : metadata) {
     if (key.rfind(kMetaPrefix, 0) == 0) {
-      return InvalidArgument(path + ": metadata key '" + key + "' is reserved (prefix " +
-                             kMetaPrefix + ")");
+      return InvalidArgument(path + ": metadata key '" + key +
+                             "' is reserved (prefix " + kMetaPrefix + ")");
     }
   }
   for (const OutputTensor& t : tensors) {
     if (t.q) {
       const Status valid = t.q->Validate();
       if (!valid.ok()) {
-        return InvalidArgument(path + ": tensor '" + t.name + "': " + valid.message());
+        return InvalidArgument(path + ": tensor '" + t.name +
+                               "': " + valid.message());
       }
       metadata[kMetaPrefix + t.name] = Describe(*t.q);
       keep.push_back(Components(*t.q));

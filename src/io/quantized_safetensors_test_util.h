@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 

@@ -203,7 +203,8 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
   q.codes.assign(static_cast<size_t>(rows * q.code_row_bytes()), 0);
 
   if (cfg.scheme.kind == SchemeKind::kKmeans) {
-    if (q.granularity == Granularity::kTensor && rows * cols >= (int64_t{1} << 31)) {
+    if (q.granularity == Granularity::kTensor &&
+        rows * cols >= (int64_t{1} << 31)) {
       return InvalidArgument(
           "per-tensor k-means takes at most 2^31 values: use --per-channel");
     }
