@@ -33,6 +33,11 @@ class MappedFile {
   uint64_t size_ = 0;
 };
 
+// Drops the whole pages inside [data, data + n) of a read-only file mapping
+// from the process's resident set (madvise MADV_DONTNEED); later reads fault
+// them back in.
+void DropPages(const uint8_t* data, uint64_t n);
+
 class OutputFile {
  public:
   // Creates the temporary file beside `path`.

@@ -36,8 +36,7 @@ std::string GranularityLabel(const QuantizedTensor& q) {
 
 }  // namespace
 
-Result<ModelReport> CompareModels(const SafetensorsModel& orig,
-                                  const SafetensorsModel& quant,
+Result<ModelReport> CompareModels(const Model& orig, const Model& quant,
                                   ThreadPool& pool) {
   ModelReport r;
   r.original = orig.path();
@@ -62,20 +61,18 @@ Result<ModelReport> CompareModels(const SafetensorsModel& orig,
     t.bytes_in = a.stored_bytes;
     t.bytes_out = b->stored_bytes;
     t.quantized = b->quantized();
-    if (b->quantized()) {
-      t.scheme = b->q->scheme.Name();
-      t.bits_per_weight = b->q->BitsPerWeight();
+    t.scheme = b->SchemeName();
+    t.bits_per_weight = b->BitsPerWeight();
+    if (b->q) {
       t.granularity = GranularityLabel(*b->q);
       t.method = b->q->method;
-    } else {
-      t.scheme = std::string(DTypeName(b->dtype));
-      t.bits_per_weight = DTypeBits(b->dtype);
     }
-    const bool is_float = (a.quantized() || IsFloatWeight(a.dtype)) &&
-                          (b->quantized() || IsFloatWeight(b->dtype));
+    const bool is_float = a.is_float() && b->is_float();
     if (is_float && t.numel > 0) {
       LB_ASSIGN_OR_RETURN(std::vector<float> x, orig.ReadFloat(a));
       LB_ASSIGN_OR_RETURN(std::vector<float> y, quant.ReadFloat(*b));
+      orig.Release(a);
+      quant.Release(*b);
       std::mutex mu;
       pool.ParallelFor(t.numel, 1 << 16, [&](int64_t s, int64_t e) {
         ErrorStats part;

@@ -9,7 +9,7 @@
 
 #include "core/thread_pool.h"
 #include "eval/error_stats.h"
-#include "io/quantized_safetensors.h"
+#include "io/model.h"
 
 namespace lowbit {
 
@@ -43,8 +43,7 @@ struct ModelReport {
 
 // Compares every tensor of `orig` with the same-named tensor of `quant`.
 // BadInput when a tensor is missing or its shape differs (naming both files).
-Result<ModelReport> CompareModels(const SafetensorsModel& orig,
-                                  const SafetensorsModel& quant,
+Result<ModelReport> CompareModels(const Model& orig, const Model& quant,
                                   ThreadPool& pool);
 
 nlohmann::json ReportToJson(const ModelReport& r);

@@ -104,11 +104,6 @@ std::vector<Component> Components(const QuantizedTensor& q) {
 
 }  // namespace
 
-const ModelTensor* SafetensorsModel::Find(const std::string& name) const {
-  auto it = index_.find(name);
-  return it == index_.end() ? nullptr : &tensors_[it->second];
-}
-
 Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     const std::string& path) {
   std::unique_ptr<SafetensorsModel> m(new SafetensorsModel());
@@ -249,8 +244,7 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
         if (const SafetensorsEntry* c = f.Find(base + s))
           t.stored_bytes += c->nbytes;
       }
-      m->index_[base] = m->tensors_.size();
-      m->tensors_.push_back(std::move(t));
+      m->AddTensor(std::move(t));
       continue;
     }
     if (quantized.count(e.name)) {
@@ -263,8 +257,7 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     t.shape = e.shape;
     t.plain = &e;
     t.stored_bytes = e.nbytes;
-    m->index_[e.name] = m->tensors_.size();
-    m->tensors_.push_back(std::move(t));
+    m->AddTensor(std::move(t));
   }
   return m;
 }

@@ -13,27 +13,15 @@
 
 #include "core/status.h"
 #include "formats/quantized_tensor.h"
+#include "io/model.h"
 #include "io/safetensors.h"
 
 namespace lowbit {
 
 inline constexpr const char* kMetaPrefix = "lowbit.q.";
 
-// One logical tensor of a model file: either plain (stored as is) or quantized.
-struct ModelTensor {
-  std::string name;
-  DType dtype =
-      DType::kF32;  // plain: the stored dtype; quantized: the source dtype
-  Shape shape;
-  const SafetensorsEntry* plain = nullptr;   // plain tensors
-  std::shared_ptr<const QuantizedTensor> q;  // quantized tensors
-  bool quantized() const { return q != nullptr; }
-  // Bytes on disk (all component tensors for quantized ones).
-  uint64_t stored_bytes = 0;
-};
-
 // A safetensors file seen through the lowbit convention.
-class SafetensorsModel {
+class SafetensorsModel : public Model {
  public:
   // Opens and validates `path`, assembling quantized tensors from their
   // components. Errors name the file and the tensor (BadInput, exit status 2 in
@@ -41,24 +29,15 @@ class SafetensorsModel {
   static Result<std::unique_ptr<SafetensorsModel>> Open(
       const std::string& path);
 
-  const std::string& path() const { return file_->path(); }
-  uint64_t file_size() const { return file_->file_size(); }
-  // Logical tensors in file order.
-  const std::vector<ModelTensor>& tensors() const { return tensors_; }
-  const ModelTensor* Find(const std::string& name) const;
-  // User metadata (without the lowbit.q.* entries).
-  const std::map<std::string, std::string>& metadata() const {
-    return metadata_;
-  }
+  const std::string& path() const override { return file_->path(); }
+  uint64_t file_size() const override { return file_->file_size(); }
+  std::string format() const override { return "safetensors"; }
   // The tensor as f32 values: dequantized, or converted from a float dtype.
   // InvalidArgument for non-float plain tensors (integer or bool data).
-  Result<std::vector<float>> ReadFloat(const ModelTensor& t) const;
+  Result<std::vector<float>> ReadFloat(const ModelTensor& t) const override;
 
  private:
   std::unique_ptr<SafetensorsFile> file_;
-  std::vector<ModelTensor> tensors_;
-  std::map<std::string, size_t> index_;
-  std::map<std::string, std::string> metadata_;
 };
 
 // What to write: a plain tensor (bytes of `dtype`, `shape`) or a quantized one.

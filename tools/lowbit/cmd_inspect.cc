@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/quantized_safetensors.h"
+#include "io/model.h"
 #include "tools/lowbit/commands.h"
 
 namespace lowbit::cli {
@@ -19,11 +19,11 @@ Runner AddInspect(CLI::App& app) {
       "inspect",
       "List tensors, dtypes, shapes, parameter count and bytes of a model");
   sub->add_option("MODEL", o->model,
-                  "a .safetensors file (plain or written by lowbit)")
+                  "a .safetensors or .gguf file (plain or written by lowbit)")
       ->required();
   sub->add_flag("--json", o->json, "print JSON instead of a table");
   return [o]() -> Status {
-    LB_ASSIGN_OR_RETURN(auto m, SafetensorsModel::Open(o->model));
+    LB_ASSIGN_OR_RETURN(auto m, OpenModel(o->model));
     int64_t params = 0, qparams = 0;
     uint64_t bytes = 0;
     nlohmann::json tensors = nlohmann::json::array();
@@ -34,16 +34,17 @@ Runner AddInspect(CLI::App& app) {
       const int64_t n = NumElements(t.shape);
       params += n;
       bytes += t.stored_bytes;
-      std::string kind = std::string(DTypeName(t.dtype));
+      const std::string kind = t.SchemeName();
       nlohmann::json j = {
           {"name", t.name},          {"dtype", kind},
           {"shape", t.shape},        {"params", n},
           {"bytes", t.stored_bytes}, {"quantized", t.quantized()}};
       if (t.quantized()) {
         qparams += n;
-        kind = t.q->scheme.Name();
         j["scheme"] = kind;
-        j["bits_per_weight"] = t.q->BitsPerWeight();
+        j["bits_per_weight"] = t.BitsPerWeight();
+      }
+      if (t.q) {
         j["group_size"] = t.q->group_size;
         j["symmetric"] = t.q->symmetric;
         j["scale_type"] = std::string(ScaleTypeName(t.q->scale_type));
@@ -53,13 +54,23 @@ Runner AddInspect(CLI::App& app) {
                           ShapeString(t.shape), n, t.stored_bytes);
     }
     if (o->json) {
-      nlohmann::json out = {
-          {"file", m->path()},     {"file_bytes", m->file_size()},
-          {"params", params},      {"params_quantized", qparams},
-          {"tensor_bytes", bytes}, {"metadata", m->metadata()},
-          {"tensors", tensors}};
+      nlohmann::json out = {{"file", m->path()},
+                            {"format", m->format()},
+                            {"file_bytes", m->file_size()},
+                            {"params", params},
+                            {"params_quantized", qparams},
+                            {"tensor_bytes", bytes},
+                            {"metadata", m->metadata()},
+                            {"tensors", tensors}};
       fmt::print("{}\n", out.dump(2));
     } else {
+      if (m->format() == "gguf") {
+        for (const auto& [k, v] : m->metadata()) {
+          fmt::print("{} = {}\n", k,
+                     v.size() > 100 ? v.substr(0, 97) + "..." : v);
+        }
+        fmt::print("\n");
+      }
       fmt::print("{}", text);
       fmt::print(
           "{} tensors, {} parameters ({} quantized), {} bytes of tensor data, "

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "eval/report.h"
+#include "io/model.h"
 #include "tools/lowbit/commands.h"
 
 namespace lowbit::cli {
@@ -19,7 +20,9 @@ Runner AddReport(CLI::App& app) {
                          "Per-tensor and total error (MSE, relative RMSE, "
                          "SQNR, cosine, max error), bits "
                          "per weight and bytes of QUANTIZED against ORIGINAL");
-  sub->add_option("ORIGINAL", o->original, "the original model")->required();
+  sub->add_option("ORIGINAL", o->original,
+                  "the original model (.safetensors or .gguf)")
+      ->required();
   sub->add_option("QUANTIZED", o->quantized,
                   "the model written by lowbit quantize")
       ->required();
@@ -28,8 +31,8 @@ Runner AddReport(CLI::App& app) {
   sub->add_option("--threads", o->threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   return [o]() -> Status {
-    LB_ASSIGN_OR_RETURN(auto a, SafetensorsModel::Open(o->original));
-    LB_ASSIGN_OR_RETURN(auto b, SafetensorsModel::Open(o->quantized));
+    LB_ASSIGN_OR_RETURN(auto a, OpenModel(o->original));
+    LB_ASSIGN_OR_RETURN(auto b, OpenModel(o->quantized));
     ThreadPool pool(o->threads);
     LB_ASSIGN_OR_RETURN(ModelReport r, CompareModels(*a, *b, pool));
     if (o->json) {

@@ -18,8 +18,8 @@ namespace lowbit {
 
 // Decodes n elements of type t from `blocks` (n / block_elements blocks of
 // block_bytes each, any alignment) into out[0, n). Requires n to be a multiple
-// of the type's block size (aborts otherwise). For kF32 it copies, for kF16 and
-// kBF16 it widens exactly.
+// of the type's block size and t to be a codec type (GgmlTypeInfo::codec;
+// aborts otherwise). For kF32 it copies, for kF16 and kBF16 it widens exactly.
 void DequantizeGgmlRow(GgmlType t, const uint8_t* blocks, float* out,
                        int64_t n);
 

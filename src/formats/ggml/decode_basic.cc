@@ -160,8 +160,10 @@ void DequantizeGgmlRow(GgmlType t, const uint8_t* blocks, float* out,
       return DequantizeTQ1_0(blocks, out, n);
     case GgmlType::kTQ2_0:
       return DequantizeTQ2_0(blocks, out, n);
+    default:
+      break;
   }
-  LB_CHECK(false && "unknown GgmlType");
+  LB_CHECK(false && "DequantizeGgmlRow: type without a decoder");
 }
 
 }  // namespace lowbit

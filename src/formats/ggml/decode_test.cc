@@ -127,49 +127,6 @@ TEST(GgmlDecode, UnalignedInput) {
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
 }
 
-TEST(GgmlType, TableIdsNamesAndGeometry) {
-  struct Want {
-    uint32_t id;
-    const char* ggml;
-    const char* scheme;
-    int64_t elements;
-    int64_t bytes;
-  };
-  const Want want[] = {
-      {0, "f32", "f32", 1, 4},          {1, "f16", "f16", 1, 2},
-      {2, "q4_0", "q4_0", 32, 18},      {3, "q4_1", "q4_1", 32, 20},
-      {6, "q5_0", "q5_0", 32, 22},      {7, "q5_1", "q5_1", 32, 24},
-      {8, "q8_0", "q8_0", 32, 34},      {10, "q2_K", "q2_k", 256, 84},
-      {11, "q3_K", "q3_k", 256, 110},   {12, "q4_K", "q4_k", 256, 144},
-      {13, "q5_K", "q5_k", 256, 176},   {14, "q6_K", "q6_k", 256, 210},
-      {20, "iq4_nl", "iq4_nl", 32, 18}, {23, "iq4_xs", "iq4_xs", 256, 136},
-      {30, "bf16", "bf16", 1, 2},       {34, "tq1_0", "tq1_0", 256, 54},
-      {35, "tq2_0", "tq2_0", 256, 66},
-  };
-  ASSERT_EQ(AllGgmlTypeInfos().size(), std::size(want));
-  for (const Want& w : want) {
-    const GgmlTypeInfo* t = FindGgmlTypeInfoById(w.id);
-    ASSERT_NE(t, nullptr) << w.id;
-    EXPECT_EQ(static_cast<uint32_t>(t->type), w.id);
-    EXPECT_EQ(t->ggml_name, w.ggml);
-    EXPECT_EQ(t->scheme_name, w.scheme);
-    EXPECT_EQ(t->block_elements, w.elements) << w.ggml;
-    EXPECT_EQ(t->block_bytes, w.bytes) << w.ggml;
-    EXPECT_EQ(FindGgmlTypeInfoByName(w.ggml), t);
-    EXPECT_EQ(FindGgmlTypeInfoByName(w.scheme), t);
-    EXPECT_EQ(&GetGgmlTypeInfo(t->type), t);
-  }
-  EXPECT_EQ(FindGgmlTypeInfoByName("Q4_K")->type, GgmlType::kQ4_K);
-  EXPECT_EQ(FindGgmlTypeInfoByName("IQ4_XS")->type, GgmlType::kIQ4_XS);
-  EXPECT_EQ(FindGgmlTypeInfoByName("q4_"), nullptr);
-  EXPECT_EQ(FindGgmlTypeInfoByName("q4_K "), nullptr);
-  EXPECT_EQ(FindGgmlTypeInfoByName(""), nullptr);
-  EXPECT_EQ(FindGgmlTypeInfoById(4), nullptr);  // ggml's removed Q4_2
-  EXPECT_EQ(FindGgmlTypeInfoById(99), nullptr);
-  EXPECT_EQ(GetGgmlTypeInfo(GgmlType::kQ6_K).RowBytes(512), 420);
-  EXPECT_NE(AllGgmlTypeNames().find("q4_k"), std::string::npos);
-}
-
 template <typename Block>
 std::vector<uint8_t> Bytes(const Block& b) {
   std::vector<uint8_t> v(sizeof(Block));

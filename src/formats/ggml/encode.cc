@@ -334,28 +334,8 @@ void EncodeTQ(GgmlType type, const float* x, const float* w, uint8_t* out,
 }  // namespace
 
 bool CanEncodeGgml(GgmlType t) {
-  switch (t) {
-    case GgmlType::kF32:
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_0:
-    case GgmlType::kQ5_1:
-    case GgmlType::kQ8_0:
-    case GgmlType::kQ2_K:
-    case GgmlType::kQ3_K:
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
-    case GgmlType::kIQ4_NL:
-    case GgmlType::kIQ4_XS:
-    case GgmlType::kTQ1_0:
-    case GgmlType::kTQ2_0:
-      return true;
-    default:
-      return false;
-  }
+  const GgmlTypeInfo* info = FindGgmlTypeInfoById(static_cast<uint32_t>(t));
+  return info != nullptr && info->codec;
 }
 
 void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,

@@ -9,7 +9,7 @@
 
 namespace lowbit {
 
-// True for the types QuantizeGgmlRow can write.
+// True for the types QuantizeGgmlRow can write (GgmlTypeInfo::codec).
 bool CanEncodeGgml(GgmlType t);
 
 // Quantizes n values (a multiple of the type's block size) into n / block
