@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/half.h"
+#include "core/round.h"
 
 namespace lowbit {
 namespace {
@@ -20,8 +21,7 @@ struct Levels {
   // Nearest code of v (in units of the scale).
   int Code(float v) const {
     if (s.table == nullptr) {
-      const float r = std::nearbyint(v);
-      return static_cast<int>(std::clamp(r, static_cast<float>(s.qmin),
+      return static_cast<int>(RoundClamp(v, static_cast<float>(s.qmin),
                                          static_cast<float>(s.qmax)));
     }
     const int n = s.qmax - s.qmin + 1;
@@ -63,7 +63,8 @@ float BestOffset(const float* x, const float* w, int n, float d, int qmax,
     int nb = 0;
     double sw = 0, s1 = 0, s2 = 0;  // sums of w, w r, w r^2 with r = x - d c
     for (int i = 0; i < n; ++i) {
-      const float raw = std::nearbyint((x[i] - start) * inv);
+      const float raw =
+          RoundEven(std::clamp((x[i] - start) * inv, -1.0f, fq + 1.0f));
       const float c = std::clamp(raw, 0.0f, fq);
       const double wi = W(w, i), r = x[i] - d * c;
       sw += wi;
@@ -169,7 +170,7 @@ SubFit FitSub(const float* x, const float* w, int n, const Levels& lv) {
     return SubFit{0.0f, -lo, SubError(x, w, n, 0.0f, -lo, lv, nullptr)};
   const float qmax = static_cast<float>(s.qmax);
   consider((hi - lo) / qmax, -lo);  // the range
-  constexpr int kMinSteps = 40;
+  constexpr int kMinSteps = 12;
   for (int k = 1; k <= kMinSteps; ++k) {
     const float S =
         (hi - lo) / qmax * (1.0f - 0.45f * static_cast<float>(k) / kMinSteps);
@@ -227,26 +228,38 @@ double QuantizeSubs(const float* x, const float* w, const Levels& lv,
             ? static_cast<int>(std::clamp(std::nearbyint(fits[j].M / dmin),
                                           0.0f, static_cast<float>(s.mmax)))
             : 0;
-    double best = std::numeric_limits<double>::infinity();
-    const int r = refine ? 4 : 0;
-    const int rm = refine && s.has_min ? 4 : 0;
-    for (int a = -r; a <= r; ++a) {
-      const int sc = sc0 + a;
-      if (sc < s.smin || sc > s.smax) continue;
-      for (int c = -rm; c <= rm; ++c) {
-        const int mn = m0 + c;
-        if (mn < 0 || mn > s.mmax) continue;
-        const float S = d * static_cast<float>(sc);
-        const float M = dmin * static_cast<float>(mn);
-        const double e = SubError(xs, ws, s.sub, S, M, lv, q);
-        if (e < best) {
-          best = e;
-          b->sc[j] = sc;
-          b->mn[j] = mn;
-          std::copy(q, q + s.sub, b->q + j * s.sub);
+    auto err = [&](int sc, int mn) {
+      return SubError(xs, ws, s.sub, d * static_cast<float>(sc),
+                      dmin * static_cast<float>(mn), lv, nullptr);
+    };
+    int sc = sc0, mn = m0;
+    double best = err(sc, mn);
+    // Joint search of the integer sub-scale and sub-minimum within +-kRadius:
+    // the two are coupled (a larger scale wants a different minimum), so both
+    // move together.
+    constexpr int kRadius = 4;
+    if (refine) {
+      const int rm = s.has_min ? kRadius : 0;
+      for (int a = -kRadius; a <= kRadius; ++a) {
+        const int t = sc0 + a;
+        if (t < s.smin || t > s.smax) continue;
+        for (int c = -rm; c <= rm; ++c) {
+          const int u = m0 + c;
+          if ((a == 0 && c == 0) || u < 0 || u > s.mmax) continue;
+          const double e = err(t, u);
+          if (e < best) {
+            best = e;
+            sc = t;
+            mn = u;
+          }
         }
       }
     }
+    b->sc[j] = sc;
+    b->mn[j] = mn;
+    SubError(xs, ws, s.sub, d * static_cast<float>(sc),
+             dmin * static_cast<float>(mn), lv, q);
+    std::copy(q, q + s.sub, b->q + j * s.sub);
     total += best;
   }
   return total;
@@ -270,7 +283,7 @@ void FitAffineBlock(const float* x, const float* w, int n, int qmax,
     uint8_t q[32];
     double e = 0.0;
     for (int i = 0; i < n; ++i) {
-      const float c = std::clamp(std::nearbyint((x[i] - m) * inv), 0.0f, fq);
+      const float c = RoundClamp((x[i] - m) * inv, 0.0f, fq);
       q[i] = static_cast<uint8_t>(c);
       const float diff = x[i] - (d * c + m);
       e += static_cast<double>(W(w, i)) * diff * diff;

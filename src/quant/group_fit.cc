@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/half.h"
+#include "core/round.h"
 
 namespace lowbit {
 namespace {
@@ -26,8 +27,7 @@ struct IntCodec {
   float qmax;
   float zero;
   uint8_t Encode(float xs) const {
-    const float q = std::nearbyint(xs) + zero;
-    return static_cast<uint8_t>(std::clamp(q, 0.0f, qmax));
+    return static_cast<uint8_t>(RoundClamp(xs, -zero, qmax - zero) + zero);
   }
   float Level(uint8_t c) const { return static_cast<float>(c) - zero; }
 };

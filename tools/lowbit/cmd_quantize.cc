@@ -228,7 +228,25 @@ Runner AddQuantize(CLI::App& app) {
     if (!o->importance.empty()) {
       LB_ASSIGN_OR_RETURN(imp, ImportanceFile::Open(o->importance));
     }
-    if (LooksLikeGguf(o->model)) return QuantizeGguf(*o, sel, imp.get());
+    // Every scheme named on the command line must suit the input's format,
+    // whether or not a tensor ends up using it.
+    const bool gguf = LooksLikeGguf(o->model);
+    for (const auto& [option, name] : sel.AllSchemes()) {
+      if (gguf) {
+        const GgmlTypeInfo* info = FindGgmlTypeInfoByName(name);
+        if (info == nullptr || !info->codec) {
+          return InvalidArgument(option + ": GGUF models take the ggml types " +
+                                 AllGgmlTypeNames());
+        }
+      } else {
+        const Status st = ConfigFor(*o, name).status();
+        if (!st.ok() && option.rfind("--rule", 0) == 0) {
+          return InvalidArgument(option + ": " + st.message());
+        }
+        if (!st.ok()) return st;
+      }
+    }
+    if (gguf) return QuantizeGguf(*o, sel, imp.get());
     return QuantizeSafetensors(*o, sel, imp.get());
   };
 }

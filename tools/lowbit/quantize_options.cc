@@ -36,6 +36,7 @@ Result<TensorSelector> TensorSelector::Create(const QuantizeOptions& o) {
     }
     LB_ASSIGN_OR_RETURN(std::regex re, Compile("--rule", rule.substr(0, eq)));
     s.rules_.emplace_back(std::move(re), rule.substr(eq + 1));
+    s.rule_texts_.push_back(rule);
   }
   return s;
 }
@@ -60,6 +61,16 @@ const std::string& TensorSelector::SchemeFor(const std::string& name) const {
     if (std::regex_search(name, re)) return scheme;
   }
   return scheme_;
+}
+
+std::vector<std::pair<std::string, std::string>> TensorSelector::AllSchemes()
+    const {
+  std::vector<std::pair<std::string, std::string>> v = {
+      {"--scheme " + scheme_, scheme_}};
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    v.emplace_back("--rule " + rule_texts_[i], rules_[i].second);
+  }
+  return v;
 }
 
 Result<std::unique_ptr<ImportanceFile>> ImportanceFile::Open(

@@ -40,10 +40,14 @@ class TensorSelector {
   bool Selected(const ModelTensor& t) const;
   // The scheme of the first --rule whose regex matches the name, else --scheme.
   const std::string& SchemeFor(const std::string& name) const;
+  // --scheme and the scheme of every --rule, each with the option that named
+  // it.
+  std::vector<std::pair<std::string, std::string>> AllSchemes() const;
 
  private:
   std::vector<std::regex> include_, exclude_;
   std::vector<std::pair<std::regex, std::string>> rules_;
+  std::vector<std::string> rule_texts_;
   std::string scheme_;
   int64_t min_elements_ = 0;
 };
