@@ -584,9 +584,9 @@ TEST_F(GgufCli, BadOptions) {
   ExpectBadInput("quantize " + P("m.gguf") + " --scheme q4_k --per-channel",
                  "--per-channel", "ggml block formats");
   ExpectBadInput("quantize " + P("m.gguf") + " --scheme q4_k --rule attn=q9_k",
-                 "scheme q9_k", "ggml types");
+                 "--rule attn=q9_k", "ggml types");
   ExpectBadInput("quantize " + P("m.gguf") + " --scheme q4_k --rule attn=int4",
-                 "scheme int4", "ggml types");
+                 "--rule attn=int4", "ggml types");
   ExpectBadInput("quantize " + P("m.gguf") + " --scheme q4_k --rule attn",
                  "--rule attn", "REGEX=SCHEME");
   ExpectBadInput("quantize " + P("m.gguf") + " --scheme q9_k", "scheme q9_k",
