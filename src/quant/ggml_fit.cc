@@ -370,28 +370,51 @@ void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
   }
   float kFactors[40];
   int nf = 0;
-  for (int k = -4; k <= 30; ++k)
-    kFactors[nf++] = 1.0f - 0.005f * static_cast<float>(k);
+  for (int k = -2; k <= 15; ++k) {
+    kFactors[nf++] = 1.0f - 0.01f * static_cast<float>(k);
+  }
   TwoLevelBlock trial;
-  double best = std::numeric_limits<double>::infinity();
-  float best_d = 0.0f, best_dmin = RoundToF16(dmin0);
+  // Coarse pass: every candidate with rounded integer sub-scales; keep the kTop
+  // best.
+  constexpr int kTop = 3;
+  struct Cand {
+    double e;
+    float d, dmin;
+  };
+  Cand top[kTop];
+  for (Cand& c : top) c = {std::numeric_limits<double>::infinity(), 0.0f, 0.0f};
   for (int b = 0; b < nb; ++b) {
     for (int fi = 0; fi < nf; ++fi) {
       const float f = kFactors[fi];
-      for (float fm : {1.0f, 0.985f, 0.97f, 0.94f, 1.015f}) {
+      for (float fm : {1.0f, 0.98f, 0.95f}) {
         if (!spec.has_min && fm != 1.0f) continue;
         const float d = RoundToF16(bases[b] * f);
         const float dmin = RoundToF16(dmin0 * fm);
         const double e = QuantizeSubs(x, w, lv, fits, d, dmin, false, &trial);
-        if (e < best) {
-          best = e;
-          best_d = d;
-          best_dmin = dmin;
+        if (e < top[kTop - 1].e) {
+          int k = kTop - 1;
+          while (k > 0 && e < top[k - 1].e) {
+            top[k] = top[k - 1];
+            --k;
+          }
+          top[k] = {e, d, dmin};
         }
       }
     }
   }
-  best = QuantizeSubs(x, w, lv, fits, best_d, best_dmin, true, out);
+  // Fine pass: the local integer search for each of the best candidates.
+  double best = std::numeric_limits<double>::infinity();
+  float best_d = top[0].d, best_dmin = top[0].dmin;
+  for (const Cand& c : top) {
+    if (!std::isfinite(c.e)) continue;
+    const double e = QuantizeSubs(x, w, lv, fits, c.d, c.dmin, true, &trial);
+    if (e < best) {
+      best = e;
+      best_d = c.d;
+      best_dmin = c.dmin;
+      *out = trial;
+    }
+  }
   out->d = best_d;
   out->dmin = best_dmin;
   // Least squares on (d, dmin) with the integer sub-scales and codes fixed,
