@@ -298,7 +298,7 @@ void FitAffineBlock(const float* x, const float* w, int n, int qmax,
   consider((hi - lo) / fq, lo);  // the minmax candidate
   // Step sizes from the full range down to 0.55 of it; for each, the exactly
   // best offset.
-  constexpr int kSteps = 40;
+  constexpr int kSteps = 16;
   for (int k = 1; k <= kSteps; ++k) {
     const float d =
         (hi - lo) / fq * (1.0f - 0.45f * static_cast<float>(k) / kSteps);

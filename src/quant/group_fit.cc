@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/half.h"
@@ -146,14 +147,28 @@ GroupFit SearchScale(const float* x, const float* w, int64_t n,
   best.scale = RoundScale(bases[0], st);
   best.err = GroupError(x, w, n, best.scale, codec);
   if (!search) return best;
+  // Coarse to fine: every kCoarse-th ratio, then the fine ratios around the best one.
+  constexpr int kCoarse = 4;
   for (int b = 0; b < nbases; ++b) {
-    for (int i = 0; i <= kSteps; ++i) {
+    int best_i = -1;
+    double best_b = std::numeric_limits<double>::infinity();
+    auto try_ratio = [&](int i) {
       const float s = RoundScale(bases[b] * Ratio(i), st);
       const double e = GroupError(x, w, n, s, codec);
+      if (e < best_b) {
+        best_b = e;
+        best_i = i;
+      }
       if (e < best.err) {
         best.err = e;
         best.scale = s;
       }
+    };
+    for (int i = 0; i <= kSteps; i += kCoarse) try_ratio(i);
+    const int center = best_i;
+    for (int i = std::max(0, center - kCoarse + 1);
+         i <= std::min(kSteps, center + kCoarse - 1); ++i) {
+      if (i != center) try_ratio(i);
     }
   }
   for (int it = 0; it < kRefineIters; ++it) {
