@@ -1,6 +1,9 @@
 // ggml block formats on a 1024 x 4096 N(0,1) tensor: lowbit's relative RMSE and
 // single-thread quantization speed (MB/s of f32 input), next to ggml's figures.
-// Usage: ggml_quant_bench [--rows N] [--types q4_K,q6_K] [--threads N]
+// With --golden FILE (../shared/testdata/ggml/golden.gguf), instead compares
+// lowbit with ggml's own encoder on the golden src rows 0-5, read through
+// lowbit's GGUF reader. Usage: ggml_quant_bench [--rows N] [--types q4_K,q6_K]
+// [--threads N] [--golden FILE]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,8 +16,58 @@
 #include "eval/synthetic.h"
 #include "formats/ggml/decode.h"
 #include "formats/ggml/encode.h"
+#include "io/gguf.h"
 
 using namespace lowbit;
+
+namespace {
+
+double RelRmse(const float* x, const float* y, int64_t n) {
+  double e = 0, r = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    e +=
+        (static_cast<double>(x[i]) - y[i]) * (static_cast<double>(x[i]) - y[i]);
+    r += static_cast<double>(x[i]) * x[i];
+  }
+  return std::sqrt(e / r);
+}
+
+int Golden(const std::string& path) {
+  auto f = GgufFile::Open(path);
+  if (!f.ok()) {
+    std::fprintf(stderr, "%s\n", f.status().message().c_str());
+    return 2;
+  }
+  const GgufTensorInfo* src = (*f)->FindTensor("src");
+  const int64_t cols = 512, n = 6 * cols;  // rows 0-5: N(0,1)
+  std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(cols));
+  std::memcpy(x.data(), src->data, static_cast<size_t>(n) * 4);
+  std::printf("golden src rows 0-5 (3072 N(0,1) values written by ggml)\n\n");
+  std::printf(
+      "| type | ggml rel. RMSE | lowbit rel. RMSE | lowbit vs ggml |\n"
+      "|---|---:|---:|---:|\n");
+  for (const GgmlTypeInfo& info : AllGgmlTypeInfos()) {
+    if (!info.codec || info.type == GgmlType::kF32) continue;
+    const GgufTensorInfo* deq =
+        (*f)->FindTensor("deq." + std::string(info.ggml_name));
+    if (deq == nullptr) continue;
+    std::vector<float> g(static_cast<size_t>(n)), ours(static_cast<size_t>(n));
+    std::memcpy(g.data(), deq->data, static_cast<size_t>(n) * 4);
+    std::vector<uint8_t> q(static_cast<size_t>(info.RowBytes(cols)));
+    for (int r = 0; r < 6; ++r) {
+      QuantizeGgmlRow(info.type, x.data() + r * cols, q.data(), cols, nullptr);
+      DequantizeGgmlRow(info.type, q.data(), ours.data() + r * cols, cols);
+    }
+    const double a = RelRmse(x.data(), g.data(), n),
+                 b = RelRmse(x.data(), ours.data(), n);
+    std::printf("| %s | %.6f | %.6f | %+.1f%% |\n",
+                std::string(info.ggml_name).c_str(), a, b,
+                100.0 * (b / a - 1.0));
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   int64_t rows = 1024;
@@ -25,6 +78,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--rows")) rows = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--types")) only = argv[i + 1];
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--golden")) return Golden(argv[i + 1]);
   }
   const std::vector<float> x = GaussianValues(rows * cols, 42);
   double ref = 0;

@@ -1,6 +1,7 @@
 #include "io/gguf_model.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "formats/ggml/decode.h"
 #include "formats/ggml/ggml_type.h"
@@ -45,10 +46,16 @@ std::string GgufValueText(const GgufValue& v) {
       return v.s;
     case GgufType::kBool:
       return v.b ? "true" : "false";
-    case GgufType::kF32:
-      return std::to_string(v.f32);
-    case GgufType::kF64:
-      return std::to_string(v.f64);
+    case GgufType::kF32: {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.9g", v.f32);
+      return buf;
+    }
+    case GgufType::kF64: {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.17g", v.f64);
+      return buf;
+    }
     case GgufType::kU8:
     case GgufType::kU16:
     case GgufType::kU32:
@@ -127,6 +134,8 @@ Result<std::unique_ptr<GgufModel>> GgufModel::Open(const std::string& path) {
     t.stored_bytes = info.nbytes;
     t.gguf = &info;
     t.ggml_block = IsBlockType(info.ggml_type);
+    const GgmlTypeInfo* type = FindGgmlTypeInfoById(info.ggml_type);
+    t.decodable = !t.ggml_block || (type != nullptr && type->codec);
     m->AddTensor(std::move(t));
   }
   return m;

@@ -32,10 +32,14 @@ struct ModelTensor {
   std::shared_ptr<const QuantizedTensor> q;  // safetensors, lowbit-quantized
   const GgufTensorInfo* gguf = nullptr;      // GGUF tensors
   bool ggml_block = false;  // GGUF tensor in a ggml block format
+  bool decodable =
+      true;  // false for ggml block types lowbit has no decoder for
 
   bool quantized() const { return q != nullptr || ggml_block; }
   // Float data (quantized or f32/f16/bf16): what ReadFloat can return.
-  bool is_float() const { return quantized() || IsFloatWeight(dtype); }
+  bool is_float() const {
+    return decodable && (quantized() || IsFloatWeight(dtype));
+  }
   // "int4", "q4_K", or the dtype name of a plain tensor.
   std::string SchemeName() const;
   double BitsPerWeight() const;

@@ -80,10 +80,15 @@ Runner AddConvert(CLI::App& app) {
     if (to_gguf) {
       std::vector<GgufTensorDesc> descs;
       for (const ModelTensor& t : m->tensors()) {
-        LB_ASSIGN_OR_RETURN(GgmlType type,
-                            GgmlTypeOf(t.is_float() ? dt : t.dtype, t.name));
         std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
         if (ne.empty()) ne.push_back(1);
+        if (!t.decodable) {  // a ggml type lowbit cannot decode: copied as it
+                             // is
+          descs.push_back({t.name, ne, t.gguf->ggml_type});
+          continue;
+        }
+        LB_ASSIGN_OR_RETURN(GgmlType type,
+                            GgmlTypeOf(t.is_float() ? dt : t.dtype, t.name));
         descs.push_back({t.name, ne, static_cast<uint32_t>(type)});
       }
       std::vector<GgufKV> kvs;
@@ -139,6 +144,11 @@ Runner AddConvert(CLI::App& app) {
     for (const ModelTensor& t : m->tensors()) {
       const uint8_t* data;
       uint64_t nbytes;
+      if (!t.decodable && !to_gguf) {
+        return Unsupported(o->model + ": tensor '" + t.name +
+                           "' has ggml type " + t.SchemeName() +
+                           ", which lowbit cannot decode");
+      }
       if (t.is_float()) {
         LB_ASSIGN_OR_RETURN(std::vector<float> v, m->ReadFloat(t));
         const int64_t n = static_cast<int64_t>(v.size());

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -696,4 +697,51 @@ TEST_F(GgufCli, Stories260K) {
 }
 
 }  // namespace
+// A tensor in a ggml type lowbit has no decoder for (iq2_xxs) is copied by
+// quantize and by GGUF-to-GGUF convert, skipped by report, and refused by
+// convert to safetensors; a NaN in a weight is an error naming the tensor.
+TEST_F(GgufCli, UndecodableTypesAndNonFiniteWeights) {
+  std::vector<float> w(256 * 4);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(static_cast<float>(i));
+  std::vector<uint8_t> iq2(66 * 2,
+                           7);  // two iq2_xxs blocks of 256: arbitrary bytes
+  {
+    auto wr = GgufWriter::Create(
+        P("odd.gguf"), {{"general.architecture", GgufValue::String("test")}},
+        {{"w", {256, 4}, static_cast<uint32_t>(GgmlType::kF32)},
+         {"iq", {512, 1}, static_cast<uint32_t>(GgmlType::kIQ2_XXS)}});
+    ASSERT_TRUE(wr.ok()) << wr.status().message();
+    ASSERT_TRUE((*wr)->Write("w", w.data(), w.size() * 4).ok());
+    ASSERT_TRUE((*wr)->Write("iq", iq2.data(), iq2.size()).ok());
+    ASSERT_TRUE((*wr)->Commit().ok());
+  }
+  RunResult r = Run("quantize " + P("odd.gguf") + " -o " + P("q.gguf") +
+                    " --scheme q4_k --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto q = OpenGguf("q.gguf");
+  ASSERT_NE(q, nullptr);
+  const GgufTensorInfo* iq = q->FindTensor("iq");
+  ASSERT_NE(iq, nullptr);
+  EXPECT_EQ(iq->ggml_type, static_cast<uint32_t>(GgmlType::kIQ2_XXS));
+  EXPECT_EQ(std::memcmp(iq->data, iq2.data(), iq2.size()), 0);
+  EXPECT_EQ(q->FindTensor("w")->ggml_type,
+            static_cast<uint32_t>(GgmlType::kQ4_K));
+  r = Run("convert " + P("q.gguf") + " -o " + P("d.gguf"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  ExpectBadInput("convert " + P("q.gguf"), "'iq'", "cannot decode",
+                 "d.safetensors");
+
+  w[300] = std::nanf("");
+  {
+    auto wr = GgufWriter::Create(
+        P("nan.gguf"), {},
+        {{"w", {256, 4}, static_cast<uint32_t>(GgmlType::kF32)}});
+    ASSERT_TRUE(wr.ok());
+    ASSERT_TRUE((*wr)->Write("w", w.data(), w.size() * 4).ok());
+    ASSERT_TRUE((*wr)->Commit().ok());
+  }
+  ExpectBadInput("quantize " + P("nan.gguf") + " --scheme q8_0",
+                 "tensor 'w': value 300 is NaN", "finite");
+}
+
 }  // namespace lowbit

@@ -20,14 +20,15 @@ int main(int argc, char** argv) {
   using namespace lowbit;
   CLI::App app{
       "lowbit " LOWBIT_VERSION
-      ": quantize the weights of a neural-network model (safetensors) to few "
-      "bits\n"
-      "and report what it costs in error and saves in bytes.\n\n"
+      ": quantize the weights of a neural-network model (safetensors or GGUF) "
+      "to\n"
+      "few bits and report what it costs in error and saves in bytes.\n\n"
       "  lowbit inspect model.safetensors\n"
       "  lowbit quantize model.safetensors -o model.int4.safetensors --scheme "
       "int4\n"
+      "  lowbit quantize model.gguf -o model.q4k.gguf --scheme q4_k\n"
       "  lowbit report model.safetensors model.int4.safetensors --json\n"
-      "  lowbit convert model.int4.safetensors -o model.deq.safetensors\n\n"
+      "  lowbit convert model.q4k.gguf -o model.f32.safetensors\n\n"
       "Run 'lowbit SUBCOMMAND --help' for the options of each.",
       "lowbit"};
   app.require_subcommand(1);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/progress.h"
@@ -28,9 +29,11 @@ GgmlType FitRow(GgmlType t, int64_t cols) {
     case GgmlType::kQ2_K:
     case GgmlType::kQ3_K:
     case GgmlType::kIQ4_XS:
+      next = GgmlType::kIQ4_NL;
+      break;
     case GgmlType::kTQ1_0:
     case GgmlType::kTQ2_0:
-      next = GgmlType::kIQ4_NL;
+      next = GgmlType::kQ4_0;
       break;
     case GgmlType::kQ4_K:
       next = GgmlType::kQ5_0;
@@ -139,6 +142,14 @@ Status QuantizeGguf(const QuantizeOptions& o, const TensorSelector& sel,
     }
     LB_ASSIGN_OR_RETURN(std::vector<float> x, in->ReadFloat(t));
     in->Release(t);
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (!std::isfinite(x[i])) {
+        return InvalidArgument(o.model + ": tensor '" + t.name + "': value " +
+                               std::to_string(i) + " is " +
+                               (std::isnan(x[i]) ? "NaN" : "infinite") +
+                               ": only finite weights can be quantized");
+      }
+    }
     const int64_t cols = t.shape.back();
     const int64_t rows = NumElements(t.shape) / cols;
     std::vector<float> imp;
