@@ -107,6 +107,23 @@ float BestOffset(const float* x, const float* w, int n, float d, int qmax,
 double SubError(const float* x, const float* w, int n, float S, float M,
                 const Levels& lv, int* q) {
   const float inv = S != 0.0f ? 1.0f / S : 0.0f;
+  if (lv.s.table == nullptr && q == nullptr) {
+    // Uniform levels, error only: straight-line float code the compiler vectorizes
+    // (the same rounding as Code(): clamp, round to nearest even, clamp).
+    const float lo = static_cast<float>(lv.s.qmin), hi = static_cast<float>(lv.s.qmax);
+    float acc[8] = {};
+    for (int i = 0; i < n; ++i) {
+      float v = (x[i] + M) * inv;
+      v = std::min(std::max(v, lo - 1.0f), hi + 1.0f);
+      v = (v + 12582912.0f) - 12582912.0f;
+      v = std::min(std::max(v, lo), hi);
+      const float d = x[i] - (S * v - M);
+      acc[i & 7] += (w ? w[i] : 1.0f) * d * d;
+    }
+    double err = 0.0;
+    for (float a : acc) err += a;
+    return err;
+  }
   double err = 0.0;
   for (int i = 0; i < n; ++i) {
     const int c = lv.Code((x[i] + M) * inv);
@@ -207,10 +224,10 @@ SubFit FitSub(const float* x, const float* w, int n, const Levels& lv) {
 }
 
 // Quantizes every sub-block with super-scales (d, dmin): integer sub-scales by
-// rounding, then (refine) a local search of +-1 on each. Returns the total
-// error.
+// rounding, then a joint local search within +-radius (0: none). Returns the
+// total error.
 double QuantizeSubs(const float* x, const float* w, const Levels& lv,
-                    const SubFit* fits, float d, float dmin, bool refine,
+                    const SubFit* fits, float d, float dmin, int radius,
                     TwoLevelBlock* b) {
   const TwoLevelSpec& s = lv.s;
   double total = 0.0;
@@ -237,10 +254,9 @@ double QuantizeSubs(const float* x, const float* w, const Levels& lv,
     // Joint search of the integer sub-scale and sub-minimum within +-kRadius:
     // the two are coupled (a larger scale wants a different minimum), so both
     // move together.
-    constexpr int kRadius = 4;
-    if (refine) {
-      const int rm = s.has_min ? kRadius : 0;
-      for (int a = -kRadius; a <= kRadius; ++a) {
+    if (radius > 0) {
+      const int rm = s.has_min ? radius : 0;
+      for (int a = -radius; a <= radius; ++a) {
         const int t = sc0 + a;
         if (t < s.smin || t > s.smax) continue;
         for (int c = -rm; c <= rm; ++c) {
@@ -390,7 +406,7 @@ void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
         if (!spec.has_min && fm != 1.0f) continue;
         const float d = RoundToF16(bases[b] * f);
         const float dmin = RoundToF16(dmin0 * fm);
-        const double e = QuantizeSubs(x, w, lv, fits, d, dmin, false, &trial);
+        const double e = QuantizeSubs(x, w, lv, fits, d, dmin, 0, &trial);
         if (e < top[kTop - 1].e) {
           int k = kTop - 1;
           while (k > 0 && e < top[k - 1].e) {
@@ -407,7 +423,7 @@ void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
   float best_d = top[0].d, best_dmin = top[0].dmin;
   for (const Cand& c : top) {
     if (!std::isfinite(c.e)) continue;
-    const double e = QuantizeSubs(x, w, lv, fits, c.d, c.dmin, true, &trial);
+    const double e = QuantizeSubs(x, w, lv, fits, c.d, c.dmin, 4, &trial);
     if (e < best) {
       best = e;
       best_d = c.d;
@@ -455,7 +471,7 @@ void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
     }
     const float nd = RoundToF16(static_cast<float>(d));
     const float ndmin = RoundToF16(static_cast<float>(dmin));
-    const double e = QuantizeSubs(x, w, lv, moved, nd, ndmin, true, &trial);
+    const double e = QuantizeSubs(x, w, lv, moved, nd, ndmin, 4, &trial);
     if (!(e < best)) break;
     best = e;
     trial.d = nd;
