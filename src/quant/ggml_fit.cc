@@ -108,9 +108,11 @@ double SubError(const float* x, const float* w, int n, float S, float M,
                 const Levels& lv, int* q) {
   const float inv = S != 0.0f ? 1.0f / S : 0.0f;
   if (lv.s.table == nullptr && q == nullptr) {
-    // Uniform levels, error only: straight-line float code the compiler vectorizes
-    // (the same rounding as Code(): clamp, round to nearest even, clamp).
-    const float lo = static_cast<float>(lv.s.qmin), hi = static_cast<float>(lv.s.qmax);
+    // Uniform levels, error only: straight-line float code the compiler
+    // vectorizes (the same rounding as Code(): clamp, round to nearest even,
+    // clamp).
+    const float lo = static_cast<float>(lv.s.qmin),
+                hi = static_cast<float>(lv.s.qmax);
     float acc[8] = {};
     for (int i = 0; i < n; ++i) {
       float v = (x[i] + M) * inv;
@@ -192,8 +194,10 @@ SubFit FitSub(const float* x, const float* w, int n, const Levels& lv) {
     const float S =
         (hi - lo) / qmax * (1.0f - 0.45f * static_cast<float>(k) / kMinSteps);
     // x ~ S q + m with m = -M <= 0
-    const float ma = std::min(lo, hi - S * qmax) - 0.5f * S;
-    const float mb = std::min(0.0f, std::max(lo, hi - S * qmax) + 0.5f * S);
+    // offsets within one step of the centred grid (clipping both ends equally)
+    const float mc = 0.5f * (lo + hi - S * qmax);
+    const float ma = mc - S;
+    const float mb = std::min(0.0f, mc + S);
     consider(S, -BestOffset(x, w, n, S, s.qmax, std::min(ma, mb), mb));
   }
   for (int it = 0; it < 4;
@@ -314,15 +318,13 @@ void FitAffineBlock(const float* x, const float* w, int n, int qmax,
   consider((hi - lo) / fq, lo);  // the minmax candidate
   // Step sizes from the full range down to 0.55 of it; for each, the exactly
   // best offset.
-  constexpr int kSteps = 16;
+  constexpr int kSteps = 24;
   for (int k = 1; k <= kSteps; ++k) {
     const float d =
         (hi - lo) / fq * (1.0f - 0.45f * static_cast<float>(k) / kSteps);
-    // offsets from "lowest value at level 0" to "highest value at the top
-    // level"
-    consider(d,
-             BestOffset(x, w, n, d, qmax, std::min(lo, hi - d * fq) - 0.5f * d,
-                        std::max(lo, hi - d * fq) + 0.5f * d));
+    // offsets within one step of the centred grid (clipping both ends equally)
+    const float mc = 0.5f * (lo + hi - d * fq);
+    consider(d, BestOffset(x, w, n, d, qmax, mc - d, mc + d));
   }
   for (int it = 0; it < 4;
        ++it) {  // least squares on (d, m) with the codes fixed
