@@ -14,9 +14,25 @@ inline float W(const float* w, int i) { return w ? w[i] : 1.0f; }
 
 // Codes and levels of a spec: uniform integers or a sorted table.
 struct Levels {
+  explicit Levels(const TwoLevelSpec& spec) : s(spec) {
+    if (s.table != nullptr) {
+      n_mid = s.qmax - s.qmin;
+      for (int k = 0; k < n_mid; ++k)
+        mid[k] = 0.5f * (s.table[k] + s.table[k + 1]);
+    }
+  }
   const TwoLevelSpec& s;
+  float mid[16] = {};  // table: midpoints between neighbouring levels
+  int n_mid = 0;
   float L(int q) const {
     return s.table ? s.table[q - s.qmin] : static_cast<float>(q);
+  }
+  // Index of the nearest table level: how many midpoints v is above (ties go
+  // down).
+  int TableIndex(float v) const {
+    int k = 0;
+    for (int j = 0; j < n_mid; ++j) k += v > mid[j];
+    return k;
   }
   // Nearest code of v (in units of the scale).
   int Code(float v) const {
@@ -24,20 +40,7 @@ struct Levels {
       return static_cast<int>(RoundClamp(v, static_cast<float>(s.qmin),
                                          static_cast<float>(s.qmax)));
     }
-    const int n = s.qmax - s.qmin + 1;
-    const float* t = s.table;
-    if (!(v > t[0])) return s.qmin;
-    if (!(v < t[n - 1])) return s.qmax;
-    int lo = 0, hi = n - 1;
-    while (hi - lo > 1) {
-      const int mid = (lo + hi) / 2;
-      if (t[mid] <= v) {
-        lo = mid;
-      } else {
-        hi = mid;
-      }
-    }
-    return s.qmin + (v - t[lo] <= t[hi] - v ? lo : hi);
+    return s.qmin + TableIndex(v);
   }
 };
 
@@ -113,8 +116,8 @@ double SubError(const float* x, const float* w, int n, float S, float M,
     // clamp).
     const float lo = static_cast<float>(lv.s.qmin),
                 hi = static_cast<float>(lv.s.qmax);
-    // Eight independent lanes (the compiler maps them onto SIMD registers; a single
-    // float sum would not vectorize without reassociation).
+    // Eight independent lanes (the compiler maps them onto SIMD registers; a
+    // single float sum would not vectorize without reassociation).
     float acc[8] = {};
     auto one = [&](int i) {
       float v = (x[i] + M) * inv;
@@ -133,6 +136,22 @@ double SubError(const float* x, const float* w, int n, float S, float M,
       for (; i + 8 <= n; i += 8) {
         for (int k = 0; k < 8; ++k) acc[k] += w[i + k] * one(i + k);
       }
+    }
+    for (; i < n; ++i) acc[i & 7] += (w ? w[i] : 1.0f) * one(i);
+    double err = 0.0;
+    for (float a : acc) err += a;
+    return err;
+  }
+  if (lv.s.table != nullptr && q == nullptr) {
+    float acc[8] = {};
+    auto one = [&](int i) {
+      const float d =
+          x[i] - (S * lv.s.table[lv.TableIndex((x[i] + M) * inv)] - M);
+      return d * d;
+    };
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (int k = 0; k < 8; ++k) acc[k] += (w ? w[i + k] : 1.0f) * one(i + k);
     }
     for (; i < n; ++i) acc[i & 7] += (w ? w[i] : 1.0f) * one(i);
     double err = 0.0;
@@ -362,7 +381,7 @@ void FitAffineBlock(const float* x, const float* w, int n, int qmax,
 
 double TwoLevelError(const float* x, const float* w, const TwoLevelSpec& spec,
                      const TwoLevelBlock& b) {
-  const Levels lv{spec};
+  const Levels lv(spec);
   double e = 0.0;
   for (int j = 0; j < spec.nsub; ++j) {
     const float S = b.d * static_cast<float>(b.sc[j]);
@@ -378,7 +397,7 @@ double TwoLevelError(const float* x, const float* w, const TwoLevelSpec& spec,
 
 void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
                  TwoLevelBlock* out) {
-  const Levels lv{spec};
+  const Levels lv(spec);
   SubFit fits[16];
   for (int j = 0; j < spec.nsub; ++j) {
     fits[j] =

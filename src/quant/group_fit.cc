@@ -86,8 +86,9 @@ double GroupError(const float* x, const float* w, int64_t n, float s,
   const float inv = s != 0.0f ? 1.0f / s : 0.0f;
   double err = 0.0;
   if constexpr (std::is_same_v<Codec, IntCodec>) {
-    // Integer levels: float-only element math in eight independent double lanes, which
-    // the compiler vectorizes (the same rounding as IntCodec::Encode).
+    // Integer levels: float-only element math in eight independent double
+    // lanes, which the compiler vectorizes (the same rounding as
+    // IntCodec::Encode).
     const float lo = -codec.zero, hi = codec.qmax - codec.zero;
     double acc[8] = {};
     auto one = [&](int64_t i) {
@@ -175,7 +176,8 @@ GroupFit SearchScale(const float* x, const float* w, int64_t n,
   best.scale = RoundScale(bases[0], st);
   best.err = GroupError(x, w, n, best.scale, codec);
   if (!search) return best;
-  // Coarse to fine: every kCoarse-th ratio, then the fine ratios around the best one.
+  // Coarse to fine: every kCoarse-th ratio, then the fine ratios around the
+  // best one.
   constexpr int kCoarse = 4;
   for (int b = 0; b < nbases; ++b) {
     int best_i = -1;
