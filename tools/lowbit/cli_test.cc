@@ -10,58 +10,17 @@
 #include <sstream>
 #include <string>
 
+#include "tools/lowbit/cli_fixture.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct RunResult {
-  int status = -1;
-  std::string out, err;
-};
+using namespace lowbit::testing_cli;
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-class Cli : public ::testing::Test {
+class Cli : public CliFixture {
  protected:
-  void SetUp() override {
-    dir_ =
-        fs::path(::testing::TempDir()) /
-        ("lowbit_cli_" +
-         std::string(
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  RunResult Run(const std::string& args) {
-    const fs::path o = dir_ / "stdout.txt", e = dir_ / "stderr.txt";
-    const std::string cmd = std::string(LOWBIT_BIN) + " " + args + " >" +
-                            o.string() + " 2>" + e.string() + " </dev/null";
-    const int rc = std::system(cmd.c_str());
-    RunResult r;
-    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = ReadAll(o);
-    r.err = ReadAll(e);
-    fs::remove(o);
-    fs::remove(e);
-    return r;
-  }
-  std::string P(const std::string& name) { return (dir_ / name).string(); }
-
-  // Files in the scratch folder other than `keep`.
-  std::vector<std::string> Listing() {
-    std::vector<std::string> v;
-    for (const auto& e : fs::directory_iterator(dir_))
-      v.push_back(e.path().filename());
-    std::sort(v.begin(), v.end());
-    return v;
-  }
+  Cli() : CliFixture("out.safetensors") {}
 
   void MakeModel() {
     ASSERT_EQ(
@@ -79,22 +38,6 @@ class Cli : public ::testing::Test {
     f << header;
     f << std::string(data_bytes, '\0');
   }
-
-  // The command must fail with status 2, a one-line message naming `file` and
-  // containing `phrase`, and leave no output (nor temporary) file behind.
-  void ExpectBadInput(const std::string& args, const std::string& file,
-                      const std::string& phrase, bool with_output = true) {
-    const auto before = Listing();
-    const RunResult r =
-        Run(with_output ? args + " -o " + P("out.safetensors") : args);
-    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
-    EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find(phrase), std::string::npos) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_EQ(Listing(), before) << "output left behind by: " << args;
-  }
-
-  fs::path dir_;
 };
 
 TEST_F(Cli, QuantizeReportConvertInspect) {
@@ -237,7 +180,7 @@ TEST_F(Cli, DtypeOrShapeDoesNotMatchTheData) {
   WriteRaw("d.safetensors",
            R"({"w":{"dtype":"F16","shape":[4,4],"data_offsets":[0,64]}})", 64);
   ExpectBadInput("report " + P("d.safetensors") + " " + P("d.safetensors"),
-                 P("d.safetensors"), "need 32 bytes", false);
+                 P("d.safetensors"), "need 32 bytes", "");
 }
 
 TEST_F(Cli, AbsurdHeaderLength) {
@@ -245,7 +188,7 @@ TEST_F(Cli, AbsurdHeaderLength) {
   ExpectBadInput("quantize " + P("h.safetensors") + " --scheme int4",
                  P("h.safetensors"), "absurd");
   ExpectBadInput("inspect " + P("h.safetensors"), P("h.safetensors"), "absurd",
-                 false);
+                 "");
 }
 
 TEST_F(Cli, BadOptions) {

@@ -23,23 +23,14 @@
 #include "io/gguf.h"
 #include "io/gguf_model.h"
 #include "io/safetensors.h"
+#include "tools/lowbit/cli_fixture.h"
 
 namespace fs = std::filesystem;
 
 namespace lowbit {
 namespace {
 
-struct RunResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using namespace lowbit::testing_cli;
 
 void WriteAll(const fs::path& p, const std::string& bytes) {
   std::ofstream f(p, std::ios::binary);
@@ -64,41 +55,9 @@ std::string Stories260K() {
                << " is absent (LOWBIT_SHARED_DIR); skipping the test on " \
                   "a real llama"
 
-class GgufCli : public ::testing::Test {
+class GgufCli : public CliFixture {
  protected:
-  void SetUp() override {
-    dir_ =
-        fs::path(::testing::TempDir()) /
-        ("lowbit_gguf_cli_" +
-         std::string(
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  RunResult Run(const std::string& args) {
-    const fs::path o = dir_ / "stdout.txt", e = dir_ / "stderr.txt";
-    const std::string cmd = std::string(LOWBIT_BIN) + " " + args + " >" +
-                            o.string() + " 2>" + e.string() + " </dev/null";
-    const int rc = std::system(cmd.c_str());
-    RunResult r;
-    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = ReadAll(o);
-    r.err = ReadAll(e);
-    fs::remove(o);
-    fs::remove(e);
-    return r;
-  }
-  std::string P(const std::string& name) { return (dir_ / name).string(); }
-
-  std::vector<std::string> Listing() {
-    std::vector<std::string> v;
-    for (const auto& e : fs::directory_iterator(dir_))
-      v.push_back(e.path().filename());
-    std::sort(v.begin(), v.end());
-    return v;
-  }
+  GgufCli() : CliFixture("out.gguf") {}
 
   // synth -> m.safetensors, convert -> m.gguf (f32).
   void MakeModel(int dim = 256, const std::string& stem = "m") {
@@ -107,28 +66,6 @@ class GgufCli : public ::testing::Test {
     ASSERT_EQ(r.status, 0) << r.err;
     r = Run("convert " + P(stem + ".safetensors") + " -o " + P(stem + ".gguf"));
     ASSERT_EQ(r.status, 0) << r.err;
-  }
-
-  // Runs a command that prints JSON on stdout and parses it.
-  nlohmann::json RunJson(const std::string& args) {
-    const RunResult r = Run(args);
-    EXPECT_EQ(r.status, 0) << args << "\n" << r.err;
-    if (r.status != 0) return nlohmann::json::object();
-    return nlohmann::json::parse(r.out);
-  }
-
-  // The command must fail with status 2, a one-line message naming `file` and
-  // containing `phrase`, and leave no output (nor temporary) file behind.
-  void ExpectBadInput(const std::string& args, const std::string& file,
-                      const std::string& phrase,
-                      const std::string& output = "out.gguf") {
-    const auto before = Listing();
-    const RunResult r = Run(output.empty() ? args : args + " -o " + P(output));
-    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
-    EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find(phrase), std::string::npos) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_EQ(Listing(), before) << "output left behind by: " << args;
   }
 
   std::unique_ptr<GgufFile> OpenGguf(const std::string& name) {
@@ -145,8 +82,6 @@ class GgufCli : public ::testing::Test {
       for (const GgufTensorInfo& t : f->tensors()) m[t.name] = t.ggml_type;
     return m;
   }
-
-  fs::path dir_;
 };
 
 // `out` keeps every key of `in` with its value and position, except

@@ -16,9 +16,12 @@
 #include "core/half.h"
 #include "formats/ggml/blocks.h"
 #include "formats/ggml/ggml_type.h"
+#include "formats/ggml/golden_test_util.h"
 
 namespace lowbit {
 namespace {
+
+using namespace testing_golden;
 
 constexpr int64_t kRows = 16;
 constexpr int64_t kCols = 512;
@@ -44,24 +47,6 @@ constexpr GoldenCase kGoldenCases[] = {
     {"iq4_nl", 514496, 4608, 519104}, {"iq4_xs", 551872, 4352, 556224},
     {"tq1_0", 588992, 1728, 590720},  {"tq2_0", 623488, 2112, 625600},
 };
-
-std::string GoldenPath() {
-  return std::string(LOWBIT_SHARED_DIR) + "/testdata/ggml/golden.gguf";
-}
-
-// The whole golden file, read once; empty when it cannot be read.
-const std::string& GoldenBytes() {
-  static const std::string* bytes = [] {
-    std::ifstream f(GoldenPath(), std::ios::binary);
-    auto* s = new std::string;
-    if (f) {
-      s->assign(std::istreambuf_iterator<char>(f),
-                std::istreambuf_iterator<char>());
-    }
-    return s;
-  }();
-  return *bytes;
-}
 
 const uint8_t* At(const std::string& file, int64_t offset) {
   return reinterpret_cast<const uint8_t*>(file.data()) + offset;

@@ -17,9 +17,12 @@
 #include <vector>
 
 #include "formats/ggml/decode.h"
+#include "formats/ggml/golden_test_util.h"
 
 namespace lowbit {
 namespace {
+
+using namespace testing_golden;
 
 constexpr int64_t kCols = 512;
 
@@ -41,22 +44,6 @@ constexpr Golden kGolden[] = {
     {"iq4_nl", 514496, 519104, 0.02}, {"iq4_xs", 551872, 556224, 0.02},
     {"tq1_0", 588992, 590720, 0.0},   {"tq2_0", 623488, 625600, 0.0},
 };
-
-std::string GoldenPath() {
-  return std::string(LOWBIT_SHARED_DIR) + "/testdata/ggml/golden.gguf";
-}
-
-const std::string& GoldenBytes() {
-  static const std::string* bytes = [] {
-    std::ifstream f(GoldenPath(), std::ios::binary);
-    auto* s = new std::string;
-    if (f)
-      s->assign(std::istreambuf_iterator<char>(f),
-                std::istreambuf_iterator<char>());
-    return s;
-  }();
-  return *bytes;
-}
 
 std::vector<float> Floats(const std::string& file, int64_t offset, int64_t n) {
   std::vector<float> v(static_cast<size_t>(n));

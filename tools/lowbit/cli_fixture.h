@@ -1,0 +1,107 @@
+// A GoogleTest fixture for end-to-end tests of the lowbit command: a scratch
+// folder per test, running the built binary, and the checks every bad input
+// must pass.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace lowbit::testing_cli {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int status = -1;
+  std::string out, err;
+};
+
+inline std::string ReadAll(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class CliFixture : public ::testing::Test {
+ protected:
+  // `default_output`: the file name ExpectBadInput passes as -o unless told
+  // otherwise.
+  explicit CliFixture(std::string default_output)
+      : default_output_(std::move(default_output)) {}
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ =
+        fs::path(::testing::TempDir()) /
+        ("lowbit_" + std::string(info->test_suite_name()) + "_" + info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `lowbit ARGS` with no standard input; captures status and both
+  // streams.
+  RunResult Run(const std::string& args) {
+    const fs::path o = dir_ / "stdout.txt", e = dir_ / "stderr.txt";
+    const std::string cmd = std::string(LOWBIT_BIN) + " " + args + " >" +
+                            o.string() + " 2>" + e.string() + " </dev/null";
+    const int rc = std::system(cmd.c_str());
+    RunResult r;
+    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    r.out = ReadAll(o);
+    r.err = ReadAll(e);
+    fs::remove(o);
+    fs::remove(e);
+    return r;
+  }
+
+  // Runs a command that prints JSON on stdout and parses it.
+  nlohmann::json RunJson(const std::string& args) {
+    const RunResult r = Run(args);
+    EXPECT_EQ(r.status, 0) << args << "\n" << r.err;
+    if (r.status != 0) return nlohmann::json::object();
+    return nlohmann::json::parse(r.out);
+  }
+
+  std::string P(const std::string& name) { return (dir_ / name).string(); }
+
+  // The files of the scratch folder, sorted.
+  std::vector<std::string> Listing() {
+    std::vector<std::string> v;
+    for (const auto& e : fs::directory_iterator(dir_))
+      v.push_back(e.path().filename());
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+
+  // The command must fail with status 2, a one-line message naming `file` and
+  // containing `phrase`, and leave no output (nor temporary) file behind. `-o
+  // OUTPUT` is appended (the fixture's default unless given; "" for none).
+  void ExpectBadInput(const std::string& args, const std::string& file,
+                      const std::string& phrase, const char* output = nullptr) {
+    const std::string out = output ? output : default_output_;
+    const auto before = Listing();
+    const RunResult r = Run(out.empty() ? args : args + " -o " + P(out));
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(phrase), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(Listing(), before) << "output left behind by: " << args;
+  }
+
+  fs::path dir_;
+
+ private:
+  std::string default_output_;
+};
+
+}  // namespace lowbit::testing_cli
