@@ -15,6 +15,7 @@
 #include "core/mapped_file.h"
 #include "core/status.h"
 #include "formats/ggml/ggml_type.h"
+#include "io/tensor_sequence.h"
 
 namespace lowbit {
 
@@ -231,13 +232,9 @@ class GgufWriter {
   GgufWriter() = default;
 
   std::unique_ptr<OutputFile> out_;
-  std::vector<GgufTensorDesc> descs_;
-  std::vector<uint64_t> nbytes_;  // per desc
+  TensorSequence seq_;
   uint64_t alignment_ = kGgufDefaultAlignment;
   uint64_t data_offset_ = 0;
-  size_t next_ = 0;
-  bool failed_ = false;
-  bool committed_ = false;
 };
 
 }  // namespace lowbit

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "io/gguf.h"
+#include "io/tensor_sequence.h"
 
 namespace lowbit::gguf_internal {
 
@@ -19,6 +20,6 @@ uint64_t MinValueBytes(uint32_t id);
 
 // `s` in single quotes, safe for a one-line message: control bytes become
 // \xNN and long strings are cut.
-std::string Quote(std::string_view s);
+inline std::string Quote(std::string_view s) { return QuoteName(s); }
 
 }  // namespace lowbit::gguf_internal

@@ -169,24 +169,5 @@ uint64_t MinValueBytes(uint32_t id) {
   return ScalarBytes(id);
 }
 
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxQuoted = 200;
-  static const char kHex[] = "0123456789abcdef";
-  std::string out = "'";
-  const size_t n = std::min(s.size(), kMaxQuoted);
-  for (size_t k = 0; k < n; ++k) {
-    const auto c = static_cast<unsigned char>(s[k]);
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > n) out += "...";
-  return out + "'";
-}
-
 }  // namespace gguf_internal
 }  // namespace lowbit

@@ -9,6 +9,7 @@
 #include "formats/ggml/ggml_type.h"
 #include "io/gguf.h"
 #include "io/gguf_internal.h"
+#include "io/tensor_sequence.h"
 
 namespace lowbit {
 namespace {
@@ -200,6 +201,7 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::Create(
   // Tensor infos.
   std::unordered_set<std::string_view> names;
   uint64_t offset = 0;
+  std::vector<TensorSequence::Item> items;
   for (const GgufTensorDesc& d : tensors) {
     const std::string where = "tensor " + Quote(d.name) + ": ";
     if (!names.insert(d.name).second) {
@@ -225,12 +227,15 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::Create(
     for (uint64_t n : d.ne) AppendLe(n, 8, &header);
     AppendLe(d.ggml_type, 4, &header);
     AppendLe(offset, 8, &header);
-    w->nbytes_.push_back(*nbytes);
+    items.push_back(
+        {d.name, *nbytes,
+         "type " + std::string(FindGgmlTypeInfoById(d.ggml_type)->ggml_name) +
+             " needs"});
     offset += *nbytes + PadTo(*nbytes, alignment);
   }
   header.append(PadTo(header.size(), alignment), '\0');
 
-  w->descs_ = std::move(tensors);
+  w->seq_.Init(std::move(items));
   w->alignment_ = alignment;
   w->data_offset_ = header.size();
   LB_ASSIGN_OR_RETURN(w->out_, OutputFile::Create(path));
@@ -240,56 +245,18 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::Create(
 
 Status GgufWriter::Write(std::string_view name, const void* data,
                          size_t nbytes) {
-  const std::string& path = out_->path();
-  if (committed_) return InvalidArgument(path + ": Write after Commit");
-  if (failed_) return IoError(path + ": an earlier write failed");
-  if (next_ >= descs_.size()) {
-    return InvalidArgument(path + ": unexpected tensor " + Quote(name) +
-                           "; all " + std::to_string(descs_.size()) +
-                           " tensors are already written");
-  }
-  const GgufTensorDesc& d = descs_[next_];
-  if (name != d.name) {
-    return InvalidArgument(path + ": expected tensor " + Quote(d.name) +
-                           " next but got " + Quote(name));
-  }
-  if (nbytes != nbytes_[next_]) {
-    const GgmlTypeInfo* t = FindGgmlTypeInfoById(d.ggml_type);
-    return InvalidArgument(path + ": tensor " + Quote(d.name) + ": type " +
-                           std::string(t->ggml_name) + " needs " +
-                           std::to_string(nbytes_[next_]) + " bytes but got " +
-                           std::to_string(nbytes));
-  }
-  if (nbytes > 0 && data == nullptr) {
-    return InvalidArgument(path + ": tensor " + Quote(d.name) + ": null data");
-  }
+  LB_RETURN_IF_ERROR(seq_.Check(out_->path(), name, data, nbytes));
   Status st = out_->Write(data, nbytes);
   if (st.ok()) st = out_->WriteZeros(PadTo(nbytes, alignment_));
-  if (!st.ok()) {
-    failed_ = true;
-    return st;
-  }
-  ++next_;
-  return Status::Ok();
+  seq_.Wrote(st.ok());
+  return st;
 }
 
 Status GgufWriter::Commit() {
-  const std::string& path = out_->path();
-  if (committed_) return InvalidArgument(path + ": already committed");
-  if (failed_) return IoError(path + ": an earlier write failed");
-  if (next_ < descs_.size()) {
-    return InvalidArgument(path + ": only " + std::to_string(next_) + " of " +
-                           std::to_string(descs_.size()) +
-                           " tensors were written (next is " +
-                           Quote(descs_[next_].name) + ")");
-  }
+  LB_RETURN_IF_ERROR(seq_.CheckCommit(out_->path()));
   const Status st = out_->Commit();
-  if (!st.ok()) {
-    failed_ = true;
-    return st;
-  }
-  committed_ = true;
-  return Status::Ok();
+  seq_.Committed(st.ok());
+  return st;
 }
 
 }  // namespace lowbit

@@ -554,6 +554,7 @@ Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
 
   std::unordered_set<std::string> names;
   uint64_t offset = 0;
+  std::vector<TensorSequence::Item> items;
   for (const TensorDesc& d : descs) {
     LB_ASSIGN_OR_RETURN(
         std::string qname,
@@ -586,7 +587,9 @@ Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
     header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
               std::to_string(offset + *nbytes) + "]}";
     offset += *nbytes;
-    w->nbytes_.push_back(*nbytes);
+    items.push_back({d.name, *nbytes,
+                     "dtype " + std::string(st_name) + " and shape " +
+                         ShapeString(d.shape) + " need"});
   }
   header += "}";
   // 8 (length prefix) + header is a multiple of 8 when the header is.
@@ -597,7 +600,7 @@ Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
                    std::to_string(kSafetensorsMaxHeaderBytes));
   }
 
-  w->descs_ = std::move(descs);
+  w->seq_.Init(std::move(items));
   LB_ASSIGN_OR_RETURN(w->out_, OutputFile::Create(path));
   uint8_t prefix[8];
   WriteLe64(header.size(), prefix);
@@ -608,55 +611,17 @@ Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
 
 Status SafetensorsWriter::Write(std::string_view name, const void* data,
                                 size_t nbytes) {
-  const std::string& path = out_->path();
-  if (committed_) return InvalidArgument(path + ": Write after Commit");
-  if (failed_) return IoError(path + ": an earlier write failed");
-  if (next_ >= descs_.size()) {
-    return InvalidArgument(path + ": unexpected tensor " + Quote(name) +
-                           "; all " + std::to_string(descs_.size()) +
-                           " tensors are already written");
-  }
-  const TensorDesc& d = descs_[next_];
-  if (name != d.name) {
-    return InvalidArgument(path + ": expected tensor " + Quote(d.name) +
-                           " next but got " + Quote(name));
-  }
-  if (nbytes != nbytes_[next_]) {
-    return InvalidArgument(path + ": tensor " + Quote(d.name) + ": dtype " +
-                           std::string(SafetensorsDTypeName(d.dtype)) +
-                           " and shape " + ShapeString(d.shape) + " need " +
-                           std::to_string(nbytes_[next_]) + " bytes but got " +
-                           std::to_string(nbytes));
-  }
-  if (nbytes > 0 && data == nullptr) {
-    return InvalidArgument(path + ": tensor " + Quote(d.name) + ": null data");
-  }
+  LB_RETURN_IF_ERROR(seq_.Check(out_->path(), name, data, nbytes));
   const Status st = out_->Write(data, nbytes);
-  if (!st.ok()) {
-    failed_ = true;
-    return st;
-  }
-  ++next_;
-  return Status::Ok();
+  seq_.Wrote(st.ok());
+  return st;
 }
 
 Status SafetensorsWriter::Commit() {
-  const std::string& path = out_->path();
-  if (committed_) return InvalidArgument(path + ": already committed");
-  if (failed_) return IoError(path + ": an earlier write failed");
-  if (next_ < descs_.size()) {
-    return InvalidArgument(path + ": only " + std::to_string(next_) + " of " +
-                           std::to_string(descs_.size()) +
-                           " tensors were written (next is " +
-                           Quote(descs_[next_].name) + ")");
-  }
+  LB_RETURN_IF_ERROR(seq_.CheckCommit(out_->path()));
   const Status st = out_->Commit();
-  if (!st.ok()) {
-    failed_ = true;
-    return st;
-  }
-  committed_ = true;
-  return Status::Ok();
+  seq_.Committed(st.ok());
+  return st;
 }
 
 }  // namespace lowbit

@@ -15,6 +15,7 @@
 #include "core/mapped_file.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "io/tensor_sequence.h"
 
 namespace lowbit {
 
@@ -110,11 +111,7 @@ class SafetensorsWriter {
   SafetensorsWriter() = default;
 
   std::unique_ptr<OutputFile> out_;
-  std::vector<TensorDesc> descs_;
-  std::vector<uint64_t> nbytes_;  // per desc
-  size_t next_ = 0;
-  bool failed_ = false;
-  bool committed_ = false;
+  TensorSequence seq_;
 };
 
 }  // namespace lowbit
