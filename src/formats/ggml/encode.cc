@@ -30,14 +30,62 @@ B* BlockAt(uint8_t* out, int64_t i) {
   return reinterpret_cast<B*>(out + i * static_cast<int64_t>(sizeof(B)));
 }
 
+// q8_0 at 8 bits gains little from a search: two orientations of the extreme
+// (f16 scale), then one least-squares step on the scale, kept when it lowers
+// the (weighted) error. Straight-line loops the compiler vectorizes.
+float Q8Codes(const float* x, const float* w, float d, int8_t* q) {
+  const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+  float err = 0.0f;
+  for (int j = 0; j < 32; ++j) {
+    float v = std::min(std::max(x[j] * inv, -129.0f), 128.0f);
+    v = std::min(std::max((v + 12582912.0f) - 12582912.0f, -128.0f), 127.0f);
+    q[j] = static_cast<int8_t>(v);
+    const float e = x[j] - v * d;
+    err += (w ? w[j] : 1.0f) * e * e;
+  }
+  return err;
+}
+
 void EncodeQ8_0(const float* x, const float* w, uint8_t* out, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i) {
+    const float* xb = x + 32 * i;
+    const float* wb = w ? w + 32 * i : nullptr;
+    float hi = xb[0], lo = xb[0];
+    for (int j = 1; j < 32; ++j) {
+      hi = std::max(hi, xb[j]);
+      lo = std::min(lo, xb[j]);
+    }
+    const float ext = hi >= -lo ? hi : lo;  // the value of largest magnitude
     BlockQ8_0 b;
-    uint8_t c[32];
-    float d;
-    FitSymmetricBlock(x + 32 * i, w ? w + 32 * i : nullptr, 8, &d, c);
+    // The extreme onto -128 (the longer side), or onto +-127 (both signs fit).
+    float d = RoundToF16(ext / -128.0f);
+    float err = Q8Codes(xb, wb, d, b.qs);
+    {
+      int8_t q1[32];
+      const float d1 = RoundToF16(ext / 127.0f);
+      const float err1 = Q8Codes(xb, wb, d1, q1);
+      if (err1 < err) {
+        d = d1;
+        err = err1;
+        std::memcpy(b.qs, q1, 32);
+      }
+    }
+    double num = 0, den = 0;
+    for (int j = 0; j < 32; ++j) {
+      const double wj = wb ? wb[j] : 1.0;
+      num += wj * xb[j] * b.qs[j];
+      den += wj * static_cast<double>(b.qs[j]) * b.qs[j];
+    }
+    if (den > 0) {
+      int8_t q2[32];
+      const float d2 = RoundToF16(static_cast<float>(num / den));
+      const float err2 = Q8Codes(xb, wb, d2, q2);
+      if (err2 < err) {
+        d = d2;
+        std::memcpy(b.qs, q2, 32);
+      }
+    }
     b.d = F32ToF16(d);
-    for (int j = 0; j < 32; ++j) b.qs[j] = static_cast<int8_t>(c[j] - 128);
     std::memcpy(BlockAt<BlockQ8_0>(out, i), &b, sizeof(b));
   }
 }
