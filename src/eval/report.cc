@@ -108,7 +108,14 @@ nlohmann::json ReportToJson(const ModelReport& r) {
       o["granularity"] = t.granularity;
       o["method"] = t.method;
     }
-    if (t.stats.count > 0) o.update(StatsJson(t.stats));
+    if (t.stats.count > 0) {
+      o.update(StatsJson(t.stats));
+    } else {  // not float data (or empty): the same keys, without values
+      for (const char* k :
+           {"mse", "rel_rmse", "sqnr_db", "cosine", "max_abs_err"}) {
+        o[k] = nullptr;
+      }
+    }
     j["tensors"].push_back(o);
   }
   nlohmann::json total = {

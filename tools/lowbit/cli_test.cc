@@ -55,9 +55,12 @@ TEST_F(Cli, QuantizeReportConvertInspect) {
   int quantized = 0;
   for (const auto& t : rep["tensors"]) {
     for (const char* k :
-         {"name", "scheme", "bits_per_weight", "bytes_in", "bytes_out"}) {
-      EXPECT_TRUE(t.contains(k)) << k;
+         {"name", "scheme", "bits_per_weight", "bytes_in", "bytes_out", "mse",
+          "rel_rmse", "sqnr_db", "cosine", "max_abs_err"}) {
+      EXPECT_TRUE(t.contains(k)) << k;  // every tensor has every key
     }
+    if (t["scheme"] == "i64")
+      EXPECT_TRUE(t["mse"].is_null());  // not float data
     if (t["quantized"].get<bool>()) {
       ++quantized;
       EXPECT_EQ(t["scheme"], "int4");
