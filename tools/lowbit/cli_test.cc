@@ -59,8 +59,9 @@ TEST_F(Cli, QuantizeReportConvertInspect) {
           "rel_rmse", "sqnr_db", "cosine", "max_abs_err"}) {
       EXPECT_TRUE(t.contains(k)) << k;  // every tensor has every key
     }
-    if (t["scheme"] == "i64")
+    if (t["scheme"] == "i64") {
       EXPECT_TRUE(t["mse"].is_null());  // not float data
+    }
     if (t["quantized"].get<bool>()) {
       ++quantized;
       EXPECT_EQ(t["scheme"], "int4");
