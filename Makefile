@@ -21,6 +21,9 @@ demo: build
 
 bench: build
 	@$(BUILD)/scheme_error_bench
+	@$(BUILD)/ggml_quant_bench --threads 1
+	@if [ -f ../shared/testdata/ggml/golden.gguf ]; then \
+	  $(BUILD)/ggml_quant_bench --golden ../shared/testdata/ggml/golden.gguf; fi
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
