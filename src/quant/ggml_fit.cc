@@ -192,8 +192,9 @@ SubFit FitSub(const float* x, const float* w, int n, const Levels& lv) {
     if (ext == 0.0f) return SubFit{0.0f, 0.0f, 0.0};
     const float lmin = lv.L(s.qmin), lmax = lv.L(s.qmax);
     for (float base : {ext / lmin, ext / lmax}) {
-      for (int k = 0; k <= kSteps;
-           ++k) {  // 1.1 down to 0.6, through exactly 1.0
+      // 1.1 down to 0.6 in steps of 0.05, through exactly 1.0; the
+      // least-squares steps below refine between them.
+      for (int k = 0; k <= kSteps; k += 2) {
         consider(base * (1.1f - 0.025f * static_cast<float>(k)), 0.0f);
       }
     }
@@ -420,7 +421,10 @@ void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
   }
   float kFactors[40];
   int nf = 0;
-  for (int k = -2; k <= 15; ++k) {
+  // Super-scale factors 1.02 down to 0.85: every 0.01 with minimums (their
+  // offsets make the error more sensitive to it), every 0.02 without.
+  const int kstep = spec.has_min ? 1 : 2;
+  for (int k = -2; k <= 15; k += kstep) {
     kFactors[nf++] = 1.0f - 0.01f * static_cast<float>(k);
   }
   TwoLevelBlock trial;
