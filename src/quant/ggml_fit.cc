@@ -111,52 +111,21 @@ double SubError(const float* x, const float* w, int n, float S, float M,
                 const Levels& lv, int* q) {
   const float inv = S != 0.0f ? 1.0f / S : 0.0f;
   if (lv.s.table == nullptr && q == nullptr) {
-    // Uniform levels, error only: straight-line float code the compiler
-    // vectorizes (the same rounding as Code(): clamp, round to nearest even,
-    // clamp).
+    // Uniform levels, error only: the rounding of Code() in straight-line float
+    // code.
     const float lo = static_cast<float>(lv.s.qmin),
                 hi = static_cast<float>(lv.s.qmax);
-    // Eight independent lanes (the compiler maps them onto SIMD registers; a
-    // single float sum would not vectorize without reassociation).
-    float acc[8] = {};
-    auto one = [&](int i) {
-      float v = (x[i] + M) * inv;
-      v = std::min(std::max(v, lo - 1.0f), hi + 1.0f);
-      v = (v + 12582912.0f) - 12582912.0f;
-      v = std::min(std::max(v, lo), hi);
-      const float d = x[i] - (S * v - M);
+    return LaneSum<float>(n, w, [=](int i) {
+      const float d = x[i] - (S * RoundClamp((x[i] + M) * inv, lo, hi) - M);
       return d * d;
-    };
-    int i = 0;
-    if (w == nullptr) {
-      for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; ++k) acc[k] += one(i + k);
-      }
-    } else {
-      for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; ++k) acc[k] += w[i + k] * one(i + k);
-      }
-    }
-    for (; i < n; ++i) acc[i & 7] += (w ? w[i] : 1.0f) * one(i);
-    double err = 0.0;
-    for (float a : acc) err += a;
-    return err;
+    });
   }
   if (lv.s.table != nullptr && q == nullptr) {
-    float acc[8] = {};
-    auto one = [&](int i) {
+    return LaneSum<float>(n, w, [=](int i) {
       const float d =
           x[i] - (S * lv.s.table[lv.TableIndex((x[i] + M) * inv)] - M);
       return d * d;
-    };
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-      for (int k = 0; k < 8; ++k) acc[k] += (w ? w[i + k] : 1.0f) * one(i + k);
-    }
-    for (; i < n; ++i) acc[i & 7] += (w ? w[i] : 1.0f) * one(i);
-    double err = 0.0;
-    for (float a : acc) err += a;
-    return err;
+    });
   }
   double err = 0.0;
   for (int i = 0; i < n; ++i) {

@@ -86,32 +86,13 @@ double GroupError(const float* x, const float* w, int64_t n, float s,
   const float inv = s != 0.0f ? 1.0f / s : 0.0f;
   double err = 0.0;
   if constexpr (std::is_same_v<Codec, IntCodec>) {
-    // Integer levels: float-only element math in eight independent double
-    // lanes, which the compiler vectorizes (the same rounding as
-    // IntCodec::Encode).
+    // Integer levels: IntCodec's rounding in float-only element math, summed in
+    // double lanes (v is Level(Encode(x * inv))).
     const float lo = -codec.zero, hi = codec.qmax - codec.zero;
-    double acc[8] = {};
-    auto one = [&](int64_t i) {
-      float v = x[i] * inv;
-      v = std::min(std::max(v, lo - 1.0f), hi + 1.0f);
-      v = (v + 12582912.0f) - 12582912.0f;
-      v = std::min(std::max(v, lo), hi);
-      const float d = x[i] - s * v;  // v is Level(Encode(x * inv))
+    return LaneSum<double>(n, w, [=](int64_t i) {
+      const float d = x[i] - s * RoundClamp(x[i] * inv, lo, hi);
       return static_cast<double>(d) * d;
-    };
-    int64_t i = 0;
-    if (w == nullptr) {
-      for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; ++k) acc[k] += one(i + k);
-      }
-    } else {
-      for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; ++k) acc[k] += w[i + k] * one(i + k);
-      }
-    }
-    for (; i < n; ++i) acc[i & 7] += (w ? w[i] : 1.0f) * one(i);
-    for (double a : acc) err += a;
-    return err;
+    });
   }
   if (w == nullptr) {
     for (int64_t i = 0; i < n; ++i) {

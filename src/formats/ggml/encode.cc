@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/half.h"
+#include "core/round.h"
 #include "formats/ggml/blocks.h"
 #include "quant/ggml_fit.h"
 #include "quant/group_fit.h"
@@ -37,8 +38,7 @@ float Q8Codes(const float* x, const float* w, float d, int8_t* q) {
   const float inv = d != 0.0f ? 1.0f / d : 0.0f;
   float err = 0.0f;
   for (int j = 0; j < 32; ++j) {
-    float v = std::min(std::max(x[j] * inv, -129.0f), 128.0f);
-    v = std::min(std::max((v + 12582912.0f) - 12582912.0f, -128.0f), 127.0f);
+    const float v = RoundClamp(x[j] * inv, -128.0f, 127.0f);
     q[j] = static_cast<int8_t>(v);
     const float e = x[j] - v * d;
     err += (w ? w[j] : 1.0f) * e * e;
