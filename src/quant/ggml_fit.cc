@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/half.h"
 #include "core/round.h"
@@ -11,38 +12,6 @@ namespace lowbit {
 namespace {
 
 inline float W(const float* w, int i) { return w ? w[i] : 1.0f; }
-
-// Codes and levels of a spec: uniform integers or a sorted table.
-struct Levels {
-  explicit Levels(const TwoLevelSpec& spec) : s(spec) {
-    if (s.table != nullptr) {
-      n_mid = s.qmax - s.qmin;
-      for (int k = 0; k < n_mid; ++k)
-        mid[k] = 0.5f * (s.table[k] + s.table[k + 1]);
-    }
-  }
-  const TwoLevelSpec& s;
-  float mid[16] = {};  // table: midpoints between neighbouring levels
-  int n_mid = 0;
-  float L(int q) const {
-    return s.table ? s.table[q - s.qmin] : static_cast<float>(q);
-  }
-  // Index of the nearest table level: how many midpoints v is above (ties go
-  // down).
-  int TableIndex(float v) const {
-    int k = 0;
-    for (int j = 0; j < n_mid; ++j) k += v > mid[j];
-    return k;
-  }
-  // Nearest code of v (in units of the scale).
-  int Code(float v) const {
-    if (s.table == nullptr) {
-      return static_cast<int>(RoundClamp(v, static_cast<float>(s.qmin),
-                                         static_cast<float>(s.qmax)));
-    }
-    return s.qmin + TableIndex(v);
-  }
-};
 
 // For a step d, the offset m in [ma, mb] minimising sum w (x - (d c + m))^2
 // with c = clamp(round((x - m) / d), 0, qmax), exactly. Within a window one
@@ -103,188 +72,6 @@ float BestOffset(const float* x, const float* w, int n, float d, int qmax,
     }
   }
   return best_m;
-}
-
-// Error of one sub-block decoded as S * L(q) - M, with codes re-chosen; writes
-// codes.
-double SubError(const float* x, const float* w, int n, float S, float M,
-                const Levels& lv, int* q) {
-  const float inv = S != 0.0f ? 1.0f / S : 0.0f;
-  if (lv.s.table == nullptr && q == nullptr) {
-    // Uniform levels, error only: the rounding of Code() in straight-line float
-    // code.
-    const float lo = static_cast<float>(lv.s.qmin),
-                hi = static_cast<float>(lv.s.qmax);
-    return LaneSum<float>(n, w, [=](int i) {
-      const float d = x[i] - (S * RoundClamp((x[i] + M) * inv, lo, hi) - M);
-      return d * d;
-    });
-  }
-  if (lv.s.table != nullptr && q == nullptr) {
-    return LaneSum<float>(n, w, [=](int i) {
-      const float d =
-          x[i] - (S * lv.s.table[lv.TableIndex((x[i] + M) * inv)] - M);
-      return d * d;
-    });
-  }
-  double err = 0.0;
-  for (int i = 0; i < n; ++i) {
-    const int c = lv.Code((x[i] + M) * inv);
-    if (q) q[i] = c;
-    const float d = x[i] - (S * lv.L(c) - M);
-    err += static_cast<double>(W(w, i)) * d * d;
-  }
-  return err;
-}
-
-struct SubFit {
-  float S = 0.0f;
-  float M = 0.0f;
-  double err = std::numeric_limits<double>::infinity();
-};
-
-// Continuous (unquantized) best scale and minimum of one sub-block.
-SubFit FitSub(const float* x, const float* w, int n, const Levels& lv) {
-  const TwoLevelSpec& s = lv.s;
-  SubFit best;
-  auto consider = [&](float S, float M) {
-    const double e = SubError(x, w, n, S, M, lv, nullptr);
-    if (e < best.err) best = SubFit{S, M, e};
-  };
-  constexpr int kSteps = 20;
-  int q[256];
-  if (!s.has_min) {
-    float ext = 0.0f;
-    for (int i = 0; i < n; ++i) {
-      if (std::fabs(x[i]) > std::fabs(ext)) ext = x[i];
-    }
-    if (ext == 0.0f) return SubFit{0.0f, 0.0f, 0.0};
-    const float lmin = lv.L(s.qmin), lmax = lv.L(s.qmax);
-    for (float base : {ext / lmin, ext / lmax}) {
-      // 1.1 down to 0.6 in steps of 0.05, through exactly 1.0; the
-      // least-squares steps below refine between them.
-      for (int k = 0; k <= kSteps; k += 2) {
-        consider(base * (1.1f - 0.025f * static_cast<float>(k)), 0.0f);
-      }
-    }
-    for (int it = 0; it < 3; ++it) {  // least squares on S with the codes fixed
-      SubError(x, w, n, best.S, 0.0f, lv, q);
-      double num = 0, den = 0;
-      for (int i = 0; i < n; ++i) {
-        const double l = lv.L(q[i]);
-        num += W(w, i) * x[i] * l;
-        den += W(w, i) * l * l;
-      }
-      if (den <= 0) break;
-      const double before = best.err;
-      consider(static_cast<float>(num / den), 0.0f);
-      if (!(best.err < before)) break;
-    }
-    return best;
-  }
-  float lo = 0.0f, hi = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-  }
-  if (hi <= lo)
-    return SubFit{0.0f, -lo, SubError(x, w, n, 0.0f, -lo, lv, nullptr)};
-  const float qmax = static_cast<float>(s.qmax);
-  consider((hi - lo) / qmax, -lo);  // the range
-  constexpr int kMinSteps = 12;
-  for (int k = 1; k <= kMinSteps; ++k) {
-    const float S =
-        (hi - lo) / qmax * (1.0f - 0.45f * static_cast<float>(k) / kMinSteps);
-    // x ~ S q + m with m = -M <= 0
-    // offsets within one step of the centred grid (clipping both ends equally)
-    const float mc = 0.5f * (lo + hi - S * qmax);
-    const float ma = mc - S;
-    const float mb = std::min(0.0f, mc + S);
-    consider(S, -BestOffset(x, w, n, S, s.qmax, std::min(ma, mb), mb));
-  }
-  for (int it = 0; it < 4;
-       ++it) {  // least squares on (S, M) with the codes fixed
-    SubError(x, w, n, best.S, best.M, lv, q);
-    double sw = 0, sq = 0, sx = 0, sqq = 0, sqx = 0;
-    for (int i = 0; i < n; ++i) {
-      const double wi = W(w, i), l = q[i];
-      sw += wi;
-      sq += wi * l;
-      sx += wi * x[i];
-      sqq += wi * l * l;
-      sqx += wi * l * x[i];
-    }
-    const double det = sw * sqq - sq * sq;
-    if (!(det > 0)) break;
-    double S = (sw * sqx - sq * sx) / det;
-    double M = (S * sq - sx) / sw;  // x ~ S q - M
-    if (M < 0) {
-      M = 0;
-      S = sqq > 0 ? sqx / sqq : 0;
-    }
-    const double before = best.err;
-    consider(static_cast<float>(S), static_cast<float>(M));
-    if (!(best.err < before)) break;
-  }
-  return best;
-}
-
-// Quantizes every sub-block with super-scales (d, dmin): integer sub-scales by
-// rounding, then a joint local search within +-radius (0: none). Returns the
-// total error.
-double QuantizeSubs(const float* x, const float* w, const Levels& lv,
-                    const SubFit* fits, float d, float dmin, int radius,
-                    TwoLevelBlock* b) {
-  const TwoLevelSpec& s = lv.s;
-  double total = 0.0;
-  int q[256];
-  for (int j = 0; j < s.nsub; ++j) {
-    const float* xs = x + j * s.sub;
-    const float* ws = w ? w + j * s.sub : nullptr;
-    const int sc0 =
-        d != 0.0f ? static_cast<int>(std::clamp(std::nearbyint(fits[j].S / d),
-                                                static_cast<float>(s.smin),
-                                                static_cast<float>(s.smax)))
-                  : 0;
-    const int m0 =
-        s.has_min && dmin != 0.0f
-            ? static_cast<int>(std::clamp(std::nearbyint(fits[j].M / dmin),
-                                          0.0f, static_cast<float>(s.mmax)))
-            : 0;
-    auto err = [&](int sc, int mn) {
-      return SubError(xs, ws, s.sub, d * static_cast<float>(sc),
-                      dmin * static_cast<float>(mn), lv, nullptr);
-    };
-    int sc = sc0, mn = m0;
-    double best = err(sc, mn);
-    // Joint search of the integer sub-scale and sub-minimum within +-kRadius:
-    // the two are coupled (a larger scale wants a different minimum), so both
-    // move together.
-    if (radius > 0) {
-      const int rm = s.has_min ? radius : 0;
-      for (int a = -radius; a <= radius; ++a) {
-        const int t = sc0 + a;
-        if (t < s.smin || t > s.smax) continue;
-        for (int c = -rm; c <= rm; ++c) {
-          const int u = m0 + c;
-          if ((a == 0 && c == 0) || u < 0 || u > s.mmax) continue;
-          const double e = err(t, u);
-          if (e < best) {
-            best = e;
-            sc = t;
-            mn = u;
-          }
-        }
-      }
-    }
-    b->sc[j] = sc;
-    b->mn[j] = mn;
-    SubError(xs, ws, s.sub, d * static_cast<float>(sc),
-             dmin * static_cast<float>(mn), lv, q);
-    std::copy(q, q + s.sub, b->q + j * s.sub);
-    total += best;
-  }
-  return total;
 }
 
 }  // namespace
@@ -351,139 +138,266 @@ void FitAffineBlock(const float* x, const float* w, int n, int qmax,
 
 double TwoLevelError(const float* x, const float* w, const TwoLevelSpec& spec,
                      const TwoLevelBlock& b) {
-  const Levels lv(spec);
   double e = 0.0;
   for (int j = 0; j < spec.nsub; ++j) {
     const float S = b.d * static_cast<float>(b.sc[j]);
     const float M = b.dmin * static_cast<float>(b.mn[j]);
     for (int i = 0; i < spec.sub; ++i) {
       const int k = j * spec.sub + i;
-      const float diff = x[k] - (S * lv.L(b.q[k]) - M);
+      const float l = spec.table ? spec.table[b.q[k] - spec.qmin]
+                                 : static_cast<float>(b.q[k]);
+      const float diff = x[k] - (S * l - M);
       e += static_cast<double>(W(w, k)) * diff * diff;
     }
   }
   return e;
 }
 
-void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
-                 TwoLevelBlock* out) {
-  const Levels lv(spec);
-  SubFit fits[16];
-  for (int j = 0; j < spec.nsub; ++j) {
-    fits[j] =
-        FitSub(x + j * spec.sub, w ? w + j * spec.sub : nullptr, spec.sub, lv);
+namespace {
+
+// Super-blocks fitted together (bounds the scratch memory of long rows).
+constexpr int64_t kChunk = 64;
+
+struct Scratch {
+  std::vector<float> xt, wt, S, M, d, dmin, st, mt, err, sl, sll, slx, sw, sx;
+  std::vector<int32_t> sc, mn;
+  std::vector<uint8_t> codes;
+  void Resize(size_t units, int n) {
+    xt.resize(units * n);
+    for (auto* v : {&S, &M, &d, &dmin, &st, &mt, &err, &sl, &sll, &slx, &sw,
+                    &sx}) {
+      v->assign(units, 0.0f);
+    }
+    sc.assign(units, 0);
+    mn.assign(units, 0);
+    codes.resize(units * n);
   }
-  // Super-scale bases: the extreme sub-scale onto the integer range.
-  float sext = 0.0f, mmax = 0.0f;
-  for (int j = 0; j < spec.nsub; ++j) {
-    if (std::fabs(fits[j].S) > std::fabs(sext)) sext = fits[j].S;
-    mmax = std::max(mmax, fits[j].M);
+};
+
+// Sums the per-unit errors of each super-block.
+void BlockTotals(const std::vector<float>& err, int64_t nb, int nsub,
+                 double* total) {
+  for (int64_t b = 0; b < nb; ++b) {
+    double t = 0.0;
+    for (int j = 0; j < nsub; ++j) t += err[b * nsub + j];
+    total[b] = t;
   }
-  const float dmin0 = spec.has_min && spec.mmax > 0 ? mmax / spec.mmax : 0.0f;
-  float bases[2];
-  int nb = 0;
-  if (spec.smin < 0) {
-    bases[nb++] = sext / static_cast<float>(spec.smin);
-    bases[nb++] = sext / static_cast<float>(spec.smax);
-  } else {
-    bases[nb++] = std::fabs(sext) / static_cast<float>(spec.smax);
+}
+
+void FitChunk(const float* x, const float* w, int64_t nb,
+              const TwoLevelSpec& spec, Scratch& s, TwoLevelBlock* out) {
+  const int n = spec.sub, nsub = spec.nsub;
+  const size_t units = static_cast<size_t>(nb) * nsub;
+  const size_t padded = PaddedUnits(units);
+  s.Resize(padded, n);
+  TransposeUnits(x, units, n, s.xt.data());
+  if (w) {
+    s.wt.resize(padded * n);
+    TransposeUnits(w, units, n, s.wt.data());
   }
-  float kFactors[40];
-  int nf = 0;
-  // Super-scale factors 1.02 down to 0.85: every 0.01 with minimums (their
-  // offsets make the error more sensitive to it), every 0.02 without.
-  const int kstep = spec.has_min ? 1 : 2;
-  for (int k = -2; k <= 15; k += kstep) {
-    kFactors[nf++] = 1.0f - 0.01f * static_cast<float>(k);
+  const UnitBatch batch{s.xt.data(), w ? s.wt.data() : nullptr, n, padded};
+  const UnitLevels lv{spec.qmin, spec.qmax, spec.table, spec.has_min};
+  FitUnits(batch, lv, spec.fit, s.S.data(), s.M.data());
+
+  // Super-scale bases.
+  std::vector<float> base0(nb), base1(nb), dmin0(nb);
+  const bool two_signs = spec.smin < 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    float ext = 0.0f, mmax = 0.0f;
+    for (int j = 0; j < nsub; ++j) {
+      const size_t u = b * nsub + j;
+      if (std::fabs(s.S[u]) > std::fabs(ext)) ext = s.S[u];
+      mmax = std::max(mmax, s.M[u]);
+    }
+    if (two_signs) {
+      base0[b] = ext / static_cast<float>(spec.smin);
+      base1[b] = ext / static_cast<float>(spec.smax);
+    } else {
+      base0[b] = base1[b] = std::fabs(ext) / static_cast<float>(spec.smax);
+    }
+    dmin0[b] = spec.has_min && spec.mmax > 0
+                   ? RoundToF16(mmax / static_cast<float>(spec.mmax))
+                   : 0.0f;
   }
-  TwoLevelBlock trial;
-  // Coarse pass: every candidate with rounded integer sub-scales; keep the kTop
-  // best.
-  constexpr int kTop = 3;
-  struct Cand {
-    double e;
-    float d, dmin;
+  ScaleSearch search;
+  search.d = s.d.data();
+  search.dmin = s.dmin.data();
+  search.s_target = s.S.data();
+  search.m_target = s.M.data();
+  search.smin = spec.smin;
+  search.smax = spec.smax;
+  search.mmax = spec.mmax;
+  auto set_scales = [&](const float* d, const float* dmin) {
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int j = 0; j < nsub; ++j) {
+        s.d[b * nsub + j] = d[b];
+        s.dmin[b * nsub + j] = dmin[b];
+      }
+    }
   };
-  Cand top[kTop];
-  for (Cand& c : top) c = {std::numeric_limits<double>::infinity(), 0.0f, 0.0f};
-  for (int b = 0; b < nb; ++b) {
-    for (int fi = 0; fi < nf; ++fi) {
-      const float f = kFactors[fi];
-      for (float fm : {1.0f, 0.98f, 0.95f}) {
-        if (!spec.has_min && fm != 1.0f) continue;
-        const float d = RoundToF16(bases[b] * f);
-        const float dmin = RoundToF16(dmin0 * fm);
-        const double e = QuantizeSubs(x, w, lv, fits, d, dmin, 0, &trial);
-        if (e < top[kTop - 1].e) {
-          int k = kTop - 1;
-          while (k > 0 && e < top[k - 1].e) {
-            top[k] = top[k - 1];
-            --k;
-          }
-          top[k] = {e, d, dmin};
+  // 2. Super-scale candidates, scored with rounded sub-scales.
+  std::vector<float> best_d(nb, 0.0f), cand(nb);
+  std::vector<double> best_e(nb, std::numeric_limits<double>::infinity()),
+      tot(nb);
+  const int nbases = two_signs ? 2 : 1;
+  for (int bi = 0; bi < nbases; ++bi) {
+    for (int k = 0; k < spec.d_candidates; ++k) {
+      const float f = 1.0f - spec.d_span * static_cast<float>(k) /
+                                 static_cast<float>(spec.d_candidates);
+      for (int64_t b = 0; b < nb; ++b) {
+        cand[b] = RoundToF16((bi == 0 ? base0[b] : base1[b]) * f);
+      }
+      set_scales(cand.data(), dmin0.data());
+      search.rs = search.rm = 0;
+      SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(),
+                       s.err.data());
+      BlockTotals(s.err, nb, nsub, tot.data());
+      for (int64_t b = 0; b < nb; ++b) {
+        if (tot[b] < best_e[b]) {
+          best_e[b] = tot[b];
+          best_d[b] = cand[b];
         }
       }
     }
   }
-  // Fine pass: the local integer search for each of the best candidates.
-  double best = std::numeric_limits<double>::infinity();
-  float best_d = top[0].d, best_dmin = top[0].dmin;
-  for (const Cand& c : top) {
-    if (!std::isfinite(c.e)) continue;
-    const double e = QuantizeSubs(x, w, lv, fits, c.d, c.dmin, 4, &trial);
-    if (e < best) {
-      best = e;
-      best_d = c.d;
-      best_dmin = c.dmin;
-      *out = trial;
+  // 3. The integer search at the chosen super-scales.
+  std::vector<float> best_dmin = dmin0;
+  set_scales(best_d.data(), best_dmin.data());
+  search.rs = spec.rs;
+  search.rm = spec.rm;
+  SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(), s.err.data());
+  BlockTotals(s.err, nb, nsub, best_e.data());
+  std::vector<int32_t> best_sc = s.sc, best_mn = s.mn;
+  // 4. Least squares on (d, dmin) with integer sub-scales and codes fixed.
+  if (spec.ls_rounds > 0) {
+    for (size_t u = 0; u < units; ++u) {
+      float sw = 0.0f, sx = 0.0f;
+      for (int i = 0; i < n; ++i) {
+        const float wi = w ? w[u * n + i] : 1.0f;
+        sw += wi;
+        sx += wi * x[u * n + i];
+      }
+      s.sw[u] = sw;
+      s.sx[u] = sx;
     }
   }
-  out->d = best_d;
-  out->dmin = best_dmin;
-  // Least squares on (d, dmin) with the integer sub-scales and codes fixed,
-  // then the sub-scales and codes re-chosen for the new super-scales.
-  for (int it = 0; it < 2; ++it) {
-    double a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
-    for (int j = 0; j < spec.nsub; ++j) {
-      for (int i = 0; i < spec.sub; ++i) {
-        const int k = j * spec.sub + i;
-        const double wi = W(w, k);
-        const double u = static_cast<double>(out->sc[j]) * lv.L(out->q[k]);
-        const double v = -static_cast<double>(out->mn[j]);
-        a11 += wi * u * u;
-        a12 += wi * u * v;
-        a22 += wi * v * v;
-        b1 += wi * u * x[k];
-        b2 += wi * v * x[k];
+  std::vector<float> nd(nb), ndmin(nb);
+  for (int round = 0; round < spec.ls_rounds; ++round) {
+    for (size_t u = 0; u < units; ++u) {
+      s.st[u] = s.d[u] * static_cast<float>(best_sc[u]);
+      s.mt[u] = s.dmin[u] * static_cast<float>(best_mn[u]);
+    }
+    const UnitSums sums{s.sl.data(), s.sll.data(), s.slx.data()};
+    EvalUnits(batch, lv, s.st.data(), s.mt.data(), nullptr, nullptr, &sums);
+    for (int64_t b = 0; b < nb; ++b) {
+      double a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
+      for (int j = 0; j < nsub; ++j) {
+        const size_t u = b * nsub + j;
+        const double sc = best_sc[u], mn = best_mn[u];
+        a11 += sc * sc * s.sll[u];
+        a12 -= sc * mn * s.sl[u];
+        a22 += mn * mn * s.sw[u];
+        b1 += sc * s.slx[u];
+        b2 -= mn * s.sx[u];
+      }
+      double d = best_d[b], dm = best_dmin[b];
+      if (spec.has_min && a22 > 0) {
+        const double det = a11 * a22 - a12 * a12;
+        if (det > 0) {
+          d = (b1 * a22 - b2 * a12) / det;
+          dm = std::max(0.0, (a11 * b2 - a12 * b1) / det);
+        }
+      } else if (a11 > 0) {
+        d = b1 / a11;
+      }
+      nd[b] = RoundToF16(static_cast<float>(d));
+      ndmin[b] = RoundToF16(static_cast<float>(dm));
+      for (int j = 0; j < nsub; ++j) {
+        const size_t u = b * nsub + j;
+        s.st[u] = static_cast<float>(d) * static_cast<float>(best_sc[u]);
+        s.mt[u] = static_cast<float>(dm) * static_cast<float>(best_mn[u]);
       }
     }
-    double d, dmin;
-    if (spec.has_min && a22 > 0) {
-      const double det = a11 * a22 - a12 * a12;
-      if (!(det > 0)) break;
-      d = (b1 * a22 - b2 * a12) / det;
-      dmin = (a11 * b2 - a12 * b1) / det;
-    } else {
-      if (!(a11 > 0)) break;
-      d = b1 / a11;
-      dmin = out->dmin;
+    set_scales(nd.data(), ndmin.data());
+    search.s_target = s.st.data();
+    search.m_target = s.mt.data();
+    SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(),
+                     s.err.data());
+    BlockTotals(s.err, nb, nsub, tot.data());
+    for (int64_t b = 0; b < nb; ++b) {
+      if (!(tot[b] < best_e[b])) continue;
+      best_e[b] = tot[b];
+      best_d[b] = nd[b];
+      best_dmin[b] = ndmin[b];
+      for (int j = 0; j < nsub; ++j) {
+        best_sc[b * nsub + j] = s.sc[b * nsub + j];
+        best_mn[b * nsub + j] = s.mn[b * nsub + j];
+      }
     }
-    if (spec.has_min && dmin < 0) dmin = 0;
-    // Keep the integer sub-scales: re-derive the continuous fits' targets from
-    // them.
-    SubFit moved[16];
-    for (int j = 0; j < spec.nsub; ++j) {
-      moved[j].S = static_cast<float>(d) * static_cast<float>(out->sc[j]);
-      moved[j].M = static_cast<float>(dmin) * static_cast<float>(out->mn[j]);
+    set_scales(best_d.data(), best_dmin.data());
+  }
+  // Codes at the chosen scales.
+  for (size_t u = 0; u < units; ++u) {
+    s.st[u] = s.d[u] * static_cast<float>(best_sc[u]);
+    s.mt[u] = s.dmin[u] * static_cast<float>(best_mn[u]);
+  }
+  EvalUnits(batch, lv, s.st.data(), s.mt.data(), nullptr, s.codes.data(),
+            nullptr);
+  for (int64_t b = 0; b < nb; ++b) {
+    TwoLevelBlock& o = out[b];
+    o.d = best_d[b];
+    o.dmin = spec.has_min ? best_dmin[b] : 0.0f;
+    for (int j = 0; j < nsub; ++j) {
+      const size_t u = b * nsub + j;
+      o.sc[j] = best_sc[u];
+      o.mn[j] = best_mn[u];
+      for (int i = 0; i < n; ++i) {
+        o.q[j * n + i] = s.codes[static_cast<size_t>(i) * padded + u] + spec.qmin;
+      }
     }
-    const float nd = RoundToF16(static_cast<float>(d));
-    const float ndmin = RoundToF16(static_cast<float>(dmin));
-    const double e = QuantizeSubs(x, w, lv, moved, nd, ndmin, 4, &trial);
-    if (!(e < best)) break;
-    best = e;
-    trial.d = nd;
-    trial.dmin = ndmin;
-    *out = trial;
+  }
+}
+
+}  // namespace
+
+void FitTwoLevelRow(const float* x, const float* w, int64_t nblocks,
+                    const TwoLevelSpec& spec, TwoLevelBlock* out) {
+  thread_local Scratch scratch;
+  const int64_t block = static_cast<int64_t>(spec.sub) * spec.nsub;
+  for (int64_t b0 = 0; b0 < nblocks; b0 += kChunk) {
+    const int64_t nb = std::min(kChunk, nblocks - b0);
+    FitChunk(x + b0 * block, w ? w + b0 * block : nullptr, nb, spec, scratch,
+             out + b0);
+  }
+}
+
+void FitOneLevelRow(const float* x, const float* w, int64_t nblocks, int n,
+                    const UnitLevels& levels, const UnitFitParams& fit,
+                    float* d, uint8_t* codes) {
+  thread_local std::vector<float> xt, wt, S, M;
+  thread_local std::vector<uint8_t> ct;
+  for (int64_t b0 = 0; b0 < nblocks; b0 += 1024) {
+    const int64_t nb = std::min<int64_t>(1024, nblocks - b0);
+    const size_t padded = PaddedUnits(nb);
+    xt.resize(padded * n);
+    TransposeUnits(x + b0 * n, nb, n, xt.data());
+    if (w) {
+      wt.resize(padded * n);
+      TransposeUnits(w + b0 * n, nb, n, wt.data());
+    }
+    S.assign(padded, 0.0f);
+    M.assign(padded, 0.0f);
+    ct.resize(padded * n);
+    const UnitBatch batch{xt.data(), w ? wt.data() : nullptr, n, padded};
+    FitUnits(batch, levels, fit, S.data(), M.data());
+    for (size_t u = 0; u < padded; ++u) S[u] = RoundToF16(S[u]);
+    EvalUnits(batch, levels, S.data(), nullptr, nullptr, ct.data(), nullptr);
+    for (int64_t b = 0; b < nb; ++b) {
+      d[b0 + b] = S[b];
+      for (int i = 0; i < n; ++i) {
+        codes[(b0 + b) * n + i] = ct[static_cast<size_t>(i) * padded + b];
+      }
+    }
   }
 }
 

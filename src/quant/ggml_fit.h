@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "kernels/unit_fit.h"
+
 namespace lowbit {
 
 // One block of x ~ d * q + m with q in [0, qmax] and d, m rounded to f16 (q4_1,
@@ -35,6 +37,12 @@ struct TwoLevelSpec {
   bool has_min = false;
   int mmax = 0;                  // integer sub-minimum range [0, mmax]
   const float* table = nullptr;  // qmax - qmin + 1 levels, or null for L(q) = q
+  // How hard to search (see FitTwoLevelRow).
+  UnitFitParams fit;     // the continuous per-sub-block fit
+  int d_candidates = 6;  // super-scales tried: base * (1 - d_span * k / n)
+  float d_span = 0.15f;
+  int rs = 1, rm = 1;  // integer sub-scale / sub-minimum search radius
+  int ls_rounds = 1;   // least-squares rounds on (d, dmin)
 };
 
 struct TwoLevelBlock {
@@ -45,12 +53,25 @@ struct TwoLevelBlock {
   int q[256] = {};  // codes in [qmin, qmax]
 };
 
-// Chooses d, dmin, the sub-scales and the codes minimising the weighted squared
-// error of sub * nsub values: per sub-block continuous fits, then super-scale
-// candidates, integer sub-scales refined by local search with the codes
-// re-chosen, and a final least-squares refinement of the super-scales.
-void FitTwoLevel(const float* x, const float* w, const TwoLevelSpec& spec,
-                 TwoLevelBlock* out);
+// Chooses d, dmin, the sub-scales and the codes of `nblocks` consecutive
+// super-blocks (one row), minimising the weighted squared error:
+//  1. every sub-block's continuous (S, M) (kernels/unit_fit, one sub-block
+//     per SIMD lane);
+//  2. per super-block, `d_candidates` super-scales from the largest S onto the
+//     integer range (both signs when sub-scales are signed), each scored with
+//     rounded integer sub-scales, the best kept;
+//  3. integer sub-scales and sub-minimums searched within +-rs, +-rm;
+//  4. `ls_rounds` rounds of least squares on (d, dmin) with the integer
+//     sub-scales and codes fixed, then step 3 again, kept when better.
+void FitTwoLevelRow(const float* x, const float* w, int64_t nblocks,
+                    const TwoLevelSpec& spec, TwoLevelBlock* out);
+
+// One scale per block of `n` values over symmetric levels (q8_0, q4_0, q5_0,
+// iq4_nl): the continuous fit of kernels/unit_fit, the scale rounded to f16,
+// nearest codes. d[b] is f16-exact; codes[b * n + i] = code - qmin.
+void FitOneLevelRow(const float* x, const float* w, int64_t nblocks, int n,
+                    const UnitLevels& levels, const UnitFitParams& fit,
+                    float* d, uint8_t* codes);
 
 // Weighted squared error of the decoded super-block (for tests and the search).
 double TwoLevelError(const float* x, const float* w, const TwoLevelSpec& spec,

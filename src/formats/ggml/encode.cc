@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/half.h"
 #include "core/round.h"
@@ -13,94 +14,18 @@
 namespace lowbit {
 namespace {
 
-// The symmetric integer blocks (q8_0, q4_0, q5_0) are lowbit's own intN, group
-// 32, mse search with f16 scales: codes c carry the level c - 2^(bits-1), as
-// ggml's do.
-void FitSymmetricBlock(const float* x, const float* w, int bits, float* d,
-                       uint8_t* codes) {
-  const Scheme scheme{SchemeKind::kInt, bits};
-  MethodSpec mse;
-  mse.method = Method::kMse;
-  const GroupFit fit = FitGroup(x, w, 32, scheme, true, mse, ScaleType::kF16);
-  EncodeGroup(x, 32, scheme, fit, mse, codes);
-  *d = fit.scale;
-}
+// The one-scale symmetric blocks (q8_0, q4_0, q5_0, iq4_nl): kernels/unit_fit
+// with one block per SIMD lane. Codes are ggml's unsigned storage (q - qmin).
+struct OneLevel {
+  UnitLevels levels;
+  UnitFitParams fit;
+};
+
+OneLevel OneLevelOf(GgmlType t);
 
 template <typename B>
 B* BlockAt(uint8_t* out, int64_t i) {
   return reinterpret_cast<B*>(out + i * static_cast<int64_t>(sizeof(B)));
-}
-
-// q8_0 at 8 bits gains little from a search: two orientations of the extreme
-// (f16 scale), then one least-squares step on the scale, kept when it lowers
-// the (weighted) error. Straight-line loops the compiler vectorizes.
-float Q8Codes(const float* x, const float* w, float d, int8_t* q) {
-  const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-  float err = 0.0f;
-  for (int j = 0; j < 32; ++j) {
-    const float v = RoundClamp(x[j] * inv, -128.0f, 127.0f);
-    q[j] = static_cast<int8_t>(v);
-    const float e = x[j] - v * d;
-    err += (w ? w[j] : 1.0f) * e * e;
-  }
-  return err;
-}
-
-void EncodeQ8_0(const float* x, const float* w, uint8_t* out, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    const float* xb = x + 32 * i;
-    const float* wb = w ? w + 32 * i : nullptr;
-    float hi = xb[0], lo = xb[0];
-    for (int j = 1; j < 32; ++j) {
-      hi = std::max(hi, xb[j]);
-      lo = std::min(lo, xb[j]);
-    }
-    const float ext = hi >= -lo ? hi : lo;  // the value of largest magnitude
-    BlockQ8_0 b;
-    // The extreme onto -128 (the longer side), or onto +-127 (both signs fit).
-    float d = RoundToF16(ext / -128.0f);
-    float err = Q8Codes(xb, wb, d, b.qs);
-    {
-      int8_t q1[32];
-      const float d1 = RoundToF16(ext / 127.0f);
-      const float err1 = Q8Codes(xb, wb, d1, q1);
-      if (err1 < err) {
-        d = d1;
-        err = err1;
-        std::memcpy(b.qs, q1, 32);
-      }
-    }
-    double num = 0, den = 0;
-    for (int j = 0; j < 32; ++j) {
-      const double wj = wb ? wb[j] : 1.0;
-      num += wj * xb[j] * b.qs[j];
-      den += wj * static_cast<double>(b.qs[j]) * b.qs[j];
-    }
-    if (den > 0) {
-      int8_t q2[32];
-      const float d2 = RoundToF16(static_cast<float>(num / den));
-      const float err2 = Q8Codes(xb, wb, d2, q2);
-      if (err2 < err) {
-        d = d2;
-        std::memcpy(b.qs, q2, 32);
-      }
-    }
-    b.d = F32ToF16(d);
-    std::memcpy(BlockAt<BlockQ8_0>(out, i), &b, sizeof(b));
-  }
-}
-
-void EncodeQ4_0(const float* x, const float* w, uint8_t* out, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    BlockQ4_0 b;
-    uint8_t c[32];
-    float d;
-    FitSymmetricBlock(x + 32 * i, w ? w + 32 * i : nullptr, 4, &d, c);
-    b.d = F32ToF16(d);
-    for (int j = 0; j < 16; ++j)
-      b.qs[j] = static_cast<uint8_t>(c[j] | (c[j + 16] << 4));
-    std::memcpy(BlockAt<BlockQ4_0>(out, i), &b, sizeof(b));
-  }
 }
 
 void PackQ5Codes(const uint8_t* c, uint8_t* qs, uint8_t* qh) {
@@ -113,15 +38,46 @@ void PackQ5Codes(const uint8_t* c, uint8_t* qs, uint8_t* qh) {
   std::memcpy(qh, &high, 4);
 }
 
-void EncodeQ5_0(const float* x, const float* w, uint8_t* out, int64_t nb) {
+void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
+                    int64_t nb) {
+  const OneLevel o = OneLevelOf(t);
+  thread_local std::vector<float> d;
+  thread_local std::vector<uint8_t> c;
+  d.resize(static_cast<size_t>(nb));
+  c.resize(static_cast<size_t>(nb) * 32);
+  FitOneLevelRow(x, w, nb, 32, o.levels, o.fit, d.data(), c.data());
   for (int64_t i = 0; i < nb; ++i) {
-    BlockQ5_0 b;
-    uint8_t c[32];
-    float d;
-    FitSymmetricBlock(x + 32 * i, w ? w + 32 * i : nullptr, 5, &d, c);
-    b.d = F32ToF16(d);
-    PackQ5Codes(c, b.qs, b.qh);
-    std::memcpy(BlockAt<BlockQ5_0>(out, i), &b, sizeof(b));
+    const uint8_t* ci = c.data() + 32 * i;
+    const uint16_t h = F32ToF16(d[i]);
+    switch (t) {
+      case GgmlType::kQ8_0: {
+        BlockQ8_0 b;
+        b.d = h;
+        for (int j = 0; j < 32; ++j) b.qs[j] = static_cast<int8_t>(ci[j] - 128);
+        std::memcpy(BlockAt<BlockQ8_0>(out, i), &b, sizeof(b));
+        break;
+      }
+      case GgmlType::kQ4_0:
+      case GgmlType::kIQ4_NL: {
+        // iq4_nl has q4_0's layout: an f16 scale, 16 bytes of nibbles.
+        static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL));
+        BlockQ4_0 b;
+        b.d = h;
+        for (int j = 0; j < 16; ++j)
+          b.qs[j] = static_cast<uint8_t>(ci[j] | (ci[j + 16] << 4));
+        std::memcpy(BlockAt<BlockQ4_0>(out, i), &b, sizeof(b));
+        break;
+      }
+      case GgmlType::kQ5_0: {
+        BlockQ5_0 b;
+        b.d = h;
+        PackQ5Codes(ci, b.qs, b.qh);
+        std::memcpy(BlockAt<BlockQ5_0>(out, i), &b, sizeof(b));
+        break;
+      }
+      default:
+        LB_CHECK(false && "not a one-level block");
+    }
   }
 }
 
@@ -159,50 +115,56 @@ const float* IQ4Levels() {
   return levels;
 }
 
-// iq4_nl is one f16 scale per 32 over the IQ4 table: a two-level fit with a
-// single sub-block whose integer scale is -1, 0 or 1 (so the f16 scale may take
-// either sign).
-void EncodeIQ4_NL(const float* x, const float* w, uint8_t* out, int64_t nb) {
-  TwoLevelSpec spec;
-  spec.sub = 32;
-  spec.nsub = 1;
-  spec.qmin = 0;
-  spec.qmax = 15;
-  spec.smin = -1;
-  spec.smax = 1;
-  spec.table = IQ4Levels();
-  for (int64_t i = 0; i < nb; ++i) {
-    TwoLevelBlock t;
-    FitTwoLevel(x + 32 * i, w ? w + 32 * i : nullptr, spec, &t);
-    BlockIQ4_NL b;
-    b.d = F32ToF16(t.d * static_cast<float>(t.sc[0]));
-    for (int j = 0; j < 16; ++j) {
-      b.qs[j] = static_cast<uint8_t>(t.q[j] | (t.q[j + 16] << 4));
-    }
-    std::memcpy(BlockAt<BlockIQ4_NL>(out, i), &b, sizeof(b));
+OneLevel OneLevelOf(GgmlType t) {
+  switch (t) {
+    case GgmlType::kQ8_0:  // little to gain at 8 bits: both orientations + LS
+      return {{-128, 127, nullptr, false}, {1, 1, 0.0f, 1}};
+    case GgmlType::kQ4_0:
+      return {{-8, 7, nullptr, false}, {3, 1, 0.3f, 0}};
+    case GgmlType::kQ5_0:
+      return {{-16, 15, nullptr, false}, {3, 1, 0.3f, 1}};
+    case GgmlType::kIQ4_NL:
+      return {{0, 15, IQ4Levels(), false}, {3, 1, 0.3f, 1}};
+    default:
+      LB_CHECK(false && "not a one-level block");
   }
+  return {};
 }
 
+// Each k-quant's geometry and how hard lowbit searches it (docs/algorithms.md
+// section 12 has the measurements behind these choices).
 TwoLevelSpec KSpec(GgmlType t) {
   TwoLevelSpec s;
   switch (t) {
     case GgmlType::kQ2_K:
       s = {16, 16, 0, 3, 0, 15, true, 15, nullptr};
+      s.fit = {4, 2, 0.3f, 1};
+      s.rs = s.rm = 1;
       break;
     case GgmlType::kQ3_K:
       s = {16, 16, -4, 3, -32, 31, false, 0, nullptr};
+      s.fit = {4, 1, 0.3f, 1};
+      s.rs = 1;
       break;
     case GgmlType::kQ4_K:
       s = {32, 8, 0, 15, 0, 63, true, 63, nullptr};
+      s.fit = {4, 3, 0.3f, 1};
+      s.rs = s.rm = 1;
       break;
     case GgmlType::kQ5_K:
       s = {32, 8, 0, 31, 0, 63, true, 63, nullptr};
+      s.fit = {4, 3, 0.3f, 1};
+      s.rs = s.rm = 2;
       break;
     case GgmlType::kQ6_K:
       s = {16, 16, -32, 31, -128, 127, false, 0, nullptr};
+      s.fit = {4, 1, 0.3f, 1};
+      s.rs = 1;
       break;
     case GgmlType::kIQ4_XS:
       s = {32, 8, 0, 15, -32, 31, false, 0, IQ4Levels()};
+      s.fit = {4, 1, 0.3f, 1};
+      s.rs = 1;
       break;
     default:
       LB_CHECK(false && "not a k-quant");
@@ -401,17 +363,14 @@ void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
       }
       return;
     case GgmlType::kQ8_0:
-      return EncodeQ8_0(x, w, out, n / 32);
     case GgmlType::kQ4_0:
-      return EncodeQ4_0(x, w, out, n / 32);
     case GgmlType::kQ5_0:
-      return EncodeQ5_0(x, w, out, n / 32);
+    case GgmlType::kIQ4_NL:
+      return EncodeOneLevel(t, x, w, out, n / 32);
     case GgmlType::kQ4_1:
       return EncodeQ4_1(x, w, out, n / 32);
     case GgmlType::kQ5_1:
       return EncodeQ5_1(x, w, out, n / 32);
-    case GgmlType::kIQ4_NL:
-      return EncodeIQ4_NL(x, w, out, n / 32);
     case GgmlType::kTQ1_0:
     case GgmlType::kTQ2_0:
       return EncodeTQ(t, x, w, out, n / 256);
@@ -423,11 +382,11 @@ void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
     case GgmlType::kIQ4_XS: {
       const TwoLevelSpec spec = KSpec(t);
       const int64_t bytes = GetGgmlTypeInfo(t).block_bytes;
-      for (int64_t i = 0; i < n / 256; ++i) {
-        TwoLevelBlock b;
-        FitTwoLevel(x + 256 * i, w ? w + 256 * i : nullptr, spec, &b);
-        PackKQuant(t, b, out + i * bytes);
-      }
+      const int64_t nb = n / 256;
+      thread_local std::vector<TwoLevelBlock> blocks;
+      blocks.resize(static_cast<size_t>(nb));
+      FitTwoLevelRow(x, w, nb, spec, blocks.data());
+      for (int64_t i = 0; i < nb; ++i) PackKQuant(t, blocks[i], out + i * bytes);
       return;
     }
     default:

@@ -1,0 +1,284 @@
+// Scalar reference of kernels/unit_fit.h: one unit at a time, the same float
+// operations in the same order as the SIMD version (which must equal it bit for
+// bit). Branches here are lane masks there.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/round.h"
+#include "kernels/unit_fit.h"
+
+namespace lowbit {
+namespace reference {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Min and max as SIMD instructions define them (the second operand on ties),
+// and rounding by the magic number: the Highway version uses the same, so both
+// produce the same bits, down to the sign of zero.
+inline float MinF(float a, float b) { return a < b ? a : b; }
+inline float MaxF(float a, float b) { return a > b ? a : b; }
+inline float Clamp(float v, float lo, float hi) { return MinF(MaxF(v, lo), hi); }
+inline float RoundIn(float v, float lo, float hi) {
+  return Clamp(RoundEven(Clamp(v, lo - 1.0f, hi + 1.0f)), lo, hi);
+}
+
+struct Unit {
+  const float* x;
+  const float* w;
+  size_t stride;
+  int n;
+  float X(int i) const { return x[static_cast<size_t>(i) * stride]; }
+  float W(int i) const { return w ? w[static_cast<size_t>(i) * stride] : 1.0f; }
+};
+
+struct Level {
+  explicit Level(const UnitLevels& l) : lv(l) {
+    if (lv.table) {
+      for (int k = 0; k < lv.qmax - lv.qmin; ++k)
+        mid[k] = 0.5f * (lv.table[k] + lv.table[k + 1]);
+    }
+  }
+  const UnitLevels& lv;
+  float mid[256] = {};
+  // The nearest level of v; *code is its index (code - qmin).
+  float Of(float v, int* code) const {
+    if (lv.table == nullptr) {
+      const float q = Clamp(std::nearbyint(v), static_cast<float>(lv.qmin),
+                            static_cast<float>(lv.qmax));
+      *code = static_cast<int>(q) - lv.qmin;
+      return q;
+    }
+    float l = lv.table[0];
+    int k = 0;
+    for (int j = 0; j < lv.qmax - lv.qmin; ++j) {
+      if (v > mid[j]) {
+        l = lv.table[j + 1];
+        ++k;
+      }
+    }
+    *code = k;
+    return l;
+  }
+  float Lo() const {
+    return lv.table ? lv.table[0] : static_cast<float>(lv.qmin);
+  }
+  float Hi() const {
+    return lv.table ? lv.table[lv.qmax - lv.qmin]
+                    : static_cast<float>(lv.qmax);
+  }
+};
+
+struct Pass {
+  float err = 0, sl = 0, sll = 0, slx = 0;
+};
+
+// Codes at (S, M) and their sums; codes written with `stride` when non-null.
+Pass Run(const Unit& u, const Level& lv, float S, float M, uint8_t* codes) {
+  const float inv = S != 0.0f ? 1.0f / S : 0.0f;
+  Pass p;
+  for (int i = 0; i < u.n; ++i) {
+    const float x = u.X(i), w = u.W(i);
+    int code;
+    const float xm = x + M;
+    const float l = lv.Of(xm * inv, &code);
+    if (codes) codes[static_cast<size_t>(i) * u.stride] = static_cast<uint8_t>(code);
+    const float r = xm - S * l;
+    const float wl = w * l;
+    p.err += (w * r) * r;
+    p.sl += wl;
+    p.sll += wl * l;
+    p.slx += wl * x;
+  }
+  return p;
+}
+
+struct Best {
+  float S = 0, M = 0, err = kInf;
+  void Consider(float s, float m, float e) {
+    if (e < err) {
+      S = s;
+      M = m;
+      err = e;
+    }
+  }
+};
+
+// Least squares of (S, M) for fixed codes, and its error in closed form.
+void LsAffine(const Pass& p, float sw, float sx, float sxx, Best* best) {
+  const float det = sw * p.sll - p.sl * p.sl;
+  float a = 0.0f, m = 0.0f;
+  if (det > 0.0f) {
+    a = (sw * p.slx - p.sl * sx) / det;
+    m = (a * p.sl - sx) / sw;
+  }
+  if (!(m >= 0.0f)) {
+    m = 0.0f;
+    a = p.sll > 0.0f ? p.slx / p.sll : 0.0f;
+  }
+  const float ta = 2.0f * a, tm = 2.0f * m;
+  const float e = (a * a) * p.sll + (m * m) * sw + sxx - (ta * m) * p.sl -
+                  ta * p.slx + tm * sx;
+  best->Consider(a, m, e);
+}
+
+void LsSymmetric(const Pass& p, float sxx, Best* best) {
+  const float a = p.sll > 0.0f ? p.slx / p.sll : 0.0f;
+  best->Consider(a, 0.0f, sxx - a * p.slx);
+}
+
+float Factor(const UnitFitParams& p, int k) {
+  return 1.0f - p.shrink * static_cast<float>(k) / static_cast<float>(p.candidates);
+}
+
+float PhaseOffset(const UnitFitParams& p, int ph) {
+  return (static_cast<float>(ph) - 0.5f * static_cast<float>(p.phases - 1)) /
+         static_cast<float>(p.phases);
+}
+
+Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
+  float sw = 0, sx = 0, sxx = 0;
+  float lo = 0.0f, hi = -kInf, ext = 0.0f;
+  for (int i = 0; i < u.n; ++i) {
+    const float x = u.X(i), w = u.W(i);
+    const float wx = w * x;
+    sw += w;
+    sx += wx;
+    sxx += wx * x;
+    lo = MinF(x, lo);
+    hi = MaxF(x, hi);
+    if (std::fabs(x) > std::fabs(ext)) ext = x;
+  }
+  Best best;
+  if (lv.lv.affine) {
+    if (!(hi > lo)) {
+      best.S = 0.0f;
+      best.M = -lo;
+      return best;
+    }
+    const float qmax = lv.Hi() - lv.Lo();
+    const float range = (hi - lo) / qmax;
+    for (int k = 0; k < prm.candidates; ++k) {
+      const float s0 = range * Factor(prm, k);
+      const float mc = 0.5f * ((lo + hi) - s0 * qmax);
+      for (int ph = 0; ph < prm.phases; ++ph) {
+        const float m0 = MaxF(-(mc + s0 * PhaseOffset(prm, ph)), 0.0f);
+        const Pass p = Run(u, lv, s0, m0, nullptr);
+        best.Consider(s0, m0, p.err);
+        LsAffine(p, sw, sx, sxx, &best);
+      }
+    }
+    for (int it = 0; it < prm.lloyd; ++it) {
+      const Pass p = Run(u, lv, best.S, best.M, nullptr);
+      best.err = p.err;
+      LsAffine(p, sw, sx, sxx, &best);
+    }
+    return best;
+  }
+  if (ext == 0.0f) {
+    best.S = 0.0f;
+    return best;
+  }
+  const float bases[2] = {ext / lv.Lo(), ext / lv.Hi()};
+  for (float base : bases) {
+    for (int k = 0; k < prm.candidates; ++k) {
+      const float s0 = base * Factor(prm, k);
+      const Pass p = Run(u, lv, s0, 0.0f, nullptr);
+      best.Consider(s0, 0.0f, p.err);
+      LsSymmetric(p, sxx, &best);
+    }
+  }
+  for (int it = 0; it < prm.lloyd; ++it) {
+    const Pass p = Run(u, lv, best.S, 0.0f, nullptr);
+    best.err = p.err;
+    LsSymmetric(p, sxx, &best);
+  }
+  return best;
+}
+
+Unit UnitAt(const UnitBatch& b, size_t u) {
+  return Unit{b.x + u, b.w ? b.w + u : nullptr, b.units, b.n};
+}
+
+}  // namespace
+
+void FitUnits(const UnitBatch& b, const UnitLevels& lv, const UnitFitParams& p,
+              float* S, float* M) {
+  const Level level(lv);
+  for (size_t u = 0; u < b.units; ++u) {
+    const Best best = FitOne(UnitAt(b, u), level, p);
+    S[u] = best.S;
+    M[u] = best.M;
+  }
+}
+
+void SearchUnitScales(const UnitBatch& b, const UnitLevels& lv,
+                      const ScaleSearch& s, int32_t* sc, int32_t* mn,
+                      float* err) {
+  const Level level(lv);
+  const float fsmin = static_cast<float>(s.smin),
+              fsmax = static_cast<float>(s.smax),
+              fmmax = static_cast<float>(s.mmax);
+  for (size_t u = 0; u < b.units; ++u) {
+    const Unit unit = UnitAt(b, u);
+    const float d = s.d[u];
+    const float dmin = lv.affine ? s.dmin[u] : 0.0f;
+    const float sc0 =
+        d != 0.0f ? RoundIn(s.s_target[u] / d, fsmin, fsmax) : 0.0f;
+    const float mn0 = lv.affine && dmin != 0.0f
+                          ? RoundIn(s.m_target[u] / dmin, 0.0f, fmmax)
+                          : 0.0f;
+    float best_sc = sc0, best_mn = mn0;
+    float best = Run(unit, level, d * sc0, dmin * mn0, nullptr).err;
+    const int rm = lv.affine ? s.rm : 0;
+    for (int a = -s.rs; a <= s.rs; ++a) {
+      for (int c = -rm; c <= rm; ++c) {
+        if (a == 0 && c == 0) continue;
+        const float t = sc0 + static_cast<float>(a);
+        const float v = mn0 + static_cast<float>(c);
+        if (t < fsmin || t > fsmax || v < 0.0f || v > fmmax) continue;
+        const float e = Run(unit, level, d * t, dmin * v, nullptr).err;
+        if (e < best) {
+          best = e;
+          best_sc = t;
+          best_mn = v;
+        }
+      }
+    }
+    sc[u] = static_cast<int32_t>(best_sc);
+    mn[u] = static_cast<int32_t>(best_mn);
+    err[u] = best;
+  }
+}
+
+void EvalUnits(const UnitBatch& b, const UnitLevels& lv, const float* S,
+               const float* M, float* err, uint8_t* codes,
+               const UnitSums* sums) {
+  const Level level(lv);
+  for (size_t u = 0; u < b.units; ++u) {
+    const Pass p = Run(UnitAt(b, u), level, S[u], M ? M[u] : 0.0f,
+                       codes ? codes + u : nullptr);
+    if (err) err[u] = p.err;
+    if (sums) {
+      if (sums->sl) sums->sl[u] = p.sl;
+      if (sums->sll) sums->sll[u] = p.sll;
+      if (sums->slx) sums->slx[u] = p.slx;
+    }
+  }
+}
+
+}  // namespace reference
+
+size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
+  const size_t padded = PaddedUnits(units);
+  for (int i = 0; i < n; ++i) {
+    float* row = out + static_cast<size_t>(i) * padded;
+    for (size_t u = 0; u < units; ++u) row[u] = x[u * n + i];
+    std::fill(row + units, row + padded, 0.0f);
+  }
+  return padded;
+}
+
+}  // namespace lowbit
