@@ -139,32 +139,47 @@ TwoLevelSpec KSpec(GgmlType t) {
     case GgmlType::kQ2_K:
       s = {16, 16, 0, 3, 0, 15, true, 15, nullptr};
       s.fit = {4, 2, 0.3f, 1};
+      s.d_candidates = 4;
       s.rs = s.rm = 1;
+      s.ls_rounds = 0;
       break;
     case GgmlType::kQ3_K:
       s = {16, 16, -4, 3, -32, 31, false, 0, nullptr};
       s.fit = {4, 1, 0.3f, 1};
+      s.d_candidates = 4;
       s.rs = 1;
+      s.ls_rounds = 0;
       break;
     case GgmlType::kQ4_K:
       s = {32, 8, 0, 15, 0, 63, true, 63, nullptr};
       s.fit = {4, 3, 0.3f, 1};
-      s.rs = s.rm = 1;
+      s.d_candidates = 4;
+      s.rs = s.rm = 2;
+      s.ls_rounds = 1;
       break;
     case GgmlType::kQ5_K:
+      // The tightest margin: the gain over rounding comes from trying many
+      // (sub-scale, sub-minimum) pairs, each a fresh alignment of the grid.
       s = {32, 8, 0, 31, 0, 63, true, 63, nullptr};
-      s.fit = {4, 3, 0.3f, 1};
-      s.rs = s.rm = 2;
+      s.fit = {2, 3, 0.3f, 1};
+      s.d_candidates = 2;
+      s.rs = s.rm = 4;
+      s.ls_rounds = 1;
       break;
     case GgmlType::kQ6_K:
+      // 8-bit sub-scales: no super-scale search, a wide sub-scale one.
       s = {16, 16, -32, 31, -128, 127, false, 0, nullptr};
-      s.fit = {4, 1, 0.3f, 1};
-      s.rs = 1;
+      s.fit = {1, 1, 0.2f, 1};
+      s.d_candidates = 1;
+      s.rs = 12;
+      s.ls_rounds = 0;
       break;
     case GgmlType::kIQ4_XS:
       s = {32, 8, 0, 15, -32, 31, false, 0, IQ4Levels()};
       s.fit = {4, 1, 0.3f, 1};
+      s.d_candidates = 6;
       s.rs = 1;
+      s.ls_rounds = 1;
       break;
     default:
       LB_CHECK(false && "not a k-quant");
@@ -196,9 +211,13 @@ void PackKQuant(GgmlType type, const TwoLevelBlock& t, uint8_t* dst) {
       for (int k = 0; k < 16; ++k) {
         b.scales[k] = static_cast<uint8_t>(t.sc[k] | (t.mn[k] << 4));
       }
-      for (int e = 0; e < 256; ++e) {  // e = 128 h + 32 s + l (l < 32)
-        const int h = e / 128, s = (e % 128) / 32, l = e % 32;
-        b.qs[32 * h + l] |= static_cast<uint8_t>(t.q[e] << (2 * s));
+      for (int h = 0; h < 2; ++h) {  // value 128 h + 32 s + l
+        const int* q = t.q + 128 * h;
+        for (int l = 0; l < 32; ++l) {
+          b.qs[32 * h + l] = static_cast<uint8_t>(q[l] | (q[32 + l] << 2) |
+                                                  (q[64 + l] << 4) |
+                                                  (q[96 + l] << 6));
+        }
       }
       b.d = F32ToF16(t.d);
       b.dmin = F32ToF16(t.dmin);
@@ -216,11 +235,17 @@ void PackKQuant(GgmlType type, const TwoLevelBlock& t, uint8_t* dst) {
         }
         b.scales[8 + k % 4] |= static_cast<uint8_t>((v >> 4) << (2 * (k / 4)));
       }
-      for (int e = 0; e < 256; ++e) {
-        const int h = e / 128, s = (e % 128) / 32, l = e % 32;
-        const int u = t.q[e] + 4;  // 0..7
-        b.qs[32 * h + l] |= static_cast<uint8_t>((u & 3) << (2 * s));
-        if (u >= 4) b.hmask[l] |= static_cast<uint8_t>(1u << (4 * h + s));
+      for (int h = 0; h < 2; ++h) {  // value 128 h + 32 s + l
+        for (int l = 0; l < 32; ++l) {
+          int lo = 0, hi = 0;
+          for (int s = 0; s < 4; ++s) {
+            const int u = t.q[128 * h + 32 * s + l] + 4;  // 0..7
+            lo |= (u & 3) << (2 * s);
+            hi |= (u >> 2) << (4 * h + s);
+          }
+          b.qs[32 * h + l] = static_cast<uint8_t>(lo);
+          b.hmask[l] = static_cast<uint8_t>(b.hmask[l] | hi);
+        }
       }
       b.d = F32ToF16(t.d);
       std::memcpy(dst, &b, sizeof(b));
@@ -230,10 +255,13 @@ void PackKQuant(GgmlType type, const TwoLevelBlock& t, uint8_t* dst) {
     case GgmlType::kQ5_K: {
       uint8_t qs[128] = {}, qh[32] = {}, scales[12];
       PackScaleMinK4(t.sc, t.mn, scales);
-      for (int e = 0; e < 256; ++e) {  // e = 64 c + 32 half + l
-        const int c = e / 64, half = (e % 64) / 32, l = e % 32;
-        qs[32 * c + l] |= static_cast<uint8_t>((t.q[e] & 15) << (4 * half));
-        if (t.q[e] >= 16) qh[l] |= static_cast<uint8_t>(1u << (2 * c + half));
+      for (int c = 0; c < 4; ++c) {  // value 64 c + 32 half + l
+        const int* q = t.q + 64 * c;
+        for (int l = 0; l < 32; ++l) {
+          qs[32 * c + l] = static_cast<uint8_t>((q[l] & 15) | ((q[32 + l] & 15) << 4));
+          qh[l] = static_cast<uint8_t>(qh[l] | ((q[l] >> 4) << (2 * c)) |
+                                       ((q[32 + l] >> 4) << (2 * c + 1)));
+        }
       }
       if (type == GgmlType::kQ4_K) {
         BlockQ4_K b;
@@ -256,12 +284,17 @@ void PackKQuant(GgmlType type, const TwoLevelBlock& t, uint8_t* dst) {
     case GgmlType::kQ6_K: {
       BlockQ6_K b{};
       for (int k = 0; k < 16; ++k) b.scales[k] = static_cast<int8_t>(t.sc[k]);
-      for (int e = 0; e < 256; ++e) {  // e = 128 h + 32 i + l
-        const int h = e / 128, i = (e % 128) / 32, l = e % 32;
-        const int u = t.q[e] + 32;  // 0..63
-        const int ql = 64 * h + l + (i & 1) * 32;
-        b.ql[ql] |= static_cast<uint8_t>((u & 15) << (4 * (i >> 1)));
-        b.qh[32 * h + l] |= static_cast<uint8_t>((u >> 4) << (2 * i));
+      for (int h = 0; h < 2; ++h) {  // value 128 h + 32 i + l
+        const int* q = t.q + 128 * h;
+        for (int l = 0; l < 32; ++l) {
+          const int u0 = q[l] + 32, u1 = q[32 + l] + 32, u2 = q[64 + l] + 32,
+                    u3 = q[96 + l] + 32;  // 0..63
+          b.ql[64 * h + l] = static_cast<uint8_t>((u0 & 15) | ((u2 & 15) << 4));
+          b.ql[64 * h + 32 + l] =
+              static_cast<uint8_t>((u1 & 15) | ((u3 & 15) << 4));
+          b.qh[32 * h + l] = static_cast<uint8_t>(
+              (u0 >> 4) | ((u1 >> 4) << 2) | ((u2 >> 4) << 4) | ((u3 >> 4) << 6));
+        }
       }
       b.d = F32ToF16(t.d);
       std::memcpy(dst, &b, sizeof(b));
