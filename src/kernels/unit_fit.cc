@@ -81,53 +81,53 @@ struct PassV {
   VF err, sl, sll, slx;
 };
 
-// Codes at (S, M) for the lanes at unit u0; sums only with kSums.
-template <bool kTable, bool kW, bool kSums>
+// One pass over the lanes at unit u0 with the nearest codes at (S, M): the
+// squared error with kErr, the least-squares sums with kSums (sum w L only
+// when affine).
+template <bool kTable, bool kW, bool kErr, bool kSums, bool kAffine>
 HWY_INLINE PassV Run(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
-                     VF M, uint8_t* codes) {
+                     VF M) {
   const VF zero = hn::Zero(df);
   const VF inv =
       hn::IfThenElseZero(hn::Ne(S, zero), hn::Div(hn::Set(df, 1.0f), S));
   PassV p{zero, zero, zero, zero};
-  const size_t N = hn::Lanes(df);
   for (int i = 0; i < b.n; ++i) {
     const size_t off = static_cast<size_t>(i) * b.units + u0;
     const VF x = hn::LoadU(df, b.x + off);
     VF code;
-    const VF xm = hn::Add(x, M);
+    const VF xm = kAffine ? hn::Add(x, M) : x;
     const VF l = LevelOf<kTable, false>(df, lv, hn::Mul(xm, inv), &code);
-    const VF r = hn::Sub(xm, hn::Mul(S, l));
-    if constexpr (kW) {
-      const VF w = hn::LoadU(df, b.w + off);
-      p.err = hn::Add(p.err, hn::Mul(hn::Mul(w, r), r));
-      if constexpr (kSums) {
-        const VF wl = hn::Mul(w, l);
-        p.sl = hn::Add(p.sl, wl);
-        p.sll = hn::Add(p.sll, hn::Mul(wl, l));
-        p.slx = hn::Add(p.slx, hn::Mul(wl, x));
-      }
-    } else {
-      p.err = hn::Add(p.err, hn::Mul(r, r));
-      if constexpr (kSums) {
-        p.sl = hn::Add(p.sl, l);
-        p.sll = hn::Add(p.sll, hn::Mul(l, l));
-        p.slx = hn::Add(p.slx, hn::Mul(l, x));
-      }
+    const VF w = kW ? hn::LoadU(df, b.w + off) : zero;
+    if constexpr (kErr) {
+      const VF r = hn::Sub(xm, hn::Mul(S, l));
+      p.err = hn::Add(p.err, kW ? hn::Mul(hn::Mul(w, r), r) : hn::Mul(r, r));
     }
-  }
-  if (codes != nullptr) {  // a second, rare pass for the codes
-    const hn::Rebind<int32_t, DF> di;
-    int32_t tmp[HWY_MAX_BYTES / sizeof(int32_t)];
-    for (int i = 0; i < b.n; ++i) {
-      const size_t off = static_cast<size_t>(i) * b.units + u0;
-      const VF x = hn::LoadU(df, b.x + off);
-      VF code;
-      LevelOf<kTable, true>(df, lv, hn::Mul(hn::Add(x, M), inv), &code);
-      hn::StoreU(hn::ConvertTo(di, code), di, tmp);
-      for (size_t k = 0; k < N; ++k) codes[off + k] = static_cast<uint8_t>(tmp[k]);
+    if constexpr (kSums) {
+      const VF wl = kW ? hn::Mul(w, l) : l;
+      if constexpr (kAffine) p.sl = hn::Add(p.sl, wl);
+      p.sll = hn::Add(p.sll, hn::Mul(wl, l));
+      p.slx = hn::Add(p.slx, hn::Mul(wl, x));
     }
   }
   return p;
+}
+
+// The codes (level index) at (S, M), as bytes in the batch layout.
+template <bool kTable, bool kAffine>
+HWY_INLINE void Codes(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
+                      VF M, uint8_t* codes) {
+  const hn::Rebind<int32_t, DF> di;
+  const hn::Rebind<uint8_t, DF> d8;
+  const VF inv = hn::IfThenElseZero(hn::Ne(S, hn::Zero(df)),
+                                    hn::Div(hn::Set(df, 1.0f), S));
+  for (int i = 0; i < b.n; ++i) {
+    const size_t off = static_cast<size_t>(i) * b.units + u0;
+    const VF x = hn::LoadU(df, b.x + off);
+    const VF xm = kAffine ? hn::Add(x, M) : x;
+    VF code;
+    LevelOf<kTable, true>(df, lv, hn::Mul(xm, inv), &code);
+    hn::StoreU(hn::DemoteTo(d8, hn::ConvertTo(di, code)), d8, codes + off);
+  }
 }
 
 struct BestV {
@@ -140,14 +140,14 @@ struct BestV {
   }
 };
 
-HWY_INLINE void LsAffine(DF df, const PassV& p, VF sw, VF sx, VF sxx,
+HWY_INLINE void LsAffine(DF df, const PassV& p, VF s0, VF sw, VF sx, VF sxx,
                          BestV* best) {
   const VF zero = hn::Zero(df);
   const VF det = hn::Sub(hn::Mul(sw, p.sll), hn::Mul(p.sl, p.sl));
-  const auto ok = hn::Gt(det, zero);
-  VF a = hn::IfThenElseZero(
-      ok, hn::Div(hn::Sub(hn::Mul(sw, p.slx), hn::Mul(p.sl, sx)), det));
-  VF m = hn::IfThenElseZero(ok, hn::Div(hn::Sub(hn::Mul(a, p.sl), sx), sw));
+  VF a = hn::IfThenElse(
+      hn::Gt(det, zero),
+      hn::Div(hn::Sub(hn::Mul(sw, p.slx), hn::Mul(p.sl, sx)), det), s0);
+  VF m = hn::Div(hn::Sub(hn::Mul(a, p.sl), sx), sw);
   const auto neg = hn::Not(hn::Ge(m, zero));
   m = hn::IfThenElse(neg, zero, m);
   a = hn::IfThenElse(
@@ -180,9 +180,10 @@ float PhaseOffset(const UnitFitParams& p, int ph) {
          static_cast<float>(p.phases);
 }
 
-template <bool kTable, bool kW>
+template <bool kTable, bool kW, bool kAffine>
 void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
-          float* M, bool affine) {
+          float* M) {
+  constexpr bool affine = kAffine;
   const DF df;
   const size_t N = hn::Lanes(df);
   const VF zero = hn::Zero(df);
@@ -215,16 +216,23 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
           const VF m0 = MaxF(
               hn::Neg(hn::Add(mc, hn::Mul(s0, hn::Set(df, PhaseOffset(prm, ph))))),
               zero);
-          const PassV p = Run<kTable, kW, true>(df, b, u0, lv, s0, m0, nullptr);
-          best.Consider(s0, m0, p.err);
-          LsAffine(df, p, sw, sx, sxx, &best);
+          if (k == 0) {
+            const PassV p =
+                Run<kTable, kW, true, true, kAffine>(df, b, u0, lv, s0, m0);
+            best.Consider(s0, m0, p.err);
+            LsAffine(df, p, s0, sw, sx, sxx, &best);
+            continue;
+          }
+          const PassV p =
+              Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, m0);
+          LsAffine(df, p, s0, sw, sx, sxx, &best);
         }
       }
       for (int it = 0; it < prm.lloyd; ++it) {
-        const PassV p =
-            Run<kTable, kW, true>(df, b, u0, lv, best.S, best.M, nullptr);
-        best.err = p.err;
-        LsAffine(df, p, sw, sx, sxx, &best);
+        const PassV p = Run<kTable, kW, false, true, kAffine>(df, b, u0, lv,
+                                                              best.S, best.M);
+        best.err = inf;  // least squares on the re-chosen codes never loses
+        LsAffine(df, p, best.S, sw, sx, sxx, &best);
       }
       // Degenerate units (hi <= lo): S = 0, M = -lo.
       const auto flat = hn::Not(hn::Gt(hi, lo));
@@ -236,16 +244,22 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
       for (const VF base : bases) {
         for (int k = 0; k < prm.candidates; ++k) {
           const VF s0 = hn::Mul(base, hn::Set(df, Factor(prm, k)));
+          if (k == 0) {
+            const PassV p =
+                Run<kTable, kW, true, true, kAffine>(df, b, u0, lv, s0, zero);
+            best.Consider(s0, zero, p.err);
+            LsSymmetric(df, p, sxx, &best);
+            continue;
+          }
           const PassV p =
-              Run<kTable, kW, true>(df, b, u0, lv, s0, zero, nullptr);
-          best.Consider(s0, zero, p.err);
+              Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, zero);
           LsSymmetric(df, p, sxx, &best);
         }
       }
       for (int it = 0; it < prm.lloyd; ++it) {
         const PassV p =
-            Run<kTable, kW, true>(df, b, u0, lv, best.S, zero, nullptr);
-        best.err = p.err;
+            Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, best.S, zero);
+        best.err = inf;
         LsSymmetric(df, p, sxx, &best);
       }
       best.S = hn::IfThenElseZero(hn::Ne(ext, zero), best.S);
@@ -256,9 +270,10 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
   }
 }
 
-template <bool kTable, bool kW>
+template <bool kTable, bool kW, bool kAffine>
 void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
-             bool affine, int32_t* sc, int32_t* mn, float* err) {
+             int32_t* sc, int32_t* mn, float* err) {
+  constexpr bool affine = kAffine;
   const DF df;
   const hn::Rebind<int32_t, DF> di;
   const size_t N = hn::Lanes(df);
@@ -280,8 +295,8 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
                              0.0f, fmmax))
                : zero;
     VF best_sc = sc0, best_mn = mn0;
-    VF best = Run<kTable, kW, false>(df, b, u0, lv, hn::Mul(d, sc0),
-                                     hn::Mul(dmin, mn0), nullptr)
+    VF best = Run<kTable, kW, true, false, kAffine>(df, b, u0, lv, hn::Mul(d, sc0),
+                                     hn::Mul(dmin, mn0))
                   .err;
     for (int a = -s.rs; a <= s.rs; ++a) {
       for (int c = -rm; c <= rm; ++c) {
@@ -292,8 +307,8 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
             hn::And(hn::Ge(t, hn::Set(df, fsmin)), hn::Le(t, hn::Set(df, fsmax))),
             hn::And(hn::Ge(v, zero), hn::Le(v, hn::Set(df, fmmax))));
         if (hn::AllFalse(df, in)) continue;
-        const VF e = Run<kTable, kW, false>(df, b, u0, lv, hn::Mul(d, t),
-                                            hn::Mul(dmin, v), nullptr)
+        const VF e = Run<kTable, kW, true, false, kAffine>(df, b, u0, lv, hn::Mul(d, t),
+                                            hn::Mul(dmin, v))
                          .err;
         const auto better = hn::And(in, hn::Lt(e, best));
         best = hn::IfThenElse(better, e, best);
@@ -307,15 +322,17 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
   }
 }
 
-template <bool kTable, bool kW>
+template <bool kTable, bool kW, bool kAffine>
 void EvalT(const UnitBatch& b, const Lv& lv, const float* S, const float* M,
            float* err, uint8_t* codes, const UnitSums* sums) {
   const DF df;
   const size_t N = hn::Lanes(df);
   for (size_t u0 = 0; u0 < b.units; u0 += N) {
     const VF m = M ? hn::LoadU(df, M + u0) : hn::Zero(df);
-    const PassV p = Run<kTable, kW, true>(df, b, u0, lv, hn::LoadU(df, S + u0),
-                                          m, codes);
+    const VF sv = hn::LoadU(df, S + u0);
+    if (codes) Codes<kTable, kAffine>(df, b, u0, lv, sv, m, codes);
+    if (!err && !sums) continue;
+    const PassV p = Run<kTable, kW, true, true, kAffine>(df, b, u0, lv, sv, m);
     if (err) hn::StoreU(p.err, df, err + u0);
     if (sums) {
       if (sums->sl) hn::StoreU(p.sl, df, sums->sl + u0);
@@ -327,39 +344,68 @@ void EvalT(const UnitBatch& b, const Lv& lv, const float* S, const float* M,
 
 }  // namespace
 
+// Calls F<kTable, kW, kAffine>::Run(args...) for the run-time flags.
+template <template <bool, bool, bool> class F, typename... Args>
+void Dispatch(bool table, bool weighted, bool affine, Args&&... args) {
+  if (table) {
+    if (weighted) {
+      affine ? F<true, true, true>::Run(args...)
+             : F<true, true, false>::Run(args...);
+    } else {
+      affine ? F<true, false, true>::Run(args...)
+             : F<true, false, false>::Run(args...);
+    }
+  } else if (weighted) {
+    affine ? F<false, true, true>::Run(args...)
+           : F<false, true, false>::Run(args...);
+  } else {
+    affine ? F<false, false, true>::Run(args...)
+           : F<false, false, false>::Run(args...);
+  }
+}
+
+template <bool kTable, bool kW, bool kAffine>
+struct FitF {
+  template <typename... A>
+  static void Run(A&&... a) {
+    FitT<kTable, kW, kAffine>(a...);
+  }
+};
+template <bool kTable, bool kW, bool kAffine>
+struct SearchF {
+  template <typename... A>
+  static void Run(A&&... a) {
+    SearchT<kTable, kW, kAffine>(a...);
+  }
+};
+template <bool kTable, bool kW, bool kAffine>
+struct EvalF {
+  template <typename... A>
+  static void Run(A&&... a) {
+    EvalT<kTable, kW, kAffine>(a...);
+  }
+};
+
 void FitUnitsImpl(const UnitBatch& b, const UnitLevels& l,
                   const UnitFitParams& p, float* S, float* M) {
   const Lv lv(l);
-  if (l.table) {
-    if (b.w) return FitT<true, true>(b, lv, p, S, M, l.affine);
-    return FitT<true, false>(b, lv, p, S, M, l.affine);
-  }
-  if (b.w) return FitT<false, true>(b, lv, p, S, M, l.affine);
-  return FitT<false, false>(b, lv, p, S, M, l.affine);
+  Dispatch<FitF>(l.table != nullptr, b.w != nullptr, l.affine, b, lv, p, S, M);
 }
 
 void SearchUnitScalesImpl(const UnitBatch& b, const UnitLevels& l,
                           const ScaleSearch& s, int32_t* sc, int32_t* mn,
                           float* err) {
   const Lv lv(l);
-  if (l.table) {
-    if (b.w) return SearchT<true, true>(b, lv, s, l.affine, sc, mn, err);
-    return SearchT<true, false>(b, lv, s, l.affine, sc, mn, err);
-  }
-  if (b.w) return SearchT<false, true>(b, lv, s, l.affine, sc, mn, err);
-  return SearchT<false, false>(b, lv, s, l.affine, sc, mn, err);
+  Dispatch<SearchF>(l.table != nullptr, b.w != nullptr, l.affine, b, lv, s, sc,
+                    mn, err);
 }
 
 void EvalUnitsImpl(const UnitBatch& b, const UnitLevels& l, const float* S,
                    const float* M, float* err, uint8_t* codes,
                    const UnitSums* sums) {
   const Lv lv(l);
-  if (l.table) {
-    if (b.w) return EvalT<true, true>(b, lv, S, M, err, codes, sums);
-    return EvalT<true, false>(b, lv, S, M, err, codes, sums);
-  }
-  if (b.w) return EvalT<false, true>(b, lv, S, M, err, codes, sums);
-  return EvalT<false, false>(b, lv, S, M, err, codes, sums);
+  Dispatch<EvalF>(l.table != nullptr, b.w != nullptr, l.affine, b, lv, S, M,
+                  err, codes, sums);
 }
 
 }  // namespace HWY_NAMESPACE

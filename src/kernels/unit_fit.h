@@ -67,7 +67,7 @@ struct ScaleSearch {
 // Weighted sums of a unit's codes at (S, M), for least squares at the super-
 // block level. Any pointer may be null.
 struct UnitSums {
-  float* sl = nullptr;   // sum w L
+  float* sl = nullptr;   // sum w L (affine levels only; else 0)
   float* sll = nullptr;  // sum w L^2
   float* slx = nullptr;  // sum w L x
 };

@@ -155,8 +155,9 @@ double TwoLevelError(const float* x, const float* w, const TwoLevelSpec& spec,
 
 namespace {
 
-// Super-blocks fitted together (bounds the scratch memory of long rows).
-constexpr int64_t kChunk = 64;
+// Units fitted together: a multiple of kUnitPad, small enough for the
+// transposed values to stay in the first-level cache.
+constexpr int64_t kChunkUnits = 64;
 
 struct Scratch {
   std::vector<float> xt, wt, S, M, d, dmin, st, mt, err, sl, sll, slx, sw, sx;
@@ -319,6 +320,8 @@ void FitChunk(const float* x, const float* w, int64_t nb,
       }
     }
     set_scales(nd.data(), ndmin.data());
+    search.rs = spec.ls_rs;
+    search.rm = spec.ls_rm;
     search.s_target = s.st.data();
     search.m_target = s.mt.data();
     SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(),
@@ -364,8 +367,9 @@ void FitTwoLevelRow(const float* x, const float* w, int64_t nblocks,
                     const TwoLevelSpec& spec, TwoLevelBlock* out) {
   thread_local Scratch scratch;
   const int64_t block = static_cast<int64_t>(spec.sub) * spec.nsub;
-  for (int64_t b0 = 0; b0 < nblocks; b0 += kChunk) {
-    const int64_t nb = std::min(kChunk, nblocks - b0);
+  const int64_t chunk = std::max<int64_t>(1, kChunkUnits / spec.nsub);
+  for (int64_t b0 = 0; b0 < nblocks; b0 += chunk) {
+    const int64_t nb = std::min(chunk, nblocks - b0);
     FitChunk(x + b0 * block, w ? w + b0 * block : nullptr, nb, spec, scratch,
              out + b0);
   }
@@ -376,8 +380,8 @@ void FitOneLevelRow(const float* x, const float* w, int64_t nblocks, int n,
                     float* d, uint8_t* codes) {
   thread_local std::vector<float> xt, wt, S, M;
   thread_local std::vector<uint8_t> ct;
-  for (int64_t b0 = 0; b0 < nblocks; b0 += 1024) {
-    const int64_t nb = std::min<int64_t>(1024, nblocks - b0);
+  for (int64_t b0 = 0; b0 < nblocks; b0 += kChunkUnits) {
+    const int64_t nb = std::min(kChunkUnits, nblocks - b0);
     const size_t padded = PaddedUnits(nb);
     xt.resize(padded * n);
     TransposeUnits(x + b0 * n, nb, n, xt.data());

@@ -43,6 +43,7 @@ struct TwoLevelSpec {
   float d_span = 0.15f;
   int rs = 1, rm = 1;  // integer sub-scale / sub-minimum search radius
   int ls_rounds = 1;   // least-squares rounds on (d, dmin)
+  int ls_rs = 1, ls_rm = 1;  // the integer search radius after each round
 };
 
 struct TwoLevelBlock {
@@ -62,7 +63,8 @@ struct TwoLevelBlock {
 //     rounded integer sub-scales, the best kept;
 //  3. integer sub-scales and sub-minimums searched within +-rs, +-rm;
 //  4. `ls_rounds` rounds of least squares on (d, dmin) with the integer
-//     sub-scales and codes fixed, then step 3 again, kept when better.
+//     sub-scales and codes fixed, then step 3 again (radius ls_rs, ls_rm),
+//     kept when better.
 void FitTwoLevelRow(const float* x, const float* w, int64_t nblocks,
                     const TwoLevelSpec& spec, TwoLevelBlock* out);
 

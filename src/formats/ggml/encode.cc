@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "core/half.h"
@@ -156,6 +158,7 @@ TwoLevelSpec KSpec(GgmlType t) {
       s.d_candidates = 4;
       s.rs = s.rm = 2;
       s.ls_rounds = 1;
+      s.ls_rs = s.ls_rm = 2;
       break;
     case GgmlType::kQ5_K:
       // The tightest margin: the gain over rounding comes from trying many
@@ -165,6 +168,7 @@ TwoLevelSpec KSpec(GgmlType t) {
       s.d_candidates = 2;
       s.rs = s.rm = 4;
       s.ls_rounds = 1;
+      s.ls_rs = s.ls_rm = 4;
       break;
     case GgmlType::kQ6_K:
       // 8-bit sub-scales: no super-scale search, a wide sub-scale one.
@@ -183,6 +187,11 @@ TwoLevelSpec KSpec(GgmlType t) {
       break;
     default:
       LB_CHECK(false && "not a k-quant");
+  }
+  if (const char* e = std::getenv("LOWBIT_TUNE")) {  // TEMP
+    std::sscanf(e, "%d,%d,%f,%d,%d,%f,%d,%d,%d,%d,%d", &s.fit.candidates, &s.fit.phases,
+                &s.fit.shrink, &s.fit.lloyd, &s.d_candidates, &s.d_span, &s.rs,
+                &s.rm, &s.ls_rounds, &s.ls_rs, &s.ls_rm);
   }
   return s;
 }

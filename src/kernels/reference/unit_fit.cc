@@ -82,13 +82,13 @@ Pass Run(const Unit& u, const Level& lv, float S, float M, uint8_t* codes) {
   for (int i = 0; i < u.n; ++i) {
     const float x = u.X(i), w = u.W(i);
     int code;
-    const float xm = x + M;
+    const float xm = lv.lv.affine ? x + M : x;
     const float l = lv.Of(xm * inv, &code);
     if (codes) codes[static_cast<size_t>(i) * u.stride] = static_cast<uint8_t>(code);
     const float r = xm - S * l;
     const float wl = w * l;
     p.err += (w * r) * r;
-    p.sl += wl;
+    if (lv.lv.affine) p.sl += wl;
     p.sll += wl * l;
     p.slx += wl * x;
   }
@@ -106,14 +106,14 @@ struct Best {
   }
 };
 
-// Least squares of (S, M) for fixed codes, and its error in closed form.
-void LsAffine(const Pass& p, float sw, float sx, float sxx, Best* best) {
+// Least squares of (S, M) for fixed codes, and its error in closed form. When
+// every code is the same (no unique solution) the candidate's scale s0 is
+// kept and only M is fitted.
+void LsAffine(const Pass& p, float s0, float sw, float sx, float sxx,
+              Best* best) {
   const float det = sw * p.sll - p.sl * p.sl;
-  float a = 0.0f, m = 0.0f;
-  if (det > 0.0f) {
-    a = (sw * p.slx - p.sl * sx) / det;
-    m = (a * p.sl - sx) / sw;
-  }
+  float a = det > 0.0f ? (sw * p.slx - p.sl * sx) / det : s0;
+  float m = (a * p.sl - sx) / sw;
   if (!(m >= 0.0f)) {
     m = 0.0f;
     a = p.sll > 0.0f ? p.slx / p.sll : 0.0f;
@@ -165,15 +165,19 @@ Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
       const float mc = 0.5f * ((lo + hi) - s0 * qmax);
       for (int ph = 0; ph < prm.phases; ++ph) {
         const float m0 = MaxF(-(mc + s0 * PhaseOffset(prm, ph)), 0.0f);
+        // The least-squares fit on a candidate's codes is never worse than the
+        // candidate itself, so only it is scored (but for the first candidate,
+        // whose exact error protects exact fits from the closed form's
+        // rounding).
         const Pass p = Run(u, lv, s0, m0, nullptr);
-        best.Consider(s0, m0, p.err);
-        LsAffine(p, sw, sx, sxx, &best);
+        if (k == 0) best.Consider(s0, m0, p.err);  // exact fits (constants)
+        LsAffine(p, s0, sw, sx, sxx, &best);
       }
     }
     for (int it = 0; it < prm.lloyd; ++it) {
       const Pass p = Run(u, lv, best.S, best.M, nullptr);
-      best.err = p.err;
-      LsAffine(p, sw, sx, sxx, &best);
+      best.err = kInf;  // least squares on the re-chosen codes never loses
+      LsAffine(p, best.S, sw, sx, sxx, &best);
     }
     return best;
   }
@@ -186,13 +190,13 @@ Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
     for (int k = 0; k < prm.candidates; ++k) {
       const float s0 = base * Factor(prm, k);
       const Pass p = Run(u, lv, s0, 0.0f, nullptr);
-      best.Consider(s0, 0.0f, p.err);
+      if (k == 0) best.Consider(s0, 0.0f, p.err);  // exact fits (constants)
       LsSymmetric(p, sxx, &best);
     }
   }
   for (int it = 0; it < prm.lloyd; ++it) {
     const Pass p = Run(u, lv, best.S, 0.0f, nullptr);
-    best.err = p.err;
+    best.err = kInf;
     LsSymmetric(p, sxx, &best);
   }
   return best;
