@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
         err += d * d;
       }
     }
-    std::printf("| %s | %.4f | %.4f | %.1f |\n",
+    std::printf("| %s | %.4f | %.5f | %.1f |\n",
                 std::string(info.ggml_name).c_str(),
                 8.0 * static_cast<double>(rb) / cols, std::sqrt(err / ref),
                 static_cast<double>(rows * cols * 4) / secs / 1e6);

@@ -7,7 +7,9 @@
 // clang-format off
 #include "hwy/highway.h"
 // clang-format on
+#include <array>
 #include <limits>
+#include <vector>
 
 #include "kernels/unit_fit.h"
 
@@ -110,6 +112,37 @@ HWY_INLINE PassV Run(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
     }
   }
   return p;
+}
+
+// The errors of two candidates in one pass: as Run with kErr, twice.
+template <bool kTable, bool kW, bool kAffine>
+HWY_INLINE void Err2(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S1,
+                     VF M1, VF S2, VF M2, VF* e1, VF* e2) {
+  const VF zero = hn::Zero(df);
+  const VF one = hn::Set(df, 1.0f);
+  const VF inv1 = hn::IfThenElseZero(hn::Ne(S1, zero), hn::Div(one, S1));
+  const VF inv2 = hn::IfThenElseZero(hn::Ne(S2, zero), hn::Div(one, S2));
+  VF a1 = zero, a2 = zero, code;
+  for (int i = 0; i < b.n; ++i) {
+    const size_t off = static_cast<size_t>(i) * b.units + u0;
+    const VF x = hn::LoadU(df, b.x + off);
+    const VF xm1 = kAffine ? hn::Add(x, M1) : x;
+    const VF xm2 = kAffine ? hn::Add(x, M2) : x;
+    const VF l1 = LevelOf<kTable, false>(df, lv, hn::Mul(xm1, inv1), &code);
+    const VF l2 = LevelOf<kTable, false>(df, lv, hn::Mul(xm2, inv2), &code);
+    const VF r1 = hn::Sub(xm1, hn::Mul(S1, l1));
+    const VF r2 = hn::Sub(xm2, hn::Mul(S2, l2));
+    if constexpr (kW) {
+      const VF w = hn::LoadU(df, b.w + off);
+      a1 = hn::Add(a1, hn::Mul(hn::Mul(w, r1), r1));
+      a2 = hn::Add(a2, hn::Mul(hn::Mul(w, r2), r2));
+    } else {
+      a1 = hn::Add(a1, hn::Mul(r1, r1));
+      a2 = hn::Add(a2, hn::Mul(r2, r2));
+    }
+  }
+  *e1 = a1;
+  *e2 = a2;
 }
 
 // The codes (level index) at (S, M), as bytes in the batch layout.
@@ -282,6 +315,7 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
               fsmax = static_cast<float>(s.smax),
               fmmax = static_cast<float>(s.mmax);
   const int rm = affine ? s.rm : 0;
+  std::vector<std::array<float, 2>> offs((2 * s.rs + 1) * (2 * rm + 1));
   for (size_t u0 = 0; u0 < b.units; u0 += N) {
     const VF d = hn::LoadU(df, s.d + u0);
     const VF dmin = affine ? hn::LoadU(df, s.dmin + u0) : zero;
@@ -298,23 +332,49 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
     VF best = Run<kTable, kW, true, false, kAffine>(df, b, u0, lv, hn::Mul(d, sc0),
                                      hn::Mul(dmin, mn0))
                   .err;
+    // The other pairs in order, two per pass over the values (independent
+    // accumulators; each lane still adds its own values in the same order).
+    int na = 0;
     for (int a = -s.rs; a <= s.rs; ++a) {
       for (int c = -rm; c <= rm; ++c) {
         if (a == 0 && c == 0) continue;
-        const VF t = hn::Add(sc0, hn::Set(df, static_cast<float>(a)));
-        const VF v = hn::Add(mn0, hn::Set(df, static_cast<float>(c)));
-        const auto in = hn::And(
-            hn::And(hn::Ge(t, hn::Set(df, fsmin)), hn::Le(t, hn::Set(df, fsmax))),
-            hn::And(hn::Ge(v, zero), hn::Le(v, hn::Set(df, fmmax))));
-        if (hn::AllFalse(df, in)) continue;
-        const VF e = Run<kTable, kW, true, false, kAffine>(df, b, u0, lv, hn::Mul(d, t),
-                                            hn::Mul(dmin, v))
-                         .err;
-        const auto better = hn::And(in, hn::Lt(e, best));
-        best = hn::IfThenElse(better, e, best);
-        best_sc = hn::IfThenElse(better, t, best_sc);
-        best_mn = hn::IfThenElse(better, v, best_mn);
+        offs[na][0] = static_cast<float>(a);
+        offs[na][1] = static_cast<float>(c);
+        ++na;
       }
+    }
+    auto in_range = [&](VF t, VF v) {
+      return hn::And(
+          hn::And(hn::Ge(t, hn::Set(df, fsmin)), hn::Le(t, hn::Set(df, fsmax))),
+          hn::And(hn::Ge(v, zero), hn::Le(v, hn::Set(df, fmmax))));
+    };
+    auto take = [&](VF t, VF v, VF e, decltype(in_range(t, v)) in) {
+      const auto better = hn::And(in, hn::Lt(e, best));
+      best = hn::IfThenElse(better, e, best);
+      best_sc = hn::IfThenElse(better, t, best_sc);
+      best_mn = hn::IfThenElse(better, v, best_mn);
+    };
+    for (int k = 0; k < na; k += 2) {
+      const VF t1 = hn::Add(sc0, hn::Set(df, offs[k][0]));
+      const VF v1 = hn::Add(mn0, hn::Set(df, offs[k][1]));
+      const auto in1 = in_range(t1, v1);
+      if (k + 1 == na) {
+        if (hn::AllFalse(df, in1)) continue;
+        const VF e = Run<kTable, kW, true, false, kAffine>(
+                         df, b, u0, lv, hn::Mul(d, t1), hn::Mul(dmin, v1))
+                         .err;
+        take(t1, v1, e, in1);
+        continue;
+      }
+      const VF t2 = hn::Add(sc0, hn::Set(df, offs[k + 1][0]));
+      const VF v2 = hn::Add(mn0, hn::Set(df, offs[k + 1][1]));
+      const auto in2 = in_range(t2, v2);
+      if (hn::AllFalse(df, hn::Or(in1, in2))) continue;
+      VF e1, e2;
+      Err2<kTable, kW, kAffine>(df, b, u0, lv, hn::Mul(d, t1), hn::Mul(dmin, v1),
+                                hn::Mul(d, t2), hn::Mul(dmin, v2), &e1, &e2);
+      take(t1, v1, e1, in1);
+      take(t2, v2, e2, in2);
     }
     hn::StoreU(hn::ConvertTo(di, best_sc), di, sc + u0);
     hn::StoreU(hn::ConvertTo(di, best_mn), di, mn + u0);
@@ -343,6 +403,43 @@ void EvalT(const UnitBatch& b, const Lv& lv, const float* S, const float* M,
 }
 
 }  // namespace
+
+// 4 x 4 blocks through 128-bit registers (every target has them): units u..u+3
+// (rows of x) become values i..i+3 of the batch (rows of out).
+void TransposeImpl(const float* x, size_t units, int n, size_t padded,
+                   float* out) {
+  size_t u = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<float, 4> d4;
+  if (n % 4 == 0) {
+    for (; u + 4 <= units; u += 4) {
+      const float* src = x + u * n;
+      for (int i = 0; i < n; i += 4) {
+        const auto r0 = hn::LoadU(d4, src + i);
+        const auto r1 = hn::LoadU(d4, src + n + i);
+        const auto r2 = hn::LoadU(d4, src + 2 * n + i);
+        const auto r3 = hn::LoadU(d4, src + 3 * n + i);
+        const auto t0 = hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
+        const auto t1 = hn::InterleaveLower(d4, r2, r3);
+        const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
+        const auto t3 = hn::InterleaveUpper(d4, r2, r3);
+        float* dst = out + static_cast<size_t>(i) * padded + u;
+        hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, dst);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, dst + padded);
+        hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, dst + 2 * padded);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, dst + 3 * padded);
+      }
+    }
+  }
+#endif
+  for (; u < units; ++u) {
+    for (int i = 0; i < n; ++i) out[static_cast<size_t>(i) * padded + u] = x[u * n + i];
+  }
+  for (int i = 0; i < n; ++i) {
+    float* row = out + static_cast<size_t>(i) * padded;
+    for (size_t k = units; k < padded; ++k) row[k] = 0.0f;
+  }
+}
 
 // Calls F<kTable, kW, kAffine>::Run(args...) for the run-time flags.
 template <template <bool, bool, bool> class F, typename... Args>
@@ -418,6 +515,13 @@ namespace lowbit {
 HWY_EXPORT(FitUnitsImpl);
 HWY_EXPORT(SearchUnitScalesImpl);
 HWY_EXPORT(EvalUnitsImpl);
+HWY_EXPORT(TransposeImpl);
+
+size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
+  const size_t padded = PaddedUnits(units);
+  HWY_DYNAMIC_DISPATCH(TransposeImpl)(x, units, n, padded, out);
+  return padded;
+}
 
 void FitUnits(const UnitBatch& b, const UnitLevels& lv, const UnitFitParams& p,
               float* S, float* M) {

@@ -94,6 +94,7 @@ void SearchUnitScales(const UnitBatch& b, const UnitLevels& lv,
 void EvalUnits(const UnitBatch& b, const UnitLevels& lv, const float* S,
                const float* M, float* err, uint8_t* codes,
                const UnitSums* sums);
+size_t TransposeUnits(const float* x, size_t units, int n, float* out);
 }  // namespace reference
 
 // Transposes `units` contiguous units of n values (x[u * n + i]) into a batch

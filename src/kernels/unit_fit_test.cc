@@ -134,6 +134,10 @@ TEST(UnitFit, EveryTargetEqualsTheReference) {
           const std::string what = c.name + " units " + std::to_string(units) +
                                    (weighted ? " weighted" : "") + " on " +
                                    hwy::TargetName(target);
+          std::vector<float> xt2(padded * c.n, -1.0f), xt3(padded * c.n, -2.0f);
+          TransposeUnits(x.data(), units, c.n, xt2.data());
+          reference::TransposeUnits(x.data(), units, c.n, xt3.data());
+          ExpectSameBits(xt2, xt3, what + " transpose");
           std::vector<float> S(padded), M(padded);
           FitUnits(b, c.lv, prm, S.data(), M.data());
           ExpectSameBits(S, rs, what + " S");

@@ -42,7 +42,10 @@ void PackQ5Codes(const uint8_t* c, uint8_t* qs, uint8_t* qh) {
 
 void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
                     int64_t nb) {
-  const OneLevel o = OneLevelOf(t);
+  OneLevel o = OneLevelOf(t);
+  if (const char* e = std::getenv("LOWBIT_TUNE1")) {  // TEMP
+    std::sscanf(e, "%d,%f,%d", &o.fit.candidates, &o.fit.shrink, &o.fit.lloyd);
+  }
   thread_local std::vector<float> d;
   thread_local std::vector<uint8_t> c;
   d.resize(static_cast<size_t>(nb));
@@ -158,7 +161,6 @@ TwoLevelSpec KSpec(GgmlType t) {
       s.d_candidates = 4;
       s.rs = s.rm = 2;
       s.ls_rounds = 1;
-      s.ls_rs = s.ls_rm = 2;
       break;
     case GgmlType::kQ5_K:
       // The tightest margin: the gain over rounding comes from trying many
@@ -168,7 +170,6 @@ TwoLevelSpec KSpec(GgmlType t) {
       s.d_candidates = 2;
       s.rs = s.rm = 4;
       s.ls_rounds = 1;
-      s.ls_rs = s.ls_rm = 4;
       break;
     case GgmlType::kQ6_K:
       // 8-bit sub-scales: no super-scale search, a wide sub-scale one.

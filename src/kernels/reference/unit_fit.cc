@@ -273,8 +273,6 @@ void EvalUnits(const UnitBatch& b, const UnitLevels& lv, const float* S,
   }
 }
 
-}  // namespace reference
-
 size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
   const size_t padded = PaddedUnits(units);
   for (int i = 0; i < n; ++i) {
@@ -284,5 +282,7 @@ size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
   }
   return padded;
 }
+
+}  // namespace reference
 
 }  // namespace lowbit
