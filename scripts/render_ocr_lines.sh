@@ -39,9 +39,10 @@ while IFS= read -r text || [ -n "$text" ]; do
   esc=${text//\\/\\\\}
   esc=${esc//%/%%}
   [ "${esc:0:1}" = "@" ] && esc="\\$esc"
-  # 32 pt text (~38 px) plus a 16x8 px white border; gray 8-bit PNG without date chunks.
+  # 32 pt text (~38 px) plus a 4x8 px white border (wider side margins make
+  # the recognizer emit spurious leading/trailing spaces); gray 8-bit PNG without date chunks.
   "$CONVERT" -background white -fill black -font "$font" -pointsize 32 "label:$esc" \
-    -bordercolor white -border 16x8 -colorspace Gray -depth 8 -strip \
+    -bordercolor white -border 4x8 -colorspace Gray -depth 8 -strip \
     -define png:exclude-chunks=date,time -define png:color-type=0 -define png:bit-depth=8 \
     "$OUT/$file"
   printf '%s\t%s\n' "$file" "$text" >> "$OUT/labels.tsv"

