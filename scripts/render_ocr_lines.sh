@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Renders each line of testdata/ocr/phrases.txt to a text-line PNG for the OCR checks:
 #   scripts/render_ocr_lines.sh OUTDIR [PHRASES]
-# Writes OUTDIR/001.png, 002.png, ... (8-bit grayscale, black on white, ~54 px high) and
-# OUTDIR/labels.tsv (file<TAB>text). Latin lines cycle through four DejaVu fonts; lines with
-# CJK characters use WenQuanYi Micro Hei (DejaVu has no CJK glyphs). Output is deterministic:
-# the same phrases give byte-identical files (no timestamps in the PNGs).
+# Writes OUTDIR/001.png, 002.png, ... (8-bit grayscale, black on white, ~54 px high),
+# OUTDIR/labels.tsv (file<TAB>text), and OUTDIR/page.png + page.txt for the detector (below).
+# Latin lines cycle through four DejaVu fonts; lines with CJK characters use WenQuanYi Micro Hei
+# (DejaVu has no CJK glyphs). Output is deterministic: the same phrases give byte-identical files (no timestamps in the PNGs).
 # Needs ImageMagick and the fonts: bash scripts/setup_npm.sh installs them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,4 +48,16 @@ while IFS= read -r text || [ -n "$text" ]; do
   printf '%s\t%s\n' "$file" "$text" >> "$OUT/labels.tsv"
 done < "$PHRASES"
 [ "$n" -gt 0 ] || { echo "render_ocr_lines: no phrases in $PHRASES" >&2; exit 1; }
+
+# A page for the detector (tools/ort/ocr_det_eval.js): every 7th line stacked left-aligned with
+# 12 px gaps and a 24 px margin; OUTDIR/page.txt lists its lines' texts, one per line.
+page=()
+: > "$OUT/page.txt"
+for ((i = 1; i <= n; i += 7)); do
+  page+=("$OUT/$(printf '%03d.png' "$i")")
+  sed -n "${i}p" "$OUT/labels.tsv" | cut -f2- >> "$OUT/page.txt"
+done
+"$CONVERT" "${page[@]}" -background white -gravity North -splice 0x12 -gravity West -append \
+  -bordercolor white -border 24 -colorspace Gray -depth 8 -strip \
+  -define png:exclude-chunks=date,time -define png:color-type=0 -define png:bit-depth=8 "$OUT/page.png"
 echo "render_ocr_lines: $n lines in $OUT" >&2

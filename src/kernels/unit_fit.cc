@@ -512,6 +512,59 @@ void TransposeImpl(const float* x, size_t units, int n, size_t padded,
   }
 }
 
+// Codes back to unit order: out[u * n + i] = codes[i * padded + u], by 16 x 16
+// byte blocks through 128-bit registers: four rounds of interleaving rows
+// (2k, 2k+1) into (k, k + 8) at 1, 2, 4 and 8 bytes leave unit j in row
+// bitreverse4(j).
+void UntransposeImpl(const uint8_t* codes, size_t units, int n, size_t padded,
+                     uint8_t* out) {
+  size_t u = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<uint8_t, 16> d8;
+  const hn::Repartition<uint16_t, decltype(d8)> d16;
+  const hn::Repartition<uint32_t, decltype(d8)> d32;
+  const hn::Repartition<uint64_t, decltype(d8)> d64;
+  using V = hn::Vec<decltype(d8)>;
+  if (n % 16 == 0) {
+    for (; u + 16 <= units; u += 16) {
+      for (int i0 = 0; i0 < n; i0 += 16) {
+        V r[16], t[16];
+        for (int k = 0; k < 16; ++k) {
+          r[k] = hn::LoadU(d8, codes + static_cast<size_t>(i0 + k) * padded + u);
+        }
+        for (int k = 0; k < 8; ++k) {
+          t[k] = hn::InterleaveLower(d8, r[2 * k], r[2 * k + 1]);
+          t[k + 8] = hn::InterleaveUpper(d8, r[2 * k], r[2 * k + 1]);
+        }
+        for (int k = 0; k < 8; ++k) {
+          const auto a = hn::BitCast(d16, t[2 * k]), b = hn::BitCast(d16, t[2 * k + 1]);
+          r[k] = hn::BitCast(d8, hn::InterleaveLower(d16, a, b));
+          r[k + 8] = hn::BitCast(d8, hn::InterleaveUpper(d16, a, b));
+        }
+        for (int k = 0; k < 8; ++k) {
+          const auto a = hn::BitCast(d32, r[2 * k]), b = hn::BitCast(d32, r[2 * k + 1]);
+          t[k] = hn::BitCast(d8, hn::InterleaveLower(d32, a, b));
+          t[k + 8] = hn::BitCast(d8, hn::InterleaveUpper(d32, a, b));
+        }
+        for (int k = 0; k < 8; ++k) {
+          const auto a = hn::BitCast(d64, t[2 * k]), b = hn::BitCast(d64, t[2 * k + 1]);
+          r[k] = hn::BitCast(d8, hn::InterleaveLower(d64, a, b));
+          r[k + 8] = hn::BitCast(d8, hn::InterleaveUpper(d64, a, b));
+        }
+        static constexpr int kBitReverse4[16] = {0, 8, 4, 12, 2, 10, 6, 14,
+                                                 1, 9, 5, 13, 3, 11, 7, 15};
+        for (int j = 0; j < 16; ++j) {
+          hn::StoreU(r[kBitReverse4[j]], d8, out + (u + j) * n + i0);
+        }
+      }
+    }
+  }
+#endif
+  for (; u < units; ++u) {
+    for (int i = 0; i < n; ++i) out[u * n + i] = codes[static_cast<size_t>(i) * padded + u];
+  }
+}
+
 // Calls F<kTable, kW, kAffine>::Run(args...) for the run-time flags.
 template <template <bool, bool, bool> class F, typename... Args>
 void Dispatch(bool table, bool weighted, bool affine, Args&&... args) {
@@ -587,6 +640,13 @@ HWY_EXPORT(FitUnitsImpl);
 HWY_EXPORT(SearchUnitScalesImpl);
 HWY_EXPORT(EvalUnitsImpl);
 HWY_EXPORT(TransposeImpl);
+HWY_EXPORT(UntransposeImpl);
+
+void UntransposeCodes(const uint8_t* codes, size_t units, int n,
+                      uint8_t* out) {
+  HWY_DYNAMIC_DISPATCH(UntransposeImpl)(codes, units, n, PaddedUnits(units),
+                                         out);
+}
 
 size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
   const size_t padded = PaddedUnits(units);

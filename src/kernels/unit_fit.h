@@ -95,11 +95,15 @@ void EvalUnits(const UnitBatch& b, const UnitLevels& lv, const float* S,
                const float* M, float* err, uint8_t* codes,
                const UnitSums* sums);
 size_t TransposeUnits(const float* x, size_t units, int n, float* out);
+void UntransposeCodes(const uint8_t* codes, size_t units, int n, uint8_t* out);
 }  // namespace reference
 
 // Transposes `units` contiguous units of n values (x[u * n + i]) into a batch
 // buffer of padded size (zeros beyond), returns the padded unit count.
 size_t TransposeUnits(const float* x, size_t units, int n, float* out);
+// The inverse for codes: out[u * n + i] = codes[i * PaddedUnits(units) + u]
+// for the first `units` units.
+void UntransposeCodes(const uint8_t* codes, size_t units, int n, uint8_t* out);
 inline size_t PaddedUnits(size_t units) {
   return (units + kUnitPad - 1) / kUnitPad * kUnitPad;
 }

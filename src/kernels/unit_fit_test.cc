@@ -155,6 +155,10 @@ TEST(UnitFit, EveryTargetEqualsTheReference) {
                     &sum);
           ExpectSameBits(ev, rev, what + " eval err");
           ExpectSameBits(codes, rcodes, what + " codes");
+          std::vector<uint8_t> back(units * c.n), rback(units * c.n);
+          UntransposeCodes(codes.data(), units, c.n, back.data());
+          reference::UntransposeCodes(rcodes.data(), units, c.n, rback.data());
+          ExpectSameBits(back, rback, what + " untransposed codes");
           ExpectSameBits(sl, rsl, what + " sl");
           ExpectSameBits(sll, rsll, what + " sll");
           ExpectSameBits(slx, rslx, what + " slx");

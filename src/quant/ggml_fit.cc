@@ -162,7 +162,7 @@ constexpr int64_t kChunkUnits = 64;
 struct Scratch {
   std::vector<float> xt, wt, S, M, d, dmin, st, mt, err, sl, sll, slx, sw, sx;
   std::vector<int32_t> sc, mn;
-  std::vector<uint8_t> codes;
+  std::vector<uint8_t> codes, unit_codes;
   void Resize(size_t units, int n) {
     xt.resize(units * n);
     for (auto* v : {&S, &M, &d, &dmin, &st, &mt, &err, &sl, &sll, &slx, &sw,
@@ -346,17 +346,17 @@ void FitChunk(const float* x, const float* w, int64_t nb,
   }
   EvalUnits(batch, lv, s.st.data(), s.mt.data(), nullptr, s.codes.data(),
             nullptr);
+  s.unit_codes.resize(units * n);
+  UntransposeCodes(s.codes.data(), units, n, s.unit_codes.data());
   for (int64_t b = 0; b < nb; ++b) {
     TwoLevelBlock& o = out[b];
     o.d = best_d[b];
     o.dmin = spec.has_min ? best_dmin[b] : 0.0f;
+    const uint8_t* c = s.unit_codes.data() + b * nsub * n;
+    for (int k = 0; k < nsub * n; ++k) o.q[k] = c[k] + spec.qmin;
     for (int j = 0; j < nsub; ++j) {
-      const size_t u = b * nsub + j;
-      o.sc[j] = best_sc[u];
-      o.mn[j] = best_mn[u];
-      for (int i = 0; i < n; ++i) {
-        o.q[j * n + i] = s.codes[static_cast<size_t>(i) * padded + u] + spec.qmin;
-      }
+      o.sc[j] = best_sc[b * nsub + j];
+      o.mn[j] = best_mn[b * nsub + j];
     }
   }
 }
@@ -396,12 +396,8 @@ void FitOneLevelRow(const float* x, const float* w, int64_t nblocks, int n,
     FitUnits(batch, levels, fit, S.data(), M.data());
     for (size_t u = 0; u < padded; ++u) S[u] = RoundToF16(S[u]);
     EvalUnits(batch, levels, S.data(), nullptr, nullptr, ct.data(), nullptr);
-    for (int64_t b = 0; b < nb; ++b) {
-      d[b0 + b] = S[b];
-      for (int i = 0; i < n; ++i) {
-        codes[(b0 + b) * n + i] = ct[static_cast<size_t>(i) * padded + b];
-      }
-    }
+    for (int64_t b = 0; b < nb; ++b) d[b0 + b] = S[b];
+    UntransposeCodes(ct.data(), nb, n, codes + b0 * n);
   }
 }
 

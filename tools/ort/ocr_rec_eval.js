@@ -27,7 +27,7 @@ const DEPS = path.join(ROOT, 'node_deps', 'node_modules');
 const H = 48; // PP-OCR rec input height
 
 function die(msg, code = 1) {
-  process.stderr.write(`ocr_rec_eval: ${msg}\n`);
+  process.stderr.write(`${path.basename(process.argv[1] || 'ocr_rec_eval', '.js')}: ${msg}\n`);
   process.exit(code);
 }
 
@@ -326,4 +326,6 @@ async function main() {
               `${res.ms_per_line.toFixed(1)} ms/line`);
 }
 
-main().catch((e) => die(e && e.stack ? e.stack : String(e)));
+// Image reading and helpers are shared with ocr_det_eval.js.
+module.exports = { readImage, requireDep, die, ROOT, DEPS };
+if (require.main === module) main().catch((e) => die(e && e.stack ? e.stack : String(e)));

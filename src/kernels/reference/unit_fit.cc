@@ -283,6 +283,14 @@ size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
   return padded;
 }
 
+void UntransposeCodes(const uint8_t* codes, size_t units, int n,
+                      uint8_t* out) {
+  const size_t padded = PaddedUnits(units);
+  for (size_t u = 0; u < units; ++u) {
+    for (int i = 0; i < n; ++i) out[u * n + i] = codes[static_cast<size_t>(i) * padded + u];
+  }
+}
+
 }  // namespace reference
 
 }  // namespace lowbit
