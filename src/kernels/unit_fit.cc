@@ -234,10 +234,13 @@ HWY_INLINE void Codes(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
   }
 }
 
+// The best candidate so far; a new one must be better by `slack` (a
+// millionth of the unit's energy), so that the rounding of the closed-form
+// errors cannot pick between equally exact fits (constant units).
 struct BestV {
-  VF S, M, err;
+  VF S, M, err, slack;
   HWY_INLINE void Consider(VF s, VF m, VF e) {
-    const auto better = hn::Lt(e, err);
+    const auto better = hn::Lt(e, hn::Sub(err, slack));
     S = hn::IfThenElse(better, s, S);
     M = hn::IfThenElse(better, m, M);
     err = hn::IfThenElse(better, e, err);
@@ -307,7 +310,7 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
       hi = MaxF(x, hi);
       ext = hn::IfThenElse(hn::Gt(hn::Abs(x), hn::Abs(ext)), x, ext);
     }
-    BestV best{zero, zero, inf};
+    BestV best{zero, zero, inf, hn::Mul(sxx, hn::Set(df, 1e-6f))};
     if (affine) {
       const float fq = lv.Hi() - lv.Lo();
       const VF qmax = hn::Set(df, fq);
@@ -320,13 +323,6 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
           const VF m0 = MaxF(
               hn::Neg(hn::Add(mc, hn::Mul(s0, hn::Set(df, PhaseOffset(prm, ph))))),
               zero);
-          if (k == 0) {
-            const PassV p =
-                Run<kTable, kW, true, true, kAffine>(df, b, u0, lv, s0, m0);
-            best.Consider(s0, m0, p.err);
-            LsAffine(df, p, s0, sw, sx, sxx, &best);
-            continue;
-          }
           const PassV p =
               Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, m0);
           LsAffine(df, p, s0, sw, sx, sxx, &best);
@@ -348,13 +344,6 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
       for (const VF base : bases) {
         for (int k = 0; k < prm.candidates; ++k) {
           const VF s0 = hn::Mul(base, hn::Set(df, Factor(prm, k)));
-          if (k == 0) {
-            const PassV p =
-                Run<kTable, kW, true, true, kAffine>(df, b, u0, lv, s0, zero);
-            best.Consider(s0, zero, p.err);
-            LsSymmetric(df, p, sxx, &best);
-            continue;
-          }
           const PassV p =
               Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, zero);
           LsSymmetric(df, p, sxx, &best);

@@ -95,10 +95,13 @@ Pass Run(const Unit& u, const Level& lv, float S, float M, uint8_t* codes) {
   return p;
 }
 
+// The best candidate so far; a new one must be better by `slack` (a millionth
+// of the unit's energy), so that the rounding of the closed-form errors cannot
+// pick between equally exact fits (constant units).
 struct Best {
-  float S = 0, M = 0, err = kInf;
+  float S = 0, M = 0, err = kInf, slack = 0;
   void Consider(float s, float m, float e) {
-    if (e < err) {
+    if (e < err - slack) {
       S = s;
       M = m;
       err = e;
@@ -152,6 +155,7 @@ Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
     if (std::fabs(x) > std::fabs(ext)) ext = x;
   }
   Best best;
+  best.slack = sxx * 1e-6f;
   if (lv.lv.affine) {
     if (!(hi > lo)) {
       best.S = 0.0f;
@@ -166,11 +170,8 @@ Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
       for (int ph = 0; ph < prm.phases; ++ph) {
         const float m0 = MaxF(-(mc + s0 * PhaseOffset(prm, ph)), 0.0f);
         // The least-squares fit on a candidate's codes is never worse than the
-        // candidate itself, so only it is scored (but for the first candidate,
-        // whose exact error protects exact fits from the closed form's
-        // rounding).
+        // candidate itself, so only it is scored.
         const Pass p = Run(u, lv, s0, m0, nullptr);
-        if (k == 0) best.Consider(s0, m0, p.err);  // exact fits (constants)
         LsAffine(p, s0, sw, sx, sxx, &best);
       }
     }
@@ -190,7 +191,6 @@ Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
     for (int k = 0; k < prm.candidates; ++k) {
       const float s0 = base * Factor(prm, k);
       const Pass p = Run(u, lv, s0, 0.0f, nullptr);
-      if (k == 0) best.Consider(s0, 0.0f, p.err);  // exact fits (constants)
       LsSymmetric(p, sxx, &best);
     }
   }
