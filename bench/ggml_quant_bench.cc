@@ -3,7 +3,9 @@
 // With --golden FILE (../shared/testdata/ggml/golden.gguf), instead compares
 // lowbit with ggml's own encoder on the golden src rows 0-5, read through
 // lowbit's GGUF reader. Usage: ggml_quant_bench [--rows N] [--types q4_K,q6_K]
-// [--threads N] [--golden FILE]
+// [--threads N] [--repeat R] [--golden FILE]; with --repeat the median of R
+// timed runs is reported.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -73,11 +75,13 @@ int main(int argc, char** argv) {
   int64_t rows = 1024;
   const int64_t cols = 4096;
   int threads = 1;
+  int repeat = 1;  // timed runs per type; the median is reported
   std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--rows")) rows = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--types")) only = argv[i + 1];
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--golden")) return Golden(argv[i + 1]);
   }
   const std::vector<float> x = GaussianValues(rows * cols, 42);
@@ -99,16 +103,21 @@ int main(int argc, char** argv) {
     }
     const int64_t rb = info.RowBytes(cols);
     std::vector<uint8_t> q(static_cast<size_t>(rows * rb));
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.ParallelFor(rows, 1, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        QuantizeGgmlRow(info.type, x.data() + r * cols, q.data() + r * rb, cols,
-                        nullptr);
-      }
-    });
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count();
+    std::vector<double> times;
+    for (int rep = 0; rep < std::max(1, repeat); ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      pool.ParallelFor(rows, 1, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          QuantizeGgmlRow(info.type, x.data() + r * cols, q.data() + r * rb,
+                          cols, nullptr);
+        }
+      });
+      times.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count());
+    }
+    std::sort(times.begin(), times.end());
+    const double secs = times[times.size() / 2];
     std::vector<float> y(static_cast<size_t>(cols));
     double err = 0;
     for (int64_t r = 0; r < rows; ++r) {

@@ -230,7 +230,10 @@ HWY_INLINE void Codes(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
     const VF xm = kAffine ? hn::Add(x, M) : x;
     VF code;
     LevelOf<kTable, true>(df, lv, hn::Mul(xm, inv), &code);
-    hn::StoreU(hn::DemoteTo(d8, hn::ConvertTo(di, code)), d8, codes + off);
+    // code + 2^23 carries the code in its low bits (no float-to-int fix-ups).
+    const auto bits = hn::And(hn::BitCast(di, hn::Add(code, hn::Set(df, 8388608.0f))),
+                              hn::Set(di, 0xFF));
+    hn::StoreU(hn::DemoteTo(d8, bits), d8, codes + off);
   }
 }
 
@@ -341,8 +344,11 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
     } else {
       const VF bases[2] = {hn::Div(ext, hn::Set(df, lv.Lo())),
                            hn::Div(ext, hn::Set(df, lv.Hi()))};
-      for (const VF base : bases) {
-        for (int k = 0; k < prm.candidates; ++k) {
+      for (int bi = 0; bi < 2; ++bi) {
+        const VF base = bases[bi];
+        // The second orientation tries only its first factor when asked.
+        const int nk = bi == 1 && prm.lean_second ? 1 : prm.candidates;
+        for (int k = 0; k < nk; ++k) {
           const VF s0 = hn::Mul(base, hn::Set(df, Factor(prm, k)));
           const PassV p =
               Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, zero);

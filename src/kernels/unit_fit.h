@@ -48,6 +48,9 @@ struct UnitFitParams {
   int phases = 1;
   float shrink = 0.3f;
   int lloyd = 1;
+  // Symmetric only: the second base (the extreme onto the top level) with its
+  // first factor alone.
+  bool lean_second = false;
 };
 
 // Integer scale search for two-level formats: for unit u, S = d[u] * sc and

@@ -44,45 +44,52 @@ void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
                     int64_t nb) {
   OneLevel o = OneLevelOf(t);
   if (const char* e = std::getenv("LOWBIT_TUNE1")) {  // TEMP
-    std::sscanf(e, "%d,%f,%d", &o.fit.candidates, &o.fit.shrink, &o.fit.lloyd);
+    int lean = 0;
+    std::sscanf(e, "%d,%f,%d,%d", &o.fit.candidates, &o.fit.shrink, &o.fit.lloyd, &lean);
+    o.fit.lean_second = lean;
   }
   thread_local std::vector<float> d;
   thread_local std::vector<uint8_t> c;
   d.resize(static_cast<size_t>(nb));
   c.resize(static_cast<size_t>(nb) * 32);
   FitOneLevelRow(x, w, nb, 32, o.levels, o.fit, d.data(), c.data());
-  for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* ci = c.data() + 32 * i;
-    const uint16_t h = F32ToF16(d[i]);
-    switch (t) {
-      case GgmlType::kQ8_0: {
-        BlockQ8_0 b;
-        b.d = h;
-        for (int j = 0; j < 32; ++j) b.qs[j] = static_cast<int8_t>(ci[j] - 128);
-        std::memcpy(BlockAt<BlockQ8_0>(out, i), &b, sizeof(b));
-        break;
+  // Straight loops per layout, written in place (the compiler vectorizes the
+  // code loops).
+  const uint8_t* cs = c.data();
+  switch (t) {
+    case GgmlType::kQ8_0:
+      for (int64_t i = 0; i < nb; ++i) {
+        uint8_t* o = out + i * static_cast<int64_t>(sizeof(BlockQ8_0));
+        const uint16_t h = F32ToF16(d[i]);
+        std::memcpy(o, &h, 2);
+        for (int j = 0; j < 32; ++j) o[2 + j] = static_cast<uint8_t>(cs[32 * i + j] ^ 0x80);
       }
-      case GgmlType::kQ4_0:
-      case GgmlType::kIQ4_NL: {
-        // iq4_nl has q4_0's layout: an f16 scale, 16 bytes of nibbles.
-        static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL));
-        BlockQ4_0 b;
-        b.d = h;
-        for (int j = 0; j < 16; ++j)
-          b.qs[j] = static_cast<uint8_t>(ci[j] | (ci[j + 16] << 4));
-        std::memcpy(BlockAt<BlockQ4_0>(out, i), &b, sizeof(b));
-        break;
+      return;
+    case GgmlType::kQ4_0:
+    case GgmlType::kIQ4_NL:
+      // iq4_nl has q4_0's layout: an f16 scale, 16 bytes of nibbles.
+      static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL) &&
+                    sizeof(BlockQ4_0) == 18);
+      for (int64_t i = 0; i < nb; ++i) {
+        uint8_t* o = out + i * 18;
+        const uint16_t h = F32ToF16(d[i]);
+        std::memcpy(o, &h, 2);
+        const uint8_t* ci = cs + 32 * i;
+        uint8_t qs[16];
+        for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>(ci[j] | (ci[j + 16] << 4));
+        std::memcpy(o + 2, qs, 16);
       }
-      case GgmlType::kQ5_0: {
+      return;
+    case GgmlType::kQ5_0:
+      for (int64_t i = 0; i < nb; ++i) {
         BlockQ5_0 b;
-        b.d = h;
-        PackQ5Codes(ci, b.qs, b.qh);
+        b.d = F32ToF16(d[i]);
+        PackQ5Codes(cs + 32 * i, b.qs, b.qh);
         std::memcpy(BlockAt<BlockQ5_0>(out, i), &b, sizeof(b));
-        break;
       }
-      default:
-        LB_CHECK(false && "not a one-level block");
-    }
+      return;
+    default:
+      LB_CHECK(false && "not a one-level block");
   }
 }
 
@@ -124,12 +131,12 @@ OneLevel OneLevelOf(GgmlType t) {
   switch (t) {
     case GgmlType::kQ8_0:  // little to gain at 8 bits: both orientations + LS
       return {{-128, 127, nullptr, false}, {1, 1, 0.0f, 1}};
-    case GgmlType::kQ4_0:
-      return {{-8, 7, nullptr, false}, {2, 1, 0.12f, 0}};
+    case GgmlType::kQ4_0:  // the extreme onto -8 (2 steps) or onto 7
+      return {{-8, 7, nullptr, false}, {2, 1, 0.08f, 0, true}};
     case GgmlType::kQ5_0:
       return {{-16, 15, nullptr, false}, {2, 1, 0.12f, 0}};
     case GgmlType::kIQ4_NL:
-      return {{0, 15, IQ4Levels(), false}, {2, 1, 0.15f, 1}};
+      return {{0, 15, IQ4Levels(), false}, {2, 1, 0.15f, 0, true}};
     default:
       LB_CHECK(false && "not a one-level block");
   }

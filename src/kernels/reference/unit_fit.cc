@@ -187,8 +187,10 @@ Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
     return best;
   }
   const float bases[2] = {ext / lv.Lo(), ext / lv.Hi()};
-  for (float base : bases) {
-    for (int k = 0; k < prm.candidates; ++k) {
+  for (int bi = 0; bi < 2; ++bi) {
+    const float base = bases[bi];
+    const int nk = bi == 1 && prm.lean_second ? 1 : prm.candidates;
+    for (int k = 0; k < nk; ++k) {
       const float s0 = base * Factor(prm, k);
       const Pass p = Run(u, lv, s0, 0.0f, nullptr);
       LsSymmetric(p, sxx, &best);
