@@ -122,15 +122,18 @@ HWY_INLINE VF LevelOf(DF df, const Lv& lv, VF v, VF* code) {
       const VF f = hn::Floor(hn::Add(hn::Mul(v, hn::Set(df, lv.bin_scale)),
                                      hn::Set(df, lv.bin_offset)));
       const VF b = hn::Min(hn::Max(f, hn::Zero(df)), hn::Set(df, 15.0f));
-      const auto bi = hn::IndicesFromVec(df, hn::BitCast(di, hn::Add(b, magic)));
+      const auto bi =
+          hn::IndicesFromVec(df, hn::BitCast(di, hn::Add(b, magic)));
       const VF one = hn::Set(df, 1.0f);
       VF k = hn::TableLookupLanes(hn::LoadU(df, lv.base), bi);
-      k = hn::Add(k, hn::IfThenElseZero(
-                         hn::Gt(v, hn::TableLookupLanes(hn::LoadU(df, lv.m1), bi)),
-                         one));
-      k = hn::Add(k, hn::IfThenElseZero(
-                         hn::Gt(v, hn::TableLookupLanes(hn::LoadU(df, lv.m2), bi)),
-                         one));
+      k = hn::Add(
+          k,
+          hn::IfThenElseZero(
+              hn::Gt(v, hn::TableLookupLanes(hn::LoadU(df, lv.m1), bi)), one));
+      k = hn::Add(
+          k,
+          hn::IfThenElseZero(
+              hn::Gt(v, hn::TableLookupLanes(hn::LoadU(df, lv.m2), bi)), one));
       if constexpr (kCode) *code = k;
       return hn::TableLookupLanes(
           hn::LoadU(df, lv.table),
@@ -231,8 +234,9 @@ HWY_INLINE void Codes(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
     VF code;
     LevelOf<kTable, true>(df, lv, hn::Mul(xm, inv), &code);
     // code + 2^23 carries the code in its low bits (no float-to-int fix-ups).
-    const auto bits = hn::And(hn::BitCast(di, hn::Add(code, hn::Set(df, 8388608.0f))),
-                              hn::Set(di, 0xFF));
+    const auto bits =
+        hn::And(hn::BitCast(di, hn::Add(code, hn::Set(df, 8388608.0f))),
+                hn::Set(di, 0xFF));
     hn::StoreU(hn::DemoteTo(d8, bits), d8, codes + off);
   }
 }
@@ -261,8 +265,7 @@ HWY_INLINE void LsAffine(DF df, const PassV& p, VF s0, VF sw, VF sx, VF sxx,
   const auto neg = hn::Not(hn::Ge(m, zero));
   m = hn::IfThenElse(neg, zero, m);
   a = hn::IfThenElse(
-      neg,
-      hn::IfThenElseZero(hn::Gt(p.sll, zero), hn::Div(p.slx, p.sll)), a);
+      neg, hn::IfThenElseZero(hn::Gt(p.sll, zero), hn::Div(p.slx, p.sll)), a);
   const VF two = hn::Set(df, 2.0f);
   const VF ta = hn::Mul(two, a), tm = hn::Mul(two, m);
   VF e = hn::Add(hn::Mul(hn::Mul(a, a), p.sll), hn::Mul(hn::Mul(m, m), sw));
@@ -275,8 +278,7 @@ HWY_INLINE void LsAffine(DF df, const PassV& p, VF s0, VF sw, VF sx, VF sxx,
 
 HWY_INLINE void LsSymmetric(DF df, const PassV& p, VF sxx, BestV* best) {
   const VF zero = hn::Zero(df);
-  const VF a =
-      hn::IfThenElseZero(hn::Gt(p.sll, zero), hn::Div(p.slx, p.sll));
+  const VF a = hn::IfThenElseZero(hn::Gt(p.sll, zero), hn::Div(p.slx, p.sll));
   best->Consider(a, zero, hn::Sub(sxx, hn::Mul(a, p.slx)));
 }
 
@@ -323,9 +325,10 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
         const VF mc = hn::Mul(hn::Set(df, 0.5f),
                               hn::Sub(hn::Add(lo, hi), hn::Mul(s0, qmax)));
         for (int ph = 0; ph < prm.phases; ++ph) {
-          const VF m0 = MaxF(
-              hn::Neg(hn::Add(mc, hn::Mul(s0, hn::Set(df, PhaseOffset(prm, ph))))),
-              zero);
+          const VF m0 =
+              MaxF(hn::Neg(hn::Add(
+                       mc, hn::Mul(s0, hn::Set(df, PhaseOffset(prm, ph))))),
+                   zero);
           const PassV p =
               Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, m0);
           LsAffine(df, p, s0, sw, sx, sxx, &best);
@@ -395,8 +398,8 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
                              0.0f, fmmax))
                : zero;
     VF best_sc = sc0, best_mn = mn0;
-    VF best = Run<kTable, kW, true, false, kAffine>(df, b, u0, lv, hn::Mul(d, sc0),
-                                     hn::Mul(dmin, mn0))
+    VF best = Run<kTable, kW, true, false, kAffine>(
+                  df, b, u0, lv, hn::Mul(d, sc0), hn::Mul(dmin, mn0))
                   .err;
     // The other pairs in order, two per pass over the values (independent
     // accumulators; each lane still adds its own values in the same order).
@@ -437,8 +440,9 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
       const auto in2 = in_range(t2, v2);
       if (hn::AllFalse(df, hn::Or(in1, in2))) continue;
       VF e1, e2;
-      Err2<kTable, kW, kAffine>(df, b, u0, lv, hn::Mul(d, t1), hn::Mul(dmin, v1),
-                                hn::Mul(d, t2), hn::Mul(dmin, v2), &e1, &e2);
+      Err2<kTable, kW, kAffine>(df, b, u0, lv, hn::Mul(d, t1),
+                                hn::Mul(dmin, v1), hn::Mul(d, t2),
+                                hn::Mul(dmin, v2), &e1, &e2);
       take(t1, v1, e1, in1);
       take(t2, v2, e2, in2);
     }
@@ -475,6 +479,47 @@ void EvalT(const UnitBatch& b, const Lv& lv, const float* S, const float* M,
 void TransposeImpl(const float* x, size_t units, int n, size_t padded,
                    float* out) {
   size_t u = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // 8 x 8 blocks through 256-bit registers.
+  const hn::FixedTag<float, 8> d8;
+  const hn::Repartition<uint64_t, decltype(d8)> d64;
+  if (n % 8 == 0) {
+    for (; u + 8 <= units; u += 8) {
+      const float* src = x + u * n;
+      for (int i = 0; i < n; i += 8) {
+        using V = hn::Vec<decltype(d8)>;
+        V r[8], t[8], q[8];
+        for (int k = 0; k < 8; ++k) r[k] = hn::LoadU(d8, src + k * n + i);
+        for (int k = 0; k < 4; ++k) {  // per 128-bit block: pairs of rows
+          t[2 * k] = hn::InterleaveLower(d8, r[2 * k], r[2 * k + 1]);
+          t[2 * k + 1] = hn::InterleaveUpper(d8, r[2 * k], r[2 * k + 1]);
+        }
+        for (int k = 0; k < 2; ++k) {  // quads of rows, as 64-bit pairs
+          const auto a = hn::BitCast(d64, t[4 * k]),
+                     b = hn::BitCast(d64, t[4 * k + 2]);
+          const auto c = hn::BitCast(d64, t[4 * k + 1]),
+                     e = hn::BitCast(d64, t[4 * k + 3]);
+          q[4 * k] =
+              hn::BitCast(d8, hn::InterleaveLower(d64, a, b));  // values 0, 4
+          q[4 * k + 1] =
+              hn::BitCast(d8, hn::InterleaveUpper(d64, a, b));  // 1, 5
+          q[4 * k + 2] =
+              hn::BitCast(d8, hn::InterleaveLower(d64, c, e));  // 2, 6
+          q[4 * k + 3] =
+              hn::BitCast(d8, hn::InterleaveUpper(d64, c, e));  // 3, 7
+        }
+        float* dst = out + static_cast<size_t>(i) * padded + u;
+        for (int k = 0; k < 4;
+             ++k) {  // rows 0-3 from q[k], rows 4-7 from q[4 + k]
+          hn::StoreU(hn::ConcatLowerLower(d8, q[4 + k], q[k]), d8,
+                     dst + k * padded);
+          hn::StoreU(hn::ConcatUpperUpper(d8, q[4 + k], q[k]), d8,
+                     dst + (k + 4) * padded);
+        }
+      }
+    }
+  }
+#endif
 #if HWY_TARGET != HWY_SCALAR
   const hn::FixedTag<float, 4> d4;
   if (n % 4 == 0) {
@@ -485,9 +530,11 @@ void TransposeImpl(const float* x, size_t units, int n, size_t padded,
         const auto r1 = hn::LoadU(d4, src + n + i);
         const auto r2 = hn::LoadU(d4, src + 2 * n + i);
         const auto r3 = hn::LoadU(d4, src + 3 * n + i);
-        const auto t0 = hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
+        const auto t0 =
+            hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
         const auto t1 = hn::InterleaveLower(d4, r2, r3);
-        const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
+        const auto t2 =
+            hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
         const auto t3 = hn::InterleaveUpper(d4, r2, r3);
         float* dst = out + static_cast<size_t>(i) * padded + u;
         hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, dst);
@@ -499,7 +546,8 @@ void TransposeImpl(const float* x, size_t units, int n, size_t padded,
   }
 #endif
   for (; u < units; ++u) {
-    for (int i = 0; i < n; ++i) out[static_cast<size_t>(i) * padded + u] = x[u * n + i];
+    for (int i = 0; i < n; ++i)
+      out[static_cast<size_t>(i) * padded + u] = x[u * n + i];
   }
   for (int i = 0; i < n; ++i) {
     float* row = out + static_cast<size_t>(i) * padded;
@@ -525,24 +573,28 @@ void UntransposeImpl(const uint8_t* codes, size_t units, int n, size_t padded,
       for (int i0 = 0; i0 < n; i0 += 16) {
         V r[16], t[16];
         for (int k = 0; k < 16; ++k) {
-          r[k] = hn::LoadU(d8, codes + static_cast<size_t>(i0 + k) * padded + u);
+          r[k] =
+              hn::LoadU(d8, codes + static_cast<size_t>(i0 + k) * padded + u);
         }
         for (int k = 0; k < 8; ++k) {
           t[k] = hn::InterleaveLower(d8, r[2 * k], r[2 * k + 1]);
           t[k + 8] = hn::InterleaveUpper(d8, r[2 * k], r[2 * k + 1]);
         }
         for (int k = 0; k < 8; ++k) {
-          const auto a = hn::BitCast(d16, t[2 * k]), b = hn::BitCast(d16, t[2 * k + 1]);
+          const auto a = hn::BitCast(d16, t[2 * k]),
+                     b = hn::BitCast(d16, t[2 * k + 1]);
           r[k] = hn::BitCast(d8, hn::InterleaveLower(d16, a, b));
           r[k + 8] = hn::BitCast(d8, hn::InterleaveUpper(d16, a, b));
         }
         for (int k = 0; k < 8; ++k) {
-          const auto a = hn::BitCast(d32, r[2 * k]), b = hn::BitCast(d32, r[2 * k + 1]);
+          const auto a = hn::BitCast(d32, r[2 * k]),
+                     b = hn::BitCast(d32, r[2 * k + 1]);
           t[k] = hn::BitCast(d8, hn::InterleaveLower(d32, a, b));
           t[k + 8] = hn::BitCast(d8, hn::InterleaveUpper(d32, a, b));
         }
         for (int k = 0; k < 8; ++k) {
-          const auto a = hn::BitCast(d64, t[2 * k]), b = hn::BitCast(d64, t[2 * k + 1]);
+          const auto a = hn::BitCast(d64, t[2 * k]),
+                     b = hn::BitCast(d64, t[2 * k + 1]);
           r[k] = hn::BitCast(d8, hn::InterleaveLower(d64, a, b));
           r[k + 8] = hn::BitCast(d8, hn::InterleaveUpper(d64, a, b));
         }
@@ -556,7 +608,8 @@ void UntransposeImpl(const uint8_t* codes, size_t units, int n, size_t padded,
   }
 #endif
   for (; u < units; ++u) {
-    for (int i = 0; i < n; ++i) out[u * n + i] = codes[static_cast<size_t>(i) * padded + u];
+    for (int i = 0; i < n; ++i)
+      out[u * n + i] = codes[static_cast<size_t>(i) * padded + u];
   }
 }
 
@@ -637,10 +690,9 @@ HWY_EXPORT(EvalUnitsImpl);
 HWY_EXPORT(TransposeImpl);
 HWY_EXPORT(UntransposeImpl);
 
-void UntransposeCodes(const uint8_t* codes, size_t units, int n,
-                      uint8_t* out) {
-  HWY_DYNAMIC_DISPATCH(UntransposeImpl)(codes, units, n, PaddedUnits(units),
-                                         out);
+void UntransposeCodes(const uint8_t* codes, size_t units, int n, uint8_t* out) {
+  HWY_DYNAMIC_DISPATCH(UntransposeImpl)
+  (codes, units, n, PaddedUnits(units), out);
 }
 
 size_t TransposeUnits(const float* x, size_t units, int n, float* out) {

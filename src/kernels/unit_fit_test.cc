@@ -123,8 +123,7 @@ TEST(UnitFit, EveryTargetEqualsTheReference) {
         std::vector<float> rerr(padded);
         reference::SearchUnitScales(b, c.lv, s, rsc.data(), rmn.data(),
                                     rerr.data());
-        std::vector<float> rev(padded), rsl(padded), rsll(padded),
-            rslx(padded);
+        std::vector<float> rev(padded), rsl(padded), rsll(padded), rslx(padded);
         std::vector<uint8_t> rcodes(padded * c.n);
         UnitSums rsum{rsl.data(), rsll.data(), rslx.data()};
         reference::EvalUnits(b, c.lv, rs.data(), rm.data(), rev.data(),

@@ -165,8 +165,8 @@ struct Scratch {
   std::vector<uint8_t> codes, unit_codes;
   void Resize(size_t units, int n) {
     xt.resize(units * n);
-    for (auto* v : {&S, &M, &d, &dmin, &st, &mt, &err, &sl, &sll, &slx, &sw,
-                    &sx}) {
+    for (auto* v :
+         {&S, &M, &d, &dmin, &st, &mt, &err, &sl, &sll, &slx, &sw, &sx}) {
       v->assign(units, 0.0f);
     }
     sc.assign(units, 0);
@@ -324,8 +324,7 @@ void FitChunk(const float* x, const float* w, int64_t nb,
     search.rm = spec.ls_rm;
     search.s_target = s.st.data();
     search.m_target = s.mt.data();
-    SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(),
-                     s.err.data());
+    SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(), s.err.data());
     BlockTotals(s.err, nb, nsub, tot.data());
     for (int64_t b = 0; b < nb; ++b) {
       if (!(tot[b] < best_e[b])) continue;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "core/half.h"
@@ -42,12 +40,7 @@ void PackQ5Codes(const uint8_t* c, uint8_t* qs, uint8_t* qh) {
 
 void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
                     int64_t nb) {
-  OneLevel o = OneLevelOf(t);
-  if (const char* e = std::getenv("LOWBIT_TUNE1")) {  // TEMP
-    int lean = 0;
-    std::sscanf(e, "%d,%f,%d,%d", &o.fit.candidates, &o.fit.shrink, &o.fit.lloyd, &lean);
-    o.fit.lean_second = lean;
-  }
+  const OneLevel o = OneLevelOf(t);
   thread_local std::vector<float> d;
   thread_local std::vector<uint8_t> c;
   d.resize(static_cast<size_t>(nb));
@@ -62,7 +55,8 @@ void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
         uint8_t* o = out + i * static_cast<int64_t>(sizeof(BlockQ8_0));
         const uint16_t h = F32ToF16(d[i]);
         std::memcpy(o, &h, 2);
-        for (int j = 0; j < 32; ++j) o[2 + j] = static_cast<uint8_t>(cs[32 * i + j] ^ 0x80);
+        for (int j = 0; j < 32; ++j)
+          o[2 + j] = static_cast<uint8_t>(cs[32 * i + j] ^ 0x80);
       }
       return;
     case GgmlType::kQ4_0:
@@ -76,7 +70,8 @@ void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
         std::memcpy(o, &h, 2);
         const uint8_t* ci = cs + 32 * i;
         uint8_t qs[16];
-        for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>(ci[j] | (ci[j + 16] << 4));
+        for (int j = 0; j < 16; ++j)
+          qs[j] = static_cast<uint8_t>(ci[j] | (ci[j + 16] << 4));
         std::memcpy(o + 2, qs, 16);
       }
       return;
@@ -196,11 +191,6 @@ TwoLevelSpec KSpec(GgmlType t) {
     default:
       LB_CHECK(false && "not a k-quant");
   }
-  if (const char* e = std::getenv("LOWBIT_TUNE")) {  // TEMP
-    std::sscanf(e, "%d,%d,%f,%d,%d,%f,%d,%d,%d,%d,%d", &s.fit.candidates, &s.fit.phases,
-                &s.fit.shrink, &s.fit.lloyd, &s.d_candidates, &s.d_span, &s.rs,
-                &s.rm, &s.ls_rounds, &s.ls_rs, &s.ls_rm);
-  }
   return s;
 }
 
@@ -231,9 +221,8 @@ void PackKQuant(GgmlType type, const TwoLevelBlock& t, uint8_t* dst) {
       for (int h = 0; h < 2; ++h) {  // value 128 h + 32 s + l
         const int* q = t.q + 128 * h;
         for (int l = 0; l < 32; ++l) {
-          b.qs[32 * h + l] = static_cast<uint8_t>(q[l] | (q[32 + l] << 2) |
-                                                  (q[64 + l] << 4) |
-                                                  (q[96 + l] << 6));
+          b.qs[32 * h + l] = static_cast<uint8_t>(
+              q[l] | (q[32 + l] << 2) | (q[64 + l] << 4) | (q[96 + l] << 6));
         }
       }
       b.d = F32ToF16(t.d);
@@ -275,7 +264,8 @@ void PackKQuant(GgmlType type, const TwoLevelBlock& t, uint8_t* dst) {
       for (int c = 0; c < 4; ++c) {  // value 64 c + 32 half + l
         const int* q = t.q + 64 * c;
         for (int l = 0; l < 32; ++l) {
-          qs[32 * c + l] = static_cast<uint8_t>((q[l] & 15) | ((q[32 + l] & 15) << 4));
+          qs[32 * c + l] =
+              static_cast<uint8_t>((q[l] & 15) | ((q[32 + l] & 15) << 4));
           qh[l] = static_cast<uint8_t>(qh[l] | ((q[l] >> 4) << (2 * c)) |
                                        ((q[32 + l] >> 4) << (2 * c + 1)));
         }
@@ -309,8 +299,9 @@ void PackKQuant(GgmlType type, const TwoLevelBlock& t, uint8_t* dst) {
           b.ql[64 * h + l] = static_cast<uint8_t>((u0 & 15) | ((u2 & 15) << 4));
           b.ql[64 * h + 32 + l] =
               static_cast<uint8_t>((u1 & 15) | ((u3 & 15) << 4));
-          b.qh[32 * h + l] = static_cast<uint8_t>(
-              (u0 >> 4) | ((u1 >> 4) << 2) | ((u2 >> 4) << 4) | ((u3 >> 4) << 6));
+          b.qh[32 * h + l] =
+              static_cast<uint8_t>((u0 >> 4) | ((u1 >> 4) << 2) |
+                                   ((u2 >> 4) << 4) | ((u3 >> 4) << 6));
         }
       }
       b.d = F32ToF16(t.d);
@@ -436,7 +427,8 @@ void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
       thread_local std::vector<TwoLevelBlock> blocks;
       blocks.resize(static_cast<size_t>(nb));
       FitTwoLevelRow(x, w, nb, spec, blocks.data());
-      for (int64_t i = 0; i < nb; ++i) PackKQuant(t, blocks[i], out + i * bytes);
+      for (int64_t i = 0; i < nb; ++i)
+        PackKQuant(t, blocks[i], out + i * bytes);
       return;
     }
     default:

@@ -1,13 +1,14 @@
 // Scalar reference of kernels/unit_fit.h: one unit at a time, the same float
 // operations in the same order as the SIMD version (which must equal it bit for
 // bit). Branches here are lane masks there.
+#include "kernels/unit_fit.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "core/round.h"
-#include "kernels/unit_fit.h"
 
 namespace lowbit {
 namespace reference {
@@ -20,7 +21,9 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // produce the same bits, down to the sign of zero.
 inline float MinF(float a, float b) { return a < b ? a : b; }
 inline float MaxF(float a, float b) { return a > b ? a : b; }
-inline float Clamp(float v, float lo, float hi) { return MinF(MaxF(v, lo), hi); }
+inline float Clamp(float v, float lo, float hi) {
+  return MinF(MaxF(v, lo), hi);
+}
 inline float RoundIn(float v, float lo, float hi) {
   return Clamp(RoundEven(Clamp(v, lo - 1.0f, hi + 1.0f)), lo, hi);
 }
@@ -66,8 +69,7 @@ struct Level {
     return lv.table ? lv.table[0] : static_cast<float>(lv.qmin);
   }
   float Hi() const {
-    return lv.table ? lv.table[lv.qmax - lv.qmin]
-                    : static_cast<float>(lv.qmax);
+    return lv.table ? lv.table[lv.qmax - lv.qmin] : static_cast<float>(lv.qmax);
   }
 };
 
@@ -84,7 +86,8 @@ Pass Run(const Unit& u, const Level& lv, float S, float M, uint8_t* codes) {
     int code;
     const float xm = lv.lv.affine ? x + M : x;
     const float l = lv.Of(xm * inv, &code);
-    if (codes) codes[static_cast<size_t>(i) * u.stride] = static_cast<uint8_t>(code);
+    if (codes)
+      codes[static_cast<size_t>(i) * u.stride] = static_cast<uint8_t>(code);
     const float r = xm - S * l;
     const float wl = w * l;
     p.err += (w * r) * r;
@@ -133,7 +136,8 @@ void LsSymmetric(const Pass& p, float sxx, Best* best) {
 }
 
 float Factor(const UnitFitParams& p, int k) {
-  return 1.0f - p.shrink * static_cast<float>(k) / static_cast<float>(p.candidates);
+  return 1.0f -
+         p.shrink * static_cast<float>(k) / static_cast<float>(p.candidates);
 }
 
 float PhaseOffset(const UnitFitParams& p, int ph) {
@@ -285,11 +289,11 @@ size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
   return padded;
 }
 
-void UntransposeCodes(const uint8_t* codes, size_t units, int n,
-                      uint8_t* out) {
+void UntransposeCodes(const uint8_t* codes, size_t units, int n, uint8_t* out) {
   const size_t padded = PaddedUnits(units);
   for (size_t u = 0; u < units; ++u) {
-    for (int i = 0; i < n; ++i) out[u * n + i] = codes[static_cast<size_t>(i) * padded + u];
+    for (int i = 0; i < n; ++i)
+      out[u * n + i] = codes[static_cast<size_t>(i) * padded + u];
   }
 }
 
