@@ -8,6 +8,7 @@ all: build
 
 deps:
 	@bash scripts/setup.sh
+	@bash scripts/setup_npm.sh
 
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

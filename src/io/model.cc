@@ -7,6 +7,7 @@
 #include "formats/ggml/ggml_type.h"
 #include "io/gguf.h"
 #include "io/gguf_model.h"
+#include "io/onnx_model.h"
 #include "io/quantized_safetensors.h"
 #include "io/safetensors.h"
 
@@ -52,6 +53,10 @@ bool LooksLikeGguf(const std::string& path) {
 }
 
 Result<std::unique_ptr<Model>> OpenModel(const std::string& path) {
+  if (HasOnnxExtension(path)) {
+    LB_ASSIGN_OR_RETURN(std::unique_ptr<OnnxModel> m, OnnxModel::Open(path));
+    return std::unique_ptr<Model>(std::move(m));
+  }
   if (LooksLikeGguf(path)) {
     LB_ASSIGN_OR_RETURN(std::unique_ptr<GgufModel> m, GgufModel::Open(path));
     return std::unique_ptr<Model>(std::move(m));

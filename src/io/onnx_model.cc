@@ -1,0 +1,444 @@
+#include "io/onnx_model.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <onnx/onnx_pb.h>
+
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "core/half.h"
+#include "core/mapped_file.h"
+
+namespace lowbit {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<DType> DTypeOfOnnx(int t) {
+  switch (t) {
+    case onnx::TensorProto::FLOAT:
+      return DType::kF32;
+    case onnx::TensorProto::UINT8:
+      return DType::kU8;
+    case onnx::TensorProto::INT8:
+      return DType::kI8;
+    case onnx::TensorProto::UINT16:
+      return DType::kU16;
+    case onnx::TensorProto::INT16:
+      return DType::kI16;
+    case onnx::TensorProto::INT32:
+      return DType::kI32;
+    case onnx::TensorProto::INT64:
+      return DType::kI64;
+    case onnx::TensorProto::BOOL:
+      return DType::kBool;
+    case onnx::TensorProto::FLOAT16:
+      return DType::kF16;
+    case onnx::TensorProto::DOUBLE:
+      return DType::kF64;
+    case onnx::TensorProto::UINT32:
+      return DType::kU32;
+    case onnx::TensorProto::UINT64:
+      return DType::kU64;
+    case onnx::TensorProto::BFLOAT16:
+      return DType::kBF16;
+    case 17:
+      return DType::kF8E4M3;  // FLOAT8E4M3FN
+    case 19:
+      return DType::kF8E5M2;  // FLOAT8E5M2
+    case 21:
+      return DType::kU4;  // UINT4
+    case 22:
+      return DType::kI4;  // INT4
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+// The number of elements of a tensor's dims, or an error for negative dims or
+// absurd sizes.
+Result<int64_t> CountElements(const onnx::TensorProto& t) {
+  int64_t n = 1;
+  for (int64_t d : t.dims()) {
+    if (d < 0) {
+      return BadInput("initializer " + Quote(t.name()) +
+                      " has a negative dimension");
+    }
+    if (d != 0 && n > (int64_t{1} << 40) / d) {
+      return BadInput("initializer " + Quote(t.name()) +
+                      " has more than 2^40 elements");
+    }
+    n *= d;
+  }
+  return n;
+}
+
+bool IsExternal(const onnx::TensorProto& t) {
+  return t.data_location() == onnx::TensorProto::EXTERNAL;
+}
+
+// The bytes a tensor's typed repeated field holds, for the size check.
+int64_t TypedFieldCount(const onnx::TensorProto& t) {
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      return t.float_data_size();
+    case onnx::TensorProto::DOUBLE:
+      return t.double_data_size();
+    case onnx::TensorProto::INT64:
+      return t.int64_data_size();
+    case onnx::TensorProto::UINT32:
+    case onnx::TensorProto::UINT64:
+      return t.uint64_data_size();
+    default:
+      return t.int32_data_size();
+  }
+}
+
+}  // namespace
+
+int OnnxElementBytes(int data_type) {
+  const std::optional<DType> d = DTypeOfOnnx(data_type);
+  if (!d || DTypeBits(*d) < 8) return 0;
+  return DTypeBits(*d) / 8;
+}
+
+bool HasOnnxExtension(const std::string& path) {
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
+}
+
+OnnxModel::OnnxModel() : proto_(std::make_unique<onnx::ModelProto>()) {}
+OnnxModel::~OnnxModel() = default;
+
+Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
+  LB_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  std::unique_ptr<OnnxModel> m(new OnnxModel());
+  m->path_ = path;
+  m->dir_ = fs::path(path).parent_path().string();
+  m->file_size_ = file->size();
+  auto fail = [&](const std::string& what) {
+    return BadInput(path + ": " + what);
+  };
+  if (file->size() > static_cast<uint64_t>(INT_MAX)) {
+    return fail(
+        "larger than 2 GiB: ONNX files that big keep their weights "
+        "in external data files");
+  }
+  {
+    google::protobuf::io::ArrayInputStream raw(file->data(),
+                                               static_cast<int>(file->size()));
+    google::protobuf::io::CodedInputStream in(&raw);
+    in.SetTotalBytesLimit(INT_MAX);
+    if (!m->proto_->ParseFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
+      return fail("not a valid ONNX model (truncated or corrupt protobuf)");
+    }
+  }
+  onnx::ModelProto& p = *m->proto_;
+  if (!p.has_graph() || p.graph().node_size() == 0) {
+    return fail("no graph nodes (truncated, or not an ONNX model)");
+  }
+  for (const auto& op : p.opset_import()) {
+    if (op.domain().empty() || op.domain() == "ai.onnx")
+      m->opset_ = op.version();
+  }
+  if (m->opset_ == 0) return fail("no opset for the default ONNX domain");
+  onnx::GraphProto& g = *p.mutable_graph();
+  // Lift Constant tensors into initializers.
+  std::set<std::string> names;
+  for (const auto& t : g.initializer()) {
+    if (!names.insert(t.name()).second) {
+      return fail("duplicate initializer " + Quote(t.name()));
+    }
+  }
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (auto& node : *g.mutable_node()) {
+    const bool constant =
+        node.op_type() == "Constant" &&
+        (node.domain().empty() || node.domain() == "ai.onnx") &&
+        node.output_size() == 1 && node.attribute_size() == 1 &&
+        node.attribute(0).name() == "value" && node.attribute(0).has_t();
+    if (!constant) {
+      *kept.Add() = std::move(node);
+      continue;
+    }
+    onnx::TensorProto t = std::move(*node.mutable_attribute(0)->mutable_t());
+    t.set_name(node.output(0));
+    if (!names.insert(t.name()).second) {
+      return fail("Constant " + Quote(t.name()) + " redefines a tensor");
+    }
+    *g.add_initializer() = std::move(t);
+    ++m->lifted_;
+  }
+  g.mutable_node()->Swap(&kept);
+  // Every node input must be defined: a protobuf cut at a field boundary
+  // parses, but leaves dangling references.
+  std::set<std::string> defined(names.begin(), names.end());
+  for (const auto& in : g.input()) defined.insert(in.name());
+  for (const auto& node : g.node()) {
+    for (const auto& o : node.output()) defined.insert(o);
+  }
+  for (const auto& node : g.node()) {
+    for (const auto& in : node.input()) {
+      if (!in.empty() && !defined.count(in)) {
+        return fail("node " + Quote(node.name()) + " (" + node.op_type() +
+                    ") reads " + Quote(in) +
+                    ", which nothing defines (truncated file?)");
+      }
+    }
+  }
+  // Check every initializer's stored size and describe it.
+  for (int i = 0; i < g.initializer_size(); ++i) {
+    const onnx::TensorProto& t = g.initializer(i);
+    m->init_index_[t.name()] = i;
+    const std::optional<DType> dt = DTypeOfOnnx(t.data_type());
+    LB_ASSIGN_OR_RETURN(const int64_t n, CountElements(t));
+    if (!dt) continue;  // strings and other types are kept, not read
+    const uint64_t bits = static_cast<uint64_t>(DTypeBits(*dt)) * n;
+    const uint64_t expect = (bits + 7) / 8;
+    uint64_t stored = 0;
+    if (IsExternal(t)) {
+      LB_ASSIGN_OR_RETURN(auto bytes, m->ExternalBytes(t, expect));
+      stored = bytes.size();
+    } else if (t.has_raw_data()) {
+      stored = t.raw_data().size();
+      if (stored != expect) {
+        return fail("initializer " + Quote(t.name()) + ": raw_data holds " +
+                    std::to_string(stored) +
+                    " bytes, its shape and type need " +
+                    std::to_string(expect));
+      }
+    } else if (n > 0) {
+      const int64_t have = TypedFieldCount(t);
+      const bool packed = DTypeBits(*dt) < 8 || *dt == DType::kF16 ||
+                          *dt == DType::kBF16 || *dt == DType::kU16 ||
+                          *dt == DType::kI16 || *dt == DType::kU8 ||
+                          *dt == DType::kI8 || *dt == DType::kBool;
+      if (!packed && have != n) {
+        return fail("initializer " + Quote(t.name()) + " holds " +
+                    std::to_string(have) + " values, its shape needs " +
+                    std::to_string(n));
+      }
+      stored = expect;
+    }
+    ModelTensor mt;
+    mt.name = t.name();
+    mt.dtype = *dt;
+    mt.shape.assign(t.dims().begin(), t.dims().end());
+    mt.stored_bytes = stored;
+    m->AddTensor(std::move(mt));
+  }
+  return m;
+}
+
+Result<std::vector<uint8_t>> OnnxModel::ExternalBytes(
+    const onnx::TensorProto& t, uint64_t expect) const {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : t.external_data()) {
+    try {
+      if (kv.key() == "location") location = kv.value();
+      if (kv.key() == "offset") offset = std::stoll(kv.value());
+      if (kv.key() == "length") length = std::stoll(kv.value());
+    } catch (const std::exception&) {
+      return BadInput(path_ + ": initializer " + Quote(t.name()) +
+                      ": external data " + kv.key() +
+                      " is not a number: " + kv.value());
+    }
+  }
+  const std::string what = path_ + ": initializer " + Quote(t.name()) +
+                           ": external data " + Quote(location);
+  const fs::path rel(location);
+  if (location.empty() || rel.is_absolute()) {
+    return BadInput(what + " must be a path relative to the model");
+  }
+  for (const auto& part : rel) {
+    if (part == "..") {
+      return BadInput(what + " points outside the model's folder");
+    }
+  }
+  if (offset < 0) return BadInput(what + ": negative offset");
+  if (length < 0) length = static_cast<int64_t>(expect);
+  if (static_cast<uint64_t>(length) != expect) {
+    return BadInput(what + ": length " + std::to_string(length) +
+                    ", the shape and type need " + std::to_string(expect));
+  }
+  const std::string file = (fs::path(dir_) / rel).string();
+  auto mf = MappedFile::Open(file);
+  if (!mf.ok()) return BadInput(what + ": " + mf.status().message());
+  if (static_cast<uint64_t>(offset) > (*mf)->size() ||
+      (*mf)->size() - static_cast<uint64_t>(offset) < expect) {
+    return BadInput(what + ": bytes " + std::to_string(offset) + ".." +
+                    std::to_string(offset + length) + " pass the end of " +
+                    file + " (" + std::to_string((*mf)->size()) + " bytes)");
+  }
+  const uint8_t* p = (*mf)->data() + offset;
+  return std::vector<uint8_t>(p, p + expect);
+}
+
+Result<std::vector<float>> OnnxModel::ReadFloat(const ModelTensor& mt) const {
+  // The graph may have been edited since opening (weights replaced): check the
+  // cached position, else search by name.
+  const auto& inits = proto_->graph().initializer();
+  auto it = init_index_.find(mt.name);
+  int index = -1;
+  if (it != init_index_.end() && it->second < inits.size() &&
+      inits.Get(it->second).name() == mt.name) {
+    index = it->second;
+  } else {
+    for (int i = 0; i < inits.size(); ++i) {
+      if (inits.Get(i).name() == mt.name) index = i;
+    }
+  }
+  if (index < 0 || !IsFloatWeight(mt.dtype)) {
+    return BadInput(path_ + ": " + Quote(mt.name) +
+                    " is not a float initializer");
+  }
+  const onnx::TensorProto& t = inits.Get(index);
+  const int64_t n = NumElements(mt.shape);
+  std::vector<float> out(static_cast<size_t>(n));
+  const int esize = DTypeBits(mt.dtype) / 8;
+  std::vector<uint8_t> ext;
+  const uint8_t* raw = nullptr;
+  if (IsExternal(t)) {
+    LB_ASSIGN_OR_RETURN(ext,
+                        ExternalBytes(t, static_cast<uint64_t>(n) * esize));
+    raw = ext.data();
+  } else if (t.has_raw_data()) {
+    raw = reinterpret_cast<const uint8_t*>(t.raw_data().data());
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    switch (mt.dtype) {
+      case DType::kF32:
+        if (raw) {
+          std::memcpy(&out[i], raw + 4 * i, 4);
+        } else {
+          out[i] = t.float_data(static_cast<int>(i));
+        }
+        break;
+      case DType::kF64:
+        if (raw) {
+          double d;
+          std::memcpy(&d, raw + 8 * i, 8);
+          out[i] = static_cast<float>(d);
+        } else {
+          out[i] = static_cast<float>(t.double_data(static_cast<int>(i)));
+        }
+        break;
+      case DType::kF16:
+      case DType::kBF16: {
+        uint16_t h;
+        if (raw) {
+          std::memcpy(&h, raw + 2 * i, 2);
+        } else {
+          h = static_cast<uint16_t>(t.int32_data(static_cast<int>(i)));
+        }
+        out[i] = mt.dtype == DType::kF16 ? F16ToF32(h) : BF16ToF32(h);
+        break;
+      }
+      default:
+        return BadInput(path_ + ": " + Quote(mt.name) +
+                        ": unsupported float type");
+    }
+  }
+  return out;
+}
+
+std::map<std::string, OnnxWeightUse> OnnxModel::Weights(bool gather) const {
+  std::map<std::string, OnnxWeightUse> w;
+  const onnx::GraphProto& g = proto_->graph();
+  auto rank = [&](const std::string& name) -> int {
+    const ModelTensor* t = Find(name);
+    return t != nullptr && IsFloatWeight(t->dtype)
+               ? static_cast<int>(t->shape.size())
+               : -1;
+  };
+  for (const auto& node : g.node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
+    const std::string& op = node.op_type();
+    int input = 1, axis = -1;
+    if (op == "Conv" && node.input_size() >= 2) {
+      axis = 0;
+    } else if (op == "ConvTranspose" && node.input_size() >= 2) {
+      axis = 1;
+    } else if (op == "Gemm" && node.input_size() >= 2) {
+      int64_t trans_b = 0;
+      for (const auto& a : node.attribute()) {
+        if (a.name() == "transB") trans_b = a.i();
+      }
+      axis = trans_b ? 0 : 1;
+    } else if (op == "MatMul" && node.input_size() >= 2) {
+      axis = rank(node.input(1)) - 1;
+    } else if (op == "Gather" && gather && node.input_size() >= 2) {
+      input = 0;
+      axis = 0;
+    } else {
+      continue;
+    }
+    const std::string& name = node.input(input);
+    const int r = rank(name);
+    if (r < 2 || axis < 0 || axis >= r || w.count(name)) continue;
+    w[name] = OnnxWeightUse{op, axis};
+  }
+  return w;
+}
+
+Status OnnxModel::Materialize() {
+  onnx::GraphProto& g = *proto_->mutable_graph();
+  for (auto& t : *g.mutable_initializer()) {
+    if (!IsExternal(t)) continue;
+    const std::optional<DType> dt = DTypeOfOnnx(t.data_type());
+    if (!dt) return BadInput(path_ + ": " + Quote(t.name()) + ": unknown type");
+    LB_ASSIGN_OR_RETURN(const int64_t n, CountElements(t));
+    const uint64_t expect = (static_cast<uint64_t>(DTypeBits(*dt)) * n + 7) / 8;
+    LB_ASSIGN_OR_RETURN(auto bytes, ExternalBytes(t, expect));
+    t.set_raw_data(bytes.data(), bytes.size());
+    t.clear_external_data();
+    t.set_data_location(onnx::TensorProto::DEFAULT);
+  }
+  return Status::Ok();
+}
+
+Status WriteOnnxModel(onnx::ModelProto& m, const std::string& path) {
+  constexpr uint64_t kLimit = uint64_t{1} << 31;
+  std::unique_ptr<OutputFile> data;
+  if (m.ByteSizeLong() >= kLimit - (uint64_t{1} << 20)) {
+    // External data: every initializer of 1 KiB or more into one side file.
+    const std::string data_path = path + ".data";
+    LB_ASSIGN_OR_RETURN(data, OutputFile::Create(data_path));
+    const std::string location = fs::path(data_path).filename().string();
+    for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+      if (!t.has_raw_data() || t.raw_data().size() < 1024) continue;
+      while (data->position() % 64 != 0)
+        LB_RETURN_IF_ERROR(data->WriteZeros(1));
+      const uint64_t offset = data->position();
+      LB_RETURN_IF_ERROR(data->Write(t.raw_data().data(), t.raw_data().size()));
+      auto add = [&](const std::string& k, const std::string& v) {
+        auto* e = t.add_external_data();
+        e->set_key(k);
+        e->set_value(v);
+      };
+      add("location", location);
+      add("offset", std::to_string(offset));
+      add("length", std::to_string(t.raw_data().size()));
+      t.set_data_location(onnx::TensorProto::EXTERNAL);
+      t.clear_raw_data();
+    }
+    if (m.ByteSizeLong() >= kLimit) {
+      return BadInput(path + ": the graph alone passes 2 GiB");
+    }
+  }
+  std::string bytes;
+  if (!m.SerializeToString(&bytes)) {
+    return IoError(path + ": the model does not serialize");
+  }
+  LB_ASSIGN_OR_RETURN(auto out, OutputFile::Create(path));
+  LB_RETURN_IF_ERROR(out->Write(bytes.data(), bytes.size()));
+  if (data) LB_RETURN_IF_ERROR(data->Commit());
+  return out->Commit();
+}
+
+}  // namespace lowbit

