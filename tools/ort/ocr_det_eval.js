@@ -3,6 +3,7 @@
 // image and reports the probability map's stats and the text regions found in it.
 //
 //   node tools/ort/ocr_det_eval.js MODEL.onnx PAGE.png [--expect N] [--json] [--threads N]
+//        [--save-prob FILE] [--ref-prob FILE]
 //
 // Preprocessing is PaddleOCR's det one: channels in BGR order (as cv2 reads them), bilinear
 // resize so the longer side is at most 960 and both sides are multiples of 32
@@ -29,10 +30,12 @@ function parseArgs(argv) {
     if (a === '--json') o.json = true;
     else if (a === '--threads') o.threads = parseInt(val(), 10);
     else if (a === '--expect') o.expect = parseInt(val(), 10);
+    else if (a === '--save-prob') o.saveProb = val();
+    else if (a === '--ref-prob') o.refProb = val();
     else if (a.startsWith('-')) die(`unknown option ${a}`, 2);
     else o.pos.push(a);
   }
-  if (o.pos.length !== 2) die('usage: ocr_det_eval.js MODEL.onnx PAGE.png [--expect N] [--json] [--threads N]', 2);
+  if (o.pos.length !== 2) die('usage: ocr_det_eval.js MODEL.onnx PAGE.png [--expect N] [--json] [--threads N] [--save-prob F] [--ref-prob F]', 2);
   if (!(o.threads >= 0) || (o.expect !== null && !(o.expect >= 0))) die('--threads and --expect take numbers >= 0', 2);
   return o;
 }
@@ -115,6 +118,22 @@ async function main() {
   for (let i = 0; i < prob.length; i++) {
     const v = prob[i]; if (v < mn) mn = v; if (v > mx) mx = v; sum += v; if (v > THRESH) above++;
   }
+  // --save-prob: the map as raw float32; --ref-prob: cosine similarity to such
+  // a saved map (the fp32 model's), the quantized model's fidelity.
+  if (opt.saveProb) fs.writeFileSync(opt.saveProb, Buffer.from(prob.buffer, prob.byteOffset, prob.byteLength));
+  let cosine = null, relDiff = null;
+  if (opt.refProb) {
+    const b = fs.readFileSync(opt.refProb);
+    const ref = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    if (ref.length !== prob.length) die(`--ref-prob ${opt.refProb}: ${ref.length} values, the map has ${prob.length}`);
+    let dot = 0, na = 0, nb = 0, diff = 0, top = 0;
+    for (let i = 0; i < prob.length; i++) {
+      dot += prob[i] * ref[i]; na += prob[i] * prob[i]; nb += ref[i] * ref[i];
+      diff = Math.max(diff, Math.abs(prob[i] - ref[i])); top = Math.max(top, Math.abs(ref[i]));
+    }
+    cosine = na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : (na === nb ? 1 : 0);
+    relDiff = top > 0 ? diff / top : diff;
+  }
   const comps = components(prob, ow, oh);
   const sx = img.w / ow, sy = img.h / oh; // map pixels -> page pixels
   const regions = comps
@@ -126,7 +145,7 @@ async function main() {
     model: path.resolve(model), image: path.resolve(page), image_size: [img.w, img.h], input_size: [W, H],
     input: { name: inName, dims: [1, 3, H, W] }, output: { name: outName, dims: out.dims },
     prob: { min: mn, max: mx, mean: sum / prob.length, frac_above_thresh: above / prob.length },
-    components: comps.length, regions: regions.length, expected: expect,
+    components: comps.length, regions: regions.length, expected: expect, cosine_vs_ref: cosine, max_rel_diff_vs_ref: relDiff,
     count_ok: expect === null ? null : regions.length === expect, ms, boxes: regions,
   };
   if (opt.json) { console.log(JSON.stringify(res)); return; }
