@@ -139,44 +139,119 @@ void Reorder(const float* x, const Shape& shape, int axis, float* out,
   }
 }
 
+// The axis lowbit's groups run along when they can be DequantizeLinear blocks:
+// the only other dimension longer than 1 (MatMul's K, Gemm's K, a 1x1 Conv's
+// input channels); -1 when there is none or several.
+int BlockAxis(const Shape& shape, int axis) {
+  int b = -1;
+  for (int j = 0; j < static_cast<int>(shape.size()); ++j) {
+    if (j == axis || shape[j] == 1) continue;
+    if (b >= 0) return -1;
+    b = j;
+  }
+  return b;
+}
+
+bool IsFp8(const QuantizedTensor& q) {
+  return q.scheme.kind == SchemeKind::kFp8E4M3 ||
+         q.scheme.kind == SchemeKind::kFp8E5M2;
+}
+
 Result<OnnxWritten> WriteQdq(onnx::ModelProto& m, int64_t opset,
                              const std::string& name, const Shape& shape,
                              int axis, const QuantizedTensor& q) {
   onnx::GraphProto& g = *m.mutable_graph();
   OnnxWritten w{OnnxEncoding::kQdq, "", 0};
   const bool per_tensor = q.granularity == Granularity::kTensor;
-  const bool asym = !q.symmetric;
-  const int64_t half = int64_t{1} << (q.scheme.bits - 1);
-  // Codes back in the original layout, as int8 (c - 2^(b-1)) or uint8.
+  const bool blocked = q.granularity == Granularity::kGroup;
+  const bool fp8 = IsFp8(q);
+  const bool asym = !fp8 && !q.symmetric;
+  const bool nibbles = !fp8 && q.scheme.bits <= 4 && opset >= 21;
+  const int64_t half = fp8 ? 0 : int64_t{1} << (q.scheme.bits - 1);
+  // Codes back in the original layout: int8/int4 (c - 2^(b-1)), uint8/uint4
+  // (c, asymmetric) or the FP8 bytes themselves.
   const std::vector<uint8_t> c = Codes(q);
   std::vector<float> cf(c.begin(), c.end()), back(c.size());
   Reorder(cf.data(), shape, axis, back.data(), /*to_front=*/false);
   std::vector<uint8_t> x(back.size());
   for (size_t i = 0; i < back.size(); ++i) {
     const int v = static_cast<int>(back[i]);
-    x[i] = static_cast<uint8_t>(asym ? v : v - half);  // int8 bits when sym
+    x[i] = static_cast<uint8_t>(asym || fp8 ? v : v - half);
   }
-  const int type = asym ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
+  int type = asym ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
+  if (nibbles) type = asym ? 21 : 22;  // UINT4, INT4
+  if (fp8) type = q.scheme.kind == SchemeKind::kFp8E4M3 ? 17 : 19;
+  auto pack = [&](const std::vector<uint8_t>& v) {
+    if (!nibbles) return v;
+    std::vector<uint8_t> p((v.size() + 1) / 2, 0);  // first element low
+    for (size_t i = 0; i < v.size(); ++i) {
+      p[i / 2] |= static_cast<uint8_t>((v[i] & 15) << (4 * (i % 2)));
+    }
+    return p;
+  };
   const Dims dims(shape.begin(), shape.end());
   RemoveWeight(g, name);
-  AddInit(g, name + "/lowbit_q", type, dims, x.data(), x.size(),
+  const std::vector<uint8_t> xp = pack(x);
+  AddInit(g, name + "/lowbit_q", type, dims, xp.data(), xp.size(),
           &w.stored_bytes);
-  const Dims sdims = per_tensor ? Dims{} : Dims{q.rows};
-  AddInit(g, name + "/lowbit_scale", onnx::TensorProto::FLOAT, sdims,
-          q.scales.data(), q.scales.size() * sizeof(float), &w.stored_bytes);
-  std::vector<uint8_t> zp(static_cast<size_t>(q.scale_rows()), 0);
+  // Scales (and zero points): scalar, [channels], or the weight's shape with
+  // the block axis divided into groups.
+  Dims sdims;
+  std::vector<float> scale = q.scales;
+  std::vector<uint8_t> zp(q.scales.size(), 0);
   if (asym) zp = Zeros(q);
-  AddInit(g, name + "/lowbit_zero", type, sdims, zp.data(), zp.size(),
+  const int b = blocked ? BlockAxis(shape, axis) : -1;
+  if (!per_tensor && !blocked) sdims = Dims{q.rows};
+  if (blocked) {
+    const int64_t G = q.groups_per_row();
+    sdims = dims;
+    sdims[b] = G;
+    // Row-major positions of (channel r, group k) in sdims.
+    std::vector<int64_t> stride(sdims.size(), 1);
+    for (int j = static_cast<int>(sdims.size()) - 2; j >= 0; --j) {
+      stride[j] = stride[j + 1] * sdims[j + 1];
+    }
+    const int64_t stride_axis = stride[axis], stride_b = stride[b];
+    std::vector<float> s2(scale.size());
+    std::vector<uint8_t> z2(zp.size());
+    for (int64_t r = 0; r < q.rows; ++r) {
+      for (int64_t k = 0; k < G; ++k) {
+        s2[r * stride_axis + k * stride_b] = scale[r * G + k];
+        z2[r * stride_axis + k * stride_b] = zp[r * G + k];
+      }
+    }
+    scale = std::move(s2);
+    zp = std::move(z2);
+  }
+  AddInit(g, name + "/lowbit_scale", onnx::TensorProto::FLOAT, sdims,
+          scale.data(), scale.size() * sizeof(float), &w.stored_bytes);
+  if (!fp8 && !asym) {
+    for (auto& v : zp) v = 0;
+  }
+  const std::vector<uint8_t> zpp = pack(zp);
+  AddInit(g, name + "/lowbit_zero", type, sdims, zpp.data(), zpp.size(),
           &w.stored_bytes);
-  const bool standard = opset >= (per_tensor ? 10 : 13);
+  const int64_t need = blocked || nibbles ? 21
+                       : fp8              ? 19
+                       : per_tensor       ? 10
+                                          : 13;
+  const bool standard = opset >= need;
   Nodes nodes;
   auto& n = nodes.Add(
       "DequantizeLinear",
       {name + "/lowbit_q", name + "/lowbit_scale", name + "/lowbit_zero"}, name,
       standard ? "" : "com.microsoft");
-  if (!per_tensor) AttrInt(n, "axis", axis);
+  if (blocked) {
+    AttrInt(n, "axis", b);
+    AttrInt(n, "block_size", q.group_size);
+  } else if (!per_tensor) {
+    AttrInt(n, "axis", axis);
+  }
   if (!standard) EnsureMicrosoftOpset(m);
   w.op = standard ? "DequantizeLinear" : "com.microsoft.DequantizeLinear";
+  if (nibbles) w.op += asym ? " (uint4)" : " (int4)";
+  if (fp8) w.op += " (fp8)";
+  if (blocked) w.op += " blocked";
   Prepend(g, nodes);
   return w;
 }
@@ -356,9 +431,19 @@ const char* OnnxEncodingName(OnnxEncoding e) {
   return "?";
 }
 
-bool CanWriteQdq(const QuantizedTensor& q) {
-  return q.scheme.kind == SchemeKind::kInt && q.scheme.bits <= 8 &&
-         q.granularity != Granularity::kGroup;
+bool CanWriteQdq(const QuantizedTensor& q, int64_t opset, const Shape& shape,
+                 int axis) {
+  if (IsFp8(q)) {
+    if (q.granularity == Granularity::kGroup) {
+      return opset >= 21 && BlockAxis(shape, axis) >= 0;
+    }
+    return opset >= 19;
+  }
+  if (q.scheme.kind != SchemeKind::kInt || q.scheme.bits > 8) return false;
+  if (q.granularity == Granularity::kGroup) {
+    return opset >= 21 && BlockAxis(shape, axis) >= 0;
+  }
+  return true;
 }
 
 std::vector<float> AxisToFront(const float* x, const Shape& shape, int axis) {
@@ -383,12 +468,13 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
                            "': quantized shape does not match");
   }
   if (encoding == OnnxEncoding::kQdq) {
-    if (!CanWriteQdq(q)) {
+    if (!CanWriteQdq(q, opset, shape, axis)) {
       return InvalidArgument(
           "weight '" + name + "': " + q.scheme.Name() +
           (q.granularity == Granularity::kGroup ? " in groups" : "") +
-          " has no QDQ form here (integers per tensor or "
-          "per channel only); use --onnx-format decode");
+          " has no DequantizeLinear form at opset " + std::to_string(opset) +
+          " (integers per tensor or channel; int4 and blocks along one axis "
+          "from opset 21; fp8 from 19); use --onnx-format decode");
     }
     return WriteQdq(m, opset, name, shape, axis, q);
   }

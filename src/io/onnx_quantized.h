@@ -2,10 +2,11 @@
 // Runtime computes exactly lowbit's decoded weights. The weight keeps its name:
 // it becomes the output of a small decode subgraph instead of an initializer.
 //
-//   qdq     int8 or uint8 codes + DequantizeLinear (per tensor, or per channel
-//           along the weight's output axis). Standard operator from opset 10
-//           (per tensor) / 13 (per axis); below that ONNX Runtime's
-//           com.microsoft DequantizeLinear, which the report names.
+//   qdq     integer or FP8 codes + DequantizeLinear (per tensor, per channel
+//           along the weight's output axis, or blocks). Standard operator from
+//           opset 10 (per tensor) / 13 (per axis) / 19 (FP8) / 21 (int4, uint4,
+//           blocks); below that ONNX Runtime's com.microsoft DequantizeLinear,
+//           which the report names.
 //   decode  standard operators at any opset >= 9: uint8 codes, Cast and
 //           Sub(zero) for integers or Gather from the level table (nf4, fp4,
 //           fp8, binary, ternary, k-means codebooks), Mul by the scales of each
@@ -32,9 +33,12 @@ enum class OnnxEncoding { kQdq, kDecode, kFloat };
 // "qdq", "decode", "float".
 const char* OnnxEncodingName(OnnxEncoding e);
 
-// Whether `q` can be written as QDQ: integers of at most 8 bits, one scale per
-// tensor or per channel.
-bool CanWriteQdq(const QuantizedTensor& q);
+// Whether `q` can be written as QDQ at `opset`: integers of at most 8 bits per
+// tensor or per channel (int8/uint8 containers; int4/uint4 from opset 21), FP8
+// from opset 19, groups as DequantizeLinear blocks from opset 21 when they run
+// along the weight's only other dimension longer than 1.
+bool CanWriteQdq(const QuantizedTensor& q, int64_t opset, const Shape& shape,
+                 int axis);
 
 struct OnnxWritten {
   OnnxEncoding encoding;

@@ -179,7 +179,7 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
                                             "mxfp4",
                                             "ternary",
                                             "binary"};
-  for (int64_t opset : {9, 13}) {
+  for (int64_t opset : {9, 13, 21}) {
     Save(TinyModel(opset), P("tiny.onnx"));
     for (const std::string& s : schemes) {
       const std::string base =
@@ -189,8 +189,13 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
       for (const std::string fmt : {"auto", "decode", "qdq"}) {
         const RunResult r =
             Run(base + " --onnx-format " + fmt + " -o " + P("q.onnx"));
+        // DequantizeLinear forms: integers per tensor or channel at any opset,
+        // fp8 from 19; blocks only along a single axis, which the 3x3
+        // convolutions' groups (across channels and kernel taps) are not.
+        const bool grouped = s.find("group") != std::string::npos;
         const bool qdq_ok =
-            s.rfind("int", 0) == 0 && s.find("group") == std::string::npos;
+            !grouped &&
+            (s.rfind("int", 0) == 0 || (s.rfind("fp8", 0) == 0 && opset >= 19));
         if (fmt == "qdq" && !qdq_ok) {
           EXPECT_EQ(r.status, 2) << s << ": qdq should be refused\n" << r.err;
           EXPECT_NE(r.err.find("decode"), std::string::npos) << r.err;
@@ -201,6 +206,25 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
             << "opset " << opset << ", " << s << ", " << fmt << ": " << judge_;
       }
     }
+  }
+  // Blocks (opset 21): MatMul's and Gemm's weights, whose groups run along K.
+  Save(TinyModel(21), P("tiny.onnx"));
+  for (const std::string s :
+       {"int4 --group-size 16", "int4 --group-size 16 --asymmetric",
+        "int8 --group-size 16", "fp8_e4m3 --group-size 16"}) {
+    const std::string base = "quantize " + P("tiny.onnx") + " --scheme " + s +
+                             " --include '^(fc|out)[.]w$' -q";
+    ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0)
+        << s;
+    const auto j =
+        RunJson(base + " --onnx-format qdq --json -o " + P("q.onnx"));
+    ASSERT_EQ(j["weights"].size(), 2u) << s;
+    for (const auto& w : j["weights"]) {
+      EXPECT_NE(w["written_as"].get<std::string>().find("blocked"),
+                std::string::npos)
+          << w.dump();
+    }
+    EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx")), 0) << s << ": " << judge_;
   }
   // And the quantized model really differs from the original (the check can
   // fail).

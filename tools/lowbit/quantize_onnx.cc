@@ -68,11 +68,11 @@ Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
     OnnxEncoding enc = OnnxEncoding::kDecode;
     if (o.onnx_format == "qdq") enc = OnnxEncoding::kQdq;
     if (o.onnx_format == "float") enc = OnnxEncoding::kFloat;
-    // auto: QDQ for 5..8-bit integers; fewer bits pack two codes per byte in
-    // the decode form.
-    if (o.onnx_format == "auto" && CanWriteQdq(*q) && q->scheme.bits > 4) {
-      enc = OnnxEncoding::kQdq;
-    }
+    // auto: QDQ where DequantizeLinear keeps the bits (5..8-bit integers, FP8,
+    // and from opset 21 int4 and blocks); otherwise the packed decode form.
+    const bool qdq = CanWriteQdq(*q, m->opset(), t->shape, use.channel_axis);
+    const bool compact = q->scheme.bits > 4 || m->opset() >= 21;
+    if (o.onnx_format == "auto" && qdq && compact) enc = OnnxEncoding::kQdq;
     Row r;
     r.name = t->name;
     r.op = use.op;
