@@ -402,10 +402,11 @@ Status OnnxModel::Materialize() {
   return Status::Ok();
 }
 
-Status WriteOnnxModel(onnx::ModelProto& m, const std::string& path) {
+Status WriteOnnxModel(onnx::ModelProto& m, const std::string& path,
+                      bool external) {
   constexpr uint64_t kLimit = uint64_t{1} << 31;
   std::unique_ptr<OutputFile> data;
-  if (m.ByteSizeLong() >= kLimit - (uint64_t{1} << 20)) {
+  if (external || m.ByteSizeLong() >= kLimit - (uint64_t{1} << 20)) {
     // External data: every initializer of 1 KiB or more into one side file.
     const std::string data_path = path + ".data";
     LB_ASSIGN_OR_RETURN(data, OutputFile::Create(data_path));

@@ -71,9 +71,11 @@ class OnnxModel : public Model {
 int OnnxElementBytes(int data_type);
 
 // Writes `m` to `path` through a temporary file and a rename. Models whose
-// serialized size would pass protobuf's 2 GiB limit get their large
-// initializers written to "<file name>.data" beside them (external data).
-Status WriteOnnxModel(onnx::ModelProto& m, const std::string& path);
+// serialized size would pass protobuf's 2 GiB limit (or all, with `external`)
+// get their initializers of 1 KiB or more written to "<file name>.data" beside
+// them (external data, 64-byte aligned).
+Status WriteOnnxModel(onnx::ModelProto& m, const std::string& path,
+                      bool external = false);
 
 // True when the path ends in ".onnx".
 bool HasOnnxExtension(const std::string& path);

@@ -256,6 +256,80 @@ Result<OnnxWritten> WriteQdq(onnx::ModelProto& m, int64_t opset,
   return w;
 }
 
+// MatMul(A, W) with W [K, N] becomes com.microsoft MatMulNBits(A, B, scales
+// [, zero_points]): B [N, blocks, block_size * bits / 8] holds each output
+// column's codes along K, LSB first, block by block; the default zero point is
+// 2^(bits - 1), lowbit's symmetric zero.
+Result<OnnxWritten> WriteMatMulNBits(onnx::ModelProto& m,
+                                     const std::string& name,
+                                     const Shape& shape,
+                                     const QuantizedTensor& q) {
+  onnx::GraphProto& g = *m.mutable_graph();
+  onnx::NodeProto* matmul = nullptr;
+  int uses = 0;
+  for (auto& n : *g.mutable_node()) {
+    for (const auto& in : n.input()) uses += in == name;
+    if (n.op_type() == "MatMul" && n.domain().empty() && n.input_size() == 2 &&
+        n.input(1) == name) {
+      matmul = &n;
+    }
+  }
+  const int64_t K = shape[0], N = shape[1];
+  const int bits = q.scheme.bits;
+  const int64_t bs = q.granularity == Granularity::kGroup ? q.group_size : K;
+  if (matmul == nullptr || uses != 1 || shape.size() != 2 || q.rows != N ||
+      q.scheme.kind != SchemeKind::kInt ||
+      (bits != 2 && bits != 4 && bits != 8) ||
+      q.granularity != Granularity::kGroup || bs < 16 || (bs & (bs - 1)) != 0) {
+    return InvalidArgument(
+        "weight '" + name +
+        "': MatMulNBits takes the B of a single MatMul, 2, 4 or 8-bit "
+        "integers in groups of a power of two >= 16 (--group-size)");
+  }
+  OnnxWritten w{OnnxEncoding::kMatMulNBits, "com.microsoft.MatMulNBits", 0};
+  const int64_t blocks = (K + bs - 1) / bs, blob = bs * bits / 8;
+  const std::vector<uint8_t> c = Codes(q);
+  std::vector<uint8_t> B(static_cast<size_t>(N * blocks * blob), 0);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t bit = (k % bs) * bits;
+      B[(n * blocks + k / bs) * blob + bit / 8] |=
+          static_cast<uint8_t>(c[n * K + k] << (bit % 8));
+    }
+  }
+  RemoveWeight(g, name);
+  const std::string p = name + "/lowbit_";
+  AddInit(g, p + "B", onnx::TensorProto::UINT8, Dims{N, blocks, blob}, B.data(),
+          B.size(), &w.stored_bytes);
+  AddInit(g, p + "scales", onnx::TensorProto::FLOAT, Dims{N * blocks},
+          q.scales.data(), q.scales.size() * 4, &w.stored_bytes);
+  matmul->set_input(1, p + "B");
+  matmul->add_input(p + "scales");
+  if (!q.symmetric) {
+    const std::vector<uint8_t> z = Zeros(q);
+    const int64_t zrow = (blocks * bits + 7) / 8;
+    std::vector<uint8_t> zp(static_cast<size_t>(N * zrow), 0);
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t k = 0; k < blocks; ++k) {
+        const int64_t bit = k * bits;
+        zp[n * zrow + bit / 8] |=
+            static_cast<uint8_t>(z[n * blocks + k] << (bit % 8));
+      }
+    }
+    AddInit(g, p + "zero_points", onnx::TensorProto::UINT8, Dims{N * zrow},
+            zp.data(), zp.size(), &w.stored_bytes);
+    matmul->add_input(p + "zero_points");
+  }
+  matmul->set_op_type("MatMulNBits");
+  matmul->set_domain("com.microsoft");
+  AttrInt(*matmul, "K", K);
+  AttrInt(*matmul, "N", N);
+  AttrInt(*matmul, "bits", bits);
+  AttrInt(*matmul, "block_size", bs);
+  EnsureMicrosoftOpset(m);
+  return w;
+}
+
 Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
                                 const std::string& name, const Shape& shape,
                                 int axis, const QuantizedTensor& q) {
@@ -427,6 +501,8 @@ const char* OnnxEncodingName(OnnxEncoding e) {
       return "decode";
     case OnnxEncoding::kFloat:
       return "float";
+    case OnnxEncoding::kMatMulNBits:
+      return "matmulnbits";
   }
   return "?";
 }
@@ -480,6 +556,9 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
   }
   if (encoding == OnnxEncoding::kDecode) {
     return WriteDecode(m, opset, name, shape, axis, q);
+  }
+  if (encoding == OnnxEncoding::kMatMulNBits) {
+    return WriteMatMulNBits(m, name, shape, q);
   }
   // float: the dequantized values in the original layout.
   const std::vector<float> front = Dequantize(q);

@@ -12,7 +12,10 @@
 //           fp8, binary, ternary, k-means codebooks), Mul by the scales of each
 //           row or group, Reshape/Transpose back to the weight's shape.
 //   float   the dequantized weights as f32 (simulated quantization: the
-//           reference the other two are checked against).
+//           reference the others are checked against).
+//   matmulnbits  a MatMul whose B is the weight becomes ONNX Runtime's
+//           com.microsoft MatMulNBits (2, 4 or 8-bit integers in blocks of a
+//           power of two >= 16 along K), which computes from the packed codes.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +31,9 @@ class ModelProto;
 
 namespace lowbit {
 
-enum class OnnxEncoding { kQdq, kDecode, kFloat };
+enum class OnnxEncoding { kQdq, kDecode, kFloat, kMatMulNBits };
 
-// "qdq", "decode", "float".
+// "qdq", "decode", "float", "matmulnbits".
 const char* OnnxEncodingName(OnnxEncoding e);
 
 // Whether `q` can be written as QDQ at `opset`: integers of at most 8 bits per

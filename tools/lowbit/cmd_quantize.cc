@@ -225,9 +225,17 @@ Runner AddQuantize(CLI::App& app) {
          "codes "
          "per byte up to 4 bits; opset "
          ">= 9); float: the dequantized weights as f32 (simulation); auto: qdq "
-         "for 5..8-bit integers per tensor or channel, else decode")
-      ->check(CLI::IsMember({"auto", "qdq", "decode", "float"}))
+         "where DequantizeLinear keeps the bits, else decode; matmulnbits: "
+         "MatMul "
+         "weights as ONNX Runtime's MatMulNBits (2/4/8-bit integers, "
+         "--group-size "
+         "a power of two >= 16), the rest as auto")
+      ->check(CLI::IsMember({"auto", "qdq", "decode", "float", "matmulnbits"}))
       ->capture_default_str();
+  sub->add_flag(
+      "--external-data", o->external_data,
+      "ONNX only: write initializers of 1 KiB or more to OUT.data beside "
+      "OUT (automatic for models over 2 GiB)");
   sub->add_flag("--gather", o->gather,
                 "ONNX only: also quantize the tables of Gather (embeddings)");
   sub->add_option("--report", o->report,

@@ -77,7 +77,8 @@ void ValueInfo(onnx::ValueInfoProto* v, const std::string& name,
 
 // x [1,4,6,6] -> Conv 3x3 (weights in a Constant node) -> Relu -> depthwise
 // Conv (group 8, 9 values per channel) -> Flatten -> MatMul [288,16]
-// (float_data) -> Gemm transB [10,16] (raw_data) -> y [1,10].
+// (float_data) -> Gemm transB [10,16] (raw_data) -> + Gather(emb [20,10], [7])
+// -> y [1,10].
 onnx::ModelProto TinyModel(int64_t opset) {
   onnx::ModelProto m;
   m.set_ir_version(8);
@@ -102,7 +103,17 @@ onnx::ModelProto TinyModel(int64_t opset) {
   Node(g, "MatMul", {"f", "fc.w"}, "h");
   *g.add_initializer() = Tensor("out.w", {10, 16}, 4, true);
   *g.add_initializer() = Tensor("out.b", {10}, 5, true);
-  Int(Node(g, "Gemm", {"h", "out.w", "out.b"}, "y"), "transB", 1);
+  Int(Node(g, "Gemm", {"h", "out.w", "out.b"}, "g"), "transB", 1);
+  // An embedding row added to the output: Gather(table [20, 10], [7]).
+  *g.add_initializer() = Tensor("emb.w", {20, 10}, 6, true);
+  onnx::TensorProto idx;
+  idx.set_name("idx");
+  idx.set_data_type(onnx::TensorProto::INT64);
+  idx.add_dims(1);
+  idx.add_int64_data(7);
+  *g.add_initializer() = idx;
+  Node(g, "Gather", {"emb.w", "idx"}, "e");
+  Node(g, "Add", {"g", "e"}, "y");
   return m;
 }
 
@@ -148,6 +159,25 @@ TEST_F(OnnxCli, FindsTheWeightsAndTheirChannelAxes) {
       {"fc.w", {"MatMul", 1}},
       {"out.w", {"Gemm", 0}}};
   EXPECT_EQ(got, want);
+  // With --gather the embedding table too, one scale per row.
+  const auto jg = RunJson("quantize " + P("tiny.onnx") + " -o " + P("q.onnx") +
+                          " --scheme int8 --gather --json");
+  bool emb = false;
+  for (const auto& w : jg["weights"]) {
+    if (w["name"] == "emb.w") {
+      emb = true;
+      EXPECT_EQ(w["op"], "Gather");
+      EXPECT_EQ(w["channel_axis"], 0);
+    }
+  }
+  EXPECT_TRUE(emb) << jg.dump();
+  if (HaveOrt()) {
+    ASSERT_EQ(Run("quantize " + P("tiny.onnx") + " -o " + P("f.onnx") +
+                  " --scheme int8 --gather --onnx-format float -q")
+                  .status,
+              0);
+    EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx")), 0) << judge_;
+  }
   // Biases stay float; the output reads back as an ONNX model.
   const RunResult r = Run("inspect " + P("q.onnx"));
   EXPECT_EQ(r.status, 0) << r.err;
@@ -234,6 +264,62 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
                 .status,
             0);
   EXPECT_EQ(Judge(P("q.onnx"), P("tiny.onnx")), 1) << judge_;
+}
+
+// MatMulNBits: the MatMul weight computes from its packed codes, 2, 4 and 8
+// bits, symmetric and with zero points; the other weights take auto forms.
+TEST_F(OnnxCli, MatMulNBitsComputesLowbitsWeights) {
+  if (!HaveOrt())
+    GTEST_SKIP()
+        << "node_deps/onnxruntime-node missing: run scripts/setup_npm.sh";
+  for (int64_t opset : {9, 21}) {
+    Save(TinyModel(opset), P("tiny.onnx"));
+    for (const std::string s :
+         {"int4 --group-size 32", "int4 --group-size 16 --asymmetric",
+          "int8 --group-size 32", "int2 --group-size 32",
+          "int2 --group-size 64 --asymmetric"}) {
+      const std::string base =
+          "quantize " + P("tiny.onnx") + " --scheme " + s + " -q";
+      ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0)
+          << s;
+      const auto j =
+          RunJson(base + " --onnx-format matmulnbits --json -o " + P("q.onnx"));
+      int nbits = 0;
+      for (const auto& w : j["weights"]) {
+        if (w["name"] == "fc.w") {
+          EXPECT_EQ(w["written_as"], "com.microsoft.MatMulNBits");
+          ++nbits;
+        }
+      }
+      EXPECT_EQ(nbits, 1) << j.dump();
+      EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx")), 0)
+          << "opset " << opset << ", " << s << ": " << judge_;
+    }
+  }
+  // Not expressible: per-channel scales (no power-of-two block) are refused.
+  Save(TinyModel(13), P("tiny.onnx"));
+  ExpectBadInput("quantize " + P("tiny.onnx") +
+                     " --scheme int4 --per-channel --onnx-format matmulnbits",
+                 "fc.w", "MatMulNBits");
+}
+
+// External data (forced here; automatic past 2 GiB): the weights go to
+// OUT.data, lowbit reads the pair back, ONNX Runtime runs it.
+TEST_F(OnnxCli, WritesAndReadsExternalData) {
+  Save(TinyModel(13), P("tiny.onnx"));
+  const std::string base = "quantize " + P("tiny.onnx") + " --scheme int8 -q";
+  ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0);
+  ASSERT_EQ(Run(base + " --onnx-format float --external-data -o " + P("e.onnx"))
+                .status,
+            0);
+  ASSERT_TRUE(fs::exists(P("e.onnx.data")));
+  EXPECT_LT(fs::file_size(P("e.onnx")), fs::file_size(P("f.onnx")) / 4);
+  const auto j = RunJson("quantize " + P("e.onnx") +
+                         " --scheme int8 --json -o " + P("q.onnx"));
+  EXPECT_EQ(j["quantized_weights"], 4);
+  if (HaveOrt()) {
+    EXPECT_EQ(Judge(P("e.onnx"), P("f.onnx")), 0) << judge_;
+  }
 }
 
 // The real PaddleOCR recognizer (opset 9, weights in Constant nodes): int8 per

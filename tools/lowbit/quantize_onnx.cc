@@ -68,11 +68,17 @@ Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
     OnnxEncoding enc = OnnxEncoding::kDecode;
     if (o.onnx_format == "qdq") enc = OnnxEncoding::kQdq;
     if (o.onnx_format == "float") enc = OnnxEncoding::kFloat;
+    // matmulnbits: MatMul weights as MatMulNBits, the others as auto.
+    const bool nbits = o.onnx_format == "matmulnbits";
+    if (nbits && use.op == "MatMul") enc = OnnxEncoding::kMatMulNBits;
     // auto: QDQ where DequantizeLinear keeps the bits (5..8-bit integers, FP8,
     // and from opset 21 int4 and blocks); otherwise the packed decode form.
     const bool qdq = CanWriteQdq(*q, m->opset(), t->shape, use.channel_axis);
     const bool compact = q->scheme.bits > 4 || m->opset() >= 21;
-    if (o.onnx_format == "auto" && qdq && compact) enc = OnnxEncoding::kQdq;
+    if ((o.onnx_format == "auto" || (nbits && use.op != "MatMul")) && qdq &&
+        compact) {
+      enc = OnnxEncoding::kQdq;
+    }
     Row r;
     r.name = t->name;
     r.op = use.op;
@@ -99,7 +105,7 @@ Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
   auto* meta = m->proto().add_metadata_props();
   meta->set_key("lowbit.version");
   meta->set_value(LOWBIT_VERSION);
-  LB_RETURN_IF_ERROR(WriteOnnxModel(m->proto(), o.out));
+  LB_RETURN_IF_ERROR(WriteOnnxModel(m->proto(), o.out, o.external_data));
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();

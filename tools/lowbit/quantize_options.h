@@ -31,6 +31,7 @@ struct QuantizeOptions {
   uint64_t seed = 0x10b17;
   std::string onnx_format = "auto";
   bool gather = false;
+  bool external_data = false;
 };
 
 // Decides per tensor whether it is quantized and with which scheme name.
