@@ -353,35 +353,82 @@ Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
       per_tensor ? Dims{} : (grouped ? Dims{R, G, 1} : Dims{R, 1});
   RemoveWeight(g, name);
   Nodes nodes;
-  // Codes of 4 bits or fewer go two per byte: the first half of each row (or
-  // group) in the low nibbles, the second half in the high ones. Opset 9 has
-  // no bit operators, so the unpacking is float arithmetic, exact on 0..255:
-  // hi = floor(b / 16), lo = b - 16 hi, then Concat(lo, hi).
-  const int64_t L = cdims.back();
-  if (q.scheme.bits <= 4 && L % 2 == 0) {
-    const int64_t h = L / 2, lines = static_cast<int64_t>(codes.size()) / L;
-    std::vector<uint8_t> packed(codes.size() / 2);
-    for (int64_t i = 0; i < lines; ++i) {
-      for (int64_t j = 0; j < h; ++j) {
-        packed[i * h + j] = static_cast<uint8_t>(codes[i * L + j] |
-                                                 (codes[i * L + h + j] << 4));
-      }
+  // Slice of the first `end` entries along `axis` (attributes before opset
+  // 10, inputs from 10).
+  auto slice_first = [&](const std::string& in, int64_t axis, int64_t end,
+                         const std::string& out) {
+    if (opset >= 10) {
+      const int64_t z = 0;
+      AddInit(g, out + "_start", onnx::TensorProto::INT64, {1}, &z, 8,
+              &w.stored_bytes);
+      AddInit(g, out + "_end", onnx::TensorProto::INT64, {1}, &end, 8,
+              &w.stored_bytes);
+      AddInit(g, out + "_axis", onnx::TensorProto::INT64, {1}, &axis, 8,
+              &w.stored_bytes);
+      nodes.Add("Slice", {in, out + "_start", out + "_end", out + "_axis"},
+                out);
+    } else {
+      auto& n = nodes.Add("Slice", {in}, out);
+      AttrInts(n, "starts", {0});
+      AttrInts(n, "ends", {end});
+      AttrInts(n, "axes", {axis});
     }
-    Dims pdims = cdims;
-    pdims.back() = h;
-    AddInit(g, p + "codes_packed", onnx::TensorProto::UINT8, pdims,
-            packed.data(), packed.size(), &w.stored_bytes);
-    AttrInt(nodes.Add("Cast", {p + "codes_packed"}, p + "packed_f"), "to",
-            onnx::TensorProto::FLOAT);
-    const float sixteen = 16.0f;
-    AddInit(g, p + "sixteen", onnx::TensorProto::FLOAT, {}, &sixteen, 4,
+  };
+  auto add_shape = [&](const Dims& to, const std::string& out) {
+    std::vector<int64_t> v(to.begin(), to.end());
+    AddInit(g, out, onnx::TensorProto::INT64,
+            Dims{static_cast<int64_t>(v.size())}, v.data(), v.size() * 8,
             &w.stored_bytes);
-    nodes.Add("Div", {p + "packed_f", p + "sixteen"}, p + "packed_div");
-    nodes.Add("Floor", {p + "packed_div"}, p + "hi");
-    nodes.Add("Mul", {p + "hi", p + "sixteen"}, p + "hi16");
-    nodes.Add("Sub", {p + "packed_f", p + "hi16"}, p + "lo");
-    AttrInt(nodes.Add("Concat", {p + "lo", p + "hi"}, p + "codes_f"), "axis",
-            static_cast<int64_t>(cdims.size()) - 1);
+  };
+  // Codes of 1, 2 or 4 bits (3 bits in 4) go 8, 4 or 2 per byte: the flat
+  // code array is cut into `per` equal segments (the last one padded), and
+  // byte i holds element i of segment j at bits [j*b, (j+1)*b). Opset 9 has no
+  // bit operators, so the unpacking is float arithmetic, exact on 0..255:
+  // t_0 = byte, t_(j+1) = floor(t_j / 2^b), code_j = t_j - 2^b t_(j+1); the
+  // segments are concatenated, the padding sliced off, the shape restored.
+  const int width = q.scheme.bits <= 1   ? 1
+                    : q.scheme.bits <= 2 ? 2
+                    : q.scheme.bits <= 4 ? 4
+                                         : 8;
+  const int64_t total = static_cast<int64_t>(codes.size());
+  if (width < 8) {
+    const int per = 8 / width;
+    const int64_t seg = (total + per - 1) / per;
+    std::vector<uint8_t> packed(static_cast<size_t>(seg), 0);
+    for (int64_t i = 0; i < total; ++i) {
+      packed[i % seg] |= static_cast<uint8_t>(codes[i] << (width * (i / seg)));
+    }
+    AddInit(g, p + "codes_packed", onnx::TensorProto::UINT8, Dims{seg},
+            packed.data(), packed.size(), &w.stored_bytes);
+    std::string t = p + "unpack_0";
+    AttrInt(nodes.Add("Cast", {p + "codes_packed"}, t), "to",
+            onnx::TensorProto::FLOAT);
+    const float radix = static_cast<float>(1 << width);
+    AddInit(g, p + "radix", onnx::TensorProto::FLOAT, {}, &radix, 4,
+            &w.stored_bytes);
+    std::vector<std::string> parts;
+    for (int j = 0; j < per; ++j) {
+      if (j == per - 1) {
+        parts.push_back(t);
+        break;
+      }
+      const std::string k = std::to_string(j);
+      nodes.Add("Div", {t, p + "radix"}, p + "unpack_div" + k);
+      const std::string next = p + "unpack_" + std::to_string(j + 1);
+      nodes.Add("Floor", {p + "unpack_div" + k}, next);
+      nodes.Add("Mul", {next, p + "radix"}, p + "unpack_up" + k);
+      nodes.Add("Sub", {t, p + "unpack_up" + k}, p + "code_seg" + k);
+      parts.push_back(p + "code_seg" + k);
+      t = next;
+    }
+    AttrInt(nodes.Add("Concat", parts, p + "codes_flat"), "axis", 0);
+    std::string flat = p + "codes_flat";
+    if (seg * per != total) {
+      slice_first(flat, 0, total, p + "codes_cut");
+      flat = p + "codes_cut";
+    }
+    add_shape(cdims, p + "codes_shape");
+    nodes.Add("Reshape", {flat, p + "codes_shape"}, p + "codes_f");
   } else {
     AddInit(g, p + "codes", onnx::TensorProto::UINT8, cdims, codes.data(),
             codes.size(), &w.stored_bytes);
@@ -450,33 +497,13 @@ Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
     cur = p + "values";
   }
   auto reshape = [&](const Dims& to, const std::string& out) {
-    std::vector<int64_t> v(to.begin(), to.end());
-    const std::string sh = out + "_shape";
-    AddInit(g, sh, onnx::TensorProto::INT64,
-            Dims{static_cast<int64_t>(v.size())}, v.data(), v.size() * 8,
-            &w.stored_bytes);
-    nodes.Add("Reshape", {cur, sh}, out);
+    add_shape(to, out + "_shape");
+    nodes.Add("Reshape", {cur, out + "_shape"}, out);
     cur = out;
   };
   if (Cp != C) {  // drop the padding of the last group
     reshape(Dims{R, Cp}, p + "padded");
-    if (opset >= 10) {
-      const int64_t z = 0, e = C, a = 1;
-      AddInit(g, p + "slice_start", onnx::TensorProto::INT64, {1}, &z, 8,
-              &w.stored_bytes);
-      AddInit(g, p + "slice_end", onnx::TensorProto::INT64, {1}, &e, 8,
-              &w.stored_bytes);
-      AddInit(g, p + "slice_axis", onnx::TensorProto::INT64, {1}, &a, 8,
-              &w.stored_bytes);
-      nodes.Add("Slice",
-                {cur, p + "slice_start", p + "slice_end", p + "slice_axis"},
-                p + "sliced");
-    } else {
-      auto& s = nodes.Add("Slice", {cur}, p + "sliced");
-      AttrInts(s, "starts", {0});
-      AttrInts(s, "ends", {C});
-      AttrInts(s, "axes", {1});
-    }
+    slice_first(cur, 1, C, p + "sliced");
     cur = p + "sliced";
   }
   const Dims front = FrontShape(shape, axis);

@@ -77,7 +77,7 @@ void ValueInfo(onnx::ValueInfoProto* v, const std::string& name,
 
 // x [1,4,6,6] -> Conv 3x3 (weights in a Constant node) -> Relu -> depthwise
 // Conv (group 8, 9 values per channel) -> Flatten -> MatMul [288,16]
-// (float_data) -> Gemm transB [10,16] (raw_data) -> + Gather(emb [20,10], [7])
+// (float_data) -> Gemm transB [10,16] (raw_data) -> + Gather(emb [21,10], [7])
 // -> y [1,10].
 onnx::ModelProto TinyModel(int64_t opset) {
   onnx::ModelProto m;
@@ -105,7 +105,8 @@ onnx::ModelProto TinyModel(int64_t opset) {
   *g.add_initializer() = Tensor("out.b", {10}, 5, true);
   Int(Node(g, "Gemm", {"h", "out.w", "out.b"}, "g"), "transB", 1);
   // An embedding row added to the output: Gather(table [20, 10], [7]).
-  *g.add_initializer() = Tensor("emb.w", {20, 10}, 6, true);
+  *g.add_initializer() =
+      Tensor("emb.w", {21, 10}, 6, true);  // 210: odd packing
   onnx::TensorProto idx;
   idx.set_name("idx");
   idx.set_data_type(onnx::TensorProto::INT64);
@@ -213,7 +214,7 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
     Save(TinyModel(opset), P("tiny.onnx"));
     for (const std::string& s : schemes) {
       const std::string base =
-          "quantize " + P("tiny.onnx") + " --scheme " + s + " -q";
+          "quantize " + P("tiny.onnx") + " --gather --scheme " + s + " -q";
       ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0)
           << s;
       for (const std::string fmt : {"auto", "decode", "qdq"}) {
