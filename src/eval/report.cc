@@ -46,8 +46,16 @@ Result<ModelReport> CompareModels(const Model& orig, const Model& quant,
   for (const ModelTensor& a : orig.tensors()) {
     const ModelTensor* b = quant.Find(a.name);
     if (b == nullptr) {
+      std::string hint;
+      if (quant.format() == "onnx") {
+        hint =
+            " (lowbit's quantized ONNX weights are outputs of decode nodes, "
+            "not initializers: `lowbit quantize --report FILE` records their "
+            "error, and --onnx-format float writes a file this command can "
+            "compare)";
+      }
       return BadInput(quant.path() + ": tensor '" + a.name + "' of " +
-                      orig.path() + " is missing");
+                      orig.path() + " is missing" + hint);
     }
     if (b->shape != a.shape) {
       return BadInput(quant.path() + ": tensor '" + a.name + "' has shape " +

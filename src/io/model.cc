@@ -38,6 +38,16 @@ void Model::AddTensor(ModelTensor t) {
   tensors_.push_back(std::move(t));
 }
 
+Result<std::vector<uint8_t>> Model::ReadBytes(const ModelTensor& t) const {
+  if (t.plain != nullptr) {
+    return std::vector<uint8_t>(t.plain->data, t.plain->data + t.plain->nbytes);
+  }
+  if (t.gguf != nullptr) {
+    return std::vector<uint8_t>(t.gguf->data, t.gguf->data + t.gguf->nbytes);
+  }
+  return InvalidArgument("tensor '" + t.name + "' has no stored bytes");
+}
+
 void Model::Release(const ModelTensor& t) const {
   if (t.gguf != nullptr) DropPages(t.gguf->data, t.gguf->nbytes);
   if (t.plain != nullptr) DropPages(t.plain->data, t.plain->nbytes);

@@ -63,6 +63,9 @@ class Model {
   // The tensor as f32 values, dequantized or converted. InvalidArgument for
   // tensors that are not float data.
   virtual Result<std::vector<float>> ReadFloat(const ModelTensor& t) const = 0;
+  // The tensor's stored bytes (little-endian elements), for tensors that are
+  // copied as they are.
+  virtual Result<std::vector<uint8_t>> ReadBytes(const ModelTensor& t) const;
   // Hints that the tensor's bytes will not be read again soon: their pages of
   // the mapped file are dropped from this process's resident memory (they are
   // re-read if needed).

@@ -280,24 +280,13 @@ Result<std::vector<uint8_t>> OnnxModel::ExternalBytes(
 }
 
 Result<std::vector<float>> OnnxModel::ReadFloat(const ModelTensor& mt) const {
-  // The graph may have been edited since opening (weights replaced): check the
-  // cached position, else search by name.
-  const auto& inits = proto_->graph().initializer();
-  auto it = init_index_.find(mt.name);
-  int index = -1;
-  if (it != init_index_.end() && it->second < inits.size() &&
-      inits.Get(it->second).name() == mt.name) {
-    index = it->second;
-  } else {
-    for (int i = 0; i < inits.size(); ++i) {
-      if (inits.Get(i).name() == mt.name) index = i;
-    }
-  }
-  if (index < 0 || !IsFloatWeight(mt.dtype)) {
+  // The graph may have been edited since opening (weights replaced).
+  const onnx::TensorProto* tp = Initializer(mt.name);
+  if (tp == nullptr || !IsFloatWeight(mt.dtype)) {
     return BadInput(path_ + ": " + Quote(mt.name) +
                     " is not a float initializer");
   }
-  const onnx::TensorProto& t = inits.Get(index);
+  const onnx::TensorProto& t = *tp;
   const int64_t n = NumElements(mt.shape);
   std::vector<float> out(static_cast<size_t>(n));
   const int esize = DTypeBits(mt.dtype) / 8;
@@ -342,6 +331,74 @@ Result<std::vector<float>> OnnxModel::ReadFloat(const ModelTensor& mt) const {
       default:
         return BadInput(path_ + ": " + Quote(mt.name) +
                         ": unsupported float type");
+    }
+  }
+  return out;
+}
+
+const onnx::TensorProto* OnnxModel::Initializer(const std::string& name) const {
+  const auto& inits = proto_->graph().initializer();
+  auto it = init_index_.find(name);
+  if (it != init_index_.end() && it->second < inits.size() &&
+      inits.Get(it->second).name() == name) {
+    return &inits.Get(it->second);
+  }
+  for (const auto& t : inits) {
+    if (t.name() == name) return &t;
+  }
+  return nullptr;
+}
+
+Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
+  const onnx::TensorProto* t = Initializer(mt.name);
+  if (t == nullptr) {
+    return BadInput(path_ + ": " + Quote(mt.name) + " is not an initializer");
+  }
+  const int64_t n = NumElements(mt.shape);
+  const int bits = DTypeBits(mt.dtype);
+  const uint64_t expect = (static_cast<uint64_t>(bits) * n + 7) / 8;
+  if (IsExternal(*t)) return ExternalBytes(*t, expect);
+  if (t->has_raw_data()) {
+    const auto* p = reinterpret_cast<const uint8_t*>(t->raw_data().data());
+    return std::vector<uint8_t>(p, p + t->raw_data().size());
+  }
+  // Typed fields, written out as little-endian elements.
+  std::vector<uint8_t> out(static_cast<size_t>(expect), 0);
+  const int es = bits / 8;
+  for (int64_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(i);
+    uint8_t* dst = out.data() + i * es;
+    switch (t->data_type()) {
+      case onnx::TensorProto::FLOAT: {
+        const float v = t->float_data(k);
+        std::memcpy(dst, &v, 4);
+        break;
+      }
+      case onnx::TensorProto::DOUBLE: {
+        const double v = t->double_data(k);
+        std::memcpy(dst, &v, 8);
+        break;
+      }
+      case onnx::TensorProto::INT64: {
+        const int64_t v = t->int64_data(k);
+        std::memcpy(dst, &v, 8);
+        break;
+      }
+      case onnx::TensorProto::UINT32:
+      case onnx::TensorProto::UINT64: {
+        const uint64_t v = t->uint64_data(k);
+        std::memcpy(dst, &v, es);
+        break;
+      }
+      default: {
+        if (es < 1) {
+          return BadInput(path_ + ": " + Quote(mt.name) +
+                          ": packed sub-byte values outside raw_data");
+        }
+        const int32_t v = t->int32_data(k);
+        std::memcpy(dst, &v, es);
+        break;
+      }
     }
   }
   return out;

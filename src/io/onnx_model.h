@@ -40,6 +40,7 @@ class OnnxModel : public Model {
   uint64_t file_size() const override { return file_size_; }
   std::string format() const override { return "onnx"; }
   Result<std::vector<float>> ReadFloat(const ModelTensor& t) const override;
+  Result<std::vector<uint8_t>> ReadBytes(const ModelTensor& t) const override;
 
   // The model with Constant tensors lifted into initializers; external data
   // stays external until Materialize().
@@ -58,6 +59,7 @@ class OnnxModel : public Model {
   OnnxModel();
   Result<std::vector<uint8_t>> ExternalBytes(const onnx::TensorProto& t,
                                              uint64_t expect) const;
+  const onnx::TensorProto* Initializer(const std::string& name) const;
   std::string path_, dir_;
   uint64_t file_size_ = 0;
   std::unique_ptr<onnx::ModelProto> proto_;

@@ -43,10 +43,6 @@ Result<GgmlType> GgmlTypeOf(DType d, const std::string& tensor) {
 }
 
 // Bytes of a tensor that is copied as is.
-std::pair<const uint8_t*, uint64_t> RawBytes(const ModelTensor& t) {
-  if (t.plain != nullptr) return {t.plain->data, t.plain->nbytes};
-  return {t.gguf->data, t.gguf->nbytes};
-}
 
 }  // namespace
 
@@ -62,7 +58,9 @@ Runner AddConvert(CLI::App& app) {
                          "other tensors copied. The output is GGUF when its "
                          "name ends in .gguf, else "
                          "safetensors; the input may be either.");
-  sub->add_option("MODEL", o->model, "input model (.safetensors or .gguf)")
+  sub->add_option(
+         "MODEL", o->model,
+         "input model (.safetensors, .gguf or .onnx: its initializers)")
       ->required();
   sub->add_option("-o,--output", o->out, "output .safetensors or .gguf file")
       ->required();
@@ -157,7 +155,9 @@ Runner AddConvert(CLI::App& app) {
         data = buf.data();
         nbytes = buf.size();
       } else {
-        std::tie(data, nbytes) = RawBytes(t);
+        LB_ASSIGN_OR_RETURN(buf, m->ReadBytes(t));
+        data = buf.data();
+        nbytes = buf.size();
       }
       LB_RETURN_IF_ERROR(to_gguf ? gw->Write(t.name, data, nbytes)
                                  : sw->Write(t.name, data, nbytes));
