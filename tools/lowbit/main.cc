@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   add(cli::AddReport);
   add(cli::AddConvert);
   add(cli::AddSynth);
+  add(cli::AddBench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,208 @@
+// Highway kernels of kernels/matvec.h. int8: y = s (sum c x - z sum x), the
+// codes widened to float and multiplied into four vector accumulators. int4 in
+// groups: the packed bytes are split into low and high nibbles, which multiply
+// the even and odd entries of x (deinterleaved once per call), so that no
+// shuffle of the codes is needed; each group's partial sum is scaled into the
+// row's accumulator and the zero points come off at the end as
+// sum_g s_g z_g (sum of x over the group).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matvec.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format off
+#include "hwy/highway.h"
+// clang-format on
+
+#include <algorithm>
+#include <vector>
+
+#include "formats/bitpack.h"
+#include "kernels/matvec.h"
+
+#ifndef LOWBIT_KERNELS_MATVEC_PREP_
+#define LOWBIT_KERNELS_MATVEC_PREP_
+namespace lowbit {
+// Per-call data shared by all rows.
+struct MatVecPrep {
+  const float* x;
+  const float* xe;   // x[2j]
+  const float* xo;   // x[2j + 1]
+  const float* sxg;  // sum of x per group
+  float sx;          // sum of x
+};
+}  // namespace lowbit
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace lowbit {
+namespace HWY_NAMESPACE {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+// The sum of a vector's lanes through a store. (Highway's SumOfLanes made GCC
+// keep the accumulator in memory for the whole loop, a store-to-load round
+// trip per iteration.)
+template <class D, class V>
+HWY_INLINE float LaneTotal(D d, V v) {
+  float lanes[HWY_MAX_BYTES / sizeof(float)];
+  hn::StoreU(v, d, lanes);
+  float s = 0.0f;
+  for (size_t i = 0; i < hn::Lanes(d); ++i) s += lanes[i];
+  return s;
+}
+
+float ZeroOf(const QuantizedTensor& w, int64_t srow, int64_t g) {
+  if (w.symmetric) return static_cast<float>(1 << (w.scheme.bits - 1));
+  const uint8_t* z = w.zeros.data() + srow * w.zero_row_bytes();
+  if (w.scheme.bits == 8) return static_cast<float>(z[g]);
+  return static_cast<float>((z[g / 2] >> (4 * (g % 2))) & 15);
+}
+
+float RowInt8(const QuantizedTensor& w, const MatVecPrep& p, int64_t r) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<int32_t, decltype(df)> di;
+  const hn::Rebind<uint8_t, decltype(df)> du8;
+  const size_t N = hn::Lanes(df);
+  const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+  const int64_t cols = w.cols;
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df),
+       a3 = hn::Zero(df);
+  int64_t i = 0;
+  auto load = [&](int64_t k) {
+    return hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(du8, c + k)));
+  };
+  for (; i + 4 * static_cast<int64_t>(N) <= cols; i += 4 * N) {
+    a0 = hn::MulAdd(load(i), hn::LoadU(df, p.x + i), a0);
+    a1 = hn::MulAdd(load(i + N), hn::LoadU(df, p.x + i + N), a1);
+    a2 = hn::MulAdd(load(i + 2 * N), hn::LoadU(df, p.x + i + 2 * N), a2);
+    a3 = hn::MulAdd(load(i + 3 * N), hn::LoadU(df, p.x + i + 3 * N), a3);
+  }
+  for (; i + static_cast<int64_t>(N) <= cols; i += N) {
+    a0 = hn::MulAdd(load(i), hn::LoadU(df, p.x + i), a0);
+  }
+  float s = LaneTotal(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)));
+  for (; i < cols; ++i) s += static_cast<float>(c[i]) * p.x[i];
+  const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
+  return w.scales[srow] * (s - ZeroOf(w, srow, 0) * p.sx);
+}
+
+float RowInt4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r,
+              float* zbuf) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<int32_t, decltype(df)> di;
+  const hn::Rebind<uint8_t, decltype(df)> du8;
+  const size_t N = hn::Lanes(df);
+  const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+  const int64_t half = w.group_size / 2, groups = w.groups_per_row();
+  const float* s = w.scales.data() + r * groups;
+  const auto mask = hn::Set(di, 15);
+  auto acc0 = hn::Zero(df);
+  // The codes times their group's scale go straight into the row's
+  // accumulator, N bytes (2N codes) at a time.
+  const int64_t per_group = half / static_cast<int64_t>(N);
+  auto chunk = [&](int64_t j, decltype(acc0) sg, decltype(acc0) acc) {
+    const auto v = hn::PromoteTo(di, hn::LoadU(du8, c + j));
+    const auto t =
+        hn::MulAdd(hn::ConvertTo(df, hn::And(v, mask)), hn::LoadU(df, p.xe + j),
+                   hn::Mul(hn::ConvertTo(df, hn::ShiftRight<4>(v)),
+                           hn::LoadU(df, p.xo + j)));
+    return hn::MulAdd(t, sg, acc);
+  };
+  if (per_group == 1) {  // one vector of bytes per group: no inner loop
+    for (int64_t g = 0; g < groups; ++g) {
+      acc0 = chunk(g * half, hn::Set(df, s[g]), acc0);
+    }
+  } else {
+    for (int64_t g = 0; g < groups; ++g) {
+      const auto sg = hn::Set(df, s[g]);
+      for (int64_t k = 0; k < per_group; ++k) {
+        acc0 = chunk(g * half + k * static_cast<int64_t>(N), sg, acc0);
+      }
+    }
+  }
+  // The zero points: sum_g s_g z_g (sum of x over group g).
+  float corr = 0.0f;
+  if (w.symmetric) {
+    auto cv = hn::Zero(df);
+    int64_t g = 0;
+    for (; g + static_cast<int64_t>(N) <= groups; g += N) {
+      cv = hn::MulAdd(hn::LoadU(df, s + g), hn::LoadU(df, p.sxg + g), cv);
+    }
+    corr = LaneTotal(df, cv);
+    for (; g < groups; ++g) corr += s[g] * p.sxg[g];
+    corr *= 8.0f;
+  } else {
+    for (int64_t g = 0; g < groups; ++g) zbuf[g] = ZeroOf(w, r, g);
+    for (int64_t g = 0; g < groups; ++g) corr += s[g] * zbuf[g] * p.sxg[g];
+  }
+  return LaneTotal(df, acc0) - corr;
+}
+
+}  // namespace
+
+size_t VectorLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
+
+void MatVecRowsImpl(const QuantizedTensor& w, const MatVecPrep& p, int64_t r0,
+                    int64_t r1, float* y) {
+  if (w.scheme.bits == 8) {
+    for (int64_t r = r0; r < r1; ++r) y[r] = RowInt8(w, p, r);
+    return;
+  }
+  std::vector<float> zbuf(static_cast<size_t>(w.groups_per_row()));
+  for (int64_t r = r0; r < r1; ++r) y[r] = RowInt4(w, p, r, zbuf.data());
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lowbit
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace lowbit {
+
+HWY_EXPORT(VectorLanes);
+HWY_EXPORT(MatVecRowsImpl);
+
+bool MatVecSupports(const QuantizedTensor& w) {
+  if (w.scheme.kind != SchemeKind::kInt) return false;
+  if (w.scheme.bits == 8) return w.granularity != Granularity::kGroup;
+  if (w.scheme.bits != 4 || w.granularity != Granularity::kGroup) return false;
+  const int64_t lanes =
+      static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(VectorLanes)());
+  return w.cols % w.group_size == 0 && (w.group_size / 2) % lanes == 0;
+}
+
+Status MatVec(const QuantizedTensor& w, const float* x, float* y,
+              ThreadPool& pool) {
+  if (!MatVecSupports(w)) {
+    return InvalidArgument(
+        "MatVec: no kernel for " + w.scheme.Name() +
+        (w.granularity == Granularity::kGroup
+             ? " in groups of " + std::to_string(w.group_size)
+             : std::string()));
+  }
+  const int64_t cols = w.cols;
+  std::vector<float> xe, xo, sxg;
+  float sx = 0.0f;
+  for (int64_t c = 0; c < cols; ++c) sx += x[c];
+  if (w.scheme.bits == 4) {
+    xe.resize(static_cast<size_t>(cols / 2));
+    xo.resize(static_cast<size_t>(cols / 2));
+    for (int64_t j = 0; j < cols / 2; ++j) {
+      xe[j] = x[2 * j];
+      xo[j] = x[2 * j + 1];
+    }
+    sxg.assign(static_cast<size_t>(w.groups_per_row()), 0.0f);
+    for (int64_t c = 0; c < cols; ++c) sxg[c / w.group_size] += x[c];
+  }
+  const MatVecPrep p{x, xe.data(), xo.data(), sxg.data(), sx};
+  // One contiguous slice of rows per thread.
+  const int64_t grain = std::max<int64_t>(
+      16, (w.rows + pool.num_threads() - 1) / pool.num_threads() / 64);
+  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+    HWY_DYNAMIC_DISPATCH(MatVecRowsImpl)(w, p, r0, r1, y);
+  });
+  return Status::Ok();
+}
+
+}  // namespace lowbit
+#endif  // HWY_ONCE

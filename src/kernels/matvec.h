@@ -1,0 +1,37 @@
+// Matrix-vector products with quantized weights: y = W x for W (rows x cols)
+// held in lowbit's QuantizedTensor layout, read directly from the packed codes
+// (no dequantized copy), rows in parallel. One Highway source for every target
+// (kernels/matvec.cc), a scalar reference (kernels/reference/matvec.cc).
+//
+// Supported so far: integer weights, symmetric or asymmetric, 8 bits per
+// channel or per tensor, and 4 bits in groups whose half-size is a multiple of
+// the vector length (groups of 32 on AVX-512, 16 on AVX2).
+//
+// Example:
+//   QuantizedTensor w = *Quantize(data, {4096, 4096}, int4_g32, pool);
+//   std::vector<float> x(4096), y(4096);
+//   LB_RETURN_IF_ERROR(MatVec(w, x.data(), y.data(), pool));
+#pragma once
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "formats/quantized_tensor.h"
+
+namespace lowbit {
+
+// Whether MatVec has a kernel for `w`.
+bool MatVecSupports(const QuantizedTensor& w);
+
+// y[r] = sum_c decode(w)[r][c] * x[c]; x has w.cols values, y w.rows. The sums
+// run in float vectors, so they differ from reference::MatVec by rounding only
+// (|y - y_ref| <= 1e-5 * sum_c |w_rc x_c| in the tests). InvalidArgument when
+// the layout is not supported.
+Status MatVec(const QuantizedTensor& w, const float* x, float* y,
+              ThreadPool& pool);
+
+namespace reference {
+// Row by row: DequantizeRow, then a double-precision dot product.
+void MatVec(const QuantizedTensor& w, const float* x, float* y);
+}  // namespace reference
+
+}  // namespace lowbit

@@ -1,0 +1,96 @@
+#include "kernels/matvec.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "hwy/targets.h"
+#include "quant/quantize.h"
+
+namespace lowbit {
+namespace {
+
+QuantizedTensor Make(int64_t rows, int64_t cols, const std::string& scheme,
+                     int gran, int64_t group, bool asym, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (float& v : w) v = g(rng);
+  QuantConfig c;
+  c.scheme = *ParseScheme(scheme);
+  c.granularity = gran;
+  c.group_size = group;
+  c.symmetric = asym ? 0 : 1;
+  c.method = MethodSpec{};
+  ThreadPool pool(1);
+  auto q = Quantize(w.data(), Shape{rows, cols}, c, pool);
+  EXPECT_TRUE(q.ok()) << q.status().message();
+  return std::move(q).value();
+}
+
+// Every compiled target against the reference, within float rounding of the
+// sums: sizes of 1 to 3 vectors plus one (and odd row counts, prime columns
+// for int8), both symmetric and asymmetric.
+TEST(MatVec, EveryTargetMatchesTheReference) {
+  struct Case {
+    std::string scheme;
+    int gran;
+    int64_t group;
+    bool asym;
+  };
+  const std::vector<Case> cases = {
+      {"int8", static_cast<int>(Granularity::kChannel), 0, false},
+      {"int8", static_cast<int>(Granularity::kChannel), 0, true},
+      {"int8", static_cast<int>(Granularity::kTensor), 0, false},
+      {"int4", static_cast<int>(Granularity::kGroup), 32, false},
+      {"int4", static_cast<int>(Granularity::kGroup), 64, true},
+  };
+  ThreadPool pool(2);
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (const Case& c : cases) {
+      for (int64_t cols : {int64_t{64}, int64_t{128}, int64_t{97},
+                           int64_t{1031}, int64_t{4096}}) {
+        for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{33}}) {
+          const QuantizedTensor w =
+              Make(rows, cols, c.scheme, c.gran, c.group, c.asym, 5 + cols);
+          if (!MatVecSupports(w)) continue;
+          std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
+          std::mt19937 rng(9);
+          std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+          for (float& v : x) v = u(rng);
+          ASSERT_TRUE(MatVec(w, x.data(), y.data(), pool).ok());
+          reference::MatVec(w, x.data(), ref.data());
+          const std::vector<float> deq = Dequantize(w);
+          for (int64_t r = 0; r < rows; ++r) {
+            double mag = 0.0;
+            for (int64_t k = 0; k < cols; ++k) {
+              mag += std::fabs(static_cast<double>(deq[r * cols + k]) * x[k]);
+            }
+            ASSERT_NEAR(y[r], ref[r], 1e-5 * mag + 1e-30)
+                << c.scheme << " " << rows << "x" << cols << " row " << r
+                << " on " << hwy::TargetName(target);
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 20);
+}
+
+TEST(MatVec, RefusesWhatItHasNoKernelFor) {
+  ThreadPool pool(1);
+  const QuantizedTensor w =
+      Make(4, 64, "nf4", static_cast<int>(Granularity::kGroup), 64, false, 1);
+  EXPECT_FALSE(MatVecSupports(w));
+  std::vector<float> x(64), y(4);
+  EXPECT_FALSE(MatVec(w, x.data(), y.data(), pool).ok());
+}
+
+}  // namespace
+}  // namespace lowbit
