@@ -13,8 +13,10 @@
 // clang-format on
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
+#include "core/round.h"
 #include "formats/bitpack.h"
 #include "kernels/matvec.h"
 
@@ -140,6 +142,61 @@ float RowInt4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r,
 
 }  // namespace
 
+// Exact int32 dot products of rows of u8 codes with int16 activations:
+// widen 16-bit, multiply, add pairs to 32 bits (pmaddwd on x86).
+void DotQ8RowsImpl(const QuantizedTensor& w, const int16_t* xq, int64_t r0,
+                   int64_t r1, int64_t* dots) {
+#if HWY_TARGET == HWY_SCALAR
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+    int64_t d = 0;
+    for (int64_t k = 0; k < w.cols; ++k) d += int64_t{c[k]} * xq[k];
+    dots[r] = d;
+  }
+#else
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
+  const size_t N = hn::Lanes(d16);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+    const hn::RebindToUnsigned<decltype(d16)> du16;
+    auto a0 = hn::Zero(d32), a1 = hn::Zero(d32), a2 = hn::Zero(d32),
+         a3 = hn::Zero(d32), u0 = hn::Zero(d32), u1 = hn::Zero(d32),
+         u2 = hn::Zero(d32), u3 = hn::Zero(d32);
+    auto codes = [&](int64_t at) {
+      return hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(du8, c + at)));
+    };
+    int64_t k = 0;
+    const int64_t n = static_cast<int64_t>(N);
+    for (; k + 4 * n <= w.cols; k += 4 * n) {
+      a0 = hn::ReorderWidenMulAccumulate(d32, codes(k), hn::LoadU(d16, xq + k),
+                                         a0, u0);
+      a1 = hn::ReorderWidenMulAccumulate(d32, codes(k + n),
+                                         hn::LoadU(d16, xq + k + n), a1, u1);
+      a2 = hn::ReorderWidenMulAccumulate(
+          d32, codes(k + 2 * n), hn::LoadU(d16, xq + k + 2 * n), a2, u2);
+      a3 = hn::ReorderWidenMulAccumulate(
+          d32, codes(k + 3 * n), hn::LoadU(d16, xq + k + 3 * n), a3, u3);
+    }
+    for (; k + n <= w.cols; k += n) {
+      a0 = hn::ReorderWidenMulAccumulate(d32, codes(k), hn::LoadU(d16, xq + k),
+                                         a0, u0);
+    }
+    int32_t lanes[HWY_MAX_BYTES / sizeof(int32_t)];
+    const auto sum = hn::Add(hn::Add(hn::RearrangeToOddPlusEven(a0, u0),
+                                     hn::RearrangeToOddPlusEven(a1, u1)),
+                             hn::Add(hn::RearrangeToOddPlusEven(a2, u2),
+                                     hn::RearrangeToOddPlusEven(a3, u3)));
+    hn::StoreU(sum, d32, lanes);
+    int64_t d = 0;
+    for (size_t i = 0; i < hn::Lanes(d32); ++i) d += lanes[i];
+    for (; k < w.cols; ++k) d += int64_t{c[k]} * xq[k];
+    dots[r] = d;
+  }
+#endif
+}
+
 size_t VectorLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 
 void MatVecRowsImpl(const QuantizedTensor& w, const MatVecPrep& p, int64_t r0,
@@ -161,6 +218,48 @@ namespace lowbit {
 
 HWY_EXPORT(VectorLanes);
 HWY_EXPORT(MatVecRowsImpl);
+HWY_EXPORT(DotQ8RowsImpl);
+
+float QuantizeActivations(const float* x, int64_t n, int16_t* xq) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float sx = amax / 127.0f;
+  const float inv = sx > 0.0f ? 1.0f / sx : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    xq[i] = static_cast<int16_t>(RoundClamp(x[i] * inv, -127.0f, 127.0f));
+  }
+  return sx;
+}
+
+bool MatVecQ8Supports(const QuantizedTensor& w) {
+  return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 8 &&
+         w.symmetric && w.granularity != Granularity::kGroup &&
+         w.cols < (int64_t{1} << 16);  // int32 sums cannot overflow
+}
+
+Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
+                ThreadPool& pool) {
+  if (!MatVecQ8Supports(w)) {
+    return InvalidArgument(
+        "MatVecQ8: int8 symmetric weights per channel or "
+        "tensor with fewer than 65536 columns only");
+  }
+  std::vector<int16_t> xq(static_cast<size_t>(w.cols));
+  const float sx = QuantizeActivations(x, w.cols, xq.data());
+  int64_t sum_xq = 0;
+  for (int16_t v : xq) sum_xq += v;
+  std::vector<int64_t> dots(static_cast<size_t>(w.rows));
+  const int64_t grain = std::max<int64_t>(
+      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
+  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+    HWY_DYNAMIC_DISPATCH(DotQ8RowsImpl)(w, xq.data(), r0, r1, dots.data());
+  });
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
+    y[r] = w.scales[srow] * (sx * static_cast<float>(dots[r] - 128 * sum_xq));
+  }
+  return Status::Ok();
+}
 
 bool MatVecSupports(const QuantizedTensor& w) {
   if (w.scheme.kind != SchemeKind::kInt) return false;

@@ -29,9 +29,24 @@ bool MatVecSupports(const QuantizedTensor& w);
 Status MatVec(const QuantizedTensor& w, const float* x, float* y,
               ThreadPool& pool);
 
+// The integer-activation product for int8 weights (symmetric, per channel or
+// per tensor): x is quantized to int8 with one scale sx = max|x| / 127
+// (QuantizeActivations), the dot products run in int32 (16-bit multiplies with
+// pairwise 32-bit sums), and y[r] = scale_r * sx * (sum c xq - 128 sum xq).
+// Integer arithmetic: equal to reference::MatVecQ8 bit for bit.
+bool MatVecQ8Supports(const QuantizedTensor& w);
+Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
+                ThreadPool& pool);
+
+// x -> round(x / sx) in [-127, 127] with sx = max|x| / 127 (0 for x = 0);
+// returns sx.
+float QuantizeActivations(const float* x, int64_t n, int16_t* xq);
+
 namespace reference {
 // Row by row: DequantizeRow, then a double-precision dot product.
 void MatVec(const QuantizedTensor& w, const float* x, float* y);
+// The same quantized activations, an exact int64 dot product per row.
+void MatVecQ8(const QuantizedTensor& w, const float* x, float* y);
 }  // namespace reference
 
 }  // namespace lowbit

@@ -134,10 +134,11 @@ Runner AddBench(CLI::App& app) {
         tb.push_back(Seconds(t0) / fw.size());
       }
       const double t_blas = Median(tb);
-      for (const auto& [label, scheme, group] :
-           {std::tuple<const char*, const char*, int64_t>{"int8/channel",
-                                                          "int8", 0},
-            {"int4/g32", "int4", 32}}) {
+      for (const auto& [label, scheme, group, int_act] :
+           {std::tuple<const char*, const char*, int64_t, bool>{
+                "int8/channel", "int8", 0, false},
+            {"int8 x int8act", "int8", 0, true},
+            {"int4/g32", "int4", 32, false}}) {
         QuantConfig c;
         c.scheme = *ParseScheme(scheme);
         c.granularity = static_cast<int>(group ? Granularity::kGroup
@@ -154,8 +155,10 @@ Runner AddBench(CLI::App& app) {
         std::vector<double> tq;
         for (int k = 0; k < o->rounds; ++k) {
           const auto t0 = Clock::now();
-          for (const auto& m : qs)
-            LB_RETURN_IF_ERROR(MatVec(m, x.data(), y.data(), pool));
+          for (const auto& m : qs) {
+            LB_RETURN_IF_ERROR(int_act ? MatVecQ8(m, x.data(), y.data(), pool)
+                                       : MatVec(m, x.data(), y.data(), pool));
+          }
           tq.push_back(Seconds(t0) / copies);
         }
         const double t = Median(tq), gbs = bytes / t / 1e9;

@@ -18,4 +18,18 @@ void MatVec(const QuantizedTensor& w, const float* x, float* y) {
   }
 }
 
+void MatVecQ8(const QuantizedTensor& w, const float* x, float* y) {
+  std::vector<int16_t> xq(static_cast<size_t>(w.cols));
+  const float sx = QuantizeActivations(x, w.cols, xq.data());
+  int64_t sum_xq = 0;
+  for (int16_t v : xq) sum_xq += v;
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+    int64_t dot = 0;
+    for (int64_t k = 0; k < w.cols; ++k) dot += int64_t{c[k]} * xq[k];
+    const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
+    y[r] = w.scales[srow] * (sx * static_cast<float>(dot - 128 * sum_xq));
+  }
+}
+
 }  // namespace lowbit::reference
