@@ -197,6 +197,84 @@ void DotQ8RowsImpl(const QuantizedTensor& w, const int16_t* xq, int64_t r0,
 #endif
 }
 
+// int4 groups with integer activations: per 2 bytes (4 codes) an exact int32
+// sum (low nibbles with the even activations, high with the odd ones, 16-bit
+// multiply-add pairs), then into a float accumulator with the scale of its
+// group (`es`: each group's scale repeated for its lanes). Returns per row
+// sum_g s_g sum_(c in g) code xq.
+void DotQ4RowsImpl(const QuantizedTensor& w, const int16_t* xqe,
+                   const int16_t* xqo, int64_t r0, int64_t r1, float* out) {
+  const int64_t nbytes = w.cols / 2, quads = w.cols / 4;
+  const int64_t per_group = w.group_size / 4;  // lanes (quads) per group
+  std::vector<float> es(static_cast<size_t>(quads));
+  const int64_t groups = w.groups_per_row();
+#if HWY_TARGET == HWY_SCALAR || !HWY_ARCH_X86
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+    const float* s = w.scales.data() + r * groups;
+    float acc = 0.0f;
+    for (int64_t g = 0; g < groups; ++g) {
+      int64_t d = 0;
+      for (int64_t j = g * w.group_size / 2; j < (g + 1) * w.group_size / 2;
+           ++j) {
+        d += int64_t{c[j] & 15} * xqe[j] + int64_t{c[j] >> 4} * xqo[j];
+      }
+      acc += s[g] * static_cast<float>(d);
+    }
+    out[r] = acc;
+  }
+  (void)nbytes;
+  (void)per_group;
+#else
+  // x86: pmaddwd sums adjacent 16-bit pairs, so 32-bit lane i covers bytes
+  // 2i and 2i + 1 of the chunk, which lie in one group.
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<float, decltype(d32)> df;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d16));
+  const auto mask = hn::Set(d16, 15);
+  const int64_t lanes32 = static_cast<int64_t>(hn::Lanes(d32));
+  // The vector of scales for the chunk at byte j: one group (per_group >=
+  // lanes32), two halves (per_group == lanes32 / 2), or the expanded array.
+  const int mode = per_group >= lanes32 ? 1 : per_group * 2 == lanes32 ? 2 : 0;
+  int group_shift = 0;
+  while ((int64_t{1} << group_shift) < per_group) ++group_shift;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+    const float* s = w.scales.data() + r * groups;
+    if (mode == 0) {
+      for (int64_t g = 0; g < groups; ++g) {
+        std::fill(es.begin() + g * per_group, es.begin() + (g + 1) * per_group,
+                  s[g]);
+      }
+    }
+    auto acc = hn::Zero(df);
+    for (int64_t j = 0; j < nbytes; j += n) {
+      const auto v =
+          hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(du8, c + j)));
+      auto u = hn::Zero(d32);
+      auto isum = hn::ReorderWidenMulAccumulate(
+          d32, hn::And(v, mask), hn::LoadU(d16, xqe + j), hn::Zero(d32), u);
+      isum = hn::ReorderWidenMulAccumulate(d32, hn::ShiftRight<4>(v),
+                                           hn::LoadU(d16, xqo + j), isum, u);
+      const int64_t g = (j >> 1) >> group_shift;  // group sizes are powers of 2
+      auto sv = hn::Set(df, s[g]);
+      if (mode == 2) {
+        sv = hn::ConcatLowerLower(df, hn::Set(df, s[g + 1]), sv);
+      } else if (mode == 0) {
+        sv = hn::LoadU(df, es.data() + j / 2);
+      }
+      acc = hn::MulAdd(hn::ConvertTo(df, isum), sv, acc);
+    }
+    out[r] = LaneTotal(df, acc);
+  }
+#endif
+}
+
+size_t Int16Lanes() { return hn::Lanes(hn::ScalableTag<int16_t>()); }
+
 size_t VectorLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 
 void MatVecRowsImpl(const QuantizedTensor& w, const MatVecPrep& p, int64_t r0,
@@ -219,6 +297,8 @@ namespace lowbit {
 HWY_EXPORT(VectorLanes);
 HWY_EXPORT(MatVecRowsImpl);
 HWY_EXPORT(DotQ8RowsImpl);
+HWY_EXPORT(DotQ4RowsImpl);
+HWY_EXPORT(Int16Lanes);
 
 float QuantizeActivations(const float* x, int64_t n, int16_t* xq) {
   float amax = 0.0f;
@@ -232,25 +312,63 @@ float QuantizeActivations(const float* x, int64_t n, int16_t* xq) {
 }
 
 bool MatVecQ8Supports(const QuantizedTensor& w) {
-  return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 8 &&
-         w.symmetric && w.granularity != Granularity::kGroup &&
-         w.cols < (int64_t{1} << 16);  // int32 sums cannot overflow
+  if (w.scheme.kind != SchemeKind::kInt || w.cols >= (int64_t{1} << 16)) {
+    return false;  // (int32 sums cannot overflow below 2^16 columns)
+  }
+  if (w.scheme.bits == 8) {
+    return w.symmetric && w.granularity != Granularity::kGroup;
+  }
+  const int64_t lanes =
+      static_cast<int64_t>(HWY_DYNAMIC_DISPATCH(Int16Lanes)());
+  return w.scheme.bits == 4 && w.granularity == Granularity::kGroup &&
+         w.group_size % 4 == 0 && w.cols % w.group_size == 0 &&
+         (w.cols / 2) % lanes == 0;
 }
 
 Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
                 ThreadPool& pool) {
   if (!MatVecQ8Supports(w)) {
     return InvalidArgument(
-        "MatVecQ8: int8 symmetric weights per channel or "
-        "tensor with fewer than 65536 columns only");
+        "MatVecQ8: int8 symmetric weights per channel or tensor, or int4 in "
+        "groups (whole groups, rows a multiple of the vector), fewer than "
+        "65536 columns");
   }
   std::vector<int16_t> xq(static_cast<size_t>(w.cols));
   const float sx = QuantizeActivations(x, w.cols, xq.data());
+  const int64_t grain = std::max<int64_t>(
+      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
+  if (w.scheme.bits == 4) {
+    const int64_t half = w.cols / 2, groups = w.groups_per_row();
+    std::vector<int16_t> xqe(static_cast<size_t>(half)), xqo(xqe.size());
+    for (int64_t j = 0; j < half; ++j) {
+      xqe[j] = xq[2 * j];
+      xqo[j] = xq[2 * j + 1];
+    }
+    std::vector<int64_t> sxq(static_cast<size_t>(groups), 0);
+    for (int64_t k = 0; k < w.cols; ++k) sxq[k / w.group_size] += xq[k];
+    std::vector<float> dots(static_cast<size_t>(w.rows));
+    pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+      HWY_DYNAMIC_DISPATCH(DotQ4RowsImpl)
+      (w, xqe.data(), xqo.data(), r0, r1, dots.data());
+    });
+    std::vector<uint8_t> z(static_cast<size_t>(groups), 8);
+    for (int64_t r = 0; r < w.rows; ++r) {
+      if (!w.symmetric) {
+        UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4,
+                   z.data());
+      }
+      const float* s = w.scales.data() + r * groups;
+      float corr = 0.0f;
+      for (int64_t g = 0; g < groups; ++g) {
+        corr += s[g] * static_cast<float>(z[g] * sxq[g]);
+      }
+      y[r] = sx * (dots[r] - corr);
+    }
+    return Status::Ok();
+  }
   int64_t sum_xq = 0;
   for (int16_t v : xq) sum_xq += v;
   std::vector<int64_t> dots(static_cast<size_t>(w.rows));
-  const int64_t grain = std::max<int64_t>(
-      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
     HWY_DYNAMIC_DISPATCH(DotQ8RowsImpl)(w, xq.data(), r0, r1, dots.data());
   });

@@ -29,11 +29,15 @@ bool MatVecSupports(const QuantizedTensor& w);
 Status MatVec(const QuantizedTensor& w, const float* x, float* y,
               ThreadPool& pool);
 
-// The integer-activation product for int8 weights (symmetric, per channel or
-// per tensor): x is quantized to int8 with one scale sx = max|x| / 127
-// (QuantizeActivations), the dot products run in int32 (16-bit multiplies with
-// pairwise 32-bit sums), and y[r] = scale_r * sx * (sum c xq - 128 sum xq).
-// Integer arithmetic: equal to reference::MatVecQ8 bit for bit.
+// Integer-activation products: x is quantized to int8 with one scale
+// sx = max|x| / 127 (QuantizeActivations) and the dot products run in int32
+// (16-bit multiplies with pairwise 32-bit sums).
+//  - int8 weights (symmetric, per channel or per tensor):
+//    y[r] = scale_r * sx * (sum c xq - 128 sum xq), integer arithmetic, equal
+//    to reference::MatVecQ8 bit for bit.
+//  - int4 weights in groups (symmetric or asymmetric): exact integer sums per 4
+//    codes, scaled per group into float accumulators: equal to the reference
+//    within float rounding.
 bool MatVecQ8Supports(const QuantizedTensor& w);
 Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
                 ThreadPool& pool);
@@ -45,7 +49,8 @@ float QuantizeActivations(const float* x, int64_t n, int16_t* xq);
 namespace reference {
 // Row by row: DequantizeRow, then a double-precision dot product.
 void MatVec(const QuantizedTensor& w, const float* x, float* y);
-// The same quantized activations, an exact int64 dot product per row.
+// The same quantized activations; exact int64 sums (per row for int8, per
+// group for int4, those scaled and summed in double).
 void MatVecQ8(const QuantizedTensor& w, const float* x, float* y);
 }  // namespace reference
 

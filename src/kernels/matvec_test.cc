@@ -125,6 +125,49 @@ TEST(MatVec, IntegerActivationsEqualTheReferenceExactly) {
   EXPECT_GT(checked, 10);
 }
 
+// int4 groups with integer activations: the reference's exact group sums,
+// within float rounding; and close to the f32-activation product.
+TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
+  ThreadPool pool(2);
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (bool asym : {false, true}) {
+      for (int64_t group : {int64_t{32}, int64_t{64}, int64_t{128}}) {
+        for (int64_t cols : {int64_t{128}, int64_t{1024}, int64_t{4096}}) {
+          const int64_t rows = 11;
+          const QuantizedTensor w =
+              Make(rows, cols, "int4", static_cast<int>(Granularity::kGroup),
+                   group, asym, 7 + cols + group);
+          if (!MatVecQ8Supports(w)) continue;
+          std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows),
+              fy(rows);
+          std::mt19937 rng(6);
+          std::normal_distribution<float> g(0.0f, 1.0f);
+          for (float& v : x) v = g(rng);
+          ASSERT_TRUE(MatVecQ8(w, x.data(), y.data(), pool).ok());
+          reference::MatVecQ8(w, x.data(), ref.data());
+          reference::MatVec(w, x.data(), fy.data());
+          const std::vector<float> deq = Dequantize(w);
+          for (int64_t r = 0; r < rows; ++r) {
+            double mag = 0.0;
+            for (int64_t k = 0; k < cols; ++k) {
+              mag += std::fabs(static_cast<double>(deq[r * cols + k]) * x[k]);
+            }
+            ASSERT_NEAR(y[r], ref[r], 1e-5 * mag + 1e-30)
+                << group << " " << cols << " row " << r << " on "
+                << hwy::TargetName(target);
+            EXPECT_NEAR(y[r], fy[r], 0.01 * mag + 1e-6);
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 20);
+}
+
 TEST(MatVec, RefusesWhatItHasNoKernelFor) {
   ThreadPool pool(1);
   const QuantizedTensor w =

@@ -138,7 +138,8 @@ Runner AddBench(CLI::App& app) {
            {std::tuple<const char*, const char*, int64_t, bool>{
                 "int8/channel", "int8", 0, false},
             {"int8 x int8act", "int8", 0, true},
-            {"int4/g32", "int4", 32, false}}) {
+            {"int4/g32", "int4", 32, false},
+            {"int4 x int8act", "int4", 32, true}}) {
         QuantConfig c;
         c.scheme = *ParseScheme(scheme);
         c.granularity = static_cast<int>(group ? Granularity::kGroup
