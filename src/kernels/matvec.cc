@@ -250,25 +250,40 @@ void DotQ4RowsImpl(const QuantizedTensor& w, const int16_t* xqe,
                   s[g]);
       }
     }
-    auto acc = hn::Zero(df);
-    for (int64_t j = 0; j < nbytes; j += n) {
-      const auto v =
-          hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(du8, c + j)));
-      auto u = hn::Zero(d32);
-      auto isum = hn::ReorderWidenMulAccumulate(
-          d32, hn::And(v, mask), hn::LoadU(d16, xqe + j), hn::Zero(d32), u);
-      isum = hn::ReorderWidenMulAccumulate(d32, hn::ShiftRight<4>(v),
-                                           hn::LoadU(d16, xqo + j), isum, u);
-      const int64_t g = (j >> 1) >> group_shift;  // group sizes are powers of 2
-      auto sv = hn::Set(df, s[g]);
-      if (mode == 2) {
-        sv = hn::ConcatLowerLower(df, hn::Set(df, s[g + 1]), sv);
-      } else if (mode == 0) {
-        sv = hn::LoadU(df, es.data() + j / 2);
+    // Two chunks per step into two accumulators; the scale vector's form is
+    // fixed per call, so each mode gets its own loop.
+    auto run = [&](auto scale_at) {
+      auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+      auto chunk = [&](int64_t j) {
+        const auto v =
+            hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(du8, c + j)));
+        auto u = hn::Zero(d32);
+        auto isum = hn::ReorderWidenMulAccumulate(
+            d32, hn::And(v, mask), hn::LoadU(d16, xqe + j), hn::Zero(d32), u);
+        isum = hn::ReorderWidenMulAccumulate(d32, hn::ShiftRight<4>(v),
+                                             hn::LoadU(d16, xqo + j), isum, u);
+        return hn::Mul(hn::ConvertTo(df, isum), scale_at(j));
+      };
+      int64_t j = 0;
+      for (; j + 2 * n <= nbytes; j += 2 * n) {
+        acc0 = hn::Add(acc0, chunk(j));
+        acc1 = hn::Add(acc1, chunk(j + n));
       }
-      acc = hn::MulAdd(hn::ConvertTo(df, isum), sv, acc);
+      for (; j < nbytes; j += n) acc0 = hn::Add(acc0, chunk(j));
+      return LaneTotal(df, hn::Add(acc0, acc1));
+    };
+    if (mode == 1) {
+      out[r] = run(
+          [&](int64_t j) { return hn::Set(df, s[(j >> 1) >> group_shift]); });
+    } else if (mode == 2) {
+      out[r] = run([&](int64_t j) {
+        const int64_t g = (j >> 1) >> group_shift;
+        return hn::ConcatLowerLower(df, hn::Set(df, s[g + 1]),
+                                    hn::Set(df, s[g]));
+      });
+    } else {
+      out[r] = run([&](int64_t j) { return hn::LoadU(df, es.data() + j / 2); });
     }
-    out[r] = LaneTotal(df, acc);
   }
 #endif
 }
