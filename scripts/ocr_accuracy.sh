@@ -23,6 +23,28 @@ LINES=$OUT/lines
 DET=$ASSETS/ch_PP-OCRv4_det_infer.onnx
 json() { node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8"));process.stdout.write(String(eval("j."+process.argv[1])))' "$1"; }
 
+# The schemes of both tables: a label, then lowbit's options.
+SCHEMES=(
+  "int8 per tensor|--scheme int8 --per-tensor"
+  "int8 per channel|--scheme int8 --per-channel"
+  "int4 per channel|--scheme int4 --per-channel"
+  "int4 blocked 32|--scheme int4 --group-size 32"
+  "int4 blocked 128|--scheme int4 --group-size 128"
+  "nf4 (blocks of 64)|--scheme nf4"
+  "kmeans4 per channel|--scheme kmeans4"
+  "int3 blocked 32|--scheme int3 --group-size 32"
+  "ternary per channel|--scheme ternary"
+)
+
+# quantize SRC PREFIX OPTIONS...: writes PREFIX.onnx (default form) and
+# PREFIX_float.onnx (lowbit's dequantized weights); prints the bits per weight.
+quantize() {
+  local src=$1 prefix=$2; shift 2
+  "$LOWBIT" quantize "$src" -o "$prefix.onnx" "$@" --report "$prefix.json" -q
+  "$LOWBIT" quantize "$src" -o "${prefix}_float.onnx" "$@" --onnx-format float -q
+  json weight_bits_per_param < "$prefix.json"
+}
+
 row() {  # label, lowbit options (empty: the fp32 model)
   local label=$1; shift
   local model=$MODEL bits=32 judge="-"
@@ -30,9 +52,7 @@ row() {  # label, lowbit options (empty: the fp32 model)
     local tag
     tag=$(echo "$*" | tr -c 'a-zA-Z0-9' '_')
     model=$OUT/rec_$tag.onnx
-    "$LOWBIT" quantize "$MODEL" -o "$model" "$@" --report "$OUT/rec_$tag.json" -q
-    "$LOWBIT" quantize "$MODEL" -o "$OUT/rec_${tag}_float.onnx" "$@" --onnx-format float -q
-    bits=$(json weight_bits_per_param < "$OUT/rec_$tag.json")
+    bits=$(quantize "$MODEL" "$OUT/rec_$tag" "$@")
     judge=$(node "$ROOT/tools/ort/compare_models.js" "$model" "$OUT/rec_${tag}_float.onnx" \
               --shape x=1,3,48,320 --json | json max_rel)
   fi
@@ -49,15 +69,10 @@ row() {  # label, lowbit options (empty: the fp32 model)
 echo "| weights | file MiB | bits/weight (weights, as stored) | char. accuracy % | line accuracy % | ORT vs lowbit's decode (max rel. diff.) |"
 echo "|---|---:|---:|---:|---:|---:|"
 row "fp32 (original)"
-row "int8 per tensor" --scheme int8 --per-tensor
-row "int8 per channel" --scheme int8 --per-channel
-row "int4 per channel" --scheme int4 --per-channel
-row "int4 blocked 32" --scheme int4 --group-size 32
-row "int4 blocked 128" --scheme int4 --group-size 128
-row "nf4 (blocks of 64)" --scheme nf4
-row "kmeans4 per channel" --scheme kmeans4
-row "int3 blocked 32" --scheme int3 --group-size 32
-row "ternary per channel" --scheme ternary
+for spec in "${SCHEMES[@]}"; do
+  # shellcheck disable=SC2086
+  row "${spec%%|*}" ${spec#*|}
+done
 
 # The detector: probability-map cosine similarity to fp32 and text regions found
 # on the rendered page.
@@ -72,9 +87,7 @@ drow() {
     local tag
     tag=$(echo "$*" | tr -c 'a-zA-Z0-9' '_')
     model=$OUT/det_$tag.onnx
-    "$LOWBIT" quantize "$DET" -o "$model" "$@" --report "$OUT/det_$tag.json" -q
-    "$LOWBIT" quantize "$DET" -o "$OUT/det_${tag}_float.onnx" "$@" --onnx-format float -q
-    bits=$(json weight_bits_per_param < "$OUT/det_$tag.json")
+    bits=$(quantize "$DET" "$OUT/det_$tag" "$@")
     # Random inputs saturate the detector's map at 0: judge on the real page.
     # --exact: no graph optimizations (ONNX Runtime folds BatchNorm into constant
     # weights only, which rounds differently from weights computed at run time).
@@ -90,12 +103,7 @@ drow() {
     "$(echo "$r" | json cosine_vs_ref)" "$(echo "$r" | json regions)" "$judge"
 }
 drow "fp32 (original)"
-drow "int8 per tensor" --scheme int8 --per-tensor
-drow "int8 per channel" --scheme int8 --per-channel
-drow "int4 per channel" --scheme int4 --per-channel
-drow "int4 blocked 32" --scheme int4 --group-size 32
-drow "int4 blocked 128" --scheme int4 --group-size 128
-drow "nf4 (blocks of 64)" --scheme nf4
-drow "kmeans4 per channel" --scheme kmeans4
-drow "int3 blocked 32" --scheme int3 --group-size 32
-drow "ternary per channel" --scheme ternary
+for spec in "${SCHEMES[@]}"; do
+  # shellcheck disable=SC2086
+  drow "${spec%%|*}" ${spec#*|}
+done

@@ -280,59 +280,15 @@ Result<std::vector<uint8_t>> OnnxModel::ExternalBytes(
 }
 
 Result<std::vector<float>> OnnxModel::ReadFloat(const ModelTensor& mt) const {
-  // The graph may have been edited since opening (weights replaced).
-  const onnx::TensorProto* tp = Initializer(mt.name);
-  if (tp == nullptr || !IsFloatWeight(mt.dtype)) {
+  if (!IsFloatWeight(mt.dtype)) {
     return BadInput(path_ + ": " + Quote(mt.name) +
                     " is not a float initializer");
   }
-  const onnx::TensorProto& t = *tp;
+  // The stored bytes (raw, typed fields or external), converted.
+  LB_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, ReadBytes(mt));
   const int64_t n = NumElements(mt.shape);
   std::vector<float> out(static_cast<size_t>(n));
-  const int esize = DTypeBits(mt.dtype) / 8;
-  std::vector<uint8_t> ext;
-  const uint8_t* raw = nullptr;
-  if (IsExternal(t)) {
-    LB_ASSIGN_OR_RETURN(ext,
-                        ExternalBytes(t, static_cast<uint64_t>(n) * esize));
-    raw = ext.data();
-  } else if (t.has_raw_data()) {
-    raw = reinterpret_cast<const uint8_t*>(t.raw_data().data());
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    switch (mt.dtype) {
-      case DType::kF32:
-        if (raw) {
-          std::memcpy(&out[i], raw + 4 * i, 4);
-        } else {
-          out[i] = t.float_data(static_cast<int>(i));
-        }
-        break;
-      case DType::kF64:
-        if (raw) {
-          double d;
-          std::memcpy(&d, raw + 8 * i, 8);
-          out[i] = static_cast<float>(d);
-        } else {
-          out[i] = static_cast<float>(t.double_data(static_cast<int>(i)));
-        }
-        break;
-      case DType::kF16:
-      case DType::kBF16: {
-        uint16_t h;
-        if (raw) {
-          std::memcpy(&h, raw + 2 * i, 2);
-        } else {
-          h = static_cast<uint16_t>(t.int32_data(static_cast<int>(i)));
-        }
-        out[i] = mt.dtype == DType::kF16 ? F16ToF32(h) : BF16ToF32(h);
-        break;
-      }
-      default:
-        return BadInput(path_ + ": " + Quote(mt.name) +
-                        ": unsupported float type");
-    }
-  }
+  ToFloat(mt.dtype, bytes.data(), n, out.data());
   return out;
 }
 

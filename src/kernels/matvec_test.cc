@@ -30,6 +30,17 @@ QuantizedTensor Make(int64_t rows, int64_t cols, const std::string& scheme,
   return std::move(q).value();
 }
 
+// sum_k |w_rk x_k|: the scale of row r's rounding differences.
+double RowMagnitude(const std::vector<float>& deq, const std::vector<float>& x,
+                    int64_t r) {
+  const int64_t cols = static_cast<int64_t>(x.size());
+  double mag = 0.0;
+  for (int64_t k = 0; k < cols; ++k) {
+    mag += std::fabs(static_cast<double>(deq[r * cols + k]) * x[k]);
+  }
+  return mag;
+}
+
 // Every compiled target against the reference, within float rounding of the
 // sums: sizes of 1 to 3 vectors plus one (and odd row counts, prime columns
 // for int8), both symmetric and asymmetric.
@@ -66,10 +77,7 @@ TEST(MatVec, EveryTargetMatchesTheReference) {
           reference::MatVec(w, x.data(), ref.data());
           const std::vector<float> deq = Dequantize(w);
           for (int64_t r = 0; r < rows; ++r) {
-            double mag = 0.0;
-            for (int64_t k = 0; k < cols; ++k) {
-              mag += std::fabs(static_cast<double>(deq[r * cols + k]) * x[k]);
-            }
+            const double mag = RowMagnitude(deq, x, r);
             ASSERT_NEAR(y[r], ref[r], 1e-5 * mag + 1e-30)
                 << c.scheme << " " << rows << "x" << cols << " row " << r
                 << " on " << hwy::TargetName(target);
@@ -111,10 +119,7 @@ TEST(MatVec, IntegerActivationsEqualTheReferenceExactly) {
         for (int64_t r = 0; r < rows; ++r) {
           ASSERT_EQ(y[r], ref[r])
               << cols << " row " << r << " on " << hwy::TargetName(target);
-          double mag = 0.0;
-          for (int64_t k = 0; k < cols; ++k) {
-            mag += std::fabs(static_cast<double>(deq[r * cols + k]) * x[k]);
-          }
+          const double mag = RowMagnitude(deq, x, r);
           EXPECT_NEAR(y[r], fy[r], 0.01 * mag + 1e-6) << cols << " row " << r;
         }
         ++checked;
@@ -150,10 +155,7 @@ TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
           reference::MatVec(w, x.data(), fy.data());
           const std::vector<float> deq = Dequantize(w);
           for (int64_t r = 0; r < rows; ++r) {
-            double mag = 0.0;
-            for (int64_t k = 0; k < cols; ++k) {
-              mag += std::fabs(static_cast<double>(deq[r * cols + k]) * x[k]);
-            }
+            const double mag = RowMagnitude(deq, x, r);
             ASSERT_NEAR(y[r], ref[r], 1e-5 * mag + 1e-30)
                 << group << " " << cols << " row " << r << " on "
                 << hwy::TargetName(target);
