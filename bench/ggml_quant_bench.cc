@@ -106,11 +106,9 @@ int main(int argc, char** argv) {
     std::vector<double> times;
     for (int rep = 0; rep < std::max(1, repeat); ++rep) {
       const auto t0 = std::chrono::steady_clock::now();
-      pool.ParallelFor(rows, 1, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          QuantizeGgmlRow(info.type, x.data() + r * cols, q.data() + r * rb,
-                          cols, nullptr);
-        }
+      pool.ParallelFor(rows, 0, [&](int64_t r0, int64_t r1) {
+        QuantizeGgmlRows(info.type, x.data() + r0 * cols, q.data() + r0 * rb,
+                         r1 - r0, cols, nullptr);
       });
       times.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

@@ -3,6 +3,7 @@
 // (as hardware does).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -74,5 +75,23 @@ inline uint16_t F32ToBF16(float f) {
 // Rounds through the 16-bit type and back: the value a stored scale really has.
 inline float RoundToF16(float f) { return F16ToF32(F32ToF16(f)); }
 inline float RoundToBF16(float f) { return BF16ToF32(F32ToBF16(f)); }
+
+// RoundToF16 over an array, in place. Values in f16's normal range round by
+// integer arithmetic on their bits (a loop the compiler vectorizes); the rest
+// take the scalar path.
+inline void RoundToF16(float* v, size_t n) {
+  bool rest = false;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t u = FloatBits(v[i]);
+    const uint32_t a = u & 0x7fffffffu;
+    // [2^-14, 65520): the rounded value is a normal f16.
+    const bool normal = a - 0x38800000u < 0x477ff000u - 0x38800000u;
+    const uint32_t r = (u + ((u >> 13) & 1u) + 0xfffu) & ~0x1fffu;
+    v[i] = BitsToFloat(normal ? r : u);
+    rest |= !normal;
+  }
+  if (!rest) return;
+  for (size_t i = 0; i < n; ++i) v[i] = RoundToF16(v[i]);
+}
 
 }  // namespace lowbit

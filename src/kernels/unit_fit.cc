@@ -6,6 +6,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // clang-format off
 #include "hwy/highway.h"
+#include "hwy/cache_control.h"
 // clang-format on
 #include <algorithm>
 #include <array>
@@ -13,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/status.h"
 #include "kernels/unit_fit.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -24,12 +26,24 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
-constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, as RoundEven
+constexpr float kMagic = 12582912.0f;
+constexpr int kMaxCand = kMaxCandidates;  // 1.5 * 2^23, as RoundEven
 
 // Selects as the reference's MinF / MaxF (the second operand on ties, whatever
 // the target's min/max instructions do with signed zeros).
 HWY_INLINE VF MinF(VF a, VF b) { return hn::IfThenElse(hn::Lt(a, b), a, b); }
 HWY_INLINE VF MaxF(VF a, VF b) { return hn::IfThenElse(hn::Gt(a, b), a, b); }
+
+// The same selections without a mask: x86's min/max instructions return the
+// second operand on ties and NaN, exactly as MinF / MaxF (and with no
+// dependency through a mask register, which matters in running extremes).
+#if HWY_ARCH_X86
+HWY_INLINE VF MinSel(VF a, VF b) { return hn::Min(a, b); }
+HWY_INLINE VF MaxSel(VF a, VF b) { return hn::Max(a, b); }
+#else
+HWY_INLINE VF MinSel(VF a, VF b) { return MinF(a, b); }
+HWY_INLINE VF MaxSel(VF a, VF b) { return MaxF(a, b); }
+#endif
 
 // clamp(round-to-even(v)) as the reference's RoundIn. The magic-number
 // rounding never yields -0, so plain min/max are exact here.
@@ -219,6 +233,43 @@ HWY_INLINE void Err2(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S1,
   *e2 = a2;
 }
 
+// The least-squares sums of two candidates in one pass: as Run with kSums,
+// twice.
+template <bool kTable, bool kW, bool kAffine>
+HWY_INLINE void Sums2(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S1,
+                      VF M1, VF S2, VF M2, PassV* p1, PassV* p2) {
+  const VF zero = hn::Zero(df);
+  const VF one = hn::Set(df, 1.0f);
+  const VF inv1 = hn::IfThenElseZero(hn::Ne(S1, zero), hn::Div(one, S1));
+  const VF inv2 = hn::IfThenElseZero(hn::Ne(S2, zero), hn::Div(one, S2));
+  VF sl1 = zero, sll1 = zero, slx1 = zero, sl2 = zero, sll2 = zero, slx2 = zero,
+     code;
+  for (int i = 0; i < b.n; ++i) {
+    const size_t off = static_cast<size_t>(i) * b.units + u0;
+    const VF x = hn::LoadU(df, b.x + off);
+    const VF l1 = LevelOf<kTable, false>(
+        df, lv, hn::Mul(kAffine ? hn::Add(x, M1) : x, inv1), &code);
+    const VF l2 = LevelOf<kTable, false>(
+        df, lv, hn::Mul(kAffine ? hn::Add(x, M2) : x, inv2), &code);
+    VF wl1 = l1, wl2 = l2;
+    if constexpr (kW) {
+      const VF w = hn::LoadU(df, b.w + off);
+      wl1 = hn::Mul(w, l1);
+      wl2 = hn::Mul(w, l2);
+    }
+    if constexpr (kAffine) {
+      sl1 = hn::Add(sl1, wl1);
+      sl2 = hn::Add(sl2, wl2);
+    }
+    sll1 = hn::Add(sll1, hn::Mul(wl1, l1));
+    sll2 = hn::Add(sll2, hn::Mul(wl2, l2));
+    slx1 = hn::Add(slx1, hn::Mul(wl1, x));
+    slx2 = hn::Add(slx2, hn::Mul(wl2, x));
+  }
+  *p1 = {zero, sl1, sll1, slx1};
+  *p2 = {zero, sl2, sll2, slx2};
+}
+
 // The codes (level index) at (S, M), as bytes in the batch layout.
 template <bool kTable, bool kAffine>
 HWY_INLINE void Codes(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
@@ -301,9 +352,14 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
   const VF zero = hn::Zero(df);
   const VF inf = hn::Set(df, std::numeric_limits<float>::infinity());
   for (size_t u0 = 0; u0 < b.units; u0 += N) {
-    VF sw = zero, sx = zero, sxx = zero, lo = zero, hi = hn::Neg(inf),
-       ext = zero;
+    VF sw = zero, sx = zero, sxx = zero, lo = zero, hi = hn::Neg(inf);
     for (int i = 0; i < b.n; ++i) {
+      // One cache line of the next batch per value and lane group.
+      const size_t line = (u0 / N * b.n + i) * 16;
+      if (line < b.next_floats) {
+        for (const float* p : b.next)
+          if (p) hwy::Prefetch(p + line);
+      }
       const size_t off = static_cast<size_t>(i) * b.units + u0;
       const VF x = hn::LoadU(df, b.x + off);
       const VF w = kW ? hn::LoadU(df, b.w + off) : hn::Set(df, 1.0f);
@@ -311,28 +367,44 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
       sw = hn::Add(sw, w);
       sx = hn::Add(sx, wx);
       sxx = hn::Add(sxx, hn::Mul(wx, x));
-      lo = MinF(x, lo);
-      hi = MaxF(x, hi);
-      ext = hn::IfThenElse(hn::Gt(hn::Abs(x), hn::Abs(ext)), x, ext);
+      lo = MinSel(x, lo);
+      hi = MaxSel(x, hi);
     }
+    // The value of largest magnitude (the positive one on a tie).
+    const VF ext = hn::IfThenElse(hn::Ge(hi, hn::Neg(lo)), hi, lo);
     BestV best{zero, zero, inf, hn::Mul(sxx, hn::Set(df, 1e-6f))};
+    VF cs[kMaxCand], ms[kMaxCand];
     if (affine) {
       const float fq = lv.Hi() - lv.Lo();
       const VF qmax = hn::Set(df, fq);
       const VF range = hn::Div(hn::Sub(hi, lo), qmax);
+      int nc = 0;
       for (int k = 0; k < prm.candidates; ++k) {
         const VF s0 = hn::Mul(range, hn::Set(df, Factor(prm, k)));
         const VF mc = hn::Mul(hn::Set(df, 0.5f),
                               hn::Sub(hn::Add(lo, hi), hn::Mul(s0, qmax)));
-        for (int ph = 0; ph < prm.phases; ++ph) {
-          const VF m0 =
+        for (int ph = 0; ph < prm.phases && nc < kMaxCand; ++ph) {
+          cs[nc] = s0;
+          ms[nc++] =
               MaxF(hn::Neg(hn::Add(
                        mc, hn::Mul(s0, hn::Set(df, PhaseOffset(prm, ph))))),
                    zero);
-          const PassV p =
-              Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, m0);
-          LsAffine(df, p, s0, sw, sx, sxx, &best);
         }
+      }
+      // Two candidates per pass over the values, considered in order.
+      for (int k = 0; k < nc; k += 2) {
+        if (k + 1 == nc) {
+          LsAffine(df,
+                   Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, cs[k],
+                                                         ms[k]),
+                   cs[k], sw, sx, sxx, &best);
+          break;
+        }
+        PassV p1, p2;
+        Sums2<kTable, kW, kAffine>(df, b, u0, lv, cs[k], ms[k], cs[k + 1],
+                                   ms[k + 1], &p1, &p2);
+        LsAffine(df, p1, cs[k], sw, sx, sxx, &best);
+        LsAffine(df, p2, cs[k + 1], sw, sx, sxx, &best);
       }
       for (int it = 0; it < prm.lloyd; ++it) {
         const PassV p = Run<kTable, kW, false, true, kAffine>(df, b, u0, lv,
@@ -347,16 +419,28 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
     } else {
       const VF bases[2] = {hn::Div(ext, hn::Set(df, lv.Lo())),
                            hn::Div(ext, hn::Set(df, lv.Hi()))};
+      int nc = 0;
       for (int bi = 0; bi < 2; ++bi) {
-        const VF base = bases[bi];
         // The second orientation tries only its first factor when asked.
         const int nk = bi == 1 && prm.lean_second ? 1 : prm.candidates;
-        for (int k = 0; k < nk; ++k) {
-          const VF s0 = hn::Mul(base, hn::Set(df, Factor(prm, k)));
-          const PassV p =
-              Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, s0, zero);
-          LsSymmetric(df, p, sxx, &best);
+        for (int k = 0; k < nk && nc < kMaxCand; ++k) {
+          cs[nc++] = hn::Mul(bases[bi], hn::Set(df, Factor(prm, k)));
         }
+      }
+      // Two candidates per pass over the values, considered in order.
+      for (int k = 0; k < nc; k += 2) {
+        if (k + 1 == nc) {
+          LsSymmetric(
+              df,
+              Run<kTable, kW, false, true, kAffine>(df, b, u0, lv, cs[k], zero),
+              sxx, &best);
+          break;
+        }
+        PassV p1, p2;
+        Sums2<kTable, kW, kAffine>(df, b, u0, lv, cs[k], zero, cs[k + 1], zero,
+                                   &p1, &p2);
+        LsSymmetric(df, p1, sxx, &best);
+        LsSymmetric(df, p2, sxx, &best);
       }
       for (int it = 0; it < prm.lloyd; ++it) {
         const PassV p =
@@ -703,6 +787,7 @@ size_t TransposeUnits(const float* x, size_t units, int n, float* out) {
 
 void FitUnits(const UnitBatch& b, const UnitLevels& lv, const UnitFitParams& p,
               float* S, float* M) {
+  LB_CHECK(p.candidates * std::max(p.phases, 2) <= kMaxCandidates);
   HWY_DYNAMIC_DISPATCH(FitUnitsImpl)(b, lv, p, S, M);
 }
 

@@ -20,6 +20,9 @@
 
 namespace lowbit {
 
+// The most continuous-fit candidates per unit (see UnitFitParams).
+inline constexpr int kMaxCandidates = 32;
+
 // Batches hold a multiple of this many units (pad with zero units).
 inline constexpr size_t kUnitPad = 64;
 
@@ -28,6 +31,12 @@ struct UnitBatch {
   const float* w = nullptr;  // importance weights, same layout; null: all 1
   int n = 32;                // values per unit
   size_t units = 0;          // a multiple of kUnitPad
+  // Optional: up to two ranges of floats (the next batch's source) that
+  // FitUnits asks the cache for while it computes, spread over its first pass.
+  // Streaming from memory this hides the loads the next transpose would wait
+  // for; it changes no result.
+  const float* next[2] = {nullptr, nullptr};
+  size_t next_floats = 0;
 };
 
 struct UnitLevels {
@@ -42,7 +51,8 @@ struct UnitLevels {
 // `candidates` factors 1, 1 - shrink / candidates, ...; affine candidates at
 // `phases` offsets around the centred grid. Each candidate's codes give a
 // least-squares (S, M); `lloyd` rounds of re-chosen codes and least squares
-// finish.
+// finish. At most 32 candidates in all (candidates * phases, or 2 *
+// candidates when symmetric).
 struct UnitFitParams {
   int candidates = 4;
   int phases = 1;

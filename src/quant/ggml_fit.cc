@@ -185,8 +185,11 @@ void BlockTotals(const std::vector<float>& err, int64_t nb, int nsub,
   }
 }
 
+// Fits nb super-blocks; next_x / next_w (next_n floats) are the next chunk's,
+// fetched into the cache meanwhile.
 void FitChunk(const float* x, const float* w, int64_t nb,
-              const TwoLevelSpec& spec, Scratch& s, TwoLevelBlock* out) {
+              const TwoLevelSpec& spec, Scratch& s, const float* next_x,
+              const float* next_w, int64_t next_n, TwoLevelBlock* out) {
   const int n = spec.sub, nsub = spec.nsub;
   const size_t units = static_cast<size_t>(nb) * nsub;
   const size_t padded = PaddedUnits(units);
@@ -196,9 +199,13 @@ void FitChunk(const float* x, const float* w, int64_t nb,
     s.wt.resize(padded * n);
     TransposeUnits(w, units, n, s.wt.data());
   }
-  const UnitBatch batch{s.xt.data(), w ? s.wt.data() : nullptr, n, padded};
+  UnitBatch batch{s.xt.data(), w ? s.wt.data() : nullptr, n, padded};
   const UnitLevels lv{spec.qmin, spec.qmax, spec.table, spec.has_min};
+  batch.next[0] = next_x;
+  batch.next[1] = next_w;
+  batch.next_floats = next_x ? static_cast<size_t>(next_n) : 0;
   FitUnits(batch, lv, spec.fit, s.S.data(), s.M.data());
+  batch.next_floats = 0;
 
   // Super-scale bases.
   std::vector<float> base0(nb), base1(nb), dmin0(nb);
@@ -369,8 +376,11 @@ void FitTwoLevelRow(const float* x, const float* w, int64_t nblocks,
   const int64_t chunk = std::max<int64_t>(1, kChunkUnits / spec.nsub);
   for (int64_t b0 = 0; b0 < nblocks; b0 += chunk) {
     const int64_t nb = std::min(chunk, nblocks - b0);
+    const int64_t left = nblocks - b0 - nb;  // the next chunk's blocks
     FitChunk(x + b0 * block, w ? w + b0 * block : nullptr, nb, spec, scratch,
-             out + b0);
+             left > 0 ? x + (b0 + nb) * block : nullptr,
+             w && left > 0 ? w + (b0 + nb) * block : nullptr,
+             std::min(chunk, left) * block, out + b0);
   }
 }
 
@@ -391,9 +401,14 @@ void FitOneLevelRow(const float* x, const float* w, int64_t nblocks, int n,
     S.assign(padded, 0.0f);
     M.assign(padded, 0.0f);
     ct.resize(padded * n);
-    const UnitBatch batch{xt.data(), w ? wt.data() : nullptr, n, padded};
+    UnitBatch batch{xt.data(), w ? wt.data() : nullptr, n, padded};
+    if (b0 + nb < nblocks) {  // the next chunk, while this one computes
+      batch.next[0] = x + (b0 + nb) * n;
+      batch.next[1] = w ? w + (b0 + nb) * n : nullptr;
+      batch.next_floats = std::min(kChunkUnits, nblocks - b0 - nb) * n;
+    }
     FitUnits(batch, levels, fit, S.data(), M.data());
-    for (size_t u = 0; u < padded; ++u) S[u] = RoundToF16(S[u]);
+    RoundToF16(S.data(), padded);
     EvalUnits(batch, levels, S.data(), nullptr, nullptr, ct.data(), nullptr);
     for (int64_t b = 0; b < nb; ++b) d[b0 + b] = S[b];
     UntransposeCodes(ct.data(), nb, n, codes + b0 * n);

@@ -160,11 +160,9 @@ Status QuantizeGguf(const QuantizeOptions& o, const TensorSelector& sel,
     const GgmlType type = static_cast<GgmlType>(p.type_out);
     const int64_t rb = GetGgmlTypeInfo(type).RowBytes(cols);
     out.assign(static_cast<size_t>(rows * rb), 0);
-    pool.ParallelFor(rows, 1, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        QuantizeGgmlRow(type, x.data() + r * cols, out.data() + r * rb, cols,
-                        imp.empty() ? nullptr : imp.data());
-      }
+    pool.ParallelFor(rows, 0, [&](int64_t r0, int64_t r1) {
+      QuantizeGgmlRows(type, x.data() + r0 * cols, out.data() + r0 * rb,
+                       r1 - r0, cols, imp.empty() ? nullptr : imp.data());
     });
     LB_RETURN_IF_ERROR(w->Write(t.name, out.data(), out.size()));
     progress.Step(t.name);

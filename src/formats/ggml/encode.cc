@@ -38,8 +38,22 @@ void PackQ5Codes(const uint8_t* c, uint8_t* qs, uint8_t* qh) {
   std::memcpy(qh, &high, 4);
 }
 
+void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
+                         uint8_t* out, int64_t nb);
+
+// In pieces, so that the scratch stays in the cache however long the row.
 void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
                     int64_t nb) {
+  constexpr int64_t kPiece = 2048;  // blocks
+  const int64_t bytes = GetGgmlTypeInfo(t).block_bytes;
+  for (int64_t b = 0; b < nb; b += kPiece) {
+    EncodeOneLevelPiece(t, x + b * 32, w ? w + b * 32 : nullptr,
+                        out + b * bytes, std::min(kPiece, nb - b));
+  }
+}
+
+void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
+                         uint8_t* out, int64_t nb) {
   const OneLevel o = OneLevelOf(t);
   thread_local std::vector<float> d;
   thread_local std::vector<uint8_t> c;
@@ -127,7 +141,7 @@ OneLevel OneLevelOf(GgmlType t) {
     case GgmlType::kQ8_0:  // little to gain at 8 bits: both orientations + LS
       return {{-128, 127, nullptr, false}, {1, 1, 0.0f, 1}};
     case GgmlType::kQ4_0:  // the extreme onto -8 (2 steps) or onto 7
-      return {{-8, 7, nullptr, false}, {2, 1, 0.08f, 0, true}};
+      return {{-8, 7, nullptr, false}, {2, 1, 0.12f, 0, true}};
     case GgmlType::kQ5_0:
       return {{-16, 15, nullptr, false}, {2, 1, 0.12f, 0}};
     case GgmlType::kIQ4_NL:
@@ -423,17 +437,32 @@ void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
     case GgmlType::kIQ4_XS: {
       const TwoLevelSpec spec = KSpec(t);
       const int64_t bytes = GetGgmlTypeInfo(t).block_bytes;
-      const int64_t nb = n / 256;
+      constexpr int64_t kPiece = 64;  // super-blocks (70 KiB of blocks)
       thread_local std::vector<TwoLevelBlock> blocks;
-      blocks.resize(static_cast<size_t>(nb));
-      FitTwoLevelRow(x, w, nb, spec, blocks.data());
-      for (int64_t i = 0; i < nb; ++i)
-        PackKQuant(t, blocks[i], out + i * bytes);
+      blocks.resize(kPiece);
+      for (int64_t b = 0; b < n / 256; b += kPiece) {
+        const int64_t nb = std::min(kPiece, n / 256 - b);
+        FitTwoLevelRow(x + b * 256, w ? w + b * 256 : nullptr, nb, spec,
+                       blocks.data());
+        for (int64_t i = 0; i < nb; ++i)
+          PackKQuant(t, blocks[i], out + (b + i) * bytes);
+      }
       return;
     }
     default:
       LB_CHECK(false && "QuantizeGgmlRow: type without an encoder");
   }
+}
+
+void QuantizeGgmlRows(GgmlType t, const float* x, uint8_t* out, int64_t rows,
+                      int64_t cols, const float* importance) {
+  if (importance == nullptr) {
+    // Blocks never straddle rows, so the rows are one long row.
+    return QuantizeGgmlRow(t, x, out, rows * cols, nullptr);
+  }
+  const int64_t rb = GetGgmlTypeInfo(t).RowBytes(cols);
+  for (int64_t r = 0; r < rows; ++r)
+    QuantizeGgmlRow(t, x + r * cols, out + r * rb, cols, importance);
 }
 
 }  // namespace lowbit

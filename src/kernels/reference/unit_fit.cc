@@ -147,7 +147,7 @@ float PhaseOffset(const UnitFitParams& p, int ph) {
 
 Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
   float sw = 0, sx = 0, sxx = 0;
-  float lo = 0.0f, hi = -kInf, ext = 0.0f;
+  float lo = 0.0f, hi = -kInf;
   for (int i = 0; i < u.n; ++i) {
     const float x = u.X(i), w = u.W(i);
     const float wx = w * x;
@@ -156,8 +156,9 @@ Best FitOne(const Unit& u, const Level& lv, const UnitFitParams& prm) {
     sxx += wx * x;
     lo = MinF(x, lo);
     hi = MaxF(x, hi);
-    if (std::fabs(x) > std::fabs(ext)) ext = x;
   }
+  // The value of largest magnitude (the positive one on a tie).
+  const float ext = hi >= -lo ? hi : lo;
   Best best;
   best.slack = sxx * 1e-6f;
   if (lv.lv.affine) {
