@@ -55,6 +55,7 @@ HWY_INLINE VF RoundIn(DF df, VF v, float lo, float hi) {
 }
 
 // Binned table lookup needs 16-lane permutes (AVX-512 and up on x86).
+#undef LOWBIT_BINNED_TABLE
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 #define LOWBIT_BINNED_TABLE 1
 #else
@@ -202,37 +203,6 @@ HWY_INLINE PassV Run(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S,
   return p;
 }
 
-// The errors of two candidates in one pass: as Run with kErr, twice.
-template <bool kTable, bool kW, bool kAffine>
-HWY_INLINE void Err2(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S1,
-                     VF M1, VF S2, VF M2, VF* e1, VF* e2) {
-  const VF zero = hn::Zero(df);
-  const VF one = hn::Set(df, 1.0f);
-  const VF inv1 = hn::IfThenElseZero(hn::Ne(S1, zero), hn::Div(one, S1));
-  const VF inv2 = hn::IfThenElseZero(hn::Ne(S2, zero), hn::Div(one, S2));
-  VF a1 = zero, a2 = zero, code;
-  for (int i = 0; i < b.n; ++i) {
-    const size_t off = static_cast<size_t>(i) * b.units + u0;
-    const VF x = hn::LoadU(df, b.x + off);
-    const VF xm1 = kAffine ? hn::Add(x, M1) : x;
-    const VF xm2 = kAffine ? hn::Add(x, M2) : x;
-    const VF l1 = LevelOf<kTable, false>(df, lv, hn::Mul(xm1, inv1), &code);
-    const VF l2 = LevelOf<kTable, false>(df, lv, hn::Mul(xm2, inv2), &code);
-    const VF r1 = hn::Sub(xm1, hn::Mul(S1, l1));
-    const VF r2 = hn::Sub(xm2, hn::Mul(S2, l2));
-    if constexpr (kW) {
-      const VF w = hn::LoadU(df, b.w + off);
-      a1 = hn::Add(a1, hn::Mul(hn::Mul(w, r1), r1));
-      a2 = hn::Add(a2, hn::Mul(hn::Mul(w, r2), r2));
-    } else {
-      a1 = hn::Add(a1, hn::Mul(r1, r1));
-      a2 = hn::Add(a2, hn::Mul(r2, r2));
-    }
-  }
-  *e1 = a1;
-  *e2 = a2;
-}
-
 // The least-squares sums of two candidates in one pass: as Run with kSums,
 // twice.
 template <bool kTable, bool kW, bool kAffine>
@@ -268,6 +238,60 @@ HWY_INLINE void Sums2(DF df, const UnitBatch& b, size_t u0, const Lv& lv, VF S1,
   }
   *p1 = {zero, sl1, sll1, slx1};
   *p2 = {zero, sl2, sll2, slx2};
+}
+
+// a * b + c rounded once (the reference's std::fma): the FMA instruction
+// where the target has one, else std::fma per lane.
+HWY_INLINE VF Fma(VF a, VF b, VF c) {
+#if HWY_NATIVE_FMA
+  return hn::MulAdd(a, b, c);
+#else
+  const DF df;
+  constexpr size_t kMax = HWY_MAX_BYTES / sizeof(float);
+  HWY_ALIGN float pa[kMax], pb[kMax], pc[kMax];
+  hn::Store(a, df, pa);
+  hn::Store(b, df, pb);
+  hn::Store(c, df, pc);
+  for (size_t i = 0; i < hn::Lanes(df); ++i)
+    pa[i] = std::fma(pa[i], pb[i], pc[i]);
+  return hn::Load(df, pa);
+#endif
+}
+
+// The code-domain errors (reference ScaledErr) of K candidates in one pass:
+// scales inv[k] = 1 / S[k], offsets minv[k] = M[k] inv[k]; S^2 is applied by
+// the caller. kNonNeg: integer levels with qmin = 0.
+template <int K, bool kNonNeg, bool kTable, bool kW, bool kAffine>
+HWY_INLINE void ErrK(DF df, const UnitBatch& b, size_t u0, const Lv& lv,
+                     const VF* inv, const VF* minv, VF* acc) {
+  const hn::RebindToSigned<DF> di;
+  const VF zero = hn::Zero(df);
+  VF a[K];
+  for (int k = 0; k < K; ++k) a[k] = zero;
+  VF code;
+  for (int i = 0; i < b.n; ++i) {
+    const size_t off = static_cast<size_t>(i) * b.units + u0;
+    const VF x = hn::LoadU(df, b.x + off);
+    const VF w = kW ? hn::LoadU(df, b.w + off) : zero;
+    for (int k = 0; k < K; ++k) {
+      const VF t = kAffine ? Fma(x, inv[k], minv[k]) : hn::Mul(x, inv[k]);
+      VF l;
+      if constexpr (kNonNeg) {
+        // clamp(round(t)) as round(clamp(t)), the clamp on the bits: for
+        // floats >= 0 integer order is float order, and every negative float
+        // is a negative integer. Integer min / max leave the float adders
+        // free for the rest.
+        const auto tb = hn::Min(hn::Max(hn::BitCast(di, t), hn::Zero(di)),
+                                hn::BitCast(di, hn::Set(df, lv.qmax)));
+        l = hn::Round(hn::BitCast(df, tb));
+      } else {
+        l = LevelOf<kTable, false>(df, lv, t, &code);
+      }
+      const VF r = hn::Sub(t, l);
+      a[k] = Fma(kW ? hn::Mul(w, r) : r, r, a[k]);
+    }
+  }
+  for (int k = 0; k < K; ++k) acc[k] = a[k];
 }
 
 // The codes (level index) at (S, M), as bytes in the batch layout.
@@ -456,6 +480,25 @@ void FitT(const UnitBatch& b, const Lv& lv, const UnitFitParams& prm, float* S,
   }
 }
 
+template <bool kNonNeg, bool kTable, bool kW, bool kAffine>
+void ErrGroup(size_t kn, DF df, const UnitBatch& b, size_t u0, const Lv& lv,
+              const VF* inv, const VF* minv, VF* acc) {
+  switch (kn) {
+    case 4:
+      return ErrK<4, kNonNeg, kTable, kW, kAffine>(df, b, u0, lv, inv, minv,
+                                                   acc);
+    case 3:
+      return ErrK<3, kNonNeg, kTable, kW, kAffine>(df, b, u0, lv, inv, minv,
+                                                   acc);
+    case 2:
+      return ErrK<2, kNonNeg, kTable, kW, kAffine>(df, b, u0, lv, inv, minv,
+                                                   acc);
+    default:
+      return ErrK<1, kNonNeg, kTable, kW, kAffine>(df, b, u0, lv, inv, minv,
+                                                   acc);
+  }
+}
+
 template <bool kTable, bool kW, bool kAffine>
 void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
              int32_t* sc, int32_t* mn, float* err) {
@@ -468,7 +511,19 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
               fsmax = static_cast<float>(s.smax),
               fmmax = static_cast<float>(s.mmax);
   const int rm = affine ? s.rm : 0;
-  std::vector<std::array<float, 2>> offs((2 * s.rs + 1) * (2 * rm + 1));
+  const int cm = affine ? s.cm : 0;
+  std::vector<std::array<float, 2>> pairs;  // (sub-scale, sub-minimum) offsets
+  for (int a = s.cs - s.rs; a <= s.cs + s.rs; ++a) {
+    for (int c = cm - rm; c <= cm + rm; ++c) {
+      if (a != 0 || c != 0)
+        pairs.push_back({static_cast<float>(a), static_cast<float>(c)});
+    }
+  }
+  auto in_range = [&](VF t, VF v) {
+    return hn::And(
+        hn::And(hn::Ge(t, hn::Set(df, fsmin)), hn::Le(t, hn::Set(df, fsmax))),
+        hn::And(hn::Ge(v, zero), hn::Le(v, hn::Set(df, fmmax))));
+  };
   for (size_t u0 = 0; u0 < b.units; u0 += N) {
     const VF d = hn::LoadU(df, s.d + u0);
     const VF dmin = affine ? hn::LoadU(df, s.dmin + u0) : zero;
@@ -485,50 +540,46 @@ void SearchT(const UnitBatch& b, const Lv& lv, const ScaleSearch& s,
     VF best = Run<kTable, kW, true, false, kAffine>(
                   df, b, u0, lv, hn::Mul(d, sc0), hn::Mul(dmin, mn0))
                   .err;
-    // The other pairs in order, two per pass over the values (independent
-    // accumulators; each lane still adds its own values in the same order).
-    int na = 0;
-    for (int a = -s.rs; a <= s.rs; ++a) {
-      for (int c = -rm; c <= rm; ++c) {
-        if (a == 0 && c == 0) continue;
-        offs[na][0] = static_cast<float>(a);
-        offs[na][1] = static_cast<float>(c);
-        ++na;
+    // The other pairs in order, up to four per pass over the values (when
+    // affine, four sub-minimums of one sub-scale).
+    for (size_t k0 = 0; k0 < pairs.size();) {
+      size_t kn = 1;
+      while (kn < 4 && k0 + kn < pairs.size() &&
+             (!affine || pairs[k0 + kn][0] == pairs[k0][0])) {
+        ++kn;
       }
-    }
-    auto in_range = [&](VF t, VF v) {
-      return hn::And(
-          hn::And(hn::Ge(t, hn::Set(df, fsmin)), hn::Le(t, hn::Set(df, fsmax))),
-          hn::And(hn::Ge(v, zero), hn::Le(v, hn::Set(df, fmmax))));
-    };
-    auto take = [&](VF t, VF v, VF e, decltype(in_range(t, v)) in) {
-      const auto better = hn::And(in, hn::Lt(e, best));
-      best = hn::IfThenElse(better, e, best);
-      best_sc = hn::IfThenElse(better, t, best_sc);
-      best_mn = hn::IfThenElse(better, v, best_mn);
-    };
-    for (int k = 0; k < na; k += 2) {
-      const VF t1 = hn::Add(sc0, hn::Set(df, offs[k][0]));
-      const VF v1 = hn::Add(mn0, hn::Set(df, offs[k][1]));
-      const auto in1 = in_range(t1, v1);
-      if (k + 1 == na) {
-        if (hn::AllFalse(df, in1)) continue;
-        const VF e = Run<kTable, kW, true, false, kAffine>(
-                         df, b, u0, lv, hn::Mul(d, t1), hn::Mul(dmin, v1))
-                         .err;
-        take(t1, v1, e, in1);
-        continue;
+      VF t[4], v[4], S[4], inv[4], minv[4], acc[4];
+      decltype(hn::Eq(zero, zero)) in[4];
+      auto any = hn::Lt(zero, zero);  // no lane
+      for (size_t k = 0; k < kn; ++k) {
+        t[k] = hn::Add(sc0, hn::Set(df, pairs[k0 + k][0]));
+        v[k] = hn::Add(mn0, hn::Set(df, pairs[k0 + k][1]));
+        S[k] = hn::Mul(d, t[k]);
+        inv[k] = hn::IfThenElseZero(hn::Ne(S[k], zero),
+                                    hn::Div(hn::Set(df, 1.0f), S[k]));
+        minv[k] = hn::Mul(hn::Mul(dmin, v[k]), inv[k]);
+        // Zero scales are only ever the start (their error is not in the
+        // code domain).
+        in[k] = hn::AndNot(hn::Eq(S[k], zero), in_range(t[k], v[k]));
+        any = hn::Or(any, in[k]);
       }
-      const VF t2 = hn::Add(sc0, hn::Set(df, offs[k + 1][0]));
-      const VF v2 = hn::Add(mn0, hn::Set(df, offs[k + 1][1]));
-      const auto in2 = in_range(t2, v2);
-      if (hn::AllFalse(df, hn::Or(in1, in2))) continue;
-      VF e1, e2;
-      Err2<kTable, kW, kAffine>(df, b, u0, lv, hn::Mul(d, t1),
-                                hn::Mul(dmin, v1), hn::Mul(d, t2),
-                                hn::Mul(dmin, v2), &e1, &e2);
-      take(t1, v1, e1, in1);
-      take(t2, v2, e2, in2);
+      if (!hn::AllFalse(df, any)) {
+        if (!kTable && lv.qmin == 0.0f) {
+          ErrGroup<true, kTable, kW, kAffine>(kn, df, b, u0, lv, inv, minv,
+                                              acc);
+        } else {
+          ErrGroup<false, kTable, kW, kAffine>(kn, df, b, u0, lv, inv, minv,
+                                               acc);
+        }
+        for (size_t k = 0; k < kn; ++k) {
+          const VF e = hn::Mul(hn::Mul(S[k], S[k]), acc[k]);
+          const auto better = hn::And(in[k], hn::Lt(e, best));
+          best = hn::IfThenElse(better, e, best);
+          best_sc = hn::IfThenElse(better, t[k], best_sc);
+          best_mn = hn::IfThenElse(better, v[k], best_mn);
+        }
+      }
+      k0 += kn;
     }
     hn::StoreU(hn::ConvertTo(di, best_sc), di, sc + u0);
     hn::StoreU(hn::ConvertTo(di, best_mn), di, mn + u0);

@@ -65,9 +65,12 @@ struct UnitFitParams {
 
 // Integer scale search for two-level formats: for unit u, S = d[u] * sc and
 // M = dmin[u] * mn with sc0 = clamp(round(S_target[u] / d[u]), smin, smax),
-// mn0 = clamp(round(M_target[u] / dmin[u]), 0, mmax) (0 when not affine), and
-// every (sc, mn) within +-rs, +-rm of (sc0, mn0) inside the ranges tried in
-// order; the lowest error wins (the first on ties).
+// mn0 = clamp(round(M_target[u] / dmin[u]), 0, mmax) (0 when not affine) is
+// tried first, then every (sc, mn) within +-rs, +-rm of (sc0 + cs, mn0 + cm)
+// inside the ranges, in order; the lowest error wins (the first on ties).
+// The window's errors are computed in the code domain with fused multiply-adds
+// (reference::SearchUnitScales has the exact arithmetic), and a zero scale is
+// only ever the start.
 struct ScaleSearch {
   const float* d = nullptr;
   const float* dmin = nullptr;  // may be null when not affine
@@ -75,6 +78,7 @@ struct ScaleSearch {
   const float* m_target = nullptr;  // may be null when not affine
   int smin = 0, smax = 63, mmax = 0;
   int rs = 0, rm = 0;
+  int cs = 0, cm = 0;  // the window's centre, relative to (sc0, mn0)
 };
 
 // Weighted sums of a unit's codes at (S, M), for least squares at the super-

@@ -273,6 +273,8 @@ void FitChunk(const float* x, const float* w, int64_t nb,
   set_scales(best_d.data(), best_dmin.data());
   search.rs = spec.rs;
   search.rm = spec.rm;
+  search.cs = spec.cs;
+  search.cm = spec.cm;
   SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(), s.err.data());
   BlockTotals(s.err, nb, nsub, best_e.data());
   std::vector<int32_t> best_sc = s.sc, best_mn = s.mn;
@@ -329,6 +331,7 @@ void FitChunk(const float* x, const float* w, int64_t nb,
     set_scales(nd.data(), ndmin.data());
     search.rs = spec.ls_rs;
     search.rm = spec.ls_rm;
+    search.cs = search.cm = 0;
     search.s_target = s.st.data();
     search.m_target = s.mt.data();
     SearchUnitScales(batch, lv, search, s.sc.data(), s.mn.data(), s.err.data());

@@ -42,6 +42,7 @@ struct TwoLevelSpec {
   int d_candidates = 6;  // super-scales tried: base * (1 - d_span * k / n)
   float d_span = 0.15f;
   int rs = 1, rm = 1;        // integer sub-scale / sub-minimum search radius
+  int cs = 0, cm = 0;        // and the search window's centre offsets
   int ls_rounds = 1;         // least-squares rounds on (d, dmin)
   int ls_rs = 1, ls_rm = 1;  // the integer search radius after each round
 };

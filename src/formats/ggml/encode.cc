@@ -184,7 +184,11 @@ TwoLevelSpec KSpec(GgmlType t) {
       s = {32, 8, 0, 31, 0, 63, true, 63, nullptr};
       s.fit = {2, 3, 0.3f, 1};
       s.d_candidates = 2;
-      s.rs = s.rm = 4;
+      // The winners lie mostly at larger sub-scales and minimums than the
+      // rounded targets, so the 7 x 7 window is centred at (+2, +1).
+      s.rs = s.rm = 3;
+      s.cs = 2;
+      s.cm = 1;
       s.ls_rounds = 1;
       break;
     case GgmlType::kQ6_K:

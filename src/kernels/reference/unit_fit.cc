@@ -225,6 +225,24 @@ void FitUnits(const UnitBatch& b, const UnitLevels& lv, const UnitFitParams& p,
   }
 }
 
+// A search candidate's error, computed in the code domain: with inv = 1 / S
+// and t = x inv + M inv (one rounding), S^2 sum w (t - L(t))^2 accumulated
+// with fused multiply-adds (infinite when S = 0).
+float ScaledErr(const Unit& u, const Level& lv, float S, float M) {
+  if (S == 0.0f) return kInf;
+  const float inv = 1.0f / S;
+  const float minv = M * inv;
+  float e = 0.0f;
+  for (int i = 0; i < u.n; ++i) {
+    const float x = u.X(i), w = u.W(i);
+    const float t = lv.lv.affine ? std::fma(x, inv, minv) : x * inv;
+    int code;
+    const float r = t - lv.Of(t, &code);
+    e = std::fma(w * r, r, e);
+  }
+  return (S * S) * e;
+}
+
 void SearchUnitScales(const UnitBatch& b, const UnitLevels& lv,
                       const ScaleSearch& s, int32_t* sc, int32_t* mn,
                       float* err) {
@@ -244,13 +262,14 @@ void SearchUnitScales(const UnitBatch& b, const UnitLevels& lv,
     float best_sc = sc0, best_mn = mn0;
     float best = Run(unit, level, d * sc0, dmin * mn0, nullptr).err;
     const int rm = lv.affine ? s.rm : 0;
-    for (int a = -s.rs; a <= s.rs; ++a) {
-      for (int c = -rm; c <= rm; ++c) {
+    const int cm = lv.affine ? s.cm : 0;
+    for (int a = s.cs - s.rs; a <= s.cs + s.rs; ++a) {
+      for (int c = cm - rm; c <= cm + rm; ++c) {
         if (a == 0 && c == 0) continue;
         const float t = sc0 + static_cast<float>(a);
         const float v = mn0 + static_cast<float>(c);
         if (t < fsmin || t > fsmax || v < 0.0f || v > fmmax) continue;
-        const float e = Run(unit, level, d * t, dmin * v, nullptr).err;
+        const float e = ScaledErr(unit, level, d * t, dmin * v);
         if (e < best) {
           best = e;
           best_sc = t;
