@@ -6,135 +6,13 @@
 #include <vector>
 
 #include "core/half.h"
-#include "core/round.h"
 
 namespace lowbit {
 namespace {
 
 inline float W(const float* w, int i) { return w ? w[i] : 1.0f; }
 
-// For a step d, the offset m in [ma, mb] minimising sum w (x - (d c + m))^2
-// with c = clamp(round((x - m) / d), 0, qmax), exactly. Within a window one
-// step wide each value changes code at most once, so a window splits into at
-// most n + 1 pieces with fixed codes, each solved in closed form; windows are
-// scanned from ma to mb.
-float BestOffset(const float* x, const float* w, int n, float d, int qmax,
-                 float ma, float mb) {
-  if (!(d > 0.0f) || !(mb >= ma)) return ma;
-  const float inv = 1.0f / d;
-  const float fq = static_cast<float>(qmax);
-  struct Break {
-    float t;
-    double dr1, dr2, w;  // change of r and r^2 contributions
-  };
-  Break br[256];
-  double best_e = std::numeric_limits<double>::infinity();
-  float best_m = ma;
-  for (float start = ma; start <= mb; start += d) {
-    const float end = std::min(start + d, mb);
-    int nb = 0;
-    double sw = 0, s1 = 0, s2 = 0;  // sums of w, w r, w r^2 with r = x - d c
-    for (int i = 0; i < n; ++i) {
-      const float raw =
-          RoundEven(std::clamp((x[i] - start) * inv, -1.0f, fq + 1.0f));
-      const float c = std::clamp(raw, 0.0f, fq);
-      const double wi = W(w, i), r = x[i] - d * c;
-      sw += wi;
-      s1 += wi * r;
-      s2 += wi * r * r;
-      if (raw >= 1.0f && raw <= fq) {
-        // the code drops to raw - 1 once (x - m) / d falls below raw - 0.5
-        const float t = x[i] - (raw - 0.5f) * d;
-        if (t > start && t < end) {
-          const double r1 = r + d;
-          br[nb++] = {t, wi * (r1 - r), wi * (r1 * r1 - r * r), wi};
-        }
-      }
-    }
-    if (!(sw > 0)) return ma;
-    std::sort(br, br + nb,
-              [](const Break& a, const Break& b) { return a.t < b.t; });
-    float lo = start;
-    for (int k = 0; k <= nb; ++k) {
-      const float hi = k < nb ? br[k].t : end;
-      const double m =
-          std::clamp(s1 / sw, static_cast<double>(lo), static_cast<double>(hi));
-      const double e = s2 - 2 * m * s1 + m * m * sw;
-      if (e < best_e) {
-        best_e = e;
-        best_m = static_cast<float>(m);
-      }
-      if (k < nb) {
-        s1 += br[k].dr1;
-        s2 += br[k].dr2;
-        lo = hi;
-      }
-    }
-  }
-  return best_m;
-}
-
 }  // namespace
-
-void FitAffineBlock(const float* x, const float* w, int n, int qmax,
-                    AffineBlock* out) {
-  float lo = x[0], hi = x[0];
-  for (int i = 1; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-  }
-  const float fq = static_cast<float>(qmax);
-  double best = std::numeric_limits<double>::infinity();
-  auto consider = [&](float d, float m) {
-    d = RoundToF16(d);
-    m = RoundToF16(m);
-    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-    uint8_t q[32];
-    double e = 0.0;
-    for (int i = 0; i < n; ++i) {
-      const float c = RoundClamp((x[i] - m) * inv, 0.0f, fq);
-      q[i] = static_cast<uint8_t>(c);
-      const float diff = x[i] - (d * c + m);
-      e += static_cast<double>(W(w, i)) * diff * diff;
-    }
-    if (e < best) {
-      best = e;
-      out->d = d;
-      out->m = m;
-      std::copy(q, q + n, out->q);
-    }
-  };
-  consider((hi - lo) / fq, lo);  // the minmax candidate
-  // Step sizes from the full range down to 0.55 of it; for each, the exactly
-  // best offset.
-  constexpr int kSteps = 24;
-  for (int k = 1; k <= kSteps; ++k) {
-    const float d =
-        (hi - lo) / fq * (1.0f - 0.45f * static_cast<float>(k) / kSteps);
-    // offsets within one step of the centred grid (clipping both ends equally)
-    const float mc = 0.5f * (lo + hi - d * fq);
-    consider(d, BestOffset(x, w, n, d, qmax, mc - d, mc + d));
-  }
-  for (int it = 0; it < 4;
-       ++it) {  // least squares on (d, m) with the codes fixed
-    double sw = 0, sq = 0, sx = 0, sqq = 0, sqx = 0;
-    for (int i = 0; i < n; ++i) {
-      const double wi = W(w, i), l = out->q[i];
-      sw += wi;
-      sq += wi * l;
-      sx += wi * x[i];
-      sqq += wi * l * l;
-      sqx += wi * l * x[i];
-    }
-    const double det = sw * sqq - sq * sq;
-    if (!(det > 0)) break;
-    const double d = (sw * sqx - sq * sx) / det;
-    const double m = (sx - d * sq) / sw;
-    const double before = best;
-    consider(static_cast<float>(d), static_cast<float>(m));
-    if (!(best < before)) break;
-  }
-}
 
 double TwoLevelError(const float* x, const float* w, const TwoLevelSpec& spec,
                      const TwoLevelBlock& b) {
@@ -414,6 +292,61 @@ void FitOneLevelRow(const float* x, const float* w, int64_t nblocks, int n,
     RoundToF16(S.data(), padded);
     EvalUnits(batch, levels, S.data(), nullptr, nullptr, ct.data(), nullptr);
     for (int64_t b = 0; b < nb; ++b) d[b0 + b] = S[b];
+    UntransposeCodes(ct.data(), nb, n, codes + b0 * n);
+  }
+}
+
+void FitAffineRow(const float* x, const float* w, int64_t nblocks, int n,
+                  int qmax, const UnitFitParams& fit, float* d, float* m,
+                  uint8_t* codes) {
+  thread_local std::vector<float> xt, xs, wt, S, M, shift;
+  thread_local std::vector<uint8_t> ct;
+  const UnitLevels lv{0, qmax, nullptr, true};
+  for (int64_t b0 = 0; b0 < nblocks; b0 += kChunkUnits) {
+    const int64_t nb = std::min(kChunkUnits, nblocks - b0);
+    const size_t padded = PaddedUnits(nb);
+    xt.resize(padded * n);
+    xs.resize(padded * n);
+    TransposeUnits(x + b0 * n, nb, n, xt.data());
+    if (w) {
+      wt.resize(padded * n);
+      TransposeUnits(w + b0 * n, nb, n, wt.data());
+    }
+    // The shift c = max(0, min x) of each block, then x - c.
+    shift.assign(padded, std::numeric_limits<float>::infinity());
+    for (int i = 0; i < n; ++i) {
+      const float* row = xt.data() + i * padded;
+      for (size_t u = 0; u < padded; ++u)
+        shift[u] = row[u] < shift[u] ? row[u] : shift[u];
+    }
+    for (size_t u = 0; u < padded; ++u) shift[u] = std::max(shift[u], 0.0f);
+    for (int i = 0; i < n; ++i) {
+      const float* row = xt.data() + i * padded;
+      float* out = xs.data() + i * padded;
+      for (size_t u = 0; u < padded; ++u) out[u] = row[u] - shift[u];
+    }
+    S.assign(padded, 0.0f);
+    M.assign(padded, 0.0f);
+    ct.resize(padded * n);
+    UnitBatch shifted{xs.data(), w ? wt.data() : nullptr, n, padded};
+    if (b0 + nb < nblocks) {  // the next chunk, while this one computes
+      shifted.next[0] = x + (b0 + nb) * n;
+      shifted.next[1] = w ? w + (b0 + nb) * n : nullptr;
+      shifted.next_floats = std::min(kChunkUnits, nblocks - b0 - nb) * n;
+    }
+    FitUnits(shifted, lv, fit, S.data(), M.data());
+    // x ~ S c - M + shift: d = S, m = shift - M, both rounded to f16; the
+    // codes are then chosen on the unshifted values at offset -m.
+    RoundToF16(S.data(), padded);
+    for (size_t u = 0; u < padded; ++u) M[u] = shift[u] - M[u];
+    RoundToF16(M.data(), padded);
+    for (int64_t b = 0; b < nb; ++b) {
+      d[b0 + b] = S[b];
+      m[b0 + b] = M[b];
+    }
+    for (size_t u = 0; u < padded; ++u) M[u] = -M[u];
+    const UnitBatch plain{xt.data(), w ? wt.data() : nullptr, n, padded};
+    EvalUnits(plain, lv, S.data(), M.data(), nullptr, ct.data(), nullptr);
     UntransposeCodes(ct.data(), nb, n, codes + b0 * n);
   }
 }

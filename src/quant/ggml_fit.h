@@ -1,6 +1,6 @@
 // Choosing the codes and scales of ggml's block formats, independent of their
-// byte layout: one-level blocks (a scale, and for q4_1/q5_1 a float minimum,
-// per 32 values) and two-level "k-quant" super-blocks (an f16 super-scale,
+// byte layout: one-level blocks (a scale, and for q4_1/q5_1 an offset, per 32
+// values) and two-level "k-quant" super-blocks (an f16 super-scale,
 // small integer sub-block scales, and codes). The packers in formats/ggml/ turn
 // the results into ggml's bytes.
 #pragma once
@@ -10,18 +10,6 @@
 #include "kernels/unit_fit.h"
 
 namespace lowbit {
-
-// One block of x ~ d * q + m with q in [0, qmax] and d, m rounded to f16 (q4_1,
-// q5_1).
-struct AffineBlock {
-  float d = 0.0f;  // f16-exact
-  float m = 0.0f;  // f16-exact
-  uint8_t q[32] = {};
-};
-// Minimises the (weighted) squared error of n <= 32 values: a grid of ranges,
-// then alternating least squares on (d, m) with the codes fixed.
-void FitAffineBlock(const float* x, const float* w, int n, int qmax,
-                    AffineBlock* out);
 
 // A k-quant super-block of nsub sub-blocks of `sub` values:
 //   x = d * sc[j] * L(q) - dmin * mn[j]   (has_min)
@@ -75,6 +63,15 @@ void FitTwoLevelRow(const float* x, const float* w, int64_t nblocks,
 void FitOneLevelRow(const float* x, const float* w, int64_t nblocks, int n,
                     const UnitLevels& levels, const UnitFitParams& fit,
                     float* d, uint8_t* codes);
+
+// One scale and one offset per block of `n` values, x ~ d c + m with codes c
+// in [0, qmax] and d, m rounded to f16 (q4_1, q5_1): the affine continuous fit
+// of kernels/unit_fit on each block shifted down by max(0, min x) (the fit
+// keeps its offset on one side of zero), then nearest codes at the rounded
+// (d, m). codes[b * n + i] = c.
+void FitAffineRow(const float* x, const float* w, int64_t nblocks, int n,
+                  int qmax, const UnitFitParams& fit, float* d, float* m,
+                  uint8_t* codes);
 
 // Weighted squared error of the decoded super-block (for tests and the search).
 double TwoLevelError(const float* x, const float* w, const TwoLevelSpec& spec,

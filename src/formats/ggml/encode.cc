@@ -102,28 +102,38 @@ void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
   }
 }
 
-void EncodeQ4_1(const float* x, const float* w, uint8_t* out, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    AffineBlock a;
-    FitAffineBlock(x + 32 * i, w ? w + 32 * i : nullptr, 32, 15, &a);
-    BlockQ4_1 b;
-    b.d = F32ToF16(a.d);
-    b.m = F32ToF16(a.m);
-    for (int j = 0; j < 16; ++j)
-      b.qs[j] = static_cast<uint8_t>(a.q[j] | (a.q[j + 16] << 4));
-    std::memcpy(BlockAt<BlockQ4_1>(out, i), &b, sizeof(b));
-  }
-}
-
-void EncodeQ5_1(const float* x, const float* w, uint8_t* out, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    AffineBlock a;
-    FitAffineBlock(x + 32 * i, w ? w + 32 * i : nullptr, 32, 31, &a);
-    BlockQ5_1 b;
-    b.d = F32ToF16(a.d);
-    b.m = F32ToF16(a.m);
-    PackQ5Codes(a.q, b.qs, b.qh);
-    std::memcpy(BlockAt<BlockQ5_1>(out, i), &b, sizeof(b));
+// q4_1 / q5_1: one scale and one offset per block (quant/ggml_fit.h).
+void EncodeAffine(GgmlType t, const float* x, const float* w, uint8_t* out,
+                  int64_t nb) {
+  constexpr int64_t kPiece = 2048;  // blocks, so that the scratch stays small
+  thread_local std::vector<float> d, m;
+  thread_local std::vector<uint8_t> c;
+  const int qmax = t == GgmlType::kQ4_1 ? 15 : 31;
+  const UnitFitParams fit{4, 3, 0.3f, 2};
+  for (int64_t b0 = 0; b0 < nb; b0 += kPiece) {
+    const int64_t n = std::min(kPiece, nb - b0);
+    d.resize(n);
+    m.resize(n);
+    c.resize(n * 32);
+    FitAffineRow(x + b0 * 32, w ? w + b0 * 32 : nullptr, n, 32, qmax, fit,
+                 d.data(), m.data(), c.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* ci = c.data() + 32 * i;
+      if (t == GgmlType::kQ4_1) {
+        BlockQ4_1 b;
+        b.d = F32ToF16(d[i]);
+        b.m = F32ToF16(m[i]);
+        for (int j = 0; j < 16; ++j)
+          b.qs[j] = static_cast<uint8_t>(ci[j] | (ci[j + 16] << 4));
+        std::memcpy(BlockAt<BlockQ4_1>(out, b0 + i), &b, sizeof(b));
+      } else {
+        BlockQ5_1 b;
+        b.d = F32ToF16(d[i]);
+        b.m = F32ToF16(m[i]);
+        PackQ5Codes(ci, b.qs, b.qh);
+        std::memcpy(BlockAt<BlockQ5_1>(out, b0 + i), &b, sizeof(b));
+      }
+    }
   }
 }
 
@@ -427,9 +437,8 @@ void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
     case GgmlType::kIQ4_NL:
       return EncodeOneLevel(t, x, w, out, n / 32);
     case GgmlType::kQ4_1:
-      return EncodeQ4_1(x, w, out, n / 32);
     case GgmlType::kQ5_1:
-      return EncodeQ5_1(x, w, out, n / 32);
+      return EncodeAffine(t, x, w, out, n / 32);
     case GgmlType::kTQ1_0:
     case GgmlType::kTQ2_0:
       return EncodeTQ(t, x, w, out, n / 256);
