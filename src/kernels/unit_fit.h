@@ -115,6 +115,7 @@ size_t TransposeUnits(const float* x, size_t units, int n, float* out);
 void UntransposeCodes(const uint8_t* codes, size_t units, int n, uint8_t* out);
 }  // namespace reference
 
+// The batch layout (kernels/unit_layout.cc).
 // Transposes `units` contiguous units of n values (x[u * n + i]) into a batch
 // buffer of padded size (zeros beyond), returns the padded unit count.
 size_t TransposeUnits(const float* x, size_t units, int n, float* out);
