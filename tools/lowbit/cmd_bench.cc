@@ -1,7 +1,7 @@
 // lowbit bench kernels: the machine's read bandwidth, then the quantized
-// matrix-vector products (kernels/matvec.h) on LLM-sized shapes with the
-// weights streamed from memory, next to OpenBLAS sgemv on the same shapes in
-// the same run. Medians of several timed rounds.
+// products (kernels/matvec.h at batch 1, kernels/matmul.h above) on LLM-sized
+// shapes with the weights streamed from memory, next to OpenBLAS sgemv / sgemm
+// on the same shapes in the same run. Medians of several timed rounds.
 #include <cblas-openblas.h>
 #include <fmt/format.h>
 
@@ -11,6 +11,7 @@
 #include <random>
 
 #include "core/round.h"
+#include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "quant/quantize.h"
 #include "tools/lowbit/commands.h"
@@ -68,28 +69,33 @@ Runner AddBench(CLI::App& app) {
     std::string what;
     bool json = false;
     int threads = 1, rounds = 5;
+    std::vector<int64_t> batches = {1, 8, 32};
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
       "bench",
       "Measure lowbit's kernels on this machine.\n"
       "  lowbit bench kernels: read bandwidth (a streaming sum over 1 GiB), "
-      "then "
-      "y = W x\n"
-      "  for W of 4096x4096, 11008x4096 and 4096x11008 in int8 per channel and "
-      "int4 in\n"
-      "  groups of 32, weights streamed from memory (copies cycled past the "
-      "caches), with\n"
-      "  time, GB/s of weight bytes, the fraction of the measured bandwidth "
-      "and "
-      "the speed-up\n"
-      "  over OpenBLAS sgemv on the f32 weights, all in the same run.");
+      "then Y = X W^T\n"
+      "  for W of 4096x4096, 11008x4096 and 4096x11008 in int8 per channel "
+      "and int4 in\n"
+      "  groups of 32 (f32 or int8 activations) and batches of 1, 8 and 32 "
+      "activation rows,\n"
+      "  weights streamed from memory (copies cycled past the caches), with "
+      "time, GB/s of\n"
+      "  weight bytes, the fraction of the measured bandwidth, GFLOP/s and the "
+      "speed-up over\n"
+      "  OpenBLAS (sgemv at batch 1, sgemm above) on the f32 weights, all in "
+      "the same run.");
   sub->add_option("WHAT", o->what, "what to measure: kernels")
       ->required()
       ->check(CLI::IsMember({"kernels"}));
   sub->add_option("--threads", o->threads, "threads (default 1)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--rounds", o->rounds, "timed rounds per figure (median)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--batch", o->batches,
+                  "activation rows per product (default 1 8 32)")
       ->check(CLI::PositiveNumber);
   sub->add_flag("--json", o->json, "print the results as JSON");
   return [o]() -> Status {
@@ -99,14 +105,15 @@ Runner AddBench(CLI::App& app) {
     nlohmann::json j;
     j["threads"] = o->threads;
     j["read_bandwidth_gbs"] = bw;
-    j["batch"] = 1;
+    j["matmul_target"] = MatMulTarget();
     if (!o->json) {
       fmt::print(
           "read bandwidth: {:.1f} GB/s ({} thread(s), streaming sum over 1 "
           "GiB)\n\n",
           bw, o->threads);
-      fmt::print("{:<12} {:<12} {:>9} {:>8} {:>11} {:>10} {:>10}\n", "shape",
-                 "weights", "ms", "GB/s", "of bandw.", "sgemv ms", "vs sgemv");
+      fmt::print("{:<12} {:>5} {:<15} {:>9} {:>8} {:>11} {:>8} {:>9} {:>10}\n",
+                 "shape", "batch", "weights", "ms", "GB/s", "of bandw.",
+                 "GFLOP/s", "BLAS ms", "vs BLAS");
     }
     nlohmann::json rows = nlohmann::json::array();
     std::mt19937 rng(1);
@@ -117,29 +124,12 @@ Runner AddBench(CLI::App& app) {
       const size_t n = static_cast<size_t>(s.rows * s.cols);
       std::vector<float> w(n);
       for (float& v : w) v = g(rng);
-      std::vector<float> x(static_cast<size_t>(s.cols)),
-          y(static_cast<size_t>(s.rows));
-      for (float& v : x) v = g(rng);
       // OpenBLAS on f32 weights, two copies cycled (each already past the
       // last-level cache).
       std::vector<std::vector<float>> fw = {w, w};
-      std::vector<double> tb;
-      for (int k = 0; k < o->rounds; ++k) {
-        const auto t0 = Clock::now();
-        for (const auto& m : fw) {
-          cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(s.rows),
-                      static_cast<int>(s.cols), 1.0f, m.data(),
-                      static_cast<int>(s.cols), x.data(), 1, 0.0f, y.data(), 1);
-        }
-        tb.push_back(Seconds(t0) / fw.size());
-      }
-      const double t_blas = Median(tb);
-      for (const auto& [label, scheme, group, int_act] :
-           {std::tuple<const char*, const char*, int64_t, bool>{
-                "int8/channel", "int8", 0, false},
-            {"int8 x int8act", "int8", 0, true},
-            {"int4/g32", "int4", 32, false},
-            {"int4 x int8act", "int4", 32, true}}) {
+      std::vector<QuantizedTensor> quantized;
+      for (const auto& [scheme, group] :
+           {std::pair<const char*, int64_t>{"int8", 0}, {"int4", 32}}) {
         QuantConfig c;
         c.scheme = *ParseScheme(scheme);
         c.granularity = static_cast<int>(group ? Granularity::kGroup
@@ -149,35 +139,82 @@ Runner AddBench(CLI::App& app) {
         c.scale_type = ScaleType::kF32;
         LB_ASSIGN_OR_RETURN(QuantizedTensor q,
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
-        const double bytes = static_cast<double>(q.StoredBytes());
-        const size_t copies = std::max<size_t>(
-            2, (kStream + q.codes.size() - 1) / q.codes.size());
-        std::vector<QuantizedTensor> qs(copies, q);
-        std::vector<double> tq;
+        quantized.push_back(std::move(q));
+      }
+      for (const int64_t batch : o->batches) {
+        std::vector<float> x(static_cast<size_t>(batch * s.cols)),
+            y(static_cast<size_t>(batch * s.rows));
+        for (float& v : x) v = g(rng);
+        std::vector<double> tb;
         for (int k = 0; k < o->rounds; ++k) {
           const auto t0 = Clock::now();
-          for (const auto& m : qs) {
-            LB_RETURN_IF_ERROR(int_act ? MatVecQ8(m, x.data(), y.data(), pool)
-                                       : MatVec(m, x.data(), y.data(), pool));
+          for (const auto& m : fw) {
+            if (batch == 1) {
+              cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(s.rows),
+                          static_cast<int>(s.cols), 1.0f, m.data(),
+                          static_cast<int>(s.cols), x.data(), 1, 0.0f, y.data(),
+                          1);
+            } else {  // Y (batch x rows) = X (batch x cols) W^T
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                          static_cast<int>(batch), static_cast<int>(s.rows),
+                          static_cast<int>(s.cols), 1.0f, x.data(),
+                          static_cast<int>(s.cols), m.data(),
+                          static_cast<int>(s.cols), 0.0f, y.data(),
+                          static_cast<int>(s.rows));
+            }
           }
-          tq.push_back(Seconds(t0) / copies);
+          tb.push_back(Seconds(t0) / fw.size());
         }
-        const double t = Median(tq), gbs = bytes / t / 1e9;
-        const std::string shape = fmt::format("{}x{}", s.rows, s.cols);
-        rows.push_back({{"shape", shape},
-                        {"weights", label},
-                        {"weight_bytes", bytes},
-                        {"ms", t * 1e3},
-                        {"gbs", gbs},
-                        {"fraction_of_bandwidth", gbs / bw},
-                        {"sgemv_ms", t_blas * 1e3},
-                        {"speedup_vs_sgemv", t_blas / t}});
-        if (!o->json) {
-          fmt::print(
-              "{:<12} {:<12} {:>9.3f} {:>8.1f} {:>10.0f}% {:>10.3f} "
-              "{:>9.2f}x\n",
-              shape, label, t * 1e3, gbs, 100 * gbs / bw, t_blas * 1e3,
-              t_blas / t);
+        const double t_blas = Median(tb);
+        const double flops = 2.0 * static_cast<double>(n) * batch;
+        for (const auto& [label, qi, int_act] :
+             {std::tuple<const char*, int, bool>{"int8/channel", 0, false},
+              {"int8 x int8act", 0, true},
+              {"int4/g32", 1, false},
+              {"int4 x int8act", 1, true}}) {
+          const QuantizedTensor& q = quantized[qi];
+          if (batch > 1 && int_act && !MatMulQ8Supports(q)) continue;
+          const double bytes = static_cast<double>(q.StoredBytes());
+          const size_t copies = std::max<size_t>(
+              2, (kStream + q.codes.size() - 1) / q.codes.size());
+          std::vector<QuantizedTensor> qs(copies, q);
+          std::vector<double> tq;
+          for (int k = 0; k < o->rounds; ++k) {
+            const auto t0 = Clock::now();
+            for (const auto& m : qs) {
+              if (batch == 1) {
+                LB_RETURN_IF_ERROR(int_act
+                                       ? MatVecQ8(m, x.data(), y.data(), pool)
+                                       : MatVec(m, x.data(), y.data(), pool));
+              } else {
+                LB_RETURN_IF_ERROR(
+                    int_act ? MatMulQ8(m, x.data(), batch, y.data(), pool)
+                            : MatMul(m, x.data(), batch, y.data(), pool));
+              }
+            }
+            tq.push_back(Seconds(t0) / copies);
+          }
+          const double t = Median(tq), gbs = bytes / t / 1e9;
+          const std::string shape = fmt::format("{}x{}", s.rows, s.cols);
+          rows.push_back({{"shape", shape},
+                          {"batch", batch},
+                          {"weights", label},
+                          {"weight_bytes", bytes},
+                          {"ms", t * 1e3},
+                          {"gbs", gbs},
+                          {"fraction_of_bandwidth", gbs / bw},
+                          {"gflops", flops / t / 1e9},
+                          {"blas", batch == 1 ? "sgemv" : "sgemm"},
+                          {"blas_ms", t_blas * 1e3},
+                          {"blas_gflops", flops / t_blas / 1e9},
+                          {"speedup_vs_blas", t_blas / t}});
+          if (!o->json) {
+            fmt::print(
+                "{:<12} {:>5} {:<15} {:>9.3f} {:>8.1f} {:>10.0f}% {:>8.1f} "
+                "{:>9.3f} {:>9.2f}x\n",
+                shape, batch, label, t * 1e3, gbs, 100 * gbs / bw,
+                flops / t / 1e9, t_blas * 1e3, t_blas / t);
+          }
         }
       }
     }
@@ -186,7 +223,9 @@ Runner AddBench(CLI::App& app) {
       fmt::print("{}\n", j.dump(2));
     } else {
       fmt::print(
-          "\n(batch 1; sgemv's own GB/s = 4 bytes per weight / its time)\n");
+          "\n(BLAS: OpenBLAS sgemv at batch 1, sgemm above, on the f32 "
+          "weights; batched kernels on {})\n",
+          MatMulTarget());
     }
     return Status::Ok();
   };
