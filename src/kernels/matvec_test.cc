@@ -1,3 +1,7 @@
+// Every compiled target, AVX3_DL (VNNI) included, against the references.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #include "kernels/matvec.h"
 
 #include <gtest/gtest.h>
