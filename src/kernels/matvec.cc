@@ -23,9 +23,6 @@
 #include "core/round.h"
 #include "formats/bitpack.h"
 #include "kernels/matvec.h"
-#ifndef LB_PF
-#define LB_PF 1024
-#endif
 
 #ifndef LOWBIT_KERNELS_MATVEC_PREP_
 #define LOWBIT_KERNELS_MATVEC_PREP_
@@ -181,6 +178,8 @@ __attribute__((target("avx512vnni"), noinline)) void VnniDotQ8Rows(
   }
 }
 
+constexpr int64_t kAhead = 1024;  // bytes of codes prefetched ahead
+
 // int4 groups of `2 hg` codes (hg >= 8 bytes): per 64 bytes of codes, the low
 // and high nibbles against the even and odd activations into one int32 vector
 // (lane i covers bytes 4i..4i+3, inside one group), converted and scaled per
@@ -215,16 +214,17 @@ __attribute__((target("avx512vnni"), noinline)) void VnniDotQ4Rows(
       // lane; a masked load never reads past the row's last scale.
       const int64_t g0 = j >> shift;
       const __m512 sv =
-          hg >= 64 ? _mm512_set1_ps(s[g0])
-                   : _mm512_permutexvar_ps(idx,
-                                           _mm512_maskz_loadu_ps(need, s + g0));
+          hg >= 64
+              ? _mm512_set1_ps(s[g0])
+              : _mm512_permutexvar_ps(idx, _mm512_maskz_loadu_ps(need, s + g0));
       return _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sv, acc);
     };
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
     int64_t j = 0;
     for (; j + 128 <= nbytes; j += 128) {
-      _mm_prefetch(reinterpret_cast<const char*>(c + j + LB_PF), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(c + j + LB_PF + 64), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + j + kAhead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + j + kAhead + 64),
+                   _MM_HINT_T0);
       acc0 = chunk(j, acc0);
       acc1 = chunk(j + 64, acc1);
     }

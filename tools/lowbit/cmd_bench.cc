@@ -13,6 +13,7 @@
 #include "core/round.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
+#include "kernels/packed.h"
 #include "quant/quantize.h"
 #include "tools/lowbit/commands.h"
 
@@ -141,6 +142,7 @@ Runner AddBench(CLI::App& app) {
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
         quantized.push_back(std::move(q));
       }
+      auto packed_index = [](int qi) { return qi == 2 ? 1 : qi; };
       for (const int64_t batch : o->batches) {
         std::vector<float> x(static_cast<size_t>(batch * s.cols)),
             y(static_cast<size_t>(batch * s.rows));
@@ -171,28 +173,48 @@ Runner AddBench(CLI::App& app) {
              {std::tuple<const char*, int, bool>{"int8/channel", 0, false},
               {"int8 x int8act", 0, true},
               {"int4/g32", 1, false},
-              {"int4 x int8act", 1, true}}) {
-          const QuantizedTensor& q = quantized[qi];
-          if (batch > 1 && int_act && !MatMulQ8Supports(q)) continue;
-          const double bytes = static_cast<double>(q.StoredBytes());
-          const size_t copies = std::max<size_t>(
-              2, (kStream + q.codes.size() - 1) / q.codes.size());
-          std::vector<QuantizedTensor> qs(copies, q);
+              {"int4 x int8act", 1, true},
+              {"int4 packed x8", 2, true}}) {
+          const QuantizedTensor& q = quantized[packed_index(qi)];
+          const bool packed = qi == 2;  // the int4 tensor, repacked
+          if (batch > 1 && (packed || (int_act && !MatMulQ8Supports(q)))) {
+            continue;
+          }
           std::vector<double> tq;
-          for (int k = 0; k < o->rounds; ++k) {
-            const auto t0 = Clock::now();
-            for (const auto& m : qs) {
-              if (batch == 1) {
-                LB_RETURN_IF_ERROR(int_act
-                                       ? MatVecQ8(m, x.data(), y.data(), pool)
-                                       : MatVec(m, x.data(), y.data(), pool));
-              } else {
-                LB_RETURN_IF_ERROR(
-                    int_act ? MatMulQ8(m, x.data(), batch, y.data(), pool)
-                            : MatMul(m, x.data(), batch, y.data(), pool));
+          double bytes = 0;
+          if (packed) {  // int4 repacked into stripes (kernels/packed.h)
+            LB_ASSIGN_OR_RETURN(PackedMatrix pm, PackInt4(q));
+            bytes = static_cast<double>(pm.StoredBytes());
+            const size_t copies = std::max<size_t>(
+                2, (kStream + pm.codes.size() - 1) / pm.codes.size());
+            std::vector<PackedMatrix> ps(copies, pm);
+            for (int k = 0; k < o->rounds; ++k) {
+              const auto t0 = Clock::now();
+              for (const auto& m : ps) {
+                LB_RETURN_IF_ERROR(MatVecQ8(m, x.data(), y.data(), pool));
               }
+              tq.push_back(Seconds(t0) / copies);
             }
-            tq.push_back(Seconds(t0) / copies);
+          } else {
+            bytes = static_cast<double>(q.StoredBytes());
+            const size_t copies = std::max<size_t>(
+                2, (kStream + q.codes.size() - 1) / q.codes.size());
+            std::vector<QuantizedTensor> qs(copies, q);
+            for (int k = 0; k < o->rounds; ++k) {
+              const auto t0 = Clock::now();
+              for (const auto& m : qs) {
+                if (batch == 1) {
+                  LB_RETURN_IF_ERROR(int_act
+                                         ? MatVecQ8(m, x.data(), y.data(), pool)
+                                         : MatVec(m, x.data(), y.data(), pool));
+                } else {
+                  LB_RETURN_IF_ERROR(
+                      int_act ? MatMulQ8(m, x.data(), batch, y.data(), pool)
+                              : MatMul(m, x.data(), batch, y.data(), pool));
+                }
+              }
+              tq.push_back(Seconds(t0) / copies);
+            }
           }
           const double t = Median(tq), gbs = bytes / t / 1e9;
           const std::string shape = fmt::format("{}x{}", s.rows, s.cols);

@@ -1,0 +1,206 @@
+// Highway dispatch for kernels/packed.h. The AVX3_DL target (AVX-512 VNNI) has
+// the striped kernel; every other target walks the same layout with exact
+// integer sums per group (correct everywhere, fast where VNNI is).
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/packed.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format off
+#include "hwy/highway.h"
+// clang-format on
+
+#include <algorithm>
+#include <vector>
+
+#include "formats/bitpack.h"
+#include "kernels/matvec.h"
+#include "kernels/packed.h"
+
+#ifndef LOWBIT_KERNELS_PACKED_SHARED_
+#define LOWBIT_KERNELS_PACKED_SHARED_
+namespace lowbit {
+// Activations in the packed order, once per call.
+struct PackedActs {
+  const int8_t* x8e;     // even columns, striped like the codes
+  const int8_t* x8o;     // odd columns
+  const int32_t* gcorr;  // per group: sum of its quantized activations
+};
+}  // namespace lowbit
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace lowbit {
+namespace HWY_NAMESPACE {
+namespace {
+
+#if HWY_TARGET == HWY_AVX3_DL
+constexpr int64_t kAhead = 2048;  // bytes of codes prefetched ahead
+
+// One row: per stripe, the exact group sums in 16 int32 lanes, minus the
+// zero point times the group's activation sum, then times the 16 scales.
+__attribute__((target("avx512vnni"), noinline)) float VnniRow(
+    const PackedMatrix& w, const PackedActs& a, int64_t r) {
+  const int64_t chunks = w.group_size / 8;  // 64-byte chunks per stripe
+  const uint8_t* c = w.codes.data() + r * w.row_bytes();
+  const float* s = w.scales.data() + r * w.stripes * 16;
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  const __m512i eight = _mm512_set1_epi32(8);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t st = 0; st < w.stripes; ++st) {
+    const int64_t base = st * chunks * 64;
+    // Low and high nibbles in separate sums: two short dependency chains.
+    __m512i dl = _mm512_setzero_si512(), dh = dl;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int64_t at = base + k * 64;
+      _mm_prefetch(reinterpret_cast<const char*>(c + at + kAhead), _MM_HINT_T0);
+      const __m512i v = _mm512_loadu_si512(c + at);
+      dl = _mm512_dpbusd_epi32(dl, _mm512_and_si512(v, nib),
+                               _mm512_loadu_si512(a.x8e + at));
+      dh = _mm512_dpbusd_epi32(dh,
+                               _mm512_and_si512(_mm512_srli_epi16(v, 4), nib),
+                               _mm512_loadu_si512(a.x8o + at));
+    }
+    __m512i d = _mm512_add_epi32(dl, dh);
+    _mm_prefetch(reinterpret_cast<const char*>(s + st * 16 + kAhead / 4),
+                 _MM_HINT_T0);
+    const __m512i gs = _mm512_loadu_si512(a.gcorr + st * 16);
+    const __m512i z =
+        w.symmetric ? eight
+                    : _mm512_cvtepu8_epi32(
+                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                              w.zeros.data() + (r * w.stripes + st) * 16)));
+    d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(s + st * 16),
+                          acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+#endif
+
+// Any target: the same layout, exact integer sums per group.
+float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
+  const int64_t chunks = w.group_size / 8;
+  const uint8_t* c = w.codes.data() + r * w.row_bytes();
+  const float* s = w.scales.data() + r * w.stripes * 16;
+  float total = 0.0f;
+  for (int64_t st = 0; st < w.stripes; ++st) {
+    for (int64_t i = 0; i < 16; ++i) {
+      int64_t d = 0;
+      for (int64_t k = 0; k < chunks; ++k) {
+        const int64_t at = st * chunks * 64 + k * 64 + 4 * i;
+        for (int64_t b = 0; b < 4; ++b) {
+          d += int64_t{c[at + b] & 15} * a.x8e[at + b] +
+               int64_t{c[at + b] >> 4} * a.x8o[at + b];
+        }
+      }
+      const int64_t g = st * 16 + i;
+      const int64_t z =
+          w.symmetric ? 8 : w.zeros[(r * w.stripes + st) * 16 + i];
+      total += s[g] * static_cast<float>(d - z * a.gcorr[g]);
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
+                    int64_t r1, float* y) {
+  for (int64_t r = r0; r < r1; ++r) {
+#if HWY_TARGET == HWY_AVX3_DL
+    y[r] = VnniRow(w, a, r);
+#else
+    y[r] = PortableRow(w, a, r);
+#endif
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lowbit
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace lowbit {
+
+HWY_EXPORT(PackedRowsImpl);
+
+namespace {
+// Offset, within a row (or the activations), of byte b of group g.
+int64_t PackedOffset(int64_t g, int64_t b, int64_t hg) {
+  const int64_t st = g / 16, i = g % 16;
+  return st * 16 * hg + (b / 4) * 64 + 4 * i + (b % 4);
+}
+}  // namespace
+
+bool CanPackInt4(const QuantizedTensor& w) {
+  return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 4 &&
+         w.granularity == Granularity::kGroup && w.group_size >= 16 &&
+         (w.group_size & (w.group_size - 1)) == 0 &&
+         w.cols % w.group_size == 0 && w.cols < (int64_t{1} << 16);
+}
+
+Result<PackedMatrix> PackInt4(const QuantizedTensor& w) {
+  if (!CanPackInt4(w)) {
+    return InvalidArgument(
+        "PackInt4: int4 weights in groups of a power of two >= 16, whole "
+        "groups per row, fewer than 65536 columns");
+  }
+  PackedMatrix p;
+  p.rows = w.rows;
+  p.cols = w.cols;
+  p.group_size = w.group_size;
+  p.symmetric = w.symmetric;
+  const int64_t groups = w.groups_per_row(), hg = w.group_size / 2;
+  p.stripes = (groups + 15) / 16;
+  p.codes.assign(static_cast<size_t>(w.rows * p.row_bytes()), 0);
+  p.scales.assign(static_cast<size_t>(w.rows * p.stripes * 16), 0.0f);
+  if (!w.symmetric) p.zeros.assign(p.scales.size(), 0);
+  std::vector<uint8_t> z(static_cast<size_t>(groups));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const uint8_t* src = w.codes.data() + r * w.code_row_bytes();
+    uint8_t* dst = p.codes.data() + r * p.row_bytes();
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t b = 0; b < hg; ++b)
+        dst[PackedOffset(g, b, hg)] = src[g * hg + b];
+      p.scales[r * p.stripes * 16 + g] = w.scales[r * groups + g];
+    }
+    if (!w.symmetric) {
+      UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4, z.data());
+      std::copy(z.begin(), z.end(), p.zeros.begin() + r * p.stripes * 16);
+    }
+  }
+  return p;
+}
+
+Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
+                ThreadPool& pool) {
+  const int64_t cols = w.cols, hg = w.group_size / 2;
+  const int64_t groups = cols / w.group_size;
+  std::vector<int16_t> xq(static_cast<size_t>(cols));
+  const float sx = QuantizeActivations(x, cols, xq.data());
+  std::vector<int8_t> xe(static_cast<size_t>(w.row_bytes()), 0),
+      xo(xe.size(), 0);
+  std::vector<int32_t> gsum(static_cast<size_t>(w.stripes * 16), 0);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < hg; ++b) {
+      const int64_t col = g * w.group_size + 2 * b;
+      const int64_t at = PackedOffset(g, b, hg);
+      xe[at] = static_cast<int8_t>(xq[col]);
+      xo[at] = static_cast<int8_t>(xq[col + 1]);
+      gsum[g] += xq[col] + xq[col + 1];
+    }
+  }
+  const PackedActs acts{xe.data(), xo.data(), gsum.data()};
+  const int64_t grain = std::max<int64_t>(
+      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
+  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+    HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y);
+  });
+  for (int64_t r = 0; r < w.rows; ++r) y[r] *= sx;
+  return Status::Ok();
+}
+
+}  // namespace lowbit
+#endif  // HWY_ONCE

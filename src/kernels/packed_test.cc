@@ -1,0 +1,95 @@
+// The packed int4 layout against the reference, on every compiled target
+// (AVX3_DL's VNNI kernel and the portable walk of the same layout).
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+#include "kernels/packed.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "hwy/targets.h"
+#include "kernels/matvec.h"
+#include "quant/quantize.h"
+
+namespace lowbit {
+namespace {
+
+QuantizedTensor Int4(int64_t rows, int64_t cols, int64_t group, bool asym,
+                     uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (float& v : w) v = g(rng);
+  QuantConfig c;
+  c.scheme = *ParseScheme("int4");
+  c.granularity = static_cast<int>(Granularity::kGroup);
+  c.group_size = group;
+  c.symmetric = asym ? 0 : 1;
+  c.method = MethodSpec{};
+  ThreadPool pool(1);
+  auto q = Quantize(w.data(), Shape{rows, cols}, c, pool);
+  EXPECT_TRUE(q.ok()) << q.status().message();
+  return std::move(q).value();
+}
+
+// Whole and partial stripes (groups per row not a multiple of 16), group sizes
+// 16 to 128, symmetric and asymmetric, 1 and 7 rows.
+TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
+  ThreadPool pool(2);
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (bool asym : {false, true}) {
+      for (int64_t group :
+           {int64_t{16}, int64_t{32}, int64_t{64}, int64_t{128}}) {
+        for (int64_t cols :
+             {int64_t{128}, int64_t{1024 + 128}, int64_t{4096}}) {
+          for (int64_t rows : {int64_t{1}, int64_t{7}}) {
+            const QuantizedTensor w = Int4(rows, cols, group, asym, 3 + cols);
+            ASSERT_TRUE(CanPackInt4(w));
+            auto p = PackInt4(w);
+            ASSERT_TRUE(p.ok()) << p.status().message();
+            std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
+            std::mt19937 rng(7 + group);
+            std::normal_distribution<float> g(0.0f, 1.0f);
+            for (float& v : x) v = g(rng);
+            ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
+            reference::MatVecQ8(w, x.data(), ref.data());
+            const std::vector<float> deq = Dequantize(w);
+            for (int64_t r = 0; r < rows; ++r) {
+              double mag = 0.0;
+              for (int64_t k = 0; k < cols; ++k)
+                mag += std::fabs(double{deq[r * cols + k]} * x[k]);
+              ASSERT_NEAR(y[r], ref[r], 1e-5 * mag + 1e-30)
+                  << "g" << group << (asym ? " asym " : " sym ") << rows << "x"
+                  << cols << " row " << r << " on " << hwy::TargetName(target);
+            }
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 40);
+}
+
+TEST(Packed, RefusesOtherLayouts) {
+  QuantizedTensor w = Int4(2, 64, 64, false, 1);
+  EXPECT_TRUE(CanPackInt4(w));
+  QuantConfig c;
+  std::vector<float> v(2 * 64, 0.5f);
+  c.scheme = *ParseScheme("int8");
+  c.method = MethodSpec{};
+  ThreadPool pool(1);
+  auto q8 = Quantize(v.data(), Shape{2, 64}, c, pool);
+  ASSERT_TRUE(q8.ok());
+  EXPECT_FALSE(CanPackInt4(*q8));
+  EXPECT_FALSE(PackInt4(*q8).ok());
+}
+
+}  // namespace
+}  // namespace lowbit
