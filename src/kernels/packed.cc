@@ -12,6 +12,7 @@
 // clang-format on
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "formats/bitpack.h"
@@ -43,28 +44,28 @@ constexpr int64_t kAhead = 2048;  // bytes of codes prefetched ahead
 __attribute__((target("avx512vnni"), noinline)) float VnniRow(
     const PackedMatrix& w, const PackedActs& a, int64_t r) {
   const int64_t chunks = w.group_size / 8;  // 64-byte chunks per stripe
-  const uint8_t* c = w.codes.data() + r * w.row_bytes();
-  const float* s = w.scales.data() + r * w.stripes * 16;
+  const uint8_t* row = w.data.data() + r * w.row_bytes();
   const __m512i nib = _mm512_set1_epi8(0x0F);
   const __m512i eight = _mm512_set1_epi32(8);
   __m512 acc = _mm512_setzero_ps();
   for (int64_t st = 0; st < w.stripes; ++st) {
-    const int64_t base = st * chunks * 64;
+    const uint8_t* sp = row + st * w.stripe_bytes();
+    const uint8_t* c = sp + 64;
+    const int64_t xa = st * w.code_bytes();
+    _mm_prefetch(reinterpret_cast<const char*>(sp + kAhead), _MM_HINT_T0);
     // Low and high nibbles in separate sums: two short dependency chains.
     __m512i dl = _mm512_setzero_si512(), dh = dl;
     for (int64_t k = 0; k < chunks; ++k) {
-      const int64_t at = base + k * 64;
-      _mm_prefetch(reinterpret_cast<const char*>(c + at + kAhead), _MM_HINT_T0);
-      const __m512i v = _mm512_loadu_si512(c + at);
+      _mm_prefetch(reinterpret_cast<const char*>(c + k * 64 + kAhead),
+                   _MM_HINT_T0);
+      const __m512i v = _mm512_loadu_si512(c + k * 64);
       dl = _mm512_dpbusd_epi32(dl, _mm512_and_si512(v, nib),
-                               _mm512_loadu_si512(a.x8e + at));
+                               _mm512_loadu_si512(a.x8e + xa + k * 64));
       dh = _mm512_dpbusd_epi32(dh,
                                _mm512_and_si512(_mm512_srli_epi16(v, 4), nib),
-                               _mm512_loadu_si512(a.x8o + at));
+                               _mm512_loadu_si512(a.x8o + xa + k * 64));
     }
     __m512i d = _mm512_add_epi32(dl, dh);
-    _mm_prefetch(reinterpret_cast<const char*>(s + st * 16 + kAhead / 4),
-                 _MM_HINT_T0);
     const __m512i gs = _mm512_loadu_si512(a.gcorr + st * 16);
     const __m512i z =
         w.symmetric ? eight
@@ -72,33 +73,40 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow(
                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(
                               w.zeros.data() + (r * w.stripes + st) * 16)));
     d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(s + st * 16),
-                          acc);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp), acc);
   }
   return _mm512_reduce_add_ps(acc);
 }
 #endif
 
+float ScaleAt(const uint8_t* sp, int64_t i) {
+  float s;
+  std::memcpy(&s, sp + 4 * i, 4);
+  return s;
+}
+
 // Any target: the same layout, exact integer sums per group.
 float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
   const int64_t chunks = w.group_size / 8;
-  const uint8_t* c = w.codes.data() + r * w.row_bytes();
-  const float* s = w.scales.data() + r * w.stripes * 16;
+  const uint8_t* row = w.data.data() + r * w.row_bytes();
   float total = 0.0f;
   for (int64_t st = 0; st < w.stripes; ++st) {
+    const uint8_t* sp = row + st * w.stripe_bytes();
+    const uint8_t* c = sp + 64;
+    const int64_t xa = st * w.code_bytes();
     for (int64_t i = 0; i < 16; ++i) {
       int64_t d = 0;
       for (int64_t k = 0; k < chunks; ++k) {
-        const int64_t at = st * chunks * 64 + k * 64 + 4 * i;
         for (int64_t b = 0; b < 4; ++b) {
-          d += int64_t{c[at + b] & 15} * a.x8e[at + b] +
-               int64_t{c[at + b] >> 4} * a.x8o[at + b];
+          const int64_t at = k * 64 + 4 * i + b;
+          d += int64_t{c[at] & 15} * a.x8e[xa + at] +
+               int64_t{c[at] >> 4} * a.x8o[xa + at];
         }
       }
       const int64_t g = st * 16 + i;
       const int64_t z =
           w.symmetric ? 8 : w.zeros[(r * w.stripes + st) * 16 + i];
-      total += s[g] * static_cast<float>(d - z * a.gcorr[g]);
+      total += ScaleAt(sp, i) * static_cast<float>(d - z * a.gcorr[g]);
     }
   }
   return total;
@@ -154,17 +162,19 @@ Result<PackedMatrix> PackInt4(const QuantizedTensor& w) {
   p.symmetric = w.symmetric;
   const int64_t groups = w.groups_per_row(), hg = w.group_size / 2;
   p.stripes = (groups + 15) / 16;
-  p.codes.assign(static_cast<size_t>(w.rows * p.row_bytes()), 0);
-  p.scales.assign(static_cast<size_t>(w.rows * p.stripes * 16), 0.0f);
-  if (!w.symmetric) p.zeros.assign(p.scales.size(), 0);
+  p.data.assign(static_cast<size_t>(w.rows * p.row_bytes()), 0);
+  if (!w.symmetric) {
+    p.zeros.assign(static_cast<size_t>(w.rows * p.stripes * 16), 0);
+  }
   std::vector<uint8_t> z(static_cast<size_t>(groups));
   for (int64_t r = 0; r < w.rows; ++r) {
     const uint8_t* src = w.codes.data() + r * w.code_row_bytes();
-    uint8_t* dst = p.codes.data() + r * p.row_bytes();
+    uint8_t* dst = p.data.data() + r * p.row_bytes();
     for (int64_t g = 0; g < groups; ++g) {
+      uint8_t* sp = dst + (g / 16) * p.stripe_bytes();
       for (int64_t b = 0; b < hg; ++b)
-        dst[PackedOffset(g, b, hg)] = src[g * hg + b];
-      p.scales[r * p.stripes * 16 + g] = w.scales[r * groups + g];
+        sp[64 + PackedOffset(g % 16, b, hg)] = src[g * hg + b];
+      std::memcpy(sp + 4 * (g % 16), &w.scales[r * groups + g], 4);
     }
     if (!w.symmetric) {
       UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4, z.data());
@@ -180,7 +190,7 @@ Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
   const int64_t groups = cols / w.group_size;
   std::vector<int16_t> xq(static_cast<size_t>(cols));
   const float sx = QuantizeActivations(x, cols, xq.data());
-  std::vector<int8_t> xe(static_cast<size_t>(w.row_bytes()), 0),
+  std::vector<int8_t> xe(static_cast<size_t>(w.stripes * w.code_bytes()), 0),
       xo(xe.size(), 0);
   std::vector<int32_t> gsum(static_cast<size_t>(w.stripes * 16), 0);
   for (int64_t g = 0; g < groups; ++g) {

@@ -7,8 +7,9 @@
 // bytes 4i..4i+3 of the chunk). A 32-bit lane then stays in one group for the
 // whole stripe, so VNNI's vpdpbusd sums a group exactly in one lane across
 // the stripe's chunks and the 16 scales apply once per stripe, from one
-// contiguous load: no per-chunk permutes. Rows are padded to whole stripes
-// with zero codes and zero scales.
+// contiguous load: no per-chunk permutes. Each stripe starts with its 16 f32
+// scales (64 bytes), so that a row is one sequential stream of scales and
+// codes. Rows are padded to whole stripes with zero codes and zero scales.
 //
 // Example (load once, multiply per token):
 //   QuantizedTensor q = ...;                      // int4, groups of 32
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "formats/quantized_tensor.h"
@@ -30,13 +32,15 @@ struct PackedMatrix {
   int64_t group_size = 0;  // codes per group (a power of two >= 16)
   int64_t stripes = 0;     // per row: ceil(groups / 16)
   bool symmetric = true;
-  std::vector<uint8_t> codes;  // rows x row_bytes()
-  std::vector<float> scales;   // rows x 16 stripes, 0 for padding groups
+  // rows x row_bytes(): per stripe, 16 f32 scales then 16 x group_size / 2
+  // bytes of codes.
+  std::vector<uint8_t, HugePageAllocator<uint8_t>> data;
   std::vector<uint8_t> zeros;  // asymmetric: rows x 16 stripes, else empty
-  int64_t row_bytes() const { return stripes * 16 * group_size / 2; }
+  int64_t code_bytes() const { return 8 * group_size; }  // per stripe
+  int64_t stripe_bytes() const { return 64 + code_bytes(); }
+  int64_t row_bytes() const { return stripes * stripe_bytes(); }
   int64_t StoredBytes() const {
-    return static_cast<int64_t>(codes.size() + 4 * scales.size() +
-                                zeros.size());
+    return static_cast<int64_t>(data.size() + zeros.size());
   }
 };
 
