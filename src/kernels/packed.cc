@@ -24,9 +24,11 @@
 namespace lowbit {
 // Activations in the packed order, once per call.
 struct PackedActs {
-  const int8_t* x8e;     // even columns, striped like the codes
-  const int8_t* x8o;     // odd columns
-  const int32_t* gcorr;  // per group: sum of its quantized activations
+  const int8_t* x8e;     // int4: even columns, striped like the codes; int8: x
+  const int8_t* x8o;     // int4: odd columns
+  const int32_t* gcorr;  // int4: per group, the sum of its activations
+  int64_t sum;           // int8: the sum of the activations
+  float sx;              // int8: their scale
 };
 }  // namespace lowbit
 #endif
@@ -79,6 +81,36 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow(
 }
 #endif
 
+#if HWY_TARGET == HWY_AVX3_DL
+// One int8 row: the exact dot product of the codes with the activations.
+__attribute__((target("avx512vnni"), noinline)) int64_t VnniRow8(
+    const PackedMatrix& w, const int8_t* x8, int64_t r) {
+  const int64_t n = w.row_bytes();
+  const uint8_t* c = w.data.data() + r * n;
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+  int64_t k = 0;
+  for (; k + 128 <= n; k += 128) {
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + k),
+                             _mm512_loadu_si512(x8 + k));
+    a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(c + k + 64),
+                             _mm512_loadu_si512(x8 + k + 64));
+  }
+  if (k < n) {
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + k),
+                             _mm512_loadu_si512(x8 + k));
+  }
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1));
+}
+#endif
+
+int64_t PortableRow8(const PackedMatrix& w, const int8_t* x8, int64_t r) {
+  const int64_t n = w.row_bytes();
+  const uint8_t* c = w.data.data() + r * n;
+  int64_t d = 0;
+  for (int64_t k = 0; k < n; ++k) d += int64_t{c[k]} * x8[k];
+  return d;
+}
+
 float ScaleAt(const uint8_t* sp, int64_t i) {
   float s;
   std::memcpy(&s, sp + 4 * i, 4);
@@ -116,6 +148,17 @@ float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
 
 void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
                     int64_t r1, float* y) {
+  if (w.bits == 8) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
+    for (int64_t r = r0; r < r1; ++r) {
+#if HWY_TARGET == HWY_AVX3_DL
+      const int64_t d = VnniRow8(w, a.x8e, r);
+#else
+      const int64_t d = PortableRow8(w, a.x8e, r);
+#endif
+      y[r] = w.row_scales[r] * (a.sx * static_cast<float>(d - 128 * a.sum));
+    }
+    return;
+  }
   for (int64_t r = r0; r < r1; ++r) {
 #if HWY_TARGET == HWY_AVX3_DL
     y[r] = VnniRow(w, a, r);
@@ -140,7 +183,12 @@ int64_t PackedOffset(int64_t g, int64_t b, int64_t hg) {
   const int64_t st = g / 16, i = g % 16;
   return st * 16 * hg + (b / 4) * 64 + 4 * i + (b % 4);
 }
-}  // namespace
+
+bool CanPackInt8(const QuantizedTensor& w) {
+  return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 8 &&
+         w.symmetric && w.granularity != Granularity::kGroup &&
+         w.cols < (int64_t{1} << 16);
+}
 
 bool CanPackInt4(const QuantizedTensor& w) {
   return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 4 &&
@@ -149,11 +197,35 @@ bool CanPackInt4(const QuantizedTensor& w) {
          w.cols % w.group_size == 0 && w.cols < (int64_t{1} << 16);
 }
 
-Result<PackedMatrix> PackInt4(const QuantizedTensor& w) {
+PackedMatrix PackInt8(const QuantizedTensor& w) {
+  PackedMatrix p;
+  p.bits = 8;
+  p.rows = w.rows;
+  p.cols = w.cols;
+  p.data.assign(static_cast<size_t>(w.rows * p.row_bytes()), 128);
+  p.row_scales.resize(static_cast<size_t>(w.rows));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    std::memcpy(p.data.data() + r * p.row_bytes(),
+                w.codes.data() + r * w.code_row_bytes(),
+                static_cast<size_t>(w.cols));
+    p.row_scales[r] = w.scales[w.granularity == Granularity::kTensor ? 0 : r];
+  }
+  return p;
+}
+
+}  // namespace
+
+bool CanPack(const QuantizedTensor& w) {
+  return CanPackInt8(w) || CanPackInt4(w);
+}
+
+Result<PackedMatrix> Pack(const QuantizedTensor& w) {
+  if (CanPackInt8(w)) return PackInt8(w);
   if (!CanPackInt4(w)) {
     return InvalidArgument(
-        "PackInt4: int4 weights in groups of a power of two >= 16, whole "
-        "groups per row, fewer than 65536 columns");
+        "Pack: int8 symmetric weights per channel or tensor, or int4 in "
+        "groups of a power of two >= 16 with whole groups per row; fewer than "
+        "65536 columns");
   }
   PackedMatrix p;
   p.rows = w.rows;
@@ -186,6 +258,23 @@ Result<PackedMatrix> PackInt4(const QuantizedTensor& w) {
 
 Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
                 ThreadPool& pool) {
+  const int64_t grain = std::max<int64_t>(
+      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
+  if (w.bits == 8) {
+    std::vector<int16_t> xq(static_cast<size_t>(w.cols));
+    const float sx = QuantizeActivations(x, w.cols, xq.data());
+    std::vector<int8_t> x8(static_cast<size_t>(w.row_bytes()), 0);
+    int64_t sum = 0;
+    for (int64_t k = 0; k < w.cols; ++k) {
+      x8[k] = static_cast<int8_t>(xq[k]);
+      sum += xq[k];
+    }
+    const PackedActs acts{x8.data(), nullptr, nullptr, sum, sx};
+    pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+      HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y);
+    });
+    return Status::Ok();
+  }
   const int64_t cols = w.cols, hg = w.group_size / 2;
   const int64_t groups = cols / w.group_size;
   std::vector<int16_t> xq(static_cast<size_t>(cols));
@@ -202,9 +291,7 @@ Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
       gsum[g] += xq[col] + xq[col + 1];
     }
   }
-  const PackedActs acts{xe.data(), xo.data(), gsum.data()};
-  const int64_t grain = std::max<int64_t>(
-      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
+  const PackedActs acts{xe.data(), xo.data(), gsum.data(), 0, sx};
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
     HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y);
   });

@@ -1,6 +1,10 @@
 // Weights repacked for the products: a step of loading a quantized tensor
 // (kernels/matvec.h reads lowbit's storage layout directly; this layout is
-// faster where the storage one costs shuffles).
+// faster where the storage one costs shuffles). Packed buffers live on huge
+// pages (core/huge_pages.h).
+//
+// int8 (per channel or per tensor, symmetric): rows padded to 64 bytes, one
+// scale per row.
 //
 // int4 in groups (PackInt4): each row is cut into stripes of 16 groups; in a
 // stripe, 64-byte chunk k holds bytes 4k..4k+3 of every group (group i in
@@ -13,7 +17,7 @@
 //
 // Example (load once, multiply per token):
 //   QuantizedTensor q = ...;                      // int4, groups of 32
-//   PackedMatrix p = *PackInt4(q);
+//   PackedMatrix p = *Pack(q);
 //   LB_RETURN_IF_ERROR(MatVecQ8(p, x.data(), y.data(), pool));
 #pragma once
 
@@ -28,6 +32,7 @@
 namespace lowbit {
 
 struct PackedMatrix {
+  int bits = 4;  // 4: int4 stripes; 8: int8 rows
   int64_t rows = 0, cols = 0;
   int64_t group_size = 0;  // codes per group (a power of two >= 16)
   int64_t stripes = 0;     // per row: ceil(groups / 16)
@@ -35,23 +40,30 @@ struct PackedMatrix {
   // rows x row_bytes(): per stripe, 16 f32 scales then 16 x group_size / 2
   // bytes of codes.
   std::vector<uint8_t, HugePageAllocator<uint8_t>> data;
-  std::vector<uint8_t> zeros;  // asymmetric: rows x 16 stripes, else empty
+  // (int8: rows x row_bytes() codes, each row padded to 64 bytes.)
+  std::vector<uint8_t> zeros;     // asymmetric: rows x 16 stripes, else empty
+  std::vector<float> row_scales;  // int8: one per row
   int64_t code_bytes() const { return 8 * group_size; }  // per stripe
   int64_t stripe_bytes() const { return 64 + code_bytes(); }
-  int64_t row_bytes() const { return stripes * stripe_bytes(); }
+  int64_t row_bytes() const {
+    return bits == 8 ? (cols + 63) / 64 * 64 : stripes * stripe_bytes();
+  }
   int64_t StoredBytes() const {
-    return static_cast<int64_t>(data.size() + zeros.size());
+    return static_cast<int64_t>(data.size() + zeros.size() +
+                                4 * row_scales.size());
   }
 };
 
 // int4 weights in groups (any size that is a power of two >= 16, whole
-// groups per row).
-bool CanPackInt4(const QuantizedTensor& w);
-Result<PackedMatrix> PackInt4(const QuantizedTensor& w);
+// groups per row) and int8 symmetric weights per channel or tensor, fewer
+// than 65536 columns.
+bool CanPack(const QuantizedTensor& w);
+Result<PackedMatrix> Pack(const QuantizedTensor& w);
 
-// y = W x with x quantized to int8 (QuantizeActivations): exact int32 sums per
-// group, scaled in float. Within float rounding of reference::MatVecQ8 on the
-// tensor that was packed (the tests allow 1e-5 of sum |w x|).
+// y = W x with x quantized to int8 (QuantizeActivations): exact int32 sums
+// (per group for int4, scaled in float). int8 equals reference::MatVecQ8 on
+// the tensor that was packed bit for bit; int4 within float rounding (the
+// tests allow 1e-5 of sum |w x|).
 Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
                 ThreadPool& pool);
 

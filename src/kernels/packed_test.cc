@@ -49,8 +49,8 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
              {int64_t{128}, int64_t{1024 + 128}, int64_t{4096}}) {
           for (int64_t rows : {int64_t{1}, int64_t{7}}) {
             const QuantizedTensor w = Int4(rows, cols, group, asym, 3 + cols);
-            ASSERT_TRUE(CanPackInt4(w));
-            auto p = PackInt4(w);
+            ASSERT_TRUE(CanPack(w));
+            auto p = Pack(w);
             ASSERT_TRUE(p.ok()) << p.status().message();
             std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
             std::mt19937 rng(7 + group);
@@ -77,18 +77,60 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
   EXPECT_GT(checked, 40);
 }
 
+// int8 rows: integer arithmetic, the reference's bits on every target.
+TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
+  ThreadPool pool(2);
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (Granularity gran : {Granularity::kChannel, Granularity::kTensor}) {
+      for (int64_t cols : {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{97},
+                           int64_t{1031}, int64_t{4096}}) {
+        const int64_t rows = 9;
+        std::mt19937 rng(static_cast<uint32_t>(cols));
+        std::normal_distribution<float> g(0.0f, 1.0f);
+        std::vector<float> wv(static_cast<size_t>(rows * cols));
+        for (float& v : wv) v = g(rng);
+        QuantConfig c;
+        c.scheme = *ParseScheme("int8");
+        c.granularity = static_cast<int>(gran);
+        c.method = MethodSpec{};
+        auto w = Quantize(wv.data(), Shape{rows, cols}, c, pool);
+        ASSERT_TRUE(w.ok());
+        ASSERT_TRUE(CanPack(*w));
+        auto p = Pack(*w);
+        ASSERT_TRUE(p.ok());
+        EXPECT_EQ(p->bits, 8);
+        std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
+        for (float& v : x) v = g(rng);
+        ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
+        reference::MatVecQ8(*w, x.data(), ref.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(y[r], ref[r])
+              << cols << " row " << r << " on " << hwy::TargetName(target);
+        }
+        ++checked;
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 10);
+}
+
 TEST(Packed, RefusesOtherLayouts) {
   QuantizedTensor w = Int4(2, 64, 64, false, 1);
-  EXPECT_TRUE(CanPackInt4(w));
+  EXPECT_TRUE(CanPack(w));
   QuantConfig c;
   std::vector<float> v(2 * 64, 0.5f);
-  c.scheme = *ParseScheme("int8");
+  c.scheme = *ParseScheme("nf4");
+  c.granularity = static_cast<int>(Granularity::kGroup);
+  c.group_size = 64;
   c.method = MethodSpec{};
   ThreadPool pool(1);
-  auto q8 = Quantize(v.data(), Shape{2, 64}, c, pool);
-  ASSERT_TRUE(q8.ok());
-  EXPECT_FALSE(CanPackInt4(*q8));
-  EXPECT_FALSE(PackInt4(*q8).ok());
+  auto nf4 = Quantize(v.data(), Shape{2, 64}, c, pool);
+  ASSERT_TRUE(nf4.ok());
+  EXPECT_FALSE(CanPack(*nf4));
+  EXPECT_FALSE(Pack(*nf4).ok());
 }
 
 }  // namespace

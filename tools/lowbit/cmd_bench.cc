@@ -144,7 +144,8 @@ Runner AddBench(CLI::App& app) {
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
         quantized.push_back(std::move(q));
       }
-      auto packed_index = [](int qi) { return qi == 2 ? 1 : qi; };
+      // Rows 2 and 3: the int8 and int4 tensors repacked (kernels/packed.h).
+      auto packed_index = [](int qi) { return qi >= 2 ? qi - 2 : qi; };
       for (const int64_t batch : o->batches) {
         std::vector<float> x(static_cast<size_t>(batch * s.cols)),
             y(static_cast<size_t>(batch * s.rows));
@@ -176,16 +177,17 @@ Runner AddBench(CLI::App& app) {
               {"int8 x int8act", 0, true},
               {"int4/g32", 1, false},
               {"int4 x int8act", 1, true},
-              {"int4 packed x8", 2, true}}) {
+              {"int8 packed x8", 2, true},
+              {"int4 packed x8", 3, true}}) {
           const QuantizedTensor& q = quantized[packed_index(qi)];
-          const bool packed = qi == 2;  // the int4 tensor, repacked
+          const bool packed = qi >= 2;
           if (batch > 1 && (packed || (int_act && !MatMulQ8Supports(q)))) {
             continue;
           }
           std::vector<double> tq;
           double bytes = 0;
           if (packed) {  // int4 repacked into stripes (kernels/packed.h)
-            LB_ASSIGN_OR_RETURN(PackedMatrix pm, PackInt4(q));
+            LB_ASSIGN_OR_RETURN(PackedMatrix pm, Pack(q));
             bytes = static_cast<double>(pm.StoredBytes());
             const size_t copies = std::max<size_t>(
                 2, (kStream + pm.data.size() - 1) / pm.data.size());
