@@ -60,6 +60,14 @@ struct PackedMatrix {
 bool CanPack(const QuantizedTensor& w);
 Result<PackedMatrix> Pack(const QuantizedTensor& w);
 
+// ggml blocks as read from a GGUF file (rows x RowBytes(cols) bytes), packed
+// the same way: q4_0 (int4, groups of 32, f16 scales, codes q - 8) becomes
+// the int4 stripes above, its nibbles reordered (ggml keeps elements j and
+// j + 16 in one byte, the stripes elements 2j and 2j + 1). Other types:
+// InvalidArgument.
+Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
+                              int64_t cols);
+
 // y = W x with x quantized to int8 (QuantizeActivations): exact int32 sums
 // (per group for int4, scaled in float). int8 equals reference::MatVecQ8 on
 // the tensor that was packed bit for bit; int4 within float rounding (the

@@ -12,6 +12,7 @@
 
 #include "core/huge_pages.h"
 #include "core/round.h"
+#include "formats/ggml/encode.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/packed.h"
@@ -144,8 +145,14 @@ Runner AddBench(CLI::App& app) {
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
         quantized.push_back(std::move(q));
       }
+      // The same weights as ggml q4_0 blocks (lowbit's encoder), for the
+      // packed q4_0 row.
+      std::vector<uint8_t> q4_0(static_cast<size_t>(
+          s.rows * GetGgmlTypeInfo(GgmlType::kQ4_0).RowBytes(s.cols)));
+      QuantizeGgmlRows(GgmlType::kQ4_0, w.data(), q4_0.data(), s.rows, s.cols,
+                       nullptr);
       // Rows 2 and 3: the int8 and int4 tensors repacked (kernels/packed.h).
-      auto packed_index = [](int qi) { return qi >= 2 ? qi - 2 : qi; };
+      auto packed_index = [](int qi) { return qi >= 2 ? (qi - 2) % 2 : qi; };
       for (const int64_t batch : o->batches) {
         std::vector<float> x(static_cast<size_t>(batch * s.cols)),
             y(static_cast<size_t>(batch * s.rows));
@@ -178,7 +185,8 @@ Runner AddBench(CLI::App& app) {
               {"int4/g32", 1, false},
               {"int4 x int8act", 1, true},
               {"int8 packed x8", 2, true},
-              {"int4 packed x8", 3, true}}) {
+              {"int4 packed x8", 3, true},
+              {"q4_0 packed x8", 4, true}}) {
           const QuantizedTensor& q = quantized[packed_index(qi)];
           const bool packed = qi >= 2;
           if (batch > 1 && (packed || (int_act && !MatMulQ8Supports(q)))) {
@@ -187,7 +195,11 @@ Runner AddBench(CLI::App& app) {
           std::vector<double> tq;
           double bytes = 0;
           if (packed) {  // int4 repacked into stripes (kernels/packed.h)
-            LB_ASSIGN_OR_RETURN(PackedMatrix pm, Pack(q));
+            LB_ASSIGN_OR_RETURN(
+                PackedMatrix pm,
+                qi == 4 ? PackGgml(static_cast<int>(GgmlType::kQ4_0),
+                                   q4_0.data(), s.rows, s.cols)
+                        : Pack(q));
             bytes = static_cast<double>(pm.StoredBytes());
             const size_t copies = std::max<size_t>(
                 2, (kStream + pm.data.size() - 1) / pm.data.size());
