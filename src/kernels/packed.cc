@@ -52,7 +52,7 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow(
   __m512 acc = _mm512_setzero_ps();
   for (int64_t st = 0; st < w.stripes; ++st) {
     const uint8_t* sp = row + st * w.stripe_bytes();
-    const uint8_t* c = sp + 64;
+    const uint8_t* c = sp + w.header_bytes();
     const int64_t xa = st * w.code_bytes();
     _mm_prefetch(reinterpret_cast<const char*>(sp + kAhead), _MM_HINT_T0);
     // Low and high nibbles in separate sums: two short dependency chains.
@@ -69,6 +69,12 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow(
     }
     __m512i d = _mm512_add_epi32(dl, dh);
     const __m512i gs = _mm512_loadu_si512(a.gcorr + st * 16);
+    if (w.offsets) {  // s (sum q x) - o (sum x)
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp), acc);
+      acc = _mm512_fnmadd_ps(_mm512_loadu_ps(sp + 64), _mm512_cvtepi32_ps(gs),
+                             acc);
+      continue;
+    }
     const __m512i z =
         w.symmetric ? eight
                     : _mm512_cvtepu8_epi32(
@@ -124,7 +130,7 @@ float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
   float total = 0.0f;
   for (int64_t st = 0; st < w.stripes; ++st) {
     const uint8_t* sp = row + st * w.stripe_bytes();
-    const uint8_t* c = sp + 64;
+    const uint8_t* c = sp + w.header_bytes();
     const int64_t xa = st * w.code_bytes();
     for (int64_t i = 0; i < 16; ++i) {
       int64_t d = 0;
@@ -136,6 +142,11 @@ float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
         }
       }
       const int64_t g = st * 16 + i;
+      if (w.offsets) {
+        total += ScaleAt(sp, i) * static_cast<float>(d) -
+                 ScaleAt(sp + 64, i) * static_cast<float>(a.gcorr[g]);
+        continue;
+      }
       const int64_t z =
           w.symmetric ? 8 : w.zeros[(r * w.stripes + st) * 16 + i];
       total += ScaleAt(sp, i) * static_cast<float>(d - z * a.gcorr[g]);
@@ -219,6 +230,44 @@ bool CanPack(const QuantizedTensor& w) {
   return CanPackInt8(w) || CanPackInt4(w);
 }
 
+Result<PackedMatrix> PackInt4Groups(const Int4Groups& src) {
+  const int64_t g = src.group_size;
+  if (g < 16 || (g & (g - 1)) != 0 || src.cols % g != 0 || src.rows < 1 ||
+      src.cols >= (int64_t{1} << 16) || !src.codes || !src.scales) {
+    return InvalidArgument(
+        "PackInt4Groups: groups of a power of two >= 16, whole groups per "
+        "row, fewer than 65536 columns, codes and scales given");
+  }
+  PackedMatrix p;
+  p.rows = src.rows;
+  p.cols = src.cols;
+  p.group_size = g;
+  p.symmetric = src.zeros == nullptr;
+  p.offsets = src.offsets != nullptr;
+  const int64_t groups = src.cols / g, hg = g / 2;
+  p.stripes = (groups + 15) / 16;
+  p.data.assign(static_cast<size_t>(p.rows * p.row_bytes()), 0);
+  if (src.zeros && !p.offsets) {
+    p.zeros.assign(static_cast<size_t>(p.rows * p.stripes * 16), 0);
+  }
+  for (int64_t r = 0; r < p.rows; ++r) {
+    const uint8_t* in = src.codes + r * src.cols / 2;
+    uint8_t* dst = p.data.data() + r * p.row_bytes();
+    for (int64_t k = 0; k < groups; ++k) {
+      uint8_t* sp = dst + (k / 16) * p.stripe_bytes();
+      for (int64_t b = 0; b < hg; ++b)
+        sp[p.header_bytes() + PackedOffset(k % 16, b, hg)] = in[k * hg + b];
+      std::memcpy(sp + 4 * (k % 16), src.scales + r * groups + k, 4);
+      if (p.offsets) {
+        std::memcpy(sp + 64 + 4 * (k % 16), src.offsets + r * groups + k, 4);
+      } else if (src.zeros) {
+        p.zeros[r * p.stripes * 16 + k] = src.zeros[r * groups + k];
+      }
+    }
+  }
+  return p;
+}
+
 Result<PackedMatrix> Pack(const QuantizedTensor& w) {
   if (CanPackInt8(w)) return PackInt8(w);
   if (!CanPackInt4(w)) {
@@ -227,33 +276,23 @@ Result<PackedMatrix> Pack(const QuantizedTensor& w) {
         "groups of a power of two >= 16 with whole groups per row; fewer than "
         "65536 columns");
   }
-  PackedMatrix p;
-  p.rows = w.rows;
-  p.cols = w.cols;
-  p.group_size = w.group_size;
-  p.symmetric = w.symmetric;
-  const int64_t groups = w.groups_per_row(), hg = w.group_size / 2;
-  p.stripes = (groups + 15) / 16;
-  p.data.assign(static_cast<size_t>(w.rows * p.row_bytes()), 0);
+  std::vector<uint8_t> zeros;
   if (!w.symmetric) {
-    p.zeros.assign(static_cast<size_t>(w.rows * p.stripes * 16), 0);
-  }
-  std::vector<uint8_t> z(static_cast<size_t>(groups));
-  for (int64_t r = 0; r < w.rows; ++r) {
-    const uint8_t* src = w.codes.data() + r * w.code_row_bytes();
-    uint8_t* dst = p.data.data() + r * p.row_bytes();
-    for (int64_t g = 0; g < groups; ++g) {
-      uint8_t* sp = dst + (g / 16) * p.stripe_bytes();
-      for (int64_t b = 0; b < hg; ++b)
-        sp[64 + PackedOffset(g % 16, b, hg)] = src[g * hg + b];
-      std::memcpy(sp + 4 * (g % 16), &w.scales[r * groups + g], 4);
-    }
-    if (!w.symmetric) {
-      UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4, z.data());
-      std::copy(z.begin(), z.end(), p.zeros.begin() + r * p.stripes * 16);
+    const int64_t groups = w.groups_per_row();
+    zeros.resize(static_cast<size_t>(w.rows * groups));
+    for (int64_t r = 0; r < w.rows; ++r) {
+      UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4,
+                 zeros.data() + r * groups);
     }
   }
-  return p;
+  Int4Groups src;
+  src.rows = w.rows;
+  src.cols = w.cols;
+  src.group_size = w.group_size;
+  src.codes = w.codes.data();
+  src.scales = w.scales.data();
+  src.zeros = w.symmetric ? nullptr : zeros.data();
+  return PackInt4Groups(src);
 }
 
 Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,

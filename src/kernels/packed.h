@@ -37,14 +37,16 @@ struct PackedMatrix {
   int64_t group_size = 0;  // codes per group (a power of two >= 16)
   int64_t stripes = 0;     // per row: ceil(groups / 16)
   bool symmetric = true;
-  // rows x row_bytes(): per stripe, 16 f32 scales then 16 x group_size / 2
-  // bytes of codes.
+  bool offsets = false;  // int4: x = s q - o with float offsets (ggml q4_K)
+  // rows x row_bytes(): per stripe, 16 f32 scales, 16 f32 offsets when
+  // `offsets`, then 16 x group_size / 2 bytes of codes.
   std::vector<uint8_t, HugePageAllocator<uint8_t>> data;
   // (int8: rows x row_bytes() codes, each row padded to 64 bytes.)
   std::vector<uint8_t> zeros;     // asymmetric: rows x 16 stripes, else empty
   std::vector<float> row_scales;  // int8: one per row
   int64_t code_bytes() const { return 8 * group_size; }  // per stripe
-  int64_t stripe_bytes() const { return 64 + code_bytes(); }
+  int64_t header_bytes() const { return offsets ? 128 : 64; }
+  int64_t stripe_bytes() const { return header_bytes() + code_bytes(); }
   int64_t row_bytes() const {
     return bits == 8 ? (cols + 63) / 64 * 64 : stripes * stripe_bytes();
   }
@@ -60,11 +62,24 @@ struct PackedMatrix {
 bool CanPack(const QuantizedTensor& w);
 Result<PackedMatrix> Pack(const QuantizedTensor& w);
 
+// int4 groups from any source: codes in lowbit's order (row-major, column 2j
+// in the low nibble of byte j), per group a scale and either an integer zero
+// point (x = s (q - z); null zeros: z = 8) or a float offset (x = s q - o).
+struct Int4Groups {
+  int64_t rows = 0, cols = 0, group_size = 32;
+  const uint8_t* codes = nullptr;  // rows x cols / 2
+  const float* scales = nullptr;   // rows x groups
+  const uint8_t* zeros = nullptr;  // rows x groups, or null
+  const float* offsets = nullptr;  // rows x groups, or null
+};
+Result<PackedMatrix> PackInt4Groups(const Int4Groups& src);
+
 // ggml blocks as read from a GGUF file (rows x RowBytes(cols) bytes), packed
 // the same way: q4_0 (int4, groups of 32, f16 scales, codes q - 8) becomes
 // the int4 stripes above, its nibbles reordered (ggml keeps elements j and
-// j + 16 in one byte, the stripes elements 2j and 2j + 1). Other types:
-// InvalidArgument.
+// j + 16 in one byte, the stripes elements 2j and 2j + 1); q4_K (super-blocks
+// of 8 groups of 32, x = d sc q - dmin m) becomes int4 groups with float
+// offsets (d sc and dmin m are exact in f32). Other types: InvalidArgument.
 Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
                               int64_t cols);
 

@@ -119,51 +119,54 @@ TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
   EXPECT_GT(checked, 10);
 }
 
-// ggml q4_0 blocks (lowbit's encoder, bytes llama.cpp reads) packed: equal to
-// ggml's own dequantization times the same int8 activations, in double,
-// within float rounding.
-TEST(Packed, GgmlQ4_0EqualsItsDecodingOnEveryTarget) {
+// ggml q4_0 and q4_K blocks (lowbit's encoder, bytes llama.cpp reads)
+// packed: equal to ggml's own dequantization times the same int8 activations,
+// in double, within float rounding.
+TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
   ThreadPool pool(2);
   int checked = 0;
-  const GgmlTypeInfo& info = GetGgmlTypeInfo(GgmlType::kQ4_0);
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (int64_t cols : {int64_t{32}, int64_t{512 + 96}, int64_t{4096}}) {
-      const int64_t rows = 5;
-      std::mt19937 rng(static_cast<uint32_t>(cols));
-      std::normal_distribution<float> g(0.0f, 1.0f);
-      std::vector<float> wv(static_cast<size_t>(rows * cols));
-      for (float& v : wv) v = g(rng);
-      std::vector<uint8_t> blocks(
-          static_cast<size_t>(rows * info.RowBytes(cols)));
-      QuantizeGgmlRows(GgmlType::kQ4_0, wv.data(), blocks.data(), rows, cols,
-                       nullptr);
-      auto p = PackGgml(static_cast<int>(GgmlType::kQ4_0), blocks.data(), rows,
-                        cols);
-      ASSERT_TRUE(p.ok()) << p.status().message();
-      std::vector<float> x(static_cast<size_t>(cols)), y(rows);
-      for (float& v : x) v = g(rng);
-      ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
-      std::vector<int16_t> xq(static_cast<size_t>(cols));
-      const float sx = QuantizeActivations(x.data(), cols, xq.data());
-      std::vector<float> deq(static_cast<size_t>(cols));
-      for (int64_t r = 0; r < rows; ++r) {
-        DequantizeGgmlRow(GgmlType::kQ4_0,
-                          blocks.data() + r * info.RowBytes(cols), deq.data(),
-                          cols);
-        double ref = 0.0, mag = 0.0;
-        for (int64_t k = 0; k < cols; ++k) {
-          ref += double{deq[k]} * xq[k] * sx;
-          mag += std::fabs(double{deq[k]} * xq[k] * sx);
+    for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_K}) {
+      const GgmlTypeInfo& info = GetGgmlTypeInfo(t);
+      const std::vector<int64_t> widths =
+          t == GgmlType::kQ4_0 ? std::vector<int64_t>{32, 512 + 96, 4096}
+                               : std::vector<int64_t>{256, 768, 4096};
+      for (int64_t cols : widths) {
+        const int64_t rows = 5;
+        std::mt19937 rng(static_cast<uint32_t>(cols));
+        std::normal_distribution<float> g(0.0f, 1.0f);
+        std::vector<float> wv(static_cast<size_t>(rows * cols));
+        for (float& v : wv) v = g(rng);
+        std::vector<uint8_t> blocks(
+            static_cast<size_t>(rows * info.RowBytes(cols)));
+        QuantizeGgmlRows(t, wv.data(), blocks.data(), rows, cols, nullptr);
+        auto p = PackGgml(static_cast<int>(t), blocks.data(), rows, cols);
+        ASSERT_TRUE(p.ok()) << p.status().message();
+        std::vector<float> x(static_cast<size_t>(cols)), y(rows);
+        for (float& v : x) v = g(rng);
+        ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
+        std::vector<int16_t> xq(static_cast<size_t>(cols));
+        const float sx = QuantizeActivations(x.data(), cols, xq.data());
+        std::vector<float> deq(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows; ++r) {
+          DequantizeGgmlRow(t, blocks.data() + r * info.RowBytes(cols),
+                            deq.data(), cols);
+          double ref = 0.0, mag = 0.0;
+          for (int64_t k = 0; k < cols; ++k) {
+            ref += double{deq[k]} * xq[k] * sx;
+            mag += std::fabs(double{deq[k]} * xq[k] * sx);
+          }
+          ASSERT_NEAR(y[r], ref, 1e-5 * mag + 1e-30)
+              << info.ggml_name << " " << cols << " row " << r << " on "
+              << hwy::TargetName(target);
         }
-        ASSERT_NEAR(y[r], ref, 1e-5 * mag + 1e-30)
-            << cols << " row " << r << " on " << hwy::TargetName(target);
+        ++checked;
       }
-      ++checked;
     }
   }
   hwy::SetSupportedTargetsForTest(0);
-  EXPECT_GT(checked, 5);
+  EXPECT_GT(checked, 10);
   std::vector<uint8_t> any(64);
   EXPECT_FALSE(
       PackGgml(static_cast<int>(GgmlType::kQ8_0), any.data(), 1, 32).ok());

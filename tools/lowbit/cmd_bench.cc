@@ -145,11 +145,15 @@ Runner AddBench(CLI::App& app) {
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
         quantized.push_back(std::move(q));
       }
-      // The same weights as ggml q4_0 blocks (lowbit's encoder), for the
-      // packed q4_0 row.
+      // The same weights as ggml q4_0 and q4_K blocks (lowbit's encoders),
+      // for the packed ggml rows.
       std::vector<uint8_t> q4_0(static_cast<size_t>(
           s.rows * GetGgmlTypeInfo(GgmlType::kQ4_0).RowBytes(s.cols)));
       QuantizeGgmlRows(GgmlType::kQ4_0, w.data(), q4_0.data(), s.rows, s.cols,
+                       nullptr);
+      std::vector<uint8_t> q4_k(static_cast<size_t>(
+          s.rows * GetGgmlTypeInfo(GgmlType::kQ4_K).RowBytes(s.cols)));
+      QuantizeGgmlRows(GgmlType::kQ4_K, w.data(), q4_k.data(), s.rows, s.cols,
                        nullptr);
       // Rows 2 and 3: the int8 and int4 tensors repacked (kernels/packed.h).
       auto packed_index = [](int qi) { return qi >= 2 ? (qi - 2) % 2 : qi; };
@@ -186,7 +190,8 @@ Runner AddBench(CLI::App& app) {
               {"int4 x int8act", 1, true},
               {"int8 packed x8", 2, true},
               {"int4 packed x8", 3, true},
-              {"q4_0 packed x8", 4, true}}) {
+              {"q4_0 packed x8", 4, true},
+              {"q4_K packed x8", 5, true}}) {
           const QuantizedTensor& q = quantized[packed_index(qi)];
           const bool packed = qi >= 2;
           if (batch > 1 && (packed || (int_act && !MatMulQ8Supports(q)))) {
@@ -197,9 +202,11 @@ Runner AddBench(CLI::App& app) {
           if (packed) {  // int4 repacked into stripes (kernels/packed.h)
             LB_ASSIGN_OR_RETURN(
                 PackedMatrix pm,
-                qi == 4 ? PackGgml(static_cast<int>(GgmlType::kQ4_0),
-                                   q4_0.data(), s.rows, s.cols)
-                        : Pack(q));
+                qi == 4   ? PackGgml(static_cast<int>(GgmlType::kQ4_0),
+                                     q4_0.data(), s.rows, s.cols)
+                : qi == 5 ? PackGgml(static_cast<int>(GgmlType::kQ4_K),
+                                     q4_k.data(), s.rows, s.cols)
+                          : Pack(q));
             bytes = static_cast<double>(pm.StoredBytes());
             const size_t copies = std::max<size_t>(
                 2, (kStream + pm.data.size() - 1) / pm.data.size());
