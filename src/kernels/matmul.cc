@@ -91,6 +91,20 @@ void DecodeRow(const QuantizedTensor& w, int64_t r, float* out) {
   }
   const int64_t half = w.cols / 2, hg = w.group_size / 2;
   const int64_t groups = w.groups_per_row();
+  if (w.scheme.kind != SchemeKind::kInt) {  // 4-bit levels through a table
+    const bool km = w.scheme.kind == SchemeKind::kKmeans;
+    const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
+    const float* t =
+        km ? w.codebook.data() + srow * 16 : w.scheme.Levels().data();
+    for (int64_t g = 0; g < groups; ++g) {
+      const float s = km ? 1.0f : w.scales[srow * groups + g];
+      for (int64_t j = g * hg; j < std::min((g + 1) * hg, half); ++j) {
+        out[j] = s * t[c[j] & 15];
+        out[half + j] = s * t[c[j] >> 4];
+      }
+    }
+    return;
+  }
   const float* sc = w.scales.data() + r * groups;
   const auto mask = hn::Set(di, 15);
   for (int64_t g = 0; g < groups; ++g) {
@@ -290,7 +304,12 @@ int64_t PadBatch(int64_t batch) { return (batch + kTile - 1) / kTile * kTile; }
 const char* MatMulTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
 
 bool MatMulSupports(const QuantizedTensor& w) {
-  if (w.scheme.kind != SchemeKind::kInt) return false;
+  const SchemeKind k = w.scheme.kind;
+  if (k == SchemeKind::kNf4 || k == SchemeKind::kFp4E2M1 ||
+      k == SchemeKind::kMxfp4 || k == SchemeKind::kKmeans) {
+    return w.scheme.bits == 4 && w.cols % 2 == 0 && w.group_size % 2 == 0;
+  }
+  if (k != SchemeKind::kInt) return false;
   if (w.scheme.bits == 8) return w.granularity != Granularity::kGroup;
   return w.scheme.bits == 4 && w.granularity == Granularity::kGroup &&
          w.group_size % 2 == 0 && w.cols % w.group_size == 0;

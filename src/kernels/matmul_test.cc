@@ -62,6 +62,9 @@ TEST(MatMul, EveryTargetMatchesTheReference) {
       {"int4", Granularity::kGroup, 32, false},
       {"int4", Granularity::kGroup, 64, true},
       {"int4", Granularity::kGroup, 16, false},
+      {"nf4", Granularity::kGroup, 64, false},
+      {"mxfp4", Granularity::kGroup, 32, false},
+      {"kmeans4", Granularity::kChannel, 0, false},
   };
   ThreadPool pool(2);
   int checked = 0;
@@ -159,7 +162,7 @@ TEST(MatMul, UsesVnniWhereTheCpuHasIt) {
 TEST(MatMul, RefusesWhatItHasNoKernelFor) {
   ThreadPool pool(1);
   const QuantizedTensor nf4 =
-      Make(4, 64, "nf4", Granularity::kGroup, 64, false, 1);
+      Make(4, 64, "int3", Granularity::kGroup, 64, false, 1);
   std::vector<float> x(2 * 64), y(2 * 4);
   EXPECT_FALSE(MatMulSupports(nf4));
   EXPECT_FALSE(MatMul(nf4, x.data(), 2, y.data(), pool).ok());

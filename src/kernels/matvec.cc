@@ -144,6 +144,52 @@ float RowInt4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r,
   return LaneTotal(df, acc0) - corr;
 }
 
+// 4-bit codes through a table of 16 levels (nf4, fp4_e2m1, mxfp4: the
+// scheme's levels times the group's scale; kmeans4: the row's codebook),
+// with the even / odd activation split of RowInt4. The table lookup is a
+// 16-lane permute on AVX-512, a gather elsewhere.
+float RowLut4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<int32_t, decltype(df)> di;
+  const hn::Rebind<uint8_t, decltype(df)> du8;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
+  const bool km = w.scheme.kind == SchemeKind::kKmeans;
+  const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
+  const float* table =
+      km ? w.codebook.data() + srow * 16 : w.scheme.Levels().data();
+  const int64_t hg = w.group_size / 2, gpr = w.groups_per_row();
+  const auto mask = hn::Set(di, 15);
+#if HWY_TARGET <= HWY_AVX3
+  const auto tv = hn::LoadU(df, table);  // 16 lanes: the whole table
+  auto level = [&](decltype(mask) k) {
+    return hn::TableLookupLanes(tv, hn::IndicesFromVec(df, k));
+  };
+#else
+  auto level = [&](decltype(mask) k) { return hn::GatherIndex(df, table, k); };
+#endif
+  auto acc = hn::Zero(df);
+  float tail = 0.0f;
+  for (int64_t g = 0; g < gpr; ++g) {
+    const float s = km ? 1.0f : w.scales[srow * gpr + g];
+    auto ga = hn::Zero(df);
+    int64_t j = g * hg;
+    const int64_t end = std::min((g + 1) * hg, w.cols / 2);
+    for (; j + N <= end; j += N) {
+      const auto v = hn::PromoteTo(di, hn::LoadU(du8, c + j));
+      ga = hn::MulAdd(level(hn::And(v, mask)), hn::LoadU(df, p.xe + j), ga);
+      ga = hn::MulAdd(level(hn::ShiftRight<4>(v)), hn::LoadU(df, p.xo + j), ga);
+    }
+    float ts = 0.0f;
+    for (; j < end; ++j) {
+      ts += table[c[j] & 15] * p.xe[j] + table[c[j] >> 4] * p.xo[j];
+    }
+    acc = hn::MulAdd(ga, hn::Set(df, s), acc);
+    tail += s * ts;
+  }
+  return LaneTotal(df, acc) + tail;
+}
+
 }  // namespace
 
 #if HWY_TARGET == HWY_AVX3_DL
@@ -450,6 +496,10 @@ void MatVecRowsImpl(const QuantizedTensor& w, const MatVecPrep& p, int64_t r0,
     for (int64_t r = r0; r < r1; ++r) y[r] = RowInt8(w, p, r);
     return;
   }
+  if (w.scheme.kind != SchemeKind::kInt) {
+    for (int64_t r = r0; r < r1; ++r) y[r] = RowLut4(w, p, r);
+    return;
+  }
   std::vector<float> zbuf(static_cast<size_t>(w.groups_per_row()));
   for (int64_t r = r0; r < r1; ++r) y[r] = RowInt4(w, p, r, zbuf.data());
 }
@@ -557,7 +607,13 @@ Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
 }
 
 bool MatVecSupports(const QuantizedTensor& w) {
-  if (w.scheme.kind != SchemeKind::kInt) return false;
+  const SchemeKind k = w.scheme.kind;
+  if (k == SchemeKind::kNf4 || k == SchemeKind::kFp4E2M1 ||
+      k == SchemeKind::kMxfp4 || k == SchemeKind::kKmeans) {
+    // 4-bit levels through a table; whole byte pairs per group.
+    return w.scheme.bits == 4 && w.cols % 2 == 0 && w.group_size % 2 == 0;
+  }
+  if (k != SchemeKind::kInt) return false;
   if (w.scheme.bits == 8) return w.granularity != Granularity::kGroup;
   if (w.scheme.bits != 4 || w.granularity != Granularity::kGroup) return false;
   const int64_t lanes =

@@ -61,6 +61,12 @@ TEST(MatVec, EveryTargetMatchesTheReference) {
       {"int8", static_cast<int>(Granularity::kTensor), 0, false},
       {"int4", static_cast<int>(Granularity::kGroup), 32, false},
       {"int4", static_cast<int>(Granularity::kGroup), 64, true},
+      // 4-bit levels through a table
+      {"nf4", static_cast<int>(Granularity::kGroup), 64, false},
+      {"fp4_e2m1", static_cast<int>(Granularity::kGroup), 32, false},
+      {"mxfp4", static_cast<int>(Granularity::kGroup), 32, false},
+      {"kmeans4", static_cast<int>(Granularity::kChannel), 0, false},
+      {"kmeans4", static_cast<int>(Granularity::kTensor), 0, false},
   };
   ThreadPool pool(2);
   int checked = 0;
@@ -174,10 +180,22 @@ TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
   EXPECT_GT(checked, 20);
 }
 
+// The table schemes run their own kernel (not skipped by the loop above).
+TEST(MatVec, TableSchemesHaveAKernel) {
+  for (const char* scheme : {"nf4", "fp4_e2m1", "mxfp4"}) {
+    EXPECT_TRUE(MatVecSupports(Make(
+        2, 128, scheme, static_cast<int>(Granularity::kGroup), 32, false, 1)))
+        << scheme;
+  }
+  EXPECT_TRUE(MatVecSupports(Make(2, 128, "kmeans4",
+                                  static_cast<int>(Granularity::kChannel), 0,
+                                  false, 1)));
+}
+
 TEST(MatVec, RefusesWhatItHasNoKernelFor) {
   ThreadPool pool(1);
   const QuantizedTensor w =
-      Make(4, 64, "nf4", static_cast<int>(Granularity::kGroup), 64, false, 1);
+      Make(4, 64, "int3", static_cast<int>(Granularity::kGroup), 64, false, 1);
   EXPECT_FALSE(MatVecSupports(w));
   std::vector<float> x(64), y(4);
   EXPECT_FALSE(MatVec(w, x.data(), y.data(), pool).ok());

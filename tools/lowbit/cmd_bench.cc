@@ -66,6 +66,9 @@ struct Shape2 {
   int64_t rows, cols;
 };
 
+// How a form's product is computed.
+enum class Mode { kF32, kInt8Act, kPacked };
+
 }  // namespace
 
 Runner AddBench(CLI::App& app) {
@@ -131,32 +134,56 @@ Runner AddBench(CLI::App& app) {
       // OpenBLAS on f32 weights, two copies cycled (each already past the
       // last-level cache).
       std::vector<std::vector<float>> fw = {w, w};
-      std::vector<QuantizedTensor> quantized;
-      for (const auto& [scheme, group] :
-           {std::pair<const char*, int64_t>{"int8", 0}, {"int4", 32}}) {
+      // The weights in every form measured: lowbit tensors (minmax, f32
+      // scales), ggml blocks from lowbit's encoders, and repacked copies.
+      struct Form {
+        const char* label;
+        int tensor;  // index into `tensors`, or -1 for a packed form
+        Mode mode;
+        int packed;  // index into `packed` for kPacked
+      };
+      std::vector<QuantizedTensor> tensors;
+      for (const auto& [scheme, gran, group] :
+           {std::tuple<const char*, Granularity, int64_t>{
+                "int8", Granularity::kChannel, 0},
+            {"int4", Granularity::kGroup, 32},
+            {"nf4", Granularity::kGroup, 64},
+            {"kmeans4", Granularity::kChannel, 0}}) {
         QuantConfig c;
         c.scheme = *ParseScheme(scheme);
-        c.granularity = static_cast<int>(group ? Granularity::kGroup
-                                               : Granularity::kChannel);
+        c.granularity = static_cast<int>(gran);
         c.group_size = group;
         c.method.method = Method::kMinMax;
         c.scale_type = ScaleType::kF32;
         LB_ASSIGN_OR_RETURN(QuantizedTensor q,
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
-        quantized.push_back(std::move(q));
+        tensors.push_back(std::move(q));
       }
-      // The same weights as ggml q4_0 and q4_K blocks (lowbit's encoders),
-      // for the packed ggml rows.
-      std::vector<uint8_t> q4_0(static_cast<size_t>(
-          s.rows * GetGgmlTypeInfo(GgmlType::kQ4_0).RowBytes(s.cols)));
-      QuantizeGgmlRows(GgmlType::kQ4_0, w.data(), q4_0.data(), s.rows, s.cols,
-                       nullptr);
-      std::vector<uint8_t> q4_k(static_cast<size_t>(
-          s.rows * GetGgmlTypeInfo(GgmlType::kQ4_K).RowBytes(s.cols)));
-      QuantizeGgmlRows(GgmlType::kQ4_K, w.data(), q4_k.data(), s.rows, s.cols,
-                       nullptr);
-      // Rows 2 and 3: the int8 and int4 tensors repacked (kernels/packed.h).
-      auto packed_index = [](int qi) { return qi >= 2 ? (qi - 2) % 2 : qi; };
+      std::vector<PackedMatrix> packed;
+      for (int i = 0; i < 2; ++i) {
+        LB_ASSIGN_OR_RETURN(PackedMatrix pm, Pack(tensors[i]));
+        packed.push_back(std::move(pm));
+      }
+      for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_K}) {
+        std::vector<uint8_t> blocks(
+            static_cast<size_t>(s.rows * GetGgmlTypeInfo(t).RowBytes(s.cols)));
+        QuantizeGgmlRows(t, w.data(), blocks.data(), s.rows, s.cols, nullptr);
+        LB_ASSIGN_OR_RETURN(
+            PackedMatrix pm,
+            PackGgml(static_cast<int>(t), blocks.data(), s.rows, s.cols));
+        packed.push_back(std::move(pm));
+      }
+      const std::vector<Form> forms = {
+          {"int8/channel", 0, Mode::kF32, 0},
+          {"int8 x int8act", 0, Mode::kInt8Act, 0},
+          {"int4/g32", 1, Mode::kF32, 0},
+          {"int4 x int8act", 1, Mode::kInt8Act, 0},
+          {"nf4/g64", 2, Mode::kF32, 0},
+          {"kmeans4/chan", 3, Mode::kF32, 0},
+          {"int8 packed x8", -1, Mode::kPacked, 0},
+          {"int4 packed x8", -1, Mode::kPacked, 1},
+          {"q4_0 packed x8", -1, Mode::kPacked, 2},
+          {"q4_K packed x8", -1, Mode::kPacked, 3}};
       for (const int64_t batch : o->batches) {
         std::vector<float> x(static_cast<size_t>(batch * s.cols)),
             y(static_cast<size_t>(batch * s.rows));
@@ -183,30 +210,21 @@ Runner AddBench(CLI::App& app) {
         }
         const double t_blas = Median(tb);
         const double flops = 2.0 * static_cast<double>(n) * batch;
-        for (const auto& [label, qi, int_act] :
-             {std::tuple<const char*, int, bool>{"int8/channel", 0, false},
-              {"int8 x int8act", 0, true},
-              {"int4/g32", 1, false},
-              {"int4 x int8act", 1, true},
-              {"int8 packed x8", 2, true},
-              {"int4 packed x8", 3, true},
-              {"q4_0 packed x8", 4, true},
-              {"q4_K packed x8", 5, true}}) {
-          const QuantizedTensor& q = quantized[packed_index(qi)];
-          const bool packed = qi >= 2;
-          if (batch > 1 && (packed || (int_act && !MatMulQ8Supports(q)))) {
+        for (const Form& f : forms) {
+          const char* label = f.label;
+          // Batched products exist for the tensors (f32 activations, and
+          // int8 activations with int8 weights); packed forms are batch 1.
+          if (batch > 1 &&
+              (f.mode == Mode::kPacked ||
+               (f.mode == Mode::kInt8Act &&
+                !MatMulQ8Supports(tensors[f.tensor])) ||
+               (f.mode == Mode::kF32 && !MatMulSupports(tensors[f.tensor])))) {
             continue;
           }
           std::vector<double> tq;
           double bytes = 0;
-          if (packed) {  // int4 repacked into stripes (kernels/packed.h)
-            LB_ASSIGN_OR_RETURN(
-                PackedMatrix pm,
-                qi == 4   ? PackGgml(static_cast<int>(GgmlType::kQ4_0),
-                                     q4_0.data(), s.rows, s.cols)
-                : qi == 5 ? PackGgml(static_cast<int>(GgmlType::kQ4_K),
-                                     q4_k.data(), s.rows, s.cols)
-                          : Pack(q));
+          if (f.mode == Mode::kPacked) {
+            const PackedMatrix& pm = packed[f.packed];
             bytes = static_cast<double>(pm.StoredBytes());
             const size_t copies = std::max<size_t>(
                 2, (kStream + pm.data.size() - 1) / pm.data.size());
@@ -219,6 +237,8 @@ Runner AddBench(CLI::App& app) {
               tq.push_back(Seconds(t0) / copies);
             }
           } else {
+            const QuantizedTensor& q = tensors[f.tensor];
+            const bool int_act = f.mode == Mode::kInt8Act;
             bytes = static_cast<double>(q.StoredBytes());
             const size_t copies = std::max<size_t>(
                 2, (kStream + q.codes.size() - 1) / q.codes.size());
