@@ -7,6 +7,7 @@
 
 #include "core/half.h"
 #include "formats/bitpack.h"
+#include "kernels/dequant.h"
 
 namespace lowbit {
 namespace {
@@ -588,7 +589,7 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
     return WriteMatMulNBits(m, name, shape, q);
   }
   // float: the dequantized values in the original layout.
-  const std::vector<float> front = Dequantize(q);
+  const std::vector<float> front = DequantizeFast(q);
   const std::vector<float> back = AxisFromFront(front.data(), shape, axis);
   onnx::GraphProto& g = *m.mutable_graph();
   RemoveWeight(g, name);

@@ -7,6 +7,7 @@
 #include "core/half.h"
 #include "core/tensor.h"
 #include "formats/bitpack.h"
+#include "kernels/dequant.h"
 
 namespace lowbit {
 namespace {
@@ -264,7 +265,7 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
 
 Result<std::vector<float>> SafetensorsModel::ReadFloat(
     const ModelTensor& t) const {
-  if (t.quantized()) return Dequantize(*t.q);
+  if (t.quantized()) return DequantizeFast(*t.q);
   if (!IsFloatWeight(t.dtype)) {
     return InvalidArgument(path() + ": tensor '" + t.name + "' has dtype " +
                            std::string(DTypeName(t.dtype)) +

@@ -14,6 +14,7 @@
 #include "eval/error_stats.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
+#include "kernels/dequant.h"
 #include "quant/quantize.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/quantize_options.h"
@@ -85,7 +86,7 @@ Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
     r.shape = t->shape;
     r.axis = use.channel_axis;
     r.scheme = q->scheme.Name();
-    const std::vector<float> deq = Dequantize(*q);
+    const std::vector<float> deq = DequantizeFast(*q);
     r.err.Add(front.data(), deq.data(), static_cast<int64_t>(deq.size()));
     auto w = WriteOnnxWeight(m->proto(), m->opset(), t->name, t->shape,
                              use.channel_axis, *q, enc);

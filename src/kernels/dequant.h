@@ -1,0 +1,28 @@
+// Decoding quantized rows to f32 with SIMD (one Highway source, every target):
+// the fast path of formats/quantized_tensor.h's DequantizeRow, equal to it bit
+// for bit (the same float operations: s * (level - z)). Covers 8-bit and 4-bit
+// codes of every kind (integers, NF4, FP4, MXFP4, FP8, k-means codebooks);
+// other widths fall back to DequantizeRow. Used where lowbit decodes whole
+// tensors: `report`, `convert`, ONNX export.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "formats/quantized_tensor.h"
+
+namespace lowbit {
+
+// Whether DequantizeRows has a SIMD path for q (else it calls DequantizeRow).
+bool DequantizeRowsSimd(const QuantizedTensor& q);
+
+// Rows r0..r1 of q into out (row r at out + (r - r0) * q.cols).
+void DequantizeRows(const QuantizedTensor& q, int64_t r0, int64_t r1,
+                    float* out);
+
+// The whole tensor, rows in parallel; or on the calling thread.
+std::vector<float> DequantizeFast(const QuantizedTensor& q, ThreadPool& pool);
+std::vector<float> DequantizeFast(const QuantizedTensor& q);
+
+}  // namespace lowbit
