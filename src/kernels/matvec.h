@@ -3,9 +3,14 @@
 // (no dequantized copy), rows in parallel. One Highway source for every target
 // (kernels/matvec.cc), a scalar reference (kernels/reference/matvec.cc).
 //
-// Supported so far: integer weights, symmetric or asymmetric, 8 bits per
-// channel or per tensor, and 4 bits in groups whose half-size is a multiple of
-// the vector length (groups of 32 on AVX-512, 16 on AVX2).
+// MatVec (f32 activations): integer weights, symmetric or asymmetric, 8 bits
+// per channel or per tensor, 4 bits in groups whose half-size is a multiple of
+// the vector length (groups of 32 on AVX-512, 16 on AVX2); and 4-bit codes
+// through a table of 16 levels: nf4, fp4_e2m1, mxfp4 (times the group's
+// scale) and kmeans4 (the row's codebook). MatVecQ8 (int8 activations): int8
+// and int4 as below, with AVX-512 VNNI on CPUs that have it. For batches see
+// kernels/matmul.h, for repacked (faster) layouts kernels/packed.h, and
+// docs/kernels.md for the whole API.
 //
 // Example:
 //   QuantizedTensor w = *Quantize(data, {4096, 4096}, int4_g32, pool);
