@@ -40,8 +40,8 @@ TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
   ThreadPool pool(2);
   int checked = 0;
   for (const Case& c : cases) {
-    for (int64_t cols : {int64_t{1}, int64_t{15}, int64_t{33}, int64_t{97},
-                         int64_t{1031}}) {
+    for (int64_t cols :
+         {int64_t{1}, int64_t{15}, int64_t{33}, int64_t{97}, int64_t{1031}}) {
       const int64_t rows = 3;
       std::mt19937 rng(static_cast<uint32_t>(cols * 7 + c.group));
       std::normal_distribution<float> g(0.0f, 1.0f);

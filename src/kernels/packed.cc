@@ -109,6 +109,40 @@ __attribute__((target("avx512vnni"), noinline)) int64_t VnniRow8(
 }
 #endif
 
+#if HWY_TARGET == HWY_AVX3_DL
+// One row of int8 stripes: per stripe the exact group sums in 16 lanes, minus
+// zero8 times the groups' activation sums, times the 16 scales.
+__attribute__((target("avx512vnni"), noinline)) float VnniRow8Stripes(
+    const PackedMatrix& w, const PackedActs& a, int64_t r) {
+  const int64_t chunks = w.group_size / 4;  // 64-byte chunks per stripe
+  const uint8_t* row = w.data.data() + r * w.row_bytes();
+  const __m512i z = _mm512_set1_epi32(w.zero8);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t st = 0; st < w.stripes; ++st) {
+    const uint8_t* sp = row + st * w.stripe_bytes();
+    const uint8_t* c = sp + 64;
+    const int8_t* x = a.x8e + st * w.code_bytes();
+    __m512i d0 = _mm512_setzero_si512(), d1 = d0;
+    int64_t k = 0;
+    for (; k + 2 <= chunks; k += 2) {
+      d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(c + k * 64),
+                               _mm512_loadu_si512(x + k * 64));
+      d1 = _mm512_dpbusd_epi32(d1, _mm512_loadu_si512(c + k * 64 + 64),
+                               _mm512_loadu_si512(x + k * 64 + 64));
+    }
+    if (k < chunks) {
+      d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(c + k * 64),
+                               _mm512_loadu_si512(x + k * 64));
+    }
+    __m512i d = _mm512_add_epi32(d0, d1);
+    d = _mm512_sub_epi32(
+        d, _mm512_mullo_epi32(z, _mm512_loadu_si512(a.gcorr + st * 16)));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+#endif
+
 int64_t PortableRow8(const PackedMatrix& w, const int8_t* x8, int64_t r) {
   const int64_t n = w.row_bytes();
   const uint8_t* c = w.data.data() + r * n;
@@ -155,10 +189,45 @@ float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
   return total;
 }
 
+// Any target: int8 stripes, exact integer sums per group.
+float PortableRow8Stripes(const PackedMatrix& w, const PackedActs& a,
+                          int64_t r) {
+  const int64_t chunks = w.group_size / 4;
+  const uint8_t* row = w.data.data() + r * w.row_bytes();
+  float total = 0.0f;
+  for (int64_t st = 0; st < w.stripes; ++st) {
+    const uint8_t* sp = row + st * w.stripe_bytes();
+    const uint8_t* c = sp + 64;
+    const int8_t* x = a.x8e + st * w.code_bytes();
+    for (int64_t i = 0; i < 16; ++i) {
+      int64_t d = 0;
+      for (int64_t k = 0; k < chunks; ++k) {
+        for (int64_t b = 0; b < 4; ++b) {
+          const int64_t at = k * 64 + 4 * i + b;
+          d += int64_t{c[at]} * x[at];
+        }
+      }
+      d -= int64_t{w.zero8} * a.gcorr[st * 16 + i];
+      total += ScaleAt(sp, i) * static_cast<float>(d);
+    }
+  }
+  return total;
+}
+
 }  // namespace
 
 void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
                     int64_t r1, float* y) {
+  if (w.bits == 8 && !w.int8_rows()) {  // int8 stripes; the caller scales
+    for (int64_t r = r0; r < r1; ++r) {
+#if HWY_TARGET == HWY_AVX3_DL
+      y[r] = VnniRow8Stripes(w, a, r);
+#else
+      y[r] = PortableRow8Stripes(w, a, r);
+#endif
+    }
+    return;
+  }
   if (w.bits == 8) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
     for (int64_t r = r0; r < r1; ++r) {
 #if HWY_TARGET == HWY_AVX3_DL
@@ -268,6 +337,37 @@ Result<PackedMatrix> PackInt4Groups(const Int4Groups& src) {
   return p;
 }
 
+Result<PackedMatrix> PackInt8Groups(int64_t rows, int64_t cols,
+                                    int64_t group_size, const uint8_t* codes,
+                                    const float* scales, int zero8) {
+  const int64_t g = group_size;
+  if (g < 16 || g % 4 != 0 || cols % g != 0 || rows < 1 ||
+      cols >= (int64_t{1} << 16)) {
+    return InvalidArgument(
+        "PackInt8Groups: groups of a multiple of 4 >= 16, whole groups per "
+        "row, fewer than 65536 columns");
+  }
+  PackedMatrix p;
+  p.bits = 8;
+  p.rows = rows;
+  p.cols = cols;
+  p.group_size = g;
+  p.zero8 = zero8;
+  const int64_t groups = cols / g;
+  p.stripes = (groups + 15) / 16;
+  p.data.assign(static_cast<size_t>(rows * p.row_bytes()), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* dst = p.data.data() + r * p.row_bytes();
+    for (int64_t k = 0; k < groups; ++k) {
+      uint8_t* sp = dst + (k / 16) * p.stripe_bytes();
+      for (int64_t b = 0; b < g; ++b)
+        sp[64 + PackedOffset(k % 16, b, g)] = codes[r * cols + k * g + b];
+      std::memcpy(sp + 4 * (k % 16), scales + r * groups + k, 4);
+    }
+  }
+  return p;
+}
+
 Result<PackedMatrix> Pack(const QuantizedTensor& w) {
   if (CanPackInt8(w)) return PackInt8(w);
   if (!CanPackInt4(w)) {
@@ -299,6 +399,25 @@ Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
                 ThreadPool& pool) {
   const int64_t grain = std::max<int64_t>(
       16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
+  if (w.bits == 8 && !w.int8_rows()) {  // int8 stripes
+    const int64_t g = w.group_size, groups = w.cols / g;
+    std::vector<int16_t> xq(static_cast<size_t>(w.cols));
+    const float sx = QuantizeActivations(x, w.cols, xq.data());
+    std::vector<int8_t> xp(static_cast<size_t>(w.stripes * w.code_bytes()), 0);
+    std::vector<int32_t> gsum(static_cast<size_t>(w.stripes * 16), 0);
+    for (int64_t k = 0; k < groups; ++k) {
+      for (int64_t b = 0; b < g; ++b) {
+        xp[PackedOffset(k, b, g)] = static_cast<int8_t>(xq[k * g + b]);
+        gsum[k] += xq[k * g + b];
+      }
+    }
+    const PackedActs acts{xp.data(), nullptr, gsum.data(), 0, sx};
+    pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+      HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y);
+    });
+    for (int64_t r = 0; r < w.rows; ++r) y[r] *= sx;
+    return Status::Ok();
+  }
   if (w.bits == 8) {
     std::vector<int16_t> xq(static_cast<size_t>(w.cols));
     const float sx = QuantizeActivations(x, w.cols, xq.data());

@@ -32,23 +32,30 @@
 namespace lowbit {
 
 struct PackedMatrix {
-  int bits = 4;  // 4: int4 stripes; 8: int8 rows
+  // 4: int4 stripes; 8 with group_size 0: int8 rows; 8 with groups: int8
+  // stripes (16 groups of group_size bytes, chunk k holding bytes 4k..4k+3 of
+  // each group, value s (c - zero8)), for ggml q8_0 and q6_K.
+  int bits = 4;
   int64_t rows = 0, cols = 0;
   int64_t group_size = 0;  // codes per group (a power of two >= 16)
   int64_t stripes = 0;     // per row: ceil(groups / 16)
   bool symmetric = true;
   bool offsets = false;  // int4: x = s q - o with float offsets (ggml q4_K)
+  int zero8 = 0;         // int8 stripes: the zero point of every code
   // rows x row_bytes(): per stripe, 16 f32 scales, 16 f32 offsets when
   // `offsets`, then 16 x group_size / 2 bytes of codes.
   std::vector<uint8_t, HugePageAllocator<uint8_t>> data;
   // (int8: rows x row_bytes() codes, each row padded to 64 bytes.)
   std::vector<uint8_t> zeros;     // asymmetric: rows x 16 stripes, else empty
   std::vector<float> row_scales;  // int8: one per row
-  int64_t code_bytes() const { return 8 * group_size; }  // per stripe
+  bool int8_rows() const { return bits == 8 && group_size == 0; }
+  int64_t code_bytes() const {  // per stripe
+    return (bits == 8 ? 16 : 8) * group_size;
+  }
   int64_t header_bytes() const { return offsets ? 128 : 64; }
   int64_t stripe_bytes() const { return header_bytes() + code_bytes(); }
   int64_t row_bytes() const {
-    return bits == 8 ? (cols + 63) / 64 * 64 : stripes * stripe_bytes();
+    return int8_rows() ? (cols + 63) / 64 * 64 : stripes * stripe_bytes();
   }
   int64_t StoredBytes() const {
     return static_cast<int64_t>(data.size() + zeros.size() +
@@ -73,13 +80,20 @@ struct Int4Groups {
   const float* offsets = nullptr;  // rows x groups, or null
 };
 Result<PackedMatrix> PackInt4Groups(const Int4Groups& src);
+// int8 stripes from codes (rows x cols bytes, value s (c - zero8)) and one
+// scale per group (rows x groups); groups of a multiple of 4 >= 16.
+Result<PackedMatrix> PackInt8Groups(int64_t rows, int64_t cols,
+                                    int64_t group_size, const uint8_t* codes,
+                                    const float* scales, int zero8);
 
 // ggml blocks as read from a GGUF file (rows x RowBytes(cols) bytes), packed
 // the same way: q4_0 (int4, groups of 32, f16 scales, codes q - 8) becomes
 // the int4 stripes above, its nibbles reordered (ggml keeps elements j and
 // j + 16 in one byte, the stripes elements 2j and 2j + 1); q4_K (super-blocks
 // of 8 groups of 32, x = d sc q - dmin m) becomes int4 groups with float
-// offsets (d sc and dmin m are exact in f32). Other types: InvalidArgument.
+// offsets (d sc and dmin m are exact in f32); q8_0 (groups of 32, codes
+// stored as q + 128) and q6_K (groups of 16, codes 0..63 with zero 32, scale
+// d sc) become int8 stripes. Other types: InvalidArgument.
 Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
                               int64_t cols);
 

@@ -119,7 +119,8 @@ TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
   EXPECT_GT(checked, 10);
 }
 
-// ggml q4_0 and q4_K blocks (lowbit's encoder, bytes llama.cpp reads)
+// ggml q4_0, q4_K, q8_0 and q6_K blocks (lowbit's encoder, bytes llama.cpp
+// reads)
 // packed: equal to ggml's own dequantization times the same int8 activations,
 // in double, within float rounding.
 TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
@@ -127,11 +128,13 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_K}) {
+    for (GgmlType t :
+         {GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kQ6_K}) {
       const GgmlTypeInfo& info = GetGgmlTypeInfo(t);
+      const bool small = t == GgmlType::kQ4_0 || t == GgmlType::kQ8_0;
       const std::vector<int64_t> widths =
-          t == GgmlType::kQ4_0 ? std::vector<int64_t>{32, 512 + 96, 4096}
-                               : std::vector<int64_t>{256, 768, 4096};
+          small ? std::vector<int64_t>{32, 512 + 96, 4096}
+                : std::vector<int64_t>{256, 768, 4096};
       for (int64_t cols : widths) {
         const int64_t rows = 5;
         std::mt19937 rng(static_cast<uint32_t>(cols));
@@ -169,7 +172,7 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
   EXPECT_GT(checked, 10);
   std::vector<uint8_t> any(64);
   EXPECT_FALSE(
-      PackGgml(static_cast<int>(GgmlType::kQ8_0), any.data(), 1, 32).ok());
+      PackGgml(static_cast<int>(GgmlType::kQ5_K), any.data(), 1, 256).ok());
 }
 
 TEST(Packed, RefusesOtherLayouts) {

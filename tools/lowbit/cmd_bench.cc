@@ -164,7 +164,8 @@ Runner AddBench(CLI::App& app) {
         LB_ASSIGN_OR_RETURN(PackedMatrix pm, Pack(tensors[i]));
         packed.push_back(std::move(pm));
       }
-      for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_K}) {
+      for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ8_0,
+                         GgmlType::kQ6_K}) {
         std::vector<uint8_t> blocks(
             static_cast<size_t>(s.rows * GetGgmlTypeInfo(t).RowBytes(s.cols)));
         QuantizeGgmlRows(t, w.data(), blocks.data(), s.rows, s.cols, nullptr);
@@ -183,7 +184,9 @@ Runner AddBench(CLI::App& app) {
           {"int8 packed x8", -1, Mode::kPacked, 0},
           {"int4 packed x8", -1, Mode::kPacked, 1},
           {"q4_0 packed x8", -1, Mode::kPacked, 2},
-          {"q4_K packed x8", -1, Mode::kPacked, 3}};
+          {"q4_K packed x8", -1, Mode::kPacked, 3},
+          {"q8_0 packed x8", -1, Mode::kPacked, 4},
+          {"q6_K packed x8", -1, Mode::kPacked, 5}};
       for (const int64_t batch : o->batches) {
         std::vector<float> x(static_cast<size_t>(batch * s.cols)),
             y(static_cast<size_t>(batch * s.rows));
