@@ -96,9 +96,27 @@ void DecodeRow(const QuantizedTensor& w, int64_t r, float* out) {
     const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
     const float* t =
         km ? w.codebook.data() + srow * 16 : w.scheme.Levels().data();
+    const auto mask = hn::Set(di, 15);
+#if HWY_TARGET <= HWY_AVX3
+    const auto tv = hn::LoadU(df, t);  // 16 lanes: the whole table
+    auto level = [&](decltype(mask) k) {
+      return hn::TableLookupLanes(tv, hn::IndicesFromVec(df, k));
+    };
+#else
+    auto level = [&](decltype(mask) k) { return hn::GatherIndex(df, t, k); };
+#endif
     for (int64_t g = 0; g < groups; ++g) {
       const float s = km ? 1.0f : w.scales[srow * groups + g];
-      for (int64_t j = g * hg; j < std::min((g + 1) * hg, half); ++j) {
+      const auto vs = hn::Set(df, s);
+      int64_t j = g * hg;
+      const int64_t end = std::min((g + 1) * hg, half);
+      for (; j + N <= end; j += N) {
+        const auto v = hn::PromoteTo(di, hn::LoadU(du8, c + j));
+        hn::StoreU(hn::Mul(vs, level(hn::And(v, mask))), df, out + j);
+        hn::StoreU(hn::Mul(vs, level(hn::ShiftRight<4>(v))), df,
+                   out + half + j);
+      }
+      for (; j < end; ++j) {
         out[j] = s * t[c[j] & 15];
         out[half + j] = s * t[c[j] >> 4];
       }
