@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/half.h"
 #include "formats/bitpack.h"
 #include "kernels/matvec.h"
 #include "kernels/packed.h"
@@ -51,7 +52,7 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow(
   const __m512i eight = _mm512_set1_epi32(8);
   __m512 acc = _mm512_setzero_ps();
   for (int64_t st = 0; st < w.stripes; ++st) {
-    const uint8_t* sp = row + st * w.stripe_bytes();
+    const uint8_t* sp = row + w.row_header_bytes() + st * w.stripe_bytes();
     const uint8_t* c = sp + w.header_bytes();
     const int64_t xa = st * w.code_bytes();
     _mm_prefetch(reinterpret_cast<const char*>(sp + kAhead), _MM_HINT_T0);
@@ -81,7 +82,11 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow(
                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(
                               w.zeros.data() + (r * w.stripes + st) * 16)));
     d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp), acc);
+    const __m512 sv =
+        w.f16_scales ? _mm512_cvtph_ps(_mm256_loadu_si256(
+                           reinterpret_cast<const __m256i*>(row + st * 32)))
+                     : _mm512_loadu_ps(sp);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sv, acc);
   }
   return _mm512_reduce_add_ps(acc);
 }
@@ -151,6 +156,12 @@ int64_t PortableRow8(const PackedMatrix& w, const int8_t* x8, int64_t r) {
   return d;
 }
 
+float HalfAt(const uint8_t* p, int64_t i) {
+  uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return F16ToF32(h);
+}
+
 float ScaleAt(const uint8_t* sp, int64_t i) {
   float s;
   std::memcpy(&s, sp + 4 * i, 4);
@@ -163,7 +174,7 @@ float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
   const uint8_t* row = w.data.data() + r * w.row_bytes();
   float total = 0.0f;
   for (int64_t st = 0; st < w.stripes; ++st) {
-    const uint8_t* sp = row + st * w.stripe_bytes();
+    const uint8_t* sp = row + w.row_header_bytes() + st * w.stripe_bytes();
     const uint8_t* c = sp + w.header_bytes();
     const int64_t xa = st * w.code_bytes();
     for (int64_t i = 0; i < 16; ++i) {
@@ -183,7 +194,8 @@ float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
       }
       const int64_t z =
           w.symmetric ? 8 : w.zeros[(r * w.stripes + st) * 16 + i];
-      total += ScaleAt(sp, i) * static_cast<float>(d - z * a.gcorr[g]);
+      const float sc = w.f16_scales ? HalfAt(row + st * 32, i) : ScaleAt(sp, i);
+      total += sc * static_cast<float>(d - z * a.gcorr[g]);
     }
   }
   return total;
@@ -315,6 +327,10 @@ Result<PackedMatrix> PackInt4Groups(const Int4Groups& src) {
   p.offsets = src.offsets != nullptr;
   const int64_t groups = src.cols / g, hg = g / 2;
   p.stripes = (groups + 15) / 16;
+  p.f16_scales = !p.offsets;
+  for (int64_t i = 0; p.f16_scales && i < src.rows * groups; ++i) {
+    p.f16_scales = RoundToF16(src.scales[i]) == src.scales[i];
+  }
   p.data.assign(static_cast<size_t>(p.rows * p.row_bytes()), 0);
   if (src.zeros && !p.offsets) {
     p.zeros.assign(static_cast<size_t>(p.rows * p.stripes * 16), 0);
@@ -323,10 +339,16 @@ Result<PackedMatrix> PackInt4Groups(const Int4Groups& src) {
     const uint8_t* in = src.codes + r * src.cols / 2;
     uint8_t* dst = p.data.data() + r * p.row_bytes();
     for (int64_t k = 0; k < groups; ++k) {
-      uint8_t* sp = dst + (k / 16) * p.stripe_bytes();
+      uint8_t* sp = dst + p.row_header_bytes() + (k / 16) * p.stripe_bytes();
       for (int64_t b = 0; b < hg; ++b)
         sp[p.header_bytes() + PackedOffset(k % 16, b, hg)] = in[k * hg + b];
-      std::memcpy(sp + 4 * (k % 16), src.scales + r * groups + k, 4);
+      const float s = src.scales[r * groups + k];
+      if (p.f16_scales) {
+        const uint16_t h = F32ToF16(s);
+        std::memcpy(dst + 2 * k, &h, 2);
+      } else {
+        std::memcpy(sp + 4 * (k % 16), &s, 4);
+      }
       if (p.offsets) {
         std::memcpy(sp + 64 + 4 * (k % 16), src.offsets + r * groups + k, 4);
       } else if (src.zeros) {

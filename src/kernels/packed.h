@@ -42,6 +42,10 @@ struct PackedMatrix {
   bool symmetric = true;
   bool offsets = false;  // int4: x = s q - o with float offsets (ggml q4_K)
   int zero8 = 0;         // int8 stripes: the zero point of every code
+  // int4 without offsets whose scales are all f16-exact (ggml q4_0, lowbit's
+  // f16 scales): the row starts with its scales as f16 (padded to 64 bytes)
+  // and the stripes hold codes only, 10% fewer bytes at groups of 32.
+  bool f16_scales = false;
   // rows x row_bytes(): per stripe, 16 f32 scales, 16 f32 offsets when
   // `offsets`, then 16 x group_size / 2 bytes of codes.
   std::vector<uint8_t, HugePageAllocator<uint8_t>> data;
@@ -52,10 +56,16 @@ struct PackedMatrix {
   int64_t code_bytes() const {  // per stripe
     return (bits == 8 ? 16 : 8) * group_size;
   }
-  int64_t header_bytes() const { return offsets ? 128 : 64; }
+  int64_t header_bytes() const {  // per stripe
+    return f16_scales ? 0 : offsets ? 128 : 64;
+  }
+  int64_t row_header_bytes() const {
+    return f16_scales ? (stripes * 32 + 63) / 64 * 64 : 0;
+  }
   int64_t stripe_bytes() const { return header_bytes() + code_bytes(); }
   int64_t row_bytes() const {
-    return int8_rows() ? (cols + 63) / 64 * 64 : stripes * stripe_bytes();
+    return int8_rows() ? (cols + 63) / 64 * 64
+                       : row_header_bytes() + stripes * stripe_bytes();
   }
   int64_t StoredBytes() const {
     return static_cast<int64_t>(data.size() + zeros.size() +

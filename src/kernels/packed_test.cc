@@ -20,7 +20,7 @@ namespace lowbit {
 namespace {
 
 QuantizedTensor Int4(int64_t rows, int64_t cols, int64_t group, bool asym,
-                     uint32_t seed) {
+                     uint32_t seed, ScaleType st = ScaleType::kAuto) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g(0.0f, 1.0f);
   std::vector<float> w(static_cast<size_t>(rows * cols));
@@ -31,6 +31,7 @@ QuantizedTensor Int4(int64_t rows, int64_t cols, int64_t group, bool asym,
   c.group_size = group;
   c.symmetric = asym ? 0 : 1;
   c.method = MethodSpec{};
+  c.scale_type = st;
   ThreadPool pool(1);
   auto q = Quantize(w.data(), Shape{rows, cols}, c, pool);
   EXPECT_TRUE(q.ok()) << q.status().message();
@@ -44,16 +45,22 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (bool asym : {false, true}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      // symmetric, asymmetric, symmetric with f32 scales (kept in the stripes
+      // instead of the row's f16 header)
+      const bool asym = variant == 1;
+      const ScaleType st = variant == 2 ? ScaleType::kF32 : ScaleType::kF16;
       for (int64_t group :
            {int64_t{16}, int64_t{32}, int64_t{64}, int64_t{128}}) {
         for (int64_t cols :
              {int64_t{128}, int64_t{1024 + 128}, int64_t{4096}}) {
           for (int64_t rows : {int64_t{1}, int64_t{7}}) {
-            const QuantizedTensor w = Int4(rows, cols, group, asym, 3 + cols);
+            const QuantizedTensor w =
+                Int4(rows, cols, group, asym, 3 + cols, st);
             ASSERT_TRUE(CanPack(w));
             auto p = Pack(w);
             ASSERT_TRUE(p.ok()) << p.status().message();
+            ASSERT_EQ(p->f16_scales, st == ScaleType::kF16);
             std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
             std::mt19937 rng(7 + group);
             std::normal_distribution<float> g(0.0f, 1.0f);
