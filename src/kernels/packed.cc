@@ -93,6 +93,69 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow(
 #endif
 
 #if HWY_TARGET == HWY_AVX3_DL
+// Two rows far apart (two long sequential streams) in one loop: twice the
+// independent work in flight per stripe, for more memory requests in flight.
+__attribute__((target("avx512vnni"), noinline)) void VnniRow2(
+    const PackedMatrix& w, const PackedActs& a, int64_t r0, int64_t r1,
+    float* y0, float* y1) {
+  const int64_t chunks = w.group_size / 8;
+  const uint8_t* row[2] = {w.data.data() + r0 * w.row_bytes(),
+                           w.data.data() + r1 * w.row_bytes()};
+  const int64_t rr[2] = {r0, r1};
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  const __m512i eight = _mm512_set1_epi32(8);
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t st = 0; st < w.stripes; ++st) {
+    const int64_t xa = st * w.code_bytes();
+    const uint8_t* sp[2];
+    const uint8_t* c[2];
+    __m512i dl[2], dh[2];
+    for (int i = 0; i < 2; ++i) {
+      sp[i] = row[i] + w.row_header_bytes() + st * w.stripe_bytes();
+      c[i] = sp[i] + w.header_bytes();
+      dl[i] = dh[i] = _mm512_setzero_si512();
+    }
+    for (int64_t k = 0; k < chunks; ++k) {
+      const __m512i xe = _mm512_loadu_si512(a.x8e + xa + k * 64);
+      const __m512i xo = _mm512_loadu_si512(a.x8o + xa + k * 64);
+      for (int i = 0; i < 2; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(c[i] + k * 64 + kAhead),
+                     _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(c[i] + k * 64);
+        dl[i] = _mm512_dpbusd_epi32(dl[i], _mm512_and_si512(v, nib), xe);
+        dh[i] = _mm512_dpbusd_epi32(
+            dh[i], _mm512_and_si512(_mm512_srli_epi16(v, 4), nib), xo);
+      }
+    }
+    const __m512i gs = _mm512_loadu_si512(a.gcorr + st * 16);
+    for (int i = 0; i < 2; ++i) {
+      __m512i d = _mm512_add_epi32(dl[i], dh[i]);
+      if (w.offsets) {
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp[i]),
+                                 acc[i]);
+        acc[i] = _mm512_fnmadd_ps(_mm512_loadu_ps(sp[i] + 64),
+                                  _mm512_cvtepi32_ps(gs), acc[i]);
+        continue;
+      }
+      const __m512i z =
+          w.symmetric
+              ? eight
+              : _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                        w.zeros.data() + (rr[i] * w.stripes + st) * 16)));
+      d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
+      const __m512 sv =
+          w.f16_scales
+              ? _mm512_cvtph_ps(_mm256_loadu_si256(
+                    reinterpret_cast<const __m256i*>(row[i] + st * 32)))
+              : _mm512_loadu_ps(sp[i]);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sv, acc[i]);
+    }
+  }
+  *y0 = _mm512_reduce_add_ps(acc[0]);
+  *y1 = _mm512_reduce_add_ps(acc[1]);
+}
+
 // One int8 row: the exact dot product of the codes with the activations.
 __attribute__((target("avx512vnni"), noinline)) int64_t VnniRow8(
     const PackedMatrix& w, const int8_t* x8, int64_t r) {
@@ -145,6 +208,25 @@ __attribute__((target("avx512vnni"), noinline)) float VnniRow8Stripes(
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp), acc);
   }
   return _mm512_reduce_add_ps(acc);
+}
+#endif
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Two int8 rows far apart in one loop (two sequential streams).
+__attribute__((target("avx512vnni"), noinline)) void VnniRow8x2(
+    const PackedMatrix& w, const int8_t* x8, int64_t r0, int64_t r1,
+    int64_t* d0, int64_t* d1) {
+  const int64_t n = w.row_bytes();
+  const uint8_t* c0 = w.data.data() + r0 * n;
+  const uint8_t* c1 = w.data.data() + r1 * n;
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+  for (int64_t k = 0; k < n; k += 64) {
+    const __m512i x = _mm512_loadu_si512(x8 + k);
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c0 + k), x);
+    a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(c1 + k), x);
+  }
+  *d0 = _mm512_reduce_add_epi32(a0);
+  *d1 = _mm512_reduce_add_epi32(a1);
 }
 #endif
 
@@ -241,6 +323,20 @@ void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
     return;
   }
   if (w.bits == 8) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
+    auto out = [&](int64_t r, int64_t d) {
+      y[r] = w.row_scales[r] * (a.sx * static_cast<float>(d - 128 * a.sum));
+    };
+#if HWY_TARGET == HWY_AVX3_DL
+    const int64_t h = (r1 - r0) / 2;
+    for (int64_t r = r0; r < r0 + h; ++r) {
+      int64_t d0, d1;
+      VnniRow8x2(w, a.x8e, r, r + h, &d0, &d1);
+      out(r, d0);
+      out(r + h, d1);
+    }
+    for (int64_t r = r0 + 2 * h; r < r1; ++r) out(r, VnniRow8(w, a.x8e, r));
+    return;
+#endif
     for (int64_t r = r0; r < r1; ++r) {
 #if HWY_TARGET == HWY_AVX3_DL
       const int64_t d = VnniRow8(w, a.x8e, r);
@@ -251,6 +347,15 @@ void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
     }
     return;
   }
+#if HWY_TARGET == HWY_AVX3_DL
+  // The range's two halves side by side.
+  const int64_t h = (r1 - r0) / 2;
+  for (int64_t r = r0; r < r0 + h; ++r) {
+    VnniRow2(w, a, r, r + h, &y[r], &y[r + h]);
+  }
+  for (int64_t r = r0 + 2 * h; r < r1; ++r) y[r] = VnniRow(w, a, r);
+  return;
+#endif
   for (int64_t r = r0; r < r1; ++r) {
 #if HWY_TARGET == HWY_AVX3_DL
     y[r] = VnniRow(w, a, r);
