@@ -42,9 +42,10 @@ struct PackedMatrix {
   bool symmetric = true;
   bool offsets = false;  // int4: x = s q - o with float offsets (ggml q4_K)
   int zero8 = 0;         // int8 stripes: the zero point of every code
-  // int4 without offsets whose scales are all f16-exact (ggml q4_0, lowbit's
-  // f16 scales): the row starts with its scales as f16 (padded to 64 bytes)
-  // and the stripes hold codes only, 10% fewer bytes at groups of 32.
+  // int4 without offsets whose scales are all f16-exact, on request
+  // (Int4Groups::f16_scales): the row starts with its scales as f16 (padded
+  // to 64 bytes) and the stripes hold codes only, 10% fewer bytes at groups
+  // of 32.
   bool f16_scales = false;
   // rows x row_bytes(): per stripe, 16 f32 scales, 16 f32 offsets when
   // `offsets`, then 16 x group_size / 2 bytes of codes.
@@ -88,6 +89,7 @@ struct Int4Groups {
   const float* scales = nullptr;   // rows x groups
   const uint8_t* zeros = nullptr;  // rows x groups, or null
   const float* offsets = nullptr;  // rows x groups, or null
+  bool f16_scales = false;  // ask for the f16 row header (exact scales only)
 };
 Result<PackedMatrix> PackInt4Groups(const Int4Groups& src);
 // int8 stripes from codes (rows x cols bytes, value s (c - zero8)) and one

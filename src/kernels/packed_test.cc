@@ -10,6 +10,7 @@
 #include <cmath>
 #include <random>
 
+#include "formats/bitpack.h"
 #include "formats/ggml/decode.h"
 #include "formats/ggml/encode.h"
 #include "hwy/targets.h"
@@ -58,9 +59,27 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
             const QuantizedTensor w =
                 Int4(rows, cols, group, asym, 3 + cols, st);
             ASSERT_TRUE(CanPack(w));
-            auto p = Pack(w);
+            // f32 scales inline by default; the f16 row header on request.
+            Int4Groups src;
+            src.rows = w.rows;
+            src.cols = w.cols;
+            src.group_size = w.group_size;
+            src.codes = w.codes.data();
+            src.scales = w.scales.data();
+            const int64_t groups = w.cols / group;
+            std::vector<uint8_t> zeros(static_cast<size_t>(w.rows * groups));
+            if (asym) {
+              for (int64_t r = 0; r < w.rows; ++r) {
+                UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4,
+                           zeros.data() + r * groups);
+              }
+              src.zeros = zeros.data();
+            }
+            src.f16_scales = st == ScaleType::kF16;
+            auto p = PackInt4Groups(src);
             ASSERT_TRUE(p.ok()) << p.status().message();
             ASSERT_EQ(p->f16_scales, st == ScaleType::kF16);
+            ASSERT_FALSE(Pack(w)->f16_scales);
             std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
             std::mt19937 rng(7 + group);
             std::normal_distribution<float> g(0.0f, 1.0f);
