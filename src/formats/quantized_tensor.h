@@ -73,4 +73,13 @@ void DequantizeRow(const QuantizedTensor& q, int64_t r, float* out);
 // Decodes the whole tensor, row-major.
 std::vector<float> Dequantize(const QuantizedTensor& q);
 
+// The integer zero point of group g of scale row srow for 8- and 4-bit
+// integer codes: 2^(bits - 1) when symmetric, else the stored one.
+inline float IntZeroPoint(const QuantizedTensor& q, int64_t srow, int64_t g) {
+  if (q.symmetric) return static_cast<float>(1 << (q.scheme.bits - 1));
+  const uint8_t* z = q.zeros.data() + srow * q.zero_row_bytes();
+  if (q.scheme.bits == 8) return static_cast<float>(z[g]);
+  return static_cast<float>((z[g / 2] >> (4 * (g % 2))) & 15);
+}
+
 }  // namespace lowbit

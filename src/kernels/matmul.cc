@@ -61,13 +61,6 @@ HWY_INLINE hn::TFromD<D> Total(D d, V v) {
   return s;
 }
 
-float ZeroPoint(const QuantizedTensor& w, int64_t srow, int64_t g) {
-  if (w.symmetric) return static_cast<float>(1 << (w.scheme.bits - 1));
-  const uint8_t* z = w.zeros.data() + srow * w.zero_row_bytes();
-  if (w.scheme.bits == 8) return static_cast<float>(z[g]);
-  return static_cast<float>((z[g / 2] >> (4 * (g % 2))) & 15);
-}
-
 // Row r of W as f32 in the activations' column order: int8 as stored; int4
 // with the low nibbles (even columns) first, then the high ones.
 void DecodeRow(const QuantizedTensor& w, int64_t r, float* out) {
@@ -78,7 +71,7 @@ void DecodeRow(const QuantizedTensor& w, int64_t r, float* out) {
   const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
   if (w.scheme.bits == 8) {
     const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
-    const float s = w.scales[srow], z = ZeroPoint(w, srow, 0);
+    const float s = w.scales[srow], z = IntZeroPoint(w, srow, 0);
     int64_t k = 0;
     for (; k + N <= w.cols; k += N) {
       const auto v =
@@ -126,7 +119,7 @@ void DecodeRow(const QuantizedTensor& w, int64_t r, float* out) {
   const float* sc = w.scales.data() + r * groups;
   const auto mask = hn::Set(di, 15);
   for (int64_t g = 0; g < groups; ++g) {
-    const float z = ZeroPoint(w, r, g);
+    const float z = IntZeroPoint(w, r, g);
     const auto vz = hn::Set(df, z), vs = hn::Set(df, sc[g]);
     int64_t j = g * hg;
     const int64_t end = (g + 1) * hg;

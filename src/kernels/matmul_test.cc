@@ -13,6 +13,7 @@
 #include <string>
 
 #include "hwy/targets.h"
+#include "kernels/kernel_test_util.h"
 #include "kernels/matvec.h"
 #include "quant/quantize.h"
 
@@ -22,28 +23,12 @@ namespace {
 QuantizedTensor Make(int64_t rows, int64_t cols, const std::string& scheme,
                      Granularity gran, int64_t group, bool asym,
                      uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> w(static_cast<size_t>(rows * cols));
-  for (float& v : w) v = g(rng);
-  QuantConfig c;
-  c.scheme = *ParseScheme(scheme);
-  c.granularity = static_cast<int>(gran);
-  c.group_size = group;
-  c.symmetric = asym ? 0 : 1;
-  c.method = MethodSpec{};
-  ThreadPool pool(1);
-  auto q = Quantize(w.data(), Shape{rows, cols}, c, pool);
-  EXPECT_TRUE(q.ok()) << q.status().message();
-  return std::move(q).value();
+  return testing_kernels::QuantizeNormal(rows, cols, scheme, gran, group, asym,
+                                         seed);
 }
 
 std::vector<float> Acts(int64_t batch, int64_t cols, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(batch * cols));
-  for (float& v : x) v = g(rng);
-  return x;
+  return testing_kernels::Normal(batch * cols, seed);
 }
 
 // f32 activations: within 1e-5 of sum |w x| of the reference, for batches of

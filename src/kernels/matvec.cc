@@ -57,13 +57,6 @@ HWY_INLINE float LaneTotal(D d, V v) {
   return s;
 }
 
-float ZeroOf(const QuantizedTensor& w, int64_t srow, int64_t g) {
-  if (w.symmetric) return static_cast<float>(1 << (w.scheme.bits - 1));
-  const uint8_t* z = w.zeros.data() + srow * w.zero_row_bytes();
-  if (w.scheme.bits == 8) return static_cast<float>(z[g]);
-  return static_cast<float>((z[g / 2] >> (4 * (g % 2))) & 15);
-}
-
 float RowInt8(const QuantizedTensor& w, const MatVecPrep& p, int64_t r) {
   const hn::ScalableTag<float> df;
   const hn::Rebind<int32_t, decltype(df)> di;
@@ -89,7 +82,7 @@ float RowInt8(const QuantizedTensor& w, const MatVecPrep& p, int64_t r) {
   float s = LaneTotal(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)));
   for (; i < cols; ++i) s += static_cast<float>(c[i]) * p.x[i];
   const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
-  return w.scales[srow] * (s - ZeroOf(w, srow, 0) * p.sx);
+  return w.scales[srow] * (s - IntZeroPoint(w, srow, 0) * p.sx);
 }
 
 float RowInt4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r,
@@ -138,7 +131,7 @@ float RowInt4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r,
     for (; g < groups; ++g) corr += s[g] * p.sxg[g];
     corr *= 8.0f;
   } else {
-    for (int64_t g = 0; g < groups; ++g) zbuf[g] = ZeroOf(w, r, g);
+    for (int64_t g = 0; g < groups; ++g) zbuf[g] = IntZeroPoint(w, r, g);
     for (int64_t g = 0; g < groups; ++g) corr += s[g] * zbuf[g] * p.sxg[g];
   }
   return LaneTotal(df, acc0) - corr;

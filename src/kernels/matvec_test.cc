@@ -11,6 +11,7 @@
 #include <string>
 
 #include "hwy/targets.h"
+#include "kernels/kernel_test_util.h"
 #include "quant/quantize.h"
 
 namespace lowbit {
@@ -18,20 +19,8 @@ namespace {
 
 QuantizedTensor Make(int64_t rows, int64_t cols, const std::string& scheme,
                      int gran, int64_t group, bool asym, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> w(static_cast<size_t>(rows * cols));
-  for (float& v : w) v = g(rng);
-  QuantConfig c;
-  c.scheme = *ParseScheme(scheme);
-  c.granularity = gran;
-  c.group_size = group;
-  c.symmetric = asym ? 0 : 1;
-  c.method = MethodSpec{};
-  ThreadPool pool(1);
-  auto q = Quantize(w.data(), Shape{rows, cols}, c, pool);
-  EXPECT_TRUE(q.ok()) << q.status().message();
-  return std::move(q).value();
+  return testing_kernels::QuantizeNormal(
+      rows, cols, scheme, static_cast<Granularity>(gran), group, asym, seed);
 }
 
 // sum_k |w_rk x_k|: the scale of row r's rounding differences.

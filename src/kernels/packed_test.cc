@@ -14,6 +14,7 @@
 #include "formats/ggml/decode.h"
 #include "formats/ggml/encode.h"
 #include "hwy/targets.h"
+#include "kernels/kernel_test_util.h"
 #include "kernels/matvec.h"
 #include "quant/quantize.h"
 
@@ -22,21 +23,8 @@ namespace {
 
 QuantizedTensor Int4(int64_t rows, int64_t cols, int64_t group, bool asym,
                      uint32_t seed, ScaleType st = ScaleType::kAuto) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> w(static_cast<size_t>(rows * cols));
-  for (float& v : w) v = g(rng);
-  QuantConfig c;
-  c.scheme = *ParseScheme("int4");
-  c.granularity = static_cast<int>(Granularity::kGroup);
-  c.group_size = group;
-  c.symmetric = asym ? 0 : 1;
-  c.method = MethodSpec{};
-  c.scale_type = st;
-  ThreadPool pool(1);
-  auto q = Quantize(w.data(), Shape{rows, cols}, c, pool);
-  EXPECT_TRUE(q.ok()) << q.status().message();
-  return std::move(q).value();
+  return testing_kernels::QuantizeNormal(
+      rows, cols, "int4", Granularity::kGroup, group, asym, seed, st);
 }
 
 // Whole and partial stripes (groups per row not a multiple of 16), group sizes
