@@ -117,27 +117,29 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     const double secs = times[times.size() / 2];
+    // Sum of squared differences from x of the rows `decode` writes.
     std::vector<float> y(static_cast<size_t>(cols));
-    double err = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      DequantizeGgmlRow(info.type, q.data() + r * rb, y.data(), cols);
-      for (int64_t c = 0; c < cols; ++c) {
-        const double d = static_cast<double>(x[r * cols + c]) - y[c];
-        err += d * d;
+    auto squared_error = [&](auto decode) {
+      double e = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        decode(r, y.data());
+        for (int64_t c = 0; c < cols; ++c) {
+          const double d = static_cast<double>(x[r * cols + c]) - y[c];
+          e += d * d;
+        }
       }
-    }
+      return e;
+    };
+    const double err = squared_error([&](int64_t r, float* out) {
+      DequantizeGgmlRow(info.type, q.data() + r * rb, out, cols);
+    });
     // ggml's own choice on the same tensor, where lowbit has a bit-exact
     // re-implementation of it (quant/ggml_baseline.h).
     std::string same = "";
     if (HasGgmlBaseline(info.type)) {
-      double ge = 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        GgmlBaselineRow(info.type, x.data() + r * cols, y.data(), cols);
-        for (int64_t c = 0; c < cols; ++c) {
-          const double d = static_cast<double>(x[r * cols + c]) - y[c];
-          ge += d * d;
-        }
-      }
+      const double ge = squared_error([&](int64_t r, float* out) {
+        GgmlBaselineRow(info.type, x.data() + r * cols, out, cols);
+      });
       char buf[96];
       std::snprintf(buf, sizeof(buf), " (ggml on this tensor %.5f: %+.1f%%)",
                     std::sqrt(ge / ref), 100.0 * (std::sqrt(err / ge) - 1.0));

@@ -23,6 +23,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
+#include "kernels/ops-inl.h"
 
 #ifndef LOWBIT_KERNELS_MATMUL_SHARED_
 #define LOWBIT_KERNELS_MATMUL_SHARED_
@@ -51,15 +52,6 @@ namespace HWY_NAMESPACE {
 namespace {
 
 namespace hn = hwy::HWY_NAMESPACE;
-
-template <class D, class V>
-HWY_INLINE hn::TFromD<D> Total(D d, V v) {
-  hn::TFromD<D> lanes[HWY_MAX_BYTES / sizeof(hn::TFromD<D>)];
-  hn::StoreU(v, d, lanes);
-  hn::TFromD<D> s = 0;
-  for (size_t i = 0; i < hn::Lanes(d); ++i) s += lanes[i];
-  return s;
-}
 
 // Row r of W as f32 in the activations' column order: int8 as stored; int4
 // with the low nibbles (even columns) first, then the high ones.
@@ -157,7 +149,7 @@ void TileF32(const float* wt, const float* x, int64_t cols,
   }
   for (int i = 0; i < kTile; ++i) {
     for (int b = 0; b < kTile; ++b) {
-      float s = Total(df, a[i][b]);
+      float s = LaneTotal(df, a[i][b]);
       for (int64_t t = k; t < cols; ++t)
         s += wt[i * cols + t] * x[b * cols + t];
       out[i][b] = s;
@@ -227,7 +219,7 @@ void TileQ8(const uint8_t* const* c, const Q8Acts& a, int64_t b0, int64_t cols,
       }
     }
     for (int i = 0; i < kTile; ++i)
-      for (int b = 0; b < kTile; ++b) dots[i][b] = Total(d32, acc[i][b]);
+      for (int b = 0; b < kTile; ++b) dots[i][b] = LaneTotal(d32, acc[i][b]);
   }
 #endif
   for (int i = 0; i < kTile; ++i) {

@@ -23,6 +23,7 @@
 #include "core/round.h"
 #include "formats/bitpack.h"
 #include "kernels/matvec.h"
+#include "kernels/ops-inl.h"
 
 #ifndef LOWBIT_KERNELS_MATVEC_PREP_
 #define LOWBIT_KERNELS_MATVEC_PREP_
@@ -44,18 +45,6 @@ namespace HWY_NAMESPACE {
 namespace {
 
 namespace hn = hwy::HWY_NAMESPACE;
-
-// The sum of a vector's lanes through a store. (Highway's SumOfLanes made GCC
-// keep the accumulator in memory for the whole loop, a store-to-load round
-// trip per iteration.)
-template <class D, class V>
-HWY_INLINE float LaneTotal(D d, V v) {
-  float lanes[HWY_MAX_BYTES / sizeof(float)];
-  hn::StoreU(v, d, lanes);
-  float s = 0.0f;
-  for (size_t i = 0; i < hn::Lanes(d); ++i) s += lanes[i];
-  return s;
-}
 
 float RowInt8(const QuantizedTensor& w, const MatVecPrep& p, int64_t r) {
   const hn::ScalableTag<float> df;
@@ -193,25 +182,13 @@ float RowLut4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r) {
 // Rows r0..r1 of int8 codes (exact int32 sums), one row at a time: the rows
 // then form one sequential stream, which the prefetchers follow (four rows
 // side by side, four 4 KiB streams, ran at half the speed).
-__attribute__((target("avx512vnni"), noinline)) void VnniDotQ8Rows(
-    const QuantizedTensor& w, const int8_t* x8, const int16_t* xq, int64_t r0,
-    int64_t r1, int64_t* dots) {
+void VnniDotQ8Rows(const QuantizedTensor& w, const int8_t* x8,
+                   const int16_t* xq, int64_t r0, int64_t r1, int64_t* dots) {
   const int64_t cols = w.cols, stride = w.code_row_bytes();
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* c = w.codes.data() + r * stride;
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0;
     int64_t k = 0;
-    for (; k + 128 <= cols; k += 128) {
-      a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + k),
-                               _mm512_loadu_si512(x8 + k));
-      a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(c + k + 64),
-                               _mm512_loadu_si512(x8 + k + 64));
-    }
-    for (; k + 64 <= cols; k += 64) {
-      a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + k),
-                               _mm512_loadu_si512(x8 + k));
-    }
-    int64_t t = _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1));
+    int64_t t = VnniDotBytes(c, x8, cols, &k);
     for (; k < cols; ++k) t += int64_t{c[k]} * xq[k];
     dots[r] = t;
   }

@@ -18,6 +18,7 @@
 #include "core/half.h"
 #include "formats/bitpack.h"
 #include "kernels/matvec.h"
+#include "kernels/ops-inl.h"
 #include "kernels/packed.h"
 
 #ifndef LOWBIT_KERNELS_PACKED_SHARED_
@@ -174,24 +175,11 @@ __attribute__((target("avx512vnni"), noinline)) void VnniRow2(
   *y1 = _mm512_reduce_add_ps(acc[1]);
 }
 
-// One int8 row: the exact dot product of the codes with the activations.
-__attribute__((target("avx512vnni"), noinline)) int64_t VnniRow8(
-    const PackedMatrix& w, const int8_t* x8, int64_t r) {
-  const int64_t n = w.row_bytes();
-  const uint8_t* c = w.data.data() + r * n;
-  __m512i a0 = _mm512_setzero_si512(), a1 = a0;
-  int64_t k = 0;
-  for (; k + 128 <= n; k += 128) {
-    a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + k),
-                             _mm512_loadu_si512(x8 + k));
-    a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(c + k + 64),
-                             _mm512_loadu_si512(x8 + k + 64));
-  }
-  if (k < n) {
-    a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + k),
-                             _mm512_loadu_si512(x8 + k));
-  }
-  return _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1));
+// One int8 row (padded to 64 bytes): the exact dot product.
+int64_t VnniRow8(const PackedMatrix& w, const int8_t* x8, int64_t r) {
+  int64_t done;
+  return VnniDotBytes(w.data.data() + r * w.row_bytes(), x8, w.row_bytes(),
+                      &done);
 }
 #endif
 
@@ -353,16 +341,9 @@ void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
       out(r + h, d1);
     }
     for (int64_t r = r0 + 2 * h; r < r1; ++r) out(r, VnniRow8(w, a.x8e, r));
-    return;
-#endif
-    for (int64_t r = r0; r < r1; ++r) {
-#if HWY_TARGET == HWY_AVX3_DL
-      const int64_t d = VnniRow8(w, a.x8e, r);
 #else
-      const int64_t d = PortableRow8(w, a.x8e, r);
+    for (int64_t r = r0; r < r1; ++r) out(r, PortableRow8(w, a.x8e, r));
 #endif
-      y[r] = w.row_scales[r] * (a.sx * static_cast<float>(d - 128 * a.sum));
-    }
     return;
   }
 #if HWY_TARGET == HWY_AVX3_DL
@@ -372,15 +353,9 @@ void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
     VnniRow2(w, a, r, r + h, &y[r], &y[r + h]);
   }
   for (int64_t r = r0 + 2 * h; r < r1; ++r) y[r] = VnniRow(w, a, r);
-  return;
-#endif
-  for (int64_t r = r0; r < r1; ++r) {
-#if HWY_TARGET == HWY_AVX3_DL
-    y[r] = VnniRow(w, a, r);
 #else
-    y[r] = PortableRow(w, a, r);
+  for (int64_t r = r0; r < r1; ++r) y[r] = PortableRow(w, a, r);
 #endif
-  }
 }
 
 }  // namespace HWY_NAMESPACE
