@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "core/half.h"
-#include "formats/bitpack.h"
 #include "kernels/matvec.h"
 #include "kernels/ops-inl.h"
 #include "kernels/packed.h"
@@ -42,117 +41,70 @@ namespace HWY_NAMESPACE {
 namespace {
 
 #if HWY_TARGET == HWY_AVX3_DL
-constexpr int64_t kAhead = 2048;  // bytes of codes prefetched ahead
-
 // Groups per row are below 65536 / 16: at most this many stripes.
 constexpr int64_t kMaxStripes = 256;
 
-// A row's f16 scales (the row header) as f32, 16 per stripe.
+// A panel row's f16 scales (its header) as f32, 16 per stripe.
 __attribute__((target("avx512vnni"))) inline void HeaderScales(
-    const PackedMatrix& w, const uint8_t* row, float* sc) {
-  for (int64_t st = 0; st < w.stripes; ++st) {
+    const uint8_t* row, int64_t stripes, float* sc) {
+  for (int64_t st = 0; st < stripes; ++st) {
     _mm512_store_ps(sc + st * 16,
                     _mm512_cvtph_ps(_mm256_loadu_si256(
                         reinterpret_cast<const __m256i*>(row + st * 32))));
   }
 }
 
-// One row: per stripe, the exact group sums in 16 int32 lanes, minus the
-// zero point times the group's activation sum, then times the 16 scales.
-__attribute__((target("avx512vnni"), noinline)) float VnniRow(
-    const PackedMatrix& w, const PackedActs& a, int64_t r) {
+// N int4 rows of one panel in one loop; y[rr[i]] += each row's part. Per
+// stripe: the exact group sums in 16 int32 lanes, minus the zero point times
+// the group's activation sum (or the float offsets), times the 16 scales.
+// Rows far apart are N long sequential streams: more memory requests in
+// flight than one.
+template <int N>
+__attribute__((target("avx512vnni"), noinline)) void VnniPanel(
+    const PackedMatrix& w, const PackedPanel& q, const PackedActs& a,
+    const int64_t* rr, float* y) {
   const int64_t chunks = w.group_size / 8;  // 64-byte chunks per stripe
-  const uint8_t* row = w.data.data() + r * w.row_bytes();
-  const __m512i nib = _mm512_set1_epi8(0x0F);
-  const __m512i eight = _mm512_set1_epi32(8);
-  __m512 acc = _mm512_setzero_ps();
-  // f16 scales: all of the row's header first, in order (reading it piece by
-  // piece behind the codes halved the streaming rate of wide rows).
-  alignas(64) float sc[kMaxStripes * 16];
-  if (w.f16_scales) HeaderScales(w, row, sc);
-  for (int64_t st = 0; st < w.stripes; ++st) {
-    const uint8_t* sp = row + w.row_header_bytes() + st * w.stripe_bytes();
-    const uint8_t* c = sp + w.header_bytes();
-    const int64_t xa = st * w.code_bytes();
-    _mm_prefetch(reinterpret_cast<const char*>(sp + kAhead), _MM_HINT_T0);
-    // Low and high nibbles in separate sums: two short dependency chains.
-    __m512i dl = _mm512_setzero_si512(), dh = dl;
-    for (int64_t k = 0; k < chunks; ++k) {
-      _mm_prefetch(reinterpret_cast<const char*>(c + k * 64 + kAhead),
-                   _MM_HINT_T0);
-      const __m512i v = _mm512_loadu_si512(c + k * 64);
-      dl = _mm512_dpbusd_epi32(dl, _mm512_and_si512(v, nib),
-                               _mm512_loadu_si512(a.x8e + xa + k * 64));
-      dh = _mm512_dpbusd_epi32(dh,
-                               _mm512_and_si512(_mm512_srli_epi16(v, 4), nib),
-                               _mm512_loadu_si512(a.x8o + xa + k * 64));
-    }
-    __m512i d = _mm512_add_epi32(dl, dh);
-    const __m512i gs = _mm512_loadu_si512(a.gcorr + st * 16);
-    if (w.offsets) {  // s (sum q x) - o (sum x)
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp), acc);
-      acc = _mm512_fnmadd_ps(_mm512_loadu_ps(sp + 64), _mm512_cvtepi32_ps(gs),
-                             acc);
-      continue;
-    }
-    const __m512i z =
-        w.symmetric ? eight
-                    : _mm512_cvtepu8_epi32(
-                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(
-                              w.zeros.data() + (r * w.stripes + st) * 16)));
-    d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
-    const __m512 sv =
-        w.f16_scales ? _mm512_load_ps(sc + st * 16) : _mm512_loadu_ps(sp);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sv, acc);
+  const int64_t header = q.row_bytes - q.units * w.stripe_bytes();
+  const int8_t* x8e = a.x8e + q.first * w.code_bytes();
+  const int8_t* x8o = a.x8o + q.first * w.code_bytes();
+  const int32_t* gcorr = a.gcorr + q.first * 16;
+  const uint8_t* row[N];
+  for (int i = 0; i < N; ++i) {
+    row[i] = w.data.data() + q.offset + rr[i] * q.row_bytes;
   }
-  return _mm512_reduce_add_ps(acc);
-}
-#endif
-
-#if HWY_TARGET == HWY_AVX3_DL
-// Two rows far apart (two long sequential streams) in one loop: twice the
-// independent work in flight per stripe, for more memory requests in flight.
-__attribute__((target("avx512vnni"), noinline)) void VnniRow2(
-    const PackedMatrix& w, const PackedActs& a, int64_t r0, int64_t r1,
-    float* y0, float* y1) {
-  const int64_t chunks = w.group_size / 8;
-  const uint8_t* row[2] = {w.data.data() + r0 * w.row_bytes(),
-                           w.data.data() + r1 * w.row_bytes()};
-  const int64_t rr[2] = {r0, r1};
   const __m512i nib = _mm512_set1_epi8(0x0F);
   const __m512i eight = _mm512_set1_epi32(8);
-  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  alignas(64) float sc[2][kMaxStripes * 16];
+  __m512 acc[N];
+  for (int i = 0; i < N; ++i) acc[i] = _mm512_setzero_ps();
+  // f16 scales: all of the panel row's header first, in order.
+  alignas(64) float sc[N][kMaxStripes * 16];
   if (w.f16_scales) {
-    HeaderScales(w, row[0], sc[0]);
-    HeaderScales(w, row[1], sc[1]);
+    for (int i = 0; i < N; ++i) HeaderScales(row[i], q.units, sc[i]);
   }
-  for (int64_t st = 0; st < w.stripes; ++st) {
+  for (int64_t st = 0; st < q.units; ++st) {
     const int64_t xa = st * w.code_bytes();
-    const uint8_t* sp[2];
-    const uint8_t* c[2];
-    __m512i dl[2], dh[2];
-    for (int i = 0; i < 2; ++i) {
-      sp[i] = row[i] + w.row_header_bytes() + st * w.stripe_bytes();
+    const uint8_t* sp[N];
+    const uint8_t* c[N];
+    __m512i dl[N], dh[N];  // low and high nibbles: two short chains
+    for (int i = 0; i < N; ++i) {
+      sp[i] = row[i] + header + st * w.stripe_bytes();
       c[i] = sp[i] + w.header_bytes();
       dl[i] = dh[i] = _mm512_setzero_si512();
     }
     for (int64_t k = 0; k < chunks; ++k) {
-      const __m512i xe = _mm512_loadu_si512(a.x8e + xa + k * 64);
-      const __m512i xo = _mm512_loadu_si512(a.x8o + xa + k * 64);
-      for (int i = 0; i < 2; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(c[i] + k * 64 + kAhead),
-                     _MM_HINT_T0);
+      const __m512i xe = _mm512_loadu_si512(x8e + xa + k * 64);
+      const __m512i xo = _mm512_loadu_si512(x8o + xa + k * 64);
+      for (int i = 0; i < N; ++i) {
         const __m512i v = _mm512_loadu_si512(c[i] + k * 64);
         dl[i] = _mm512_dpbusd_epi32(dl[i], _mm512_and_si512(v, nib), xe);
         dh[i] = _mm512_dpbusd_epi32(
             dh[i], _mm512_and_si512(_mm512_srli_epi16(v, 4), nib), xo);
       }
     }
-    const __m512i gs = _mm512_loadu_si512(a.gcorr + st * 16);
-    for (int i = 0; i < 2; ++i) {
+    const __m512i gs = _mm512_loadu_si512(gcorr + st * 16);
+    for (int i = 0; i < N; ++i) {
       __m512i d = _mm512_add_epi32(dl[i], dh[i]);
-      if (w.offsets) {
+      if (w.offsets) {  // s (sum q x) - o (sum x)
         acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp[i]),
                                  acc[i]);
         acc[i] = _mm512_fnmadd_ps(_mm512_loadu_ps(sp[i] + 64),
@@ -162,87 +114,104 @@ __attribute__((target("avx512vnni"), noinline)) void VnniRow2(
       const __m512i z =
           w.symmetric
               ? eight
-              : _mm512_cvtepu8_epi32(
-                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(
-                        w.zeros.data() + (rr[i] * w.stripes + st) * 16)));
+              : _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                    reinterpret_cast<const __m128i*>(w.zeros.data() +
+                        (rr[i] * w.stripes + q.first + st) * 16)));
       d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
       const __m512 sv = w.f16_scales ? _mm512_load_ps(sc[i] + st * 16)
                                      : _mm512_loadu_ps(sp[i]);
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sv, acc[i]);
     }
   }
-  *y0 = _mm512_reduce_add_ps(acc[0]);
-  *y1 = _mm512_reduce_add_ps(acc[1]);
+  for (int i = 0; i < N; ++i) y[rr[i]] += _mm512_reduce_add_ps(acc[i]);
 }
 
-// One int8 row (padded to 64 bytes): the exact dot product.
-int64_t VnniRow8(const PackedMatrix& w, const int8_t* x8, int64_t r) {
-  int64_t done;
-  return VnniDotBytes(w.data.data() + r * w.row_bytes(), x8, w.row_bytes(),
-                      &done);
-}
-#endif
-
-#if HWY_TARGET == HWY_AVX3_DL
-// One row of int8 stripes: per stripe the exact group sums in 16 lanes, minus
-// zero8 times the groups' activation sums, times the 16 scales.
-__attribute__((target("avx512vnni"), noinline)) float VnniRow8Stripes(
-    const PackedMatrix& w, const PackedActs& a, int64_t r) {
+// N rows of int8 stripes of one panel; y[rr[i]] += each row's part: per
+// stripe the exact group sums in 16 lanes, minus zero8 times the groups'
+// activation sums, times the 16 scales.
+template <int N>
+__attribute__((target("avx512vnni"), noinline)) void VnniPanel8Stripes(
+    const PackedMatrix& w, const PackedPanel& q, const PackedActs& a,
+    const int64_t* rr, float* y) {
   const int64_t chunks = w.group_size / 4;  // 64-byte chunks per stripe
-  const uint8_t* row = w.data.data() + r * w.row_bytes();
+  const int8_t* x8 = a.x8e + q.first * w.code_bytes();
+  const int32_t* gcorr = a.gcorr + q.first * 16;
+  const uint8_t* row[N];
+  for (int i = 0; i < N; ++i) {
+    row[i] = w.data.data() + q.offset + rr[i] * q.row_bytes;
+  }
   const __m512i z = _mm512_set1_epi32(w.zero8);
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t st = 0; st < w.stripes; ++st) {
-    const uint8_t* sp = row + st * w.stripe_bytes();
-    const uint8_t* c = sp + 64;
-    const int8_t* x = a.x8e + st * w.code_bytes();
-    __m512i d0 = _mm512_setzero_si512(), d1 = d0;
+  __m512 acc[N];
+  for (int i = 0; i < N; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t st = 0; st < q.units; ++st) {
+    const int8_t* x = x8 + st * w.code_bytes();
+    __m512i d0[N], d1[N];
+    for (int i = 0; i < N; ++i) d0[i] = d1[i] = _mm512_setzero_si512();
+    const int64_t at = st * w.stripe_bytes() + 64;
     int64_t k = 0;
     for (; k + 2 <= chunks; k += 2) {
-      d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(c + k * 64),
-                               _mm512_loadu_si512(x + k * 64));
-      d1 = _mm512_dpbusd_epi32(d1, _mm512_loadu_si512(c + k * 64 + 64),
-                               _mm512_loadu_si512(x + k * 64 + 64));
+      const __m512i xa = _mm512_loadu_si512(x + k * 64);
+      const __m512i xb = _mm512_loadu_si512(x + k * 64 + 64);
+      for (int i = 0; i < N; ++i) {
+        const uint8_t* c = row[i] + at + k * 64;
+        d0[i] = _mm512_dpbusd_epi32(d0[i], _mm512_loadu_si512(c), xa);
+        d1[i] = _mm512_dpbusd_epi32(d1[i], _mm512_loadu_si512(c + 64), xb);
+      }
     }
     if (k < chunks) {
-      d0 = _mm512_dpbusd_epi32(d0, _mm512_loadu_si512(c + k * 64),
-                               _mm512_loadu_si512(x + k * 64));
+      const __m512i xa = _mm512_loadu_si512(x + k * 64);
+      for (int i = 0; i < N; ++i) {
+        d0[i] = _mm512_dpbusd_epi32(
+            d0[i], _mm512_loadu_si512(row[i] + at + k * 64), xa);
+      }
     }
-    __m512i d = _mm512_add_epi32(d0, d1);
-    d = _mm512_sub_epi32(
-        d, _mm512_mullo_epi32(z, _mm512_loadu_si512(a.gcorr + st * 16)));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp), acc);
+    const __m512i zg =
+        _mm512_mullo_epi32(z, _mm512_loadu_si512(gcorr + st * 16));
+    for (int i = 0; i < N; ++i) {
+      const __m512i d = _mm512_sub_epi32(_mm512_add_epi32(d0[i], d1[i]), zg);
+      acc[i] = _mm512_fmadd_ps(
+          _mm512_cvtepi32_ps(d),
+          _mm512_loadu_ps(row[i] + st * w.stripe_bytes()), acc[i]);
+    }
   }
-  return _mm512_reduce_add_ps(acc);
+  for (int i = 0; i < N; ++i) y[rr[i]] += _mm512_reduce_add_ps(acc[i]);
 }
-#endif
 
-#if HWY_TARGET == HWY_AVX3_DL
-// Two int8 rows far apart in one loop (two sequential streams).
-__attribute__((target("avx512vnni"), noinline)) void VnniRow8x2(
-    const PackedMatrix& w, const int8_t* x8, int64_t r0, int64_t r1,
-    int64_t* d0, int64_t* d1) {
-  const int64_t n = w.row_bytes();
-  const uint8_t* c0 = w.data.data() + r0 * n;
-  const uint8_t* c1 = w.data.data() + r1 * n;
-  __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+// N int8 rows of one panel: dots[rr[i]] += the exact dot products.
+template <int N>
+__attribute__((target("avx512vnni"), noinline)) void VnniPanel8Rows(
+    const PackedMatrix& w, const PackedPanel& q, const int8_t* x8,
+    const int64_t* rr, int64_t* dots) {
+  const int64_t n = q.row_bytes;
+  const int8_t* x = x8 + q.first * 64;
+  const uint8_t* c[N];
+  __m512i acc[N];
+  for (int i = 0; i < N; ++i) {
+    c[i] = w.data.data() + q.offset + rr[i] * n;
+    acc[i] = _mm512_setzero_si512();
+  }
   for (int64_t k = 0; k < n; k += 64) {
-    const __m512i x = _mm512_loadu_si512(x8 + k);
-    a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c0 + k), x);
-    a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(c1 + k), x);
+    const __m512i xv = _mm512_loadu_si512(x + k);
+    for (int i = 0; i < N; ++i) {
+      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(c[i] + k), xv);
+    }
   }
-  *d0 = _mm512_reduce_add_epi32(a0);
-  *d1 = _mm512_reduce_add_epi32(a1);
+  for (int i = 0; i < N; ++i) dots[rr[i]] += _mm512_reduce_add_epi32(acc[i]);
+}
+
+// Rows r0..r1 of panel q: on one thread the range's two halves side by side
+// (two streams), else one row at a time.
+template <class Kernel1, class Kernel2>
+void EachRow(int64_t r0, int64_t r1, bool two_rows, Kernel1 one,
+             Kernel2 two) {
+  const int64_t h = two_rows ? (r1 - r0) / 2 : 0;
+  for (int64_t r = r0; r < r0 + h; ++r) {
+    const int64_t rr[2] = {r, r + h};
+    two(rr);
+  }
+  for (int64_t r = r0 + 2 * h; r < r1; ++r) one(&r);
 }
 #endif
-
-int64_t PortableRow8(const PackedMatrix& w, const int8_t* x8, int64_t r) {
-  const int64_t n = w.row_bytes();
-  const uint8_t* c = w.data.data() + r * n;
-  int64_t d = 0;
-  for (int64_t k = 0; k < n; ++k) d += int64_t{c[k]} * x8[k];
-  return d;
-}
 
 float HalfAt(const uint8_t* p, int64_t i) {
   uint16_t h;
@@ -256,15 +225,17 @@ float ScaleAt(const uint8_t* sp, int64_t i) {
   return s;
 }
 
-// Any target: the same layout, exact integer sums per group.
-float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
+// Any target: one int4 row of panel q, exact integer sums per group.
+float PortablePanel(const PackedMatrix& w, const PackedPanel& q,
+                    const PackedActs& a, int64_t r) {
   const int64_t chunks = w.group_size / 8;
-  const uint8_t* row = w.data.data() + r * w.row_bytes();
+  const uint8_t* row = w.data.data() + q.offset + r * q.row_bytes;
+  const int64_t header = q.row_bytes - q.units * w.stripe_bytes();
   float total = 0.0f;
-  for (int64_t st = 0; st < w.stripes; ++st) {
-    const uint8_t* sp = row + w.row_header_bytes() + st * w.stripe_bytes();
+  for (int64_t st = 0; st < q.units; ++st) {
+    const uint8_t* sp = row + header + st * w.stripe_bytes();
     const uint8_t* c = sp + w.header_bytes();
-    const int64_t xa = st * w.code_bytes();
+    const int64_t xa = (q.first + st) * w.code_bytes();
     for (int64_t i = 0; i < 16; ++i) {
       int64_t d = 0;
       for (int64_t k = 0; k < chunks; ++k) {
@@ -274,31 +245,30 @@ float PortableRow(const PackedMatrix& w, const PackedActs& a, int64_t r) {
                int64_t{c[at] >> 4} * a.x8o[xa + at];
         }
       }
-      const int64_t g = st * 16 + i;
+      const int64_t g = (q.first + st) * 16 + i;
       if (w.offsets) {
         total += ScaleAt(sp, i) * static_cast<float>(d) -
                  ScaleAt(sp + 64, i) * static_cast<float>(a.gcorr[g]);
         continue;
       }
-      const int64_t z =
-          w.symmetric ? 8 : w.zeros[(r * w.stripes + st) * 16 + i];
-      const float sc = w.f16_scales ? HalfAt(row + st * 32, i) : ScaleAt(sp, i);
+      const int64_t z = w.symmetric ? 8 : w.zeros[r * w.stripes * 16 + g];
+      const float sc = w.f16_scales ? HalfAt(row, st * 16 + i) : ScaleAt(sp, i);
       total += sc * static_cast<float>(d - z * a.gcorr[g]);
     }
   }
   return total;
 }
 
-// Any target: int8 stripes, exact integer sums per group.
-float PortableRow8Stripes(const PackedMatrix& w, const PackedActs& a,
-                          int64_t r) {
+// Any target: one row of int8 stripes of panel q, exact sums per group.
+float PortablePanel8Stripes(const PackedMatrix& w, const PackedPanel& q,
+                            const PackedActs& a, int64_t r) {
   const int64_t chunks = w.group_size / 4;
-  const uint8_t* row = w.data.data() + r * w.row_bytes();
+  const uint8_t* row = w.data.data() + q.offset + r * q.row_bytes;
   float total = 0.0f;
-  for (int64_t st = 0; st < w.stripes; ++st) {
+  for (int64_t st = 0; st < q.units; ++st) {
     const uint8_t* sp = row + st * w.stripe_bytes();
     const uint8_t* c = sp + 64;
-    const int8_t* x = a.x8e + st * w.code_bytes();
+    const int8_t* x = a.x8e + (q.first + st) * w.code_bytes();
     for (int64_t i = 0; i < 16; ++i) {
       int64_t d = 0;
       for (int64_t k = 0; k < chunks; ++k) {
@@ -307,55 +277,64 @@ float PortableRow8Stripes(const PackedMatrix& w, const PackedActs& a,
           d += int64_t{c[at]} * x[at];
         }
       }
-      d -= int64_t{w.zero8} * a.gcorr[st * 16 + i];
+      d -= int64_t{w.zero8} * a.gcorr[(q.first + st) * 16 + i];
       total += ScaleAt(sp, i) * static_cast<float>(d);
     }
   }
   return total;
 }
 
+// Any target: one int8 row of panel q, the exact dot product.
+int64_t PortablePanel8Rows(const PackedMatrix& w, const PackedPanel& q,
+                           const int8_t* x8, int64_t r) {
+  const uint8_t* c = w.data.data() + q.offset + r * q.row_bytes;
+  const int8_t* x = x8 + q.first * 64;
+  int64_t d = 0;
+  for (int64_t k = 0; k < q.row_bytes; ++k) d += int64_t{c[k]} * x[k];
+  return d;
+}
+
 }  // namespace
 
+// Rows r0..r1, panel after panel: y[r] (int8 rows: dots[r]) += each panel's
+// part; the caller zeroes them first and scales after.
 void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
-                    int64_t r1, float* y) {
-  if (w.bits == 8 && !w.int8_rows()) {  // int8 stripes; the caller scales
+                    int64_t r1, float* y, int64_t* dots) {
+  for (int64_t p = 0; p < w.panels(); ++p) {
+    const PackedPanel q = w.Panel(p);
+#if HWY_TARGET == HWY_AVX3_DL
+    if (w.int8_rows()) {
+      EachRow(
+          r0, r1, a.two_rows,
+          [&](const int64_t* rr) {
+            VnniPanel8Rows<1>(w, q, a.x8e, rr, dots);
+          },
+          [&](const int64_t* rr) {
+            VnniPanel8Rows<2>(w, q, a.x8e, rr, dots);
+          });
+    } else if (w.bits == 8) {
+      EachRow(
+          r0, r1, a.two_rows,
+          [&](const int64_t* rr) { VnniPanel8Stripes<1>(w, q, a, rr, y); },
+          [&](const int64_t* rr) { VnniPanel8Stripes<2>(w, q, a, rr, y); });
+    } else {
+      EachRow(
+          r0, r1, a.two_rows,
+          [&](const int64_t* rr) { VnniPanel<1>(w, q, a, rr, y); },
+          [&](const int64_t* rr) { VnniPanel<2>(w, q, a, rr, y); });
+    }
+#else
     for (int64_t r = r0; r < r1; ++r) {
-#if HWY_TARGET == HWY_AVX3_DL
-      y[r] = VnniRow8Stripes(w, a, r);
-#else
-      y[r] = PortableRow8Stripes(w, a, r);
-#endif
+      if (w.int8_rows()) {
+        dots[r] += PortablePanel8Rows(w, q, a.x8e, r);
+      } else if (w.bits == 8) {
+        y[r] += PortablePanel8Stripes(w, q, a, r);
+      } else {
+        y[r] += PortablePanel(w, q, a, r);
+      }
     }
-    return;
-  }
-  if (w.bits == 8) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
-    auto out = [&](int64_t r, int64_t d) {
-      y[r] = w.row_scales[r] * (a.sx * static_cast<float>(d - 128 * a.sum));
-    };
-#if HWY_TARGET == HWY_AVX3_DL
-    const int64_t h = a.two_rows ? (r1 - r0) / 2 : 0;
-    for (int64_t r = r0; r < r0 + h; ++r) {
-      int64_t d0, d1;
-      VnniRow8x2(w, a.x8e, r, r + h, &d0, &d1);
-      out(r, d0);
-      out(r + h, d1);
-    }
-    for (int64_t r = r0 + 2 * h; r < r1; ++r) out(r, VnniRow8(w, a.x8e, r));
-#else
-    for (int64_t r = r0; r < r1; ++r) out(r, PortableRow8(w, a.x8e, r));
 #endif
-    return;
   }
-#if HWY_TARGET == HWY_AVX3_DL
-  // The range's two halves side by side.
-  const int64_t h = a.two_rows ? (r1 - r0) / 2 : 0;
-  for (int64_t r = r0; r < r0 + h; ++r) {
-    VnniRow2(w, a, r, r + h, &y[r], &y[r + h]);
-  }
-  for (int64_t r = r0 + 2 * h; r < r1; ++r) y[r] = VnniRow(w, a, r);
-#else
-  for (int64_t r = r0; r < r1; ++r) y[r] = PortableRow(w, a, r);
-#endif
 }
 
 }  // namespace HWY_NAMESPACE
@@ -367,157 +346,6 @@ namespace lowbit {
 
 HWY_EXPORT(PackedRowsImpl);
 
-namespace {
-// Offset, within a row (or the activations), of byte b of group g.
-int64_t PackedOffset(int64_t g, int64_t b, int64_t hg) {
-  const int64_t st = g / 16, i = g % 16;
-  return st * 16 * hg + (b / 4) * 64 + 4 * i + (b % 4);
-}
-
-bool CanPackInt8(const QuantizedTensor& w) {
-  return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 8 &&
-         w.symmetric && w.granularity != Granularity::kGroup &&
-         w.cols < (int64_t{1} << 16);
-}
-
-bool CanPackInt4(const QuantizedTensor& w) {
-  return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 4 &&
-         w.granularity == Granularity::kGroup && w.group_size >= 16 &&
-         (w.group_size & (w.group_size - 1)) == 0 &&
-         w.cols % w.group_size == 0 && w.cols < (int64_t{1} << 16);
-}
-
-PackedMatrix PackInt8(const QuantizedTensor& w) {
-  PackedMatrix p;
-  p.bits = 8;
-  p.rows = w.rows;
-  p.cols = w.cols;
-  p.data.assign(static_cast<size_t>(w.rows * p.row_bytes()), 128);
-  p.row_scales.resize(static_cast<size_t>(w.rows));
-  for (int64_t r = 0; r < w.rows; ++r) {
-    std::memcpy(p.data.data() + r * p.row_bytes(),
-                w.codes.data() + r * w.code_row_bytes(),
-                static_cast<size_t>(w.cols));
-    p.row_scales[r] = w.scales[w.granularity == Granularity::kTensor ? 0 : r];
-  }
-  return p;
-}
-
-}  // namespace
-
-bool CanPack(const QuantizedTensor& w) {
-  return CanPackInt8(w) || CanPackInt4(w);
-}
-
-Result<PackedMatrix> PackInt4Groups(const Int4Groups& src) {
-  const int64_t g = src.group_size;
-  if (g < 16 || (g & (g - 1)) != 0 || src.cols % g != 0 || src.rows < 1 ||
-      src.cols >= (int64_t{1} << 16) || !src.codes || !src.scales) {
-    return InvalidArgument(
-        "PackInt4Groups: groups of a power of two >= 16, whole groups per "
-        "row, fewer than 65536 columns, codes and scales given");
-  }
-  PackedMatrix p;
-  p.rows = src.rows;
-  p.cols = src.cols;
-  p.group_size = g;
-  p.symmetric = src.zeros == nullptr;
-  p.offsets = src.offsets != nullptr;
-  const int64_t groups = src.cols / g, hg = g / 2;
-  p.stripes = (groups + 15) / 16;
-  // f16 scales in a row header when asked for and exact; not the default:
-  // on rows of 8192 columns and more it streamed at half the rate of the
-  // inline f32 scales (cause not found yet), at 4096 about 10% faster.
-  p.f16_scales = src.f16_scales && !p.offsets;
-  for (int64_t i = 0; p.f16_scales && i < src.rows * groups; ++i) {
-    p.f16_scales = RoundToF16(src.scales[i]) == src.scales[i];
-  }
-  p.data.assign(static_cast<size_t>(p.rows * p.row_bytes()), 0);
-  if (src.zeros && !p.offsets) {
-    p.zeros.assign(static_cast<size_t>(p.rows * p.stripes * 16), 0);
-  }
-  for (int64_t r = 0; r < p.rows; ++r) {
-    const uint8_t* in = src.codes + r * src.cols / 2;
-    uint8_t* dst = p.data.data() + r * p.row_bytes();
-    for (int64_t k = 0; k < groups; ++k) {
-      uint8_t* sp = dst + p.row_header_bytes() + (k / 16) * p.stripe_bytes();
-      for (int64_t b = 0; b < hg; ++b)
-        sp[p.header_bytes() + PackedOffset(k % 16, b, hg)] = in[k * hg + b];
-      const float s = src.scales[r * groups + k];
-      if (p.f16_scales) {
-        const uint16_t h = F32ToF16(s);
-        std::memcpy(dst + 2 * k, &h, 2);
-      } else {
-        std::memcpy(sp + 4 * (k % 16), &s, 4);
-      }
-      if (p.offsets) {
-        std::memcpy(sp + 64 + 4 * (k % 16), src.offsets + r * groups + k, 4);
-      } else if (src.zeros) {
-        p.zeros[r * p.stripes * 16 + k] = src.zeros[r * groups + k];
-      }
-    }
-  }
-  return p;
-}
-
-Result<PackedMatrix> PackInt8Groups(int64_t rows, int64_t cols,
-                                    int64_t group_size, const uint8_t* codes,
-                                    const float* scales, int zero8) {
-  const int64_t g = group_size;
-  if (g < 16 || g % 4 != 0 || cols % g != 0 || rows < 1 ||
-      cols >= (int64_t{1} << 16)) {
-    return InvalidArgument(
-        "PackInt8Groups: groups of a multiple of 4 >= 16, whole groups per "
-        "row, fewer than 65536 columns");
-  }
-  PackedMatrix p;
-  p.bits = 8;
-  p.rows = rows;
-  p.cols = cols;
-  p.group_size = g;
-  p.zero8 = zero8;
-  const int64_t groups = cols / g;
-  p.stripes = (groups + 15) / 16;
-  p.data.assign(static_cast<size_t>(rows * p.row_bytes()), 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    uint8_t* dst = p.data.data() + r * p.row_bytes();
-    for (int64_t k = 0; k < groups; ++k) {
-      uint8_t* sp = dst + (k / 16) * p.stripe_bytes();
-      for (int64_t b = 0; b < g; ++b)
-        sp[64 + PackedOffset(k % 16, b, g)] = codes[r * cols + k * g + b];
-      std::memcpy(sp + 4 * (k % 16), scales + r * groups + k, 4);
-    }
-  }
-  return p;
-}
-
-Result<PackedMatrix> Pack(const QuantizedTensor& w) {
-  if (CanPackInt8(w)) return PackInt8(w);
-  if (!CanPackInt4(w)) {
-    return InvalidArgument(
-        "Pack: int8 symmetric weights per channel or tensor, or int4 in "
-        "groups of a power of two >= 16 with whole groups per row; fewer than "
-        "65536 columns");
-  }
-  std::vector<uint8_t> zeros;
-  if (!w.symmetric) {
-    const int64_t groups = w.groups_per_row();
-    zeros.resize(static_cast<size_t>(w.rows * groups));
-    for (int64_t r = 0; r < w.rows; ++r) {
-      UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4,
-                 zeros.data() + r * groups);
-    }
-  }
-  Int4Groups src;
-  src.rows = w.rows;
-  src.cols = w.cols;
-  src.group_size = w.group_size;
-  src.codes = w.codes.data();
-  src.scales = w.scales.data();
-  src.zeros = w.symmetric ? nullptr : zeros.data();
-  return PackInt4Groups(src);
-}
-
 Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
                 ThreadPool& pool) {
   const int64_t grain = std::max<int64_t>(
@@ -525,60 +353,54 @@ Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
   // Two rows side by side raise one core's streaming rate; with more threads
   // the extra streams only compete (measured: no gain at two threads).
   const bool two_rows = pool.num_threads() == 1;
-  if (w.bits == 8 && !w.int8_rows()) {  // int8 stripes
-    const int64_t g = w.group_size, groups = w.cols / g;
-    std::vector<int16_t> xq(static_cast<size_t>(w.cols));
-    const float sx = QuantizeActivations(x, w.cols, xq.data());
-    std::vector<int8_t> xp(static_cast<size_t>(w.stripes * w.code_bytes()), 0);
-    std::vector<int32_t> gsum(static_cast<size_t>(w.stripes * 16), 0);
-    for (int64_t k = 0; k < groups; ++k) {
-      for (int64_t b = 0; b < g; ++b) {
-        xp[PackedOffset(k, b, g)] = static_cast<int8_t>(xq[k * g + b]);
-        gsum[k] += xq[k * g + b];
-      }
-    }
-    const PackedActs acts{xp.data(), nullptr, gsum.data(), 0, sx, false};
+  std::vector<int16_t> xq(static_cast<size_t>(w.cols));
+  const float sx = QuantizeActivations(x, w.cols, xq.data());
+  std::fill(y, y + w.rows, 0.0f);
+  auto run = [&](const PackedActs& acts, int64_t* dots) {
     pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
-      HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y);
+      HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y, dots);
     });
-    for (int64_t r = 0; r < w.rows; ++r) y[r] *= sx;
-    return Status::Ok();
-  }
-  if (w.bits == 8) {
-    std::vector<int16_t> xq(static_cast<size_t>(w.cols));
-    const float sx = QuantizeActivations(x, w.cols, xq.data());
-    std::vector<int8_t> x8(static_cast<size_t>(w.row_bytes()), 0);
+  };
+  if (w.int8_rows()) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
+    std::vector<int8_t> x8(static_cast<size_t>(w.units() * 64), 0);
     int64_t sum = 0;
     for (int64_t k = 0; k < w.cols; ++k) {
       x8[k] = static_cast<int8_t>(xq[k]);
       sum += xq[k];
     }
-    const PackedActs acts{x8.data(), nullptr, nullptr, sum, sx, two_rows};
-    pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
-      HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y);
-    });
+    std::vector<int64_t> dots(static_cast<size_t>(w.rows), 0);
+    run(PackedActs{x8.data(), nullptr, nullptr, sum, sx, two_rows},
+        dots.data());
+    for (int64_t r = 0; r < w.rows; ++r) {
+      y[r] = w.row_scales[r] * (sx * static_cast<float>(dots[r] - 128 * sum));
+    }
     return Status::Ok();
   }
-  const int64_t cols = w.cols, hg = w.group_size / 2;
-  const int64_t groups = cols / w.group_size;
-  std::vector<int16_t> xq(static_cast<size_t>(cols));
-  const float sx = QuantizeActivations(x, cols, xq.data());
+  // Stripes: the activations in the codes' order (int4: even and odd
+  // columns apart), with each group's sum.
+  const bool int4 = w.bits == 4;
+  const int64_t g = w.group_size, groups = w.cols / g;
+  const int64_t per = int4 ? g / 2 : g;  // activation bytes per group and set
   std::vector<int8_t> xe(static_cast<size_t>(w.stripes * w.code_bytes()), 0),
-      xo(xe.size(), 0);
+      xo(int4 ? xe.size() : 0, 0);
   std::vector<int32_t> gsum(static_cast<size_t>(w.stripes * 16), 0);
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < hg; ++b) {
-      const int64_t col = g * w.group_size + 2 * b;
-      const int64_t at = PackedOffset(g, b, hg);
-      xe[at] = static_cast<int8_t>(xq[col]);
-      xo[at] = static_cast<int8_t>(xq[col + 1]);
-      gsum[g] += xq[col] + xq[col + 1];
+  for (int64_t k = 0; k < groups; ++k) {
+    for (int64_t b = 0; b < per; ++b) {
+      const int64_t at = PackedOffset(k, b, per);
+      if (int4) {
+        const int64_t col = k * g + 2 * b;
+        xe[at] = static_cast<int8_t>(xq[col]);
+        xo[at] = static_cast<int8_t>(xq[col + 1]);
+        gsum[k] += xq[col] + xq[col + 1];
+      } else {
+        xe[at] = static_cast<int8_t>(xq[k * g + b]);
+        gsum[k] += xq[k * g + b];
+      }
     }
   }
-  const PackedActs acts{xe.data(), xo.data(), gsum.data(), 0, sx, two_rows};
-  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
-    HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y);
-  });
+  run(PackedActs{xe.data(), int4 ? xo.data() : nullptr, gsum.data(), 0, sx,
+                 two_rows},
+      nullptr);
   for (int64_t r = 0; r < w.rows; ++r) y[r] *= sx;
   return Status::Ok();
 }

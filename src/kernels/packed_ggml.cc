@@ -97,7 +97,7 @@ void Q6_KRow(const uint8_t* data, int64_t supers, uint8_t* codes,
 }  // namespace
 
 Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
-                              int64_t cols) {
+                              int64_t cols, const PackOptions& opts) {
   const GgmlType t = static_cast<GgmlType>(ggml_type);
   if (t == GgmlType::kQ8_0 || t == GgmlType::kQ6_K) {
     const bool q8 = t == GgmlType::kQ8_0;
@@ -119,7 +119,7 @@ Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
       }
     }
     return PackInt8Groups(rows, cols, group, codes.data(), scales.data(),
-                          q8 ? 128 : 32);
+                          q8 ? 128 : 32, opts);
   }
   if (t != GgmlType::kQ4_0 && t != GgmlType::kQ4_K) {
     return InvalidArgument(
@@ -151,7 +151,7 @@ Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
   src.codes = codes.data();
   src.scales = scales.data();
   src.offsets = offsets.empty() ? nullptr : offsets.data();
-  return PackInt4Groups(src);
+  return PackInt4Groups(src, opts);
 }
 
 }  // namespace lowbit

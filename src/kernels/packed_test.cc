@@ -28,9 +28,10 @@ QuantizedTensor Int4(int64_t rows, int64_t cols, int64_t group, bool asym,
 }
 
 // Whole and partial stripes (groups per row not a multiple of 16), group sizes
-// 16 to 128, symmetric and asymmetric, 1 and 7 rows.
+// 16 to 128, symmetric and asymmetric, 1 and 7 rows, one and several column
+// panels, one thread (two rows side by side) and two.
 TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
-  ThreadPool pool(2);
+  ThreadPool pool1(1), pool2(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
@@ -64,14 +65,20 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
               src.zeros = zeros.data();
             }
             src.f16_scales = st == ScaleType::kF16;
-            auto p = PackInt4Groups(src);
+            // Narrow panels on the wide rows: several per row, the last one
+            // short.
+            PackOptions opts;
+            opts.panel_cols = cols == 4096 ? 48 * group : 0;
+            auto p = PackInt4Groups(src, opts);
             ASSERT_TRUE(p.ok()) << p.status().message();
             ASSERT_EQ(p->f16_scales, st == ScaleType::kF16);
+            ASSERT_EQ(p->panels() > 1, cols == 4096 && group < 128);
             ASSERT_FALSE(Pack(w)->f16_scales);
             std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
             std::mt19937 rng(7 + group);
             std::normal_distribution<float> g(0.0f, 1.0f);
             for (float& v : x) v = g(rng);
+            ThreadPool& pool = rows == 7 ? pool1 : pool2;
             ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
             reference::MatVecQ8(w, x.data(), ref.data());
             const std::vector<float> deq = Dequantize(w);
@@ -95,7 +102,7 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
 
 // int8 rows: integer arithmetic, the reference's bits on every target.
 TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
-  ThreadPool pool(2);
+  ThreadPool pool1(1), pool2(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
@@ -111,19 +118,26 @@ TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
         c.scheme = *ParseScheme("int8");
         c.granularity = static_cast<int>(gran);
         c.method = MethodSpec{};
-        auto w = Quantize(wv.data(), Shape{rows, cols}, c, pool);
+        auto w = Quantize(wv.data(), Shape{rows, cols}, c, pool2);
         ASSERT_TRUE(w.ok());
         ASSERT_TRUE(CanPack(*w));
-        auto p = Pack(*w);
-        ASSERT_TRUE(p.ok());
-        EXPECT_EQ(p->bits, 8);
         std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
         for (float& v : x) v = g(rng);
-        ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
         reference::MatVecQ8(*w, x.data(), ref.data());
-        for (int64_t r = 0; r < rows; ++r) {
-          ASSERT_EQ(y[r], ref[r])
-              << cols << " row " << r << " on " << hwy::TargetName(target);
+        // One panel and panels of 192 columns; one thread and two.
+        for (int64_t panel : {int64_t{0}, int64_t{192}}) {
+          auto p = Pack(*w, PackOptions{panel});
+          ASSERT_TRUE(p.ok());
+          EXPECT_EQ(p->bits, 8);
+          EXPECT_EQ(p->panels(), panel == 0 ? 1 : (cols + 191) / 192);
+          for (ThreadPool* pool : {&pool1, &pool2}) {
+            ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), *pool).ok());
+            for (int64_t r = 0; r < rows; ++r) {
+              ASSERT_EQ(y[r], ref[r])
+                  << cols << " row " << r << " panels of " << panel << " on "
+                  << hwy::TargetName(target);
+            }
+          }
         }
         ++checked;
       }
@@ -138,7 +152,7 @@ TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
 // packed: equal to ggml's own dequantization times the same int8 activations,
 // in double, within float rounding.
 TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
-  ThreadPool pool(2);
+  ThreadPool pool1(1), pool2(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
@@ -158,10 +172,16 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
         std::vector<uint8_t> blocks(
             static_cast<size_t>(rows * info.RowBytes(cols)));
         QuantizeGgmlRows(t, wv.data(), blocks.data(), rows, cols, nullptr);
-        auto p = PackGgml(static_cast<int>(t), blocks.data(), rows, cols);
+        // Two panels on the widest rows; one thread on the middle width.
+        PackOptions opts;
+        opts.panel_cols = cols == 4096 ? 2048 : 0;
+        auto p =
+            PackGgml(static_cast<int>(t), blocks.data(), rows, cols, opts);
         ASSERT_TRUE(p.ok()) << p.status().message();
+        ASSERT_EQ(p->panels(), cols == 4096 ? 2 : 1);
         std::vector<float> x(static_cast<size_t>(cols)), y(rows);
         for (float& v : x) v = g(rng);
+        ThreadPool& pool = cols == widths[1] ? pool1 : pool2;
         ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
         std::vector<int16_t> xq(static_cast<size_t>(cols));
         const float sx = QuantizeActivations(x.data(), cols, xq.data());

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -77,6 +79,9 @@ Runner AddBench(CLI::App& app) {
     bool json = false;
     int threads = 1, rounds = 5;
     std::vector<int64_t> batches = {1, 8, 32};
+    std::vector<std::string> shapes = {"4096x4096", "11008x4096",
+                                       "4096x11008"};
+    std::vector<std::string> only;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -104,6 +109,12 @@ Runner AddBench(CLI::App& app) {
   sub->add_option("--batch", o->batches,
                   "activation rows per product (default 1 8 32)")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--shape", o->shapes,
+                  "weight shapes ROWSxCOLS (default 4096x4096 11008x4096 "
+                  "4096x11008)");
+  sub->add_option("--only", o->only,
+                  "measure only the forms whose label contains one of these "
+                  "words (e.g. packed, q4_K, int8act)");
   sub->add_flag("--json", o->json, "print the results as JSON");
   return [o]() -> Status {
     ThreadPool pool(o->threads);
@@ -122,12 +133,33 @@ Runner AddBench(CLI::App& app) {
                  "shape", "batch", "weights", "ms", "GB/s", "of bandw.",
                  "GFLOP/s", "BLAS ms", "vs BLAS");
     }
+    std::vector<Shape2> shapes;
+    for (const std::string& t : o->shapes) {
+      Shape2 s{0, 0};
+      char x = 0, extra = 0;
+      if (std::sscanf(t.c_str(), "%" SCNd64 "%c%" SCNd64 "%c", &s.rows, &x,
+                      &s.cols, &extra) != 3 ||
+          x != 'x' || s.rows < 1 || s.cols < 1 || s.cols % 256 != 0 ||
+          s.rows * s.cols > (int64_t{1} << 28)) {
+        return InvalidArgument(fmt::format(
+            "--shape {}: expected ROWSxCOLS with COLS a multiple of 256 and "
+            "at most 2^28 weights (e.g. 4096x11008)",
+            t));
+      }
+      shapes.push_back(s);
+    }
+    auto wanted = [&](const std::string& label) {
+      if (o->only.empty()) return true;
+      for (const std::string& w : o->only) {
+        if (label.find(w) != std::string::npos) return true;
+      }
+      return false;
+    };
     nlohmann::json rows = nlohmann::json::array();
     std::mt19937 rng(1);
     std::normal_distribution<float> g(0.0f, 0.02f);
     constexpr size_t kStream = size_t{256} << 20;  // bytes cycled per figure
-    for (const Shape2 s :
-         {Shape2{4096, 4096}, Shape2{11008, 4096}, Shape2{4096, 11008}}) {
+    for (const Shape2 s : shapes) {
       const size_t n = static_cast<size_t>(s.rows * s.cols);
       std::vector<float> w(n);
       for (float& v : w) v = g(rng);
@@ -215,6 +247,7 @@ Runner AddBench(CLI::App& app) {
         const double flops = 2.0 * static_cast<double>(n) * batch;
         for (const Form& f : forms) {
           const char* label = f.label;
+          if (!wanted(label)) continue;
           // Batched products exist for the tensors (f32 activations, and
           // int8 activations with int8 weights); packed forms are batch 1.
           if (batch > 1 &&
