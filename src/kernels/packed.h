@@ -58,10 +58,10 @@ struct PackedMatrix {
   bool symmetric = true;
   bool offsets = false;  // int4: x = s q - o with float offsets (ggml q4_K)
   int zero8 = 0;         // int8 stripes: the zero point of every code
-  // int4 without offsets whose scales are all f16-exact, on request
-  // (Int4Groups::f16_scales): each panel row starts with its scales as f16
-  // (padded to 64 bytes) and the stripes hold codes only, 10% fewer bytes at
-  // groups of 32.
+  // int4 without offsets whose scales are all f16-exact (unless
+  // Int4Groups::f16_scales is off): each panel row starts with its scales as
+  // f16 (padded to 64 bytes) and the stripes hold codes only, 10% fewer bytes
+  // at groups of 32 and 8-12% faster products.
   bool f16_scales = false;
   int64_t panel_units = 0;  // units (stripes or 64-byte chunks) per panel
   // Panels of rows x row_bytes: per stripe, 16 f32 scales, 16 f32 offsets
@@ -132,7 +132,7 @@ struct Int4Groups {
   const float* scales = nullptr;   // rows x groups
   const uint8_t* zeros = nullptr;  // rows x groups, or null
   const float* offsets = nullptr;  // rows x groups, or null
-  bool f16_scales = false;  // ask for the f16 row header (exact scales only)
+  bool f16_scales = true;  // the f16 row header when every scale is f16-exact
 };
 Result<PackedMatrix> PackInt4Groups(const Int4Groups& src,
                                     const PackOptions& opts = {});

@@ -36,8 +36,9 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     for (int variant = 0; variant < 3; ++variant) {
-      // symmetric, asymmetric, symmetric with f32 scales (kept in the stripes
-      // instead of the row's f16 header)
+      // symmetric, asymmetric, symmetric with f32 scales (kept in the
+      // stripes); f16 scales go to the panel rows' f16 header unless asked
+      // not to (symmetric, groups of 64)
       const bool asym = variant == 1;
       const ScaleType st = variant == 2 ? ScaleType::kF32 : ScaleType::kF16;
       for (int64_t group :
@@ -64,16 +65,17 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
               }
               src.zeros = zeros.data();
             }
-            src.f16_scales = st == ScaleType::kF16;
+            src.f16_scales = variant != 0 || group != 64;  // (off: f32)
             // Narrow panels on the wide rows: several per row, the last one
             // short.
             PackOptions opts;
             opts.panel_cols = cols == 4096 ? 48 * group : 0;
             auto p = PackInt4Groups(src, opts);
             ASSERT_TRUE(p.ok()) << p.status().message();
-            ASSERT_EQ(p->f16_scales, st == ScaleType::kF16);
+            ASSERT_EQ(p->f16_scales,
+                      st == ScaleType::kF16 && src.f16_scales);
             ASSERT_EQ(p->panels() > 1, cols == 4096 && group < 128);
-            ASSERT_FALSE(Pack(w)->f16_scales);
+            ASSERT_EQ(Pack(w)->f16_scales, st == ScaleType::kF16);
             std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
             std::mt19937 rng(7 + group);
             std::normal_distribution<float> g(0.0f, 1.0f);

@@ -166,8 +166,8 @@ Runner AddBench(CLI::App& app) {
       // OpenBLAS on f32 weights, two copies cycled (each already past the
       // last-level cache).
       std::vector<std::vector<float>> fw = {w, w};
-      // The weights in every form measured: lowbit tensors (minmax, f32
-      // scales), ggml blocks from lowbit's encoders, and repacked copies.
+      // The weights in every form measured: lowbit tensors (minmax), ggml
+      // blocks from lowbit's encoders, and repacked copies.
       struct Form {
         const char* label;
         int tensor;  // index into `tensors`, or -1 for a packed form
@@ -186,7 +186,10 @@ Runner AddBench(CLI::App& app) {
         c.granularity = static_cast<int>(gran);
         c.group_size = group;
         c.method.method = Method::kMinMax;
-        c.scale_type = ScaleType::kF32;
+        // int4 with f16 scales, lowbit's usual choice (packed: the f16 row
+        // header); f32 elsewhere.
+        c.scale_type = std::string(scheme) == "int4" ? ScaleType::kF16
+                                                     : ScaleType::kF32;
         LB_ASSIGN_OR_RETURN(QuantizedTensor q,
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
         tensors.push_back(std::move(q));
