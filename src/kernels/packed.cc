@@ -185,17 +185,28 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Rows(
   const int64_t n = q.row_bytes;
   const int8_t* x = x8 + q.first * 64;
   const uint8_t* c[N];
-  __m512i acc[N];
+  __m512i acc[N], acc2[N];  // two chains per row (even, odd chunks)
   for (int i = 0; i < N; ++i) {
     c[i] = w.data.data() + q.offset + rr[i] * n;
-    acc[i] = _mm512_setzero_si512();
+    acc[i] = acc2[i] = _mm512_setzero_si512();
   }
-  for (int64_t k = 0; k < n; k += 64) {
-    const __m512i xv = _mm512_loadu_si512(x + k);
+  int64_t k = 0;
+  for (; k + 128 <= n; k += 128) {
+    const __m512i xa = _mm512_loadu_si512(x + k);
+    const __m512i xb = _mm512_loadu_si512(x + k + 64);
     for (int i = 0; i < N; ++i) {
-      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(c[i] + k), xv);
+      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(c[i] + k), xa);
+      acc2[i] =
+          _mm512_dpbusd_epi32(acc2[i], _mm512_loadu_si512(c[i] + k + 64), xb);
     }
   }
+  if (k < n) {
+    const __m512i xa = _mm512_loadu_si512(x + k);
+    for (int i = 0; i < N; ++i) {
+      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(c[i] + k), xa);
+    }
+  }
+  for (int i = 0; i < N; ++i) acc[i] = _mm512_add_epi32(acc[i], acc2[i]);
   for (int i = 0; i < N; ++i) dots[rr[i]] += _mm512_reduce_add_epi32(acc[i]);
 }
 
