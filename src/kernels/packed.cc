@@ -112,11 +112,11 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel(
         continue;
       }
       const __m512i z =
-          w.symmetric
-              ? eight
-              : _mm512_cvtepu8_epi32(_mm_loadu_si128(
-                    reinterpret_cast<const __m128i*>(w.zeros.data() +
-                        (rr[i] * w.stripes + q.first + st) * 16)));
+          w.symmetric ? eight
+                      : _mm512_cvtepu8_epi32(
+                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                                w.zeros.data() +
+                                (rr[i] * w.stripes + q.first + st) * 16)));
       d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
       const __m512 sv = w.f16_scales ? _mm512_load_ps(sc[i] + st * 16)
                                      : _mm512_loadu_ps(sp[i]);
@@ -169,9 +169,9 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Stripes(
         _mm512_mullo_epi32(z, _mm512_loadu_si512(gcorr + st * 16));
     for (int i = 0; i < N; ++i) {
       const __m512i d = _mm512_sub_epi32(_mm512_add_epi32(d0[i], d1[i]), zg);
-      acc[i] = _mm512_fmadd_ps(
-          _mm512_cvtepi32_ps(d),
-          _mm512_loadu_ps(row[i] + st * w.stripe_bytes()), acc[i]);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                               _mm512_loadu_ps(row[i] + st * w.stripe_bytes()),
+                               acc[i]);
     }
   }
   for (int i = 0; i < N; ++i) y[rr[i]] += _mm512_reduce_add_ps(acc[i]);
@@ -213,8 +213,7 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Rows(
 // Rows r0..r1 of panel q: on one thread the range's two halves side by side
 // (two streams), else one row at a time.
 template <class Kernel1, class Kernel2>
-void EachRow(int64_t r0, int64_t r1, bool two_rows, Kernel1 one,
-             Kernel2 two) {
+void EachRow(int64_t r0, int64_t r1, bool two_rows, Kernel1 one, Kernel2 two) {
   const int64_t h = two_rows ? (r1 - r0) / 2 : 0;
   for (int64_t r = r0; r < r0 + h; ++r) {
     const int64_t rr[2] = {r, r + h};
@@ -317,12 +316,8 @@ void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
     if (w.int8_rows()) {
       EachRow(
           r0, r1, a.two_rows,
-          [&](const int64_t* rr) {
-            VnniPanel8Rows<1>(w, q, a.x8e, rr, dots);
-          },
-          [&](const int64_t* rr) {
-            VnniPanel8Rows<2>(w, q, a.x8e, rr, dots);
-          });
+          [&](const int64_t* rr) { VnniPanel8Rows<1>(w, q, a.x8e, rr, dots); },
+          [&](const int64_t* rr) { VnniPanel8Rows<2>(w, q, a.x8e, rr, dots); });
     } else if (w.bits == 8) {
       EachRow(
           r0, r1, a.two_rows,

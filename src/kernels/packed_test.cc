@@ -72,8 +72,7 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
             opts.panel_cols = cols == 4096 ? 48 * group : 0;
             auto p = PackInt4Groups(src, opts);
             ASSERT_TRUE(p.ok()) << p.status().message();
-            ASSERT_EQ(p->f16_scales,
-                      st == ScaleType::kF16 && src.f16_scales);
+            ASSERT_EQ(p->f16_scales, st == ScaleType::kF16 && src.f16_scales);
             ASSERT_EQ(p->panels() > 1, cols == 4096 && group < 128);
             ASSERT_EQ(Pack(w)->f16_scales, st == ScaleType::kF16);
             std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows);
@@ -177,8 +176,7 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
         // Two panels on the widest rows; one thread on the middle width.
         PackOptions opts;
         opts.panel_cols = cols == 4096 ? 2048 : 0;
-        auto p =
-            PackGgml(static_cast<int>(t), blocks.data(), rows, cols, opts);
+        auto p = PackGgml(static_cast<int>(t), blocks.data(), rows, cols, opts);
         ASSERT_TRUE(p.ok()) << p.status().message();
         ASSERT_EQ(p->panels(), cols == 4096 ? 2 : 1);
         std::vector<float> x(static_cast<size_t>(cols)), y(rows);

@@ -8,6 +8,8 @@
 
 #include "core/half.h"
 #include "core/round.h"
+#include "kernels/encode.h"
+#include "kernels/reference/codecs.h"
 
 namespace lowbit {
 namespace {
@@ -22,90 +24,18 @@ inline float Ratio(int i) {
   return 1.0f - (1.0f - kMinRatio) * static_cast<float>(i) / kSteps;
 }
 
-// ---- codecs: map x/scale to a code, and a code to its level
-// --------------------------
+// The scalar codecs (kernels/reference/codecs.h) serve the least-squares
+// refinements, which need codes one at a time; errors and codes of whole
+// groups come from the SIMD kernels (kernels/encode.h).
+using IntCodec = codecs::Int;
+using TableCodec = codecs::Table;
+using Fp4Codec = codecs::Fp4;
 
-struct IntCodec {
-  float qmax;
-  float zero;
-  uint8_t Encode(float xs) const {
-    return static_cast<uint8_t>(RoundClamp(xs, -zero, qmax - zero) + zero);
-  }
-  float Level(uint8_t c) const { return static_cast<float>(c) - zero; }
-};
-
-// Nearest level of an ascending table (NF4, E2M1 magnitudes handled by the
-// minifloat codec).
-struct TableCodec {
-  const float* levels;
-  int n;
-  uint8_t Encode(float xs) const {
-    // ascending levels: find the first level >= xs, compare with its lower
-    // neighbour
-    int lo = 0, hi = n - 1;
-    if (!(xs > levels[0])) return 0;
-    if (!(xs < levels[n - 1])) return static_cast<uint8_t>(n - 1);
-    while (hi - lo > 1) {
-      const int mid = (lo + hi) / 2;
-      if (levels[mid] <= xs) {
-        lo = mid;
-      } else {
-        hi = mid;
-      }
-    }
-    return static_cast<uint8_t>(xs - levels[lo] <= levels[hi] - xs ? lo : hi);
-  }
-  float Level(uint8_t c) const { return levels[c]; }
-};
-
-struct Fp8E4M3Codec {
-  const float* levels;
-  uint8_t Encode(float xs) const { return EncodeFp8E4M3(xs); }
-  float Level(uint8_t c) const { return levels[c]; }
-};
-struct Fp8E5M2Codec {
-  const float* levels;
-  uint8_t Encode(float xs) const { return EncodeFp8E5M2(xs); }
-  float Level(uint8_t c) const { return levels[c]; }
-};
-struct Fp4Codec {
-  const float* levels;
-  uint8_t Encode(float xs) const { return EncodeFp4E2M1(xs); }
-  float Level(uint8_t c) const { return levels[c]; }
-};
-
-struct TernaryCodec {
-  float t;  // threshold in units of the scale
-  uint8_t Encode(float xs) const { return xs > t ? 2 : (xs < -t ? 0 : 1); }
-  float Level(uint8_t c) const { return static_cast<float>(c) - 1.0f; }
-};
-
-template <class Codec>
-double GroupError(const float* x, const float* w, int64_t n, float s,
-                  const Codec& codec) {
-  const float inv = s != 0.0f ? 1.0f / s : 0.0f;
-  double err = 0.0;
-  if constexpr (std::is_same_v<Codec, IntCodec>) {
-    // Integer levels: IntCodec's rounding in float-only element math, summed in
-    // double lanes (v is Level(Encode(x * inv))).
-    const float lo = -codec.zero, hi = codec.qmax - codec.zero;
-    return LaneSum<double>(n, w, [=](int64_t i) {
-      const float d = x[i] - s * RoundClamp(x[i] * inv, lo, hi);
-      return static_cast<double>(d) * d;
-    });
-  }
-  if (w == nullptr) {
-    for (int64_t i = 0; i < n; ++i) {
-      const float d = x[i] - s * codec.Level(codec.Encode(x[i] * inv));
-      err += static_cast<double>(d) * d;
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      const float d = x[i] - s * codec.Level(codec.Encode(x[i] * inv));
-      err += static_cast<double>(w[i]) * d * d;
-    }
-  }
-  return err;
+// The weighted squared error of a group under scale s (and zero point or
+// ternary threshold).
+double GroupError(const Scheme& sc, const float* x, const float* w, int64_t n,
+                  float s, int zero = 0, float threshold = 0.0f) {
+  return EncodeError(sc, CodeParams{s, zero, threshold}, x, w, n);
 }
 
 // Least-squares scale for the codes that scale s gives: sum(w x l) / sum(w
@@ -152,10 +82,10 @@ float Percentile(std::vector<float>& v, double p) {
 template <class Codec>
 GroupFit SearchScale(const float* x, const float* w, int64_t n,
                      const float* bases, int nbases, bool search, ScaleType st,
-                     const Codec& codec) {
+                     const Scheme& sc, int zero, const Codec& codec) {
   GroupFit best;
   best.scale = RoundScale(bases[0], st);
-  best.err = GroupError(x, w, n, best.scale, codec);
+  best.err = GroupError(sc, x, w, n, best.scale, zero);
   if (!search) return best;
   // Coarse to fine: every kCoarse-th ratio, then the fine ratios around the
   // best one.
@@ -165,7 +95,7 @@ GroupFit SearchScale(const float* x, const float* w, int64_t n,
     double best_b = std::numeric_limits<double>::infinity();
     auto try_ratio = [&](int i) {
       const float s = RoundScale(bases[b] * Ratio(i), st);
-      const double e = GroupError(x, w, n, s, codec);
+      const double e = GroupError(sc, x, w, n, s, zero);
       if (e < best_b) {
         best_b = e;
         best_i = i;
@@ -186,7 +116,7 @@ GroupFit SearchScale(const float* x, const float* w, int64_t n,
     const float s =
         RoundScale(LeastSquaresScale(x, w, n, best.scale, codec), st);
     if (s == best.scale) break;
-    const double e = GroupError(x, w, n, s, codec);
+    const double e = GroupError(sc, x, w, n, s, zero);
     if (!(e < best.err)) break;
     best.err = e;
     best.scale = s;
@@ -207,8 +137,9 @@ GroupFit FitSymmetricInt(const float* x, const float* w, int64_t n, int bits,
   // The extreme value maps to the level -2^(b-1), the one with the largest
   // magnitude; the second base maps it to +(2^(b-1) - 1) instead.
   const float bases[2] = {ext / -half, ext / (half - 1.0f)};
-  GroupFit f =
-      SearchScale(x, w, n, bases, 2, m.method == Method::kMse, st, codec);
+  GroupFit f = SearchScale(x, w, n, bases, 2, m.method == Method::kMse, st,
+                           Scheme{SchemeKind::kInt, bits},
+                           static_cast<int>(half), codec);
   f.zero = static_cast<int>(half);
   return f;
 }
@@ -235,8 +166,7 @@ GroupFit FitAsymmetricInt(const float* x, const float* w, int64_t n, int bits,
                                        static_cast<float>(qmax)));
   };
   auto eval = [&](float s, int z) {
-    return GroupError(
-        x, w, n, s, IntCodec{static_cast<float>(qmax), static_cast<float>(z)});
+    return GroupError(Scheme{SchemeKind::kInt, bits}, x, w, n, s, z);
   };
   GroupFit best;
   best.scale = RoundScale((hi - lo) / static_cast<float>(qmax), st);
@@ -327,7 +257,8 @@ GroupFit FitTernary(const float* x, const float* w, int64_t n,
     }
     f.scale = RoundScale(den > 0 ? static_cast<float>(num / den) : 0.0f, st);
     f.threshold = f.scale != 0.0f ? delta / f.scale : 0.0f;
-    f.err = GroupError(x, w, n, f.scale, TernaryCodec{f.threshold});
+    f.err = GroupError(Scheme{SchemeKind::kTernary, 2}, x, w, n, f.scale, 0,
+                       f.threshold);
     return f;
   }
   // Exact optimum over thresholds: keeping the k largest |x| with alpha = their
@@ -350,13 +281,14 @@ GroupFit FitTernary(const float* x, const float* w, int64_t n,
   }
   f.scale = RoundScale(static_cast<float>(best_alpha), st);
   f.threshold = 0.5f;  // nearest level
-  f.err = GroupError(x, w, n, f.scale, TernaryCodec{f.threshold});
+  f.err = GroupError(Scheme{SchemeKind::kTernary, 2}, x, w, n, f.scale, 0,
+                     f.threshold);
   return f;
 }
 
 GroupFit FitMxfp4(const float* x, const float* w, int64_t n,
                   const MethodSpec& m) {
-  const Fp4Codec codec{Scheme{SchemeKind::kMxfp4, 4}.Levels().data()};
+  const Scheme sc{SchemeKind::kMxfp4, 4};
   float amax = 0.0f;
   if (m.method == Method::kPercentile) {
     std::vector<float> a(x, x + n);
@@ -370,12 +302,12 @@ GroupFit FitMxfp4(const float* x, const float* w, int64_t n,
   e = std::clamp(e, -127, 127);
   GroupFit best;
   best.scale = std::ldexp(1.0f, e);
-  best.err = GroupError(x, w, n, best.scale, codec);
+  best.err = GroupError(sc, x, w, n, best.scale);
   if (m.method == Method::kMse) {
     for (int d : {1, -1}) {
       const int e2 = std::clamp(e + d, -127, 127);
       const float s = std::ldexp(1.0f, e2);
-      const double err = GroupError(x, w, n, s, codec);
+      const double err = GroupError(sc, x, w, n, s);
       if (err < best.err) best = GroupFit{s, 0, 0.0f, err};
     }
   }
@@ -385,7 +317,7 @@ GroupFit FitMxfp4(const float* x, const float* w, int64_t n,
 template <class Codec>
 GroupFit FitScaledTable(const float* x, const float* w, int64_t n, float lmax,
                         bool both_signs, const MethodSpec& m, ScaleType st,
-                        const Codec& codec) {
+                        const Scheme& sc, const Codec& codec) {
   float amax = 0.0f;
   if (m.method == Method::kPercentile) {
     std::vector<float> a(x, x + n);
@@ -396,7 +328,7 @@ GroupFit FitScaledTable(const float* x, const float* w, int64_t n, float lmax,
   }
   const float bases[2] = {amax / lmax, -amax / lmax};
   return SearchScale(x, w, n, bases, both_signs ? 2 : 1,
-                     m.method == Method::kMse, st, codec);
+                     m.method == Method::kMse, st, sc, 0, codec);
 }
 
 }  // namespace
@@ -418,16 +350,17 @@ GroupFit FitGroup(const float* x, const float* w, int64_t n,
     case SchemeKind::kTernary:
       return FitTernary(x, w, n, method, st);
     case SchemeKind::kNf4:
-      return FitScaledTable(x, w, n, 1.0f, true, method, st,
+      return FitScaledTable(x, w, n, 1.0f, true, method, st, scheme,
                             TableCodec{lv, 16});
     case SchemeKind::kFp8E4M3:
-      return FitScaledTable(x, w, n, 448.0f, false, method, st,
-                            Fp8E4M3Codec{lv});
+      return FitScaledTable(x, w, n, 448.0f, false, method, st, scheme,
+                            codecs::Fp8E4M3{lv});
     case SchemeKind::kFp8E5M2:
-      return FitScaledTable(x, w, n, 57344.0f, false, method, st,
-                            Fp8E5M2Codec{lv});
+      return FitScaledTable(x, w, n, 57344.0f, false, method, st, scheme,
+                            codecs::Fp8E5M2{lv});
     case SchemeKind::kFp4E2M1:
-      return FitScaledTable(x, w, n, 6.0f, false, method, st, Fp4Codec{lv});
+      return FitScaledTable(x, w, n, 6.0f, false, method, st, scheme,
+                            Fp4Codec{lv});
     case SchemeKind::kMxfp4:
       return FitMxfp4(x, w, n, method);
     case SchemeKind::kKmeans:
@@ -441,40 +374,10 @@ void EncodeGroup(const float* x, int64_t n, const Scheme& scheme,
                  const GroupFit& fit, const MethodSpec& method,
                  uint8_t* codes) {
   (void)method;
-  const float s = fit.scale;
-  const float inv = s != 0.0f ? 1.0f / s : 0.0f;
-  const float* lv = scheme.Levels().data();
-  auto run = [&](const auto& codec) {
-    for (int64_t i = 0; i < n; ++i) codes[i] = codec.Encode(x[i] * inv);
-  };
-  switch (scheme.kind) {
-    case SchemeKind::kInt:
-      run(IntCodec{static_cast<float>((1 << scheme.bits) - 1),
-                   static_cast<float>(fit.zero)});
-      return;
-    case SchemeKind::kBinary:
-      for (int64_t i = 0; i < n; ++i) codes[i] = x[i] >= 0.0f ? 1 : 0;
-      return;
-    case SchemeKind::kTernary:
-      run(TernaryCodec{fit.threshold});
-      return;
-    case SchemeKind::kNf4:
-      run(TableCodec{lv, 16});
-      return;
-    case SchemeKind::kFp8E4M3:
-      run(Fp8E4M3Codec{lv});
-      return;
-    case SchemeKind::kFp8E5M2:
-      run(Fp8E5M2Codec{lv});
-      return;
-    case SchemeKind::kFp4E2M1:
-    case SchemeKind::kMxfp4:
-      run(Fp4Codec{lv});
-      return;
-    case SchemeKind::kKmeans:
-      break;
-  }
-  LB_CHECK(false && "EncodeGroup: k-means codes come from the codebook");
+  LB_CHECK(EncodeSupports(scheme) &&
+           "EncodeGroup: k-means codes come from the codebook");
+  EncodeValues(scheme, CodeParams{fit.scale, fit.zero, fit.threshold}, x, n,
+               codes);
 }
 
 }  // namespace lowbit

@@ -79,8 +79,7 @@ Runner AddBench(CLI::App& app) {
     bool json = false;
     int threads = 1, rounds = 5;
     std::vector<int64_t> batches = {1, 8, 32};
-    std::vector<std::string> shapes = {"4096x4096", "11008x4096",
-                                       "4096x11008"};
+    std::vector<std::string> shapes = {"4096x4096", "11008x4096", "4096x11008"};
     std::vector<std::string> only;
   };
   auto o = std::make_shared<Opts>();
@@ -188,8 +187,8 @@ Runner AddBench(CLI::App& app) {
         c.method.method = Method::kMinMax;
         // int4 with f16 scales, lowbit's usual choice (packed: the f16 row
         // header); f32 elsewhere.
-        c.scale_type = std::string(scheme) == "int4" ? ScaleType::kF16
-                                                     : ScaleType::kF32;
+        c.scale_type =
+            std::string(scheme) == "int4" ? ScaleType::kF16 : ScaleType::kF32;
         LB_ASSIGN_OR_RETURN(QuantizedTensor q,
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
         tensors.push_back(std::move(q));
