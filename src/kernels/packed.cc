@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/half.h"
@@ -54,160 +55,196 @@ __attribute__((target("avx512vnni"))) inline void HeaderScales(
   }
 }
 
-// N int4 rows of one panel in one loop; y[rr[i]] += each row's part. Per
-// stripe: the exact group sums in 16 int32 lanes, minus the zero point times
-// the group's activation sum (or the float offsets), times the 16 scales.
-// Rows far apart are N long sequential streams: more memory requests in
-// flight than one.
-template <int N>
+// N int4 rows of one panel against B activation rows in one loop;
+// y[b * rows + rr[i]] += each part. Per stripe: the exact group sums in 16
+// int32 lanes, minus the zero point times the group's activation sum (or the
+// float offsets), times the 16 scales. N = 2, B = 1: two rows far apart, two
+// long sequential streams (more memory requests in flight than one); N = 1,
+// B = 4: each weight chunk loaded once for four activation rows.
+template <int N, int B>
 __attribute__((target("avx512vnni"), noinline)) void VnniPanel(
-    const PackedMatrix& w, const PackedPanel& q, const PackedActs& a,
+    const PackedMatrix& w, const PackedPanel& q, const PackedActs* a,
     const int64_t* rr, float* y) {
   const int64_t chunks = w.group_size / 8;  // 64-byte chunks per stripe
   const int64_t header = q.row_bytes - q.units * w.stripe_bytes();
-  const int8_t* x8e = a.x8e + q.first * w.code_bytes();
-  const int8_t* x8o = a.x8o + q.first * w.code_bytes();
-  const int32_t* gcorr = a.gcorr + q.first * 16;
+  const int64_t xoff = q.first * w.code_bytes();
   const uint8_t* row[N];
   for (int i = 0; i < N; ++i) {
     row[i] = w.data.data() + q.offset + rr[i] * q.row_bytes;
   }
+  // One activation row: low and high nibbles in two short chains; several:
+  // one chain per pair (there are N x B of them).
+  constexpr bool kSplit = B == 1;
   const __m512i nib = _mm512_set1_epi8(0x0F);
-  const __m512i eight = _mm512_set1_epi32(8);
-  __m512 acc[N];
-  for (int i = 0; i < N; ++i) acc[i] = _mm512_setzero_ps();
+  __m512 acc[N][B];
+  for (int i = 0; i < N; ++i) {
+    for (int b = 0; b < B; ++b) acc[i][b] = _mm512_setzero_ps();
+  }
   // f16 scales: all of the panel row's header first, in order.
   alignas(64) float sc[N][kMaxStripes * 16];
   if (w.f16_scales) {
     for (int i = 0; i < N; ++i) HeaderScales(row[i], q.units, sc[i]);
   }
   for (int64_t st = 0; st < q.units; ++st) {
-    const int64_t xa = st * w.code_bytes();
+    const int64_t xa = xoff + st * w.code_bytes();
     const uint8_t* sp[N];
     const uint8_t* c[N];
-    __m512i dl[N], dh[N];  // low and high nibbles: two short chains
+    __m512i dl[N][B], dh[N][B];
     for (int i = 0; i < N; ++i) {
       sp[i] = row[i] + header + st * w.stripe_bytes();
       c[i] = sp[i] + w.header_bytes();
-      dl[i] = dh[i] = _mm512_setzero_si512();
+      for (int b = 0; b < B; ++b) dl[i][b] = dh[i][b] = _mm512_setzero_si512();
     }
     for (int64_t k = 0; k < chunks; ++k) {
-      const __m512i xe = _mm512_loadu_si512(x8e + xa + k * 64);
-      const __m512i xo = _mm512_loadu_si512(x8o + xa + k * 64);
+      __m512i lo[N], hi[N];
       for (int i = 0; i < N; ++i) {
         const __m512i v = _mm512_loadu_si512(c[i] + k * 64);
-        dl[i] = _mm512_dpbusd_epi32(dl[i], _mm512_and_si512(v, nib), xe);
-        dh[i] = _mm512_dpbusd_epi32(
-            dh[i], _mm512_and_si512(_mm512_srli_epi16(v, 4), nib), xo);
+        lo[i] = _mm512_and_si512(v, nib);
+        hi[i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+      }
+      for (int b = 0; b < B; ++b) {
+        const __m512i xe = _mm512_loadu_si512(a[b].x8e + xa + k * 64);
+        const __m512i xo = _mm512_loadu_si512(a[b].x8o + xa + k * 64);
+        for (int i = 0; i < N; ++i) {
+          dl[i][b] = _mm512_dpbusd_epi32(dl[i][b], lo[i], xe);
+          if constexpr (kSplit) {
+            dh[i][b] = _mm512_dpbusd_epi32(dh[i][b], hi[i], xo);
+          } else {
+            dl[i][b] = _mm512_dpbusd_epi32(dl[i][b], hi[i], xo);
+          }
+        }
       }
     }
-    const __m512i gs = _mm512_loadu_si512(gcorr + st * 16);
-    for (int i = 0; i < N; ++i) {
-      __m512i d = _mm512_add_epi32(dl[i], dh[i]);
-      if (w.offsets) {  // s (sum q x) - o (sum x)
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(sp[i]),
-                                 acc[i]);
-        acc[i] = _mm512_fnmadd_ps(_mm512_loadu_ps(sp[i] + 64),
-                                  _mm512_cvtepi32_ps(gs), acc[i]);
-        continue;
+    for (int b = 0; b < B; ++b) {
+      const __m512i gs = _mm512_loadu_si512(a[b].gcorr + (q.first + st) * 16);
+      for (int i = 0; i < N; ++i) {
+        __m512i d = kSplit ? _mm512_add_epi32(dl[i][b], dh[i][b]) : dl[i][b];
+        if (w.offsets) {  // s (sum q x) - o (sum x)
+          acc[i][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                                      _mm512_loadu_ps(sp[i]), acc[i][b]);
+          acc[i][b] = _mm512_fnmadd_ps(_mm512_loadu_ps(sp[i] + 64),
+                                       _mm512_cvtepi32_ps(gs), acc[i][b]);
+          continue;
+        }
+        if (w.symmetric) {
+          d = _mm512_sub_epi32(d, _mm512_slli_epi32(gs, 3));  // zero 8
+        } else {
+          const __m512i z = _mm512_cvtepu8_epi32(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                  w.zeros.data() + (rr[i] * w.stripes + q.first + st) * 16)));
+          d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
+        }
+        const __m512 sv = w.f16_scales ? _mm512_load_ps(sc[i] + st * 16)
+                                       : _mm512_loadu_ps(sp[i]);
+        acc[i][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sv, acc[i][b]);
       }
-      const __m512i z =
-          w.symmetric ? eight
-                      : _mm512_cvtepu8_epi32(
-                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(
-                                w.zeros.data() +
-                                (rr[i] * w.stripes + q.first + st) * 16)));
-      d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, gs));
-      const __m512 sv = w.f16_scales ? _mm512_load_ps(sc[i] + st * 16)
-                                     : _mm512_loadu_ps(sp[i]);
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sv, acc[i]);
     }
   }
-  for (int i = 0; i < N; ++i) y[rr[i]] += _mm512_reduce_add_ps(acc[i]);
+  for (int i = 0; i < N; ++i) {
+    for (int b = 0; b < B; ++b) {
+      y[b * w.rows + rr[i]] += _mm512_reduce_add_ps(acc[i][b]);
+    }
+  }
 }
 
-// N rows of int8 stripes of one panel; y[rr[i]] += each row's part: per
-// stripe the exact group sums in 16 lanes, minus zero8 times the groups'
-// activation sums, times the 16 scales.
-template <int N>
+// N rows of int8 stripes of one panel against B activation rows;
+// y[b * rows + rr[i]] += each part: per stripe the exact group sums in 16
+// lanes, minus zero8 times the groups' activation sums, times the 16 scales.
+template <int N, int B>
 __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Stripes(
-    const PackedMatrix& w, const PackedPanel& q, const PackedActs& a,
+    const PackedMatrix& w, const PackedPanel& q, const PackedActs* a,
     const int64_t* rr, float* y) {
   const int64_t chunks = w.group_size / 4;  // 64-byte chunks per stripe
-  const int8_t* x8 = a.x8e + q.first * w.code_bytes();
-  const int32_t* gcorr = a.gcorr + q.first * 16;
+  const int64_t xoff = q.first * w.code_bytes();
   const uint8_t* row[N];
   for (int i = 0; i < N; ++i) {
     row[i] = w.data.data() + q.offset + rr[i] * q.row_bytes;
   }
   const __m512i z = _mm512_set1_epi32(w.zero8);
-  __m512 acc[N];
-  for (int i = 0; i < N; ++i) acc[i] = _mm512_setzero_ps();
+  __m512 acc[N][B];
+  for (int i = 0; i < N; ++i) {
+    for (int b = 0; b < B; ++b) acc[i][b] = _mm512_setzero_ps();
+  }
   for (int64_t st = 0; st < q.units; ++st) {
-    const int8_t* x = x8 + st * w.code_bytes();
-    __m512i d0[N], d1[N];
-    for (int i = 0; i < N; ++i) d0[i] = d1[i] = _mm512_setzero_si512();
-    const int64_t at = st * w.stripe_bytes() + 64;
-    int64_t k = 0;
-    for (; k + 2 <= chunks; k += 2) {
-      const __m512i xa = _mm512_loadu_si512(x + k * 64);
-      const __m512i xb = _mm512_loadu_si512(x + k * 64 + 64);
-      for (int i = 0; i < N; ++i) {
-        const uint8_t* c = row[i] + at + k * 64;
-        d0[i] = _mm512_dpbusd_epi32(d0[i], _mm512_loadu_si512(c), xa);
-        d1[i] = _mm512_dpbusd_epi32(d1[i], _mm512_loadu_si512(c + 64), xb);
-      }
-    }
-    if (k < chunks) {
-      const __m512i xa = _mm512_loadu_si512(x + k * 64);
-      for (int i = 0; i < N; ++i) {
-        d0[i] = _mm512_dpbusd_epi32(
-            d0[i], _mm512_loadu_si512(row[i] + at + k * 64), xa);
-      }
-    }
-    const __m512i zg =
-        _mm512_mullo_epi32(z, _mm512_loadu_si512(gcorr + st * 16));
+    const int64_t xs = xoff + st * w.code_bytes();
+    __m512i d0[N][B], d1[N][B];  // even and odd chunks: two chains
     for (int i = 0; i < N; ++i) {
-      const __m512i d = _mm512_sub_epi32(_mm512_add_epi32(d0[i], d1[i]), zg);
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
-                               _mm512_loadu_ps(row[i] + st * w.stripe_bytes()),
-                               acc[i]);
+      for (int b = 0; b < B; ++b) d0[i][b] = d1[i][b] = _mm512_setzero_si512();
+    }
+    const int64_t at = st * w.stripe_bytes() + 64;
+    auto step = [&](int64_t k, __m512i(&d)[N][B]) {
+      __m512i v[N];
+      for (int i = 0; i < N; ++i) {
+        v[i] = _mm512_loadu_si512(row[i] + at + k * 64);
+      }
+      for (int b = 0; b < B; ++b) {
+        const __m512i x = _mm512_loadu_si512(a[b].x8e + xs + k * 64);
+        for (int i = 0; i < N; ++i) {
+          d[i][b] = _mm512_dpbusd_epi32(d[i][b], v[i], x);
+        }
+      }
+    };
+    int64_t k = 0;
+    for (; k + 2 <= chunks; k += 2) {  // two chains for one activation row
+      step(k, d0);
+      step(k + 1, B == 1 ? d1 : d0);
+    }
+    if (k < chunks) step(k, d0);
+    for (int b = 0; b < B; ++b) {
+      const __m512i zg = _mm512_mullo_epi32(
+          z, _mm512_loadu_si512(a[b].gcorr + (q.first + st) * 16));
+      for (int i = 0; i < N; ++i) {
+        const __m512i d =
+            _mm512_sub_epi32(_mm512_add_epi32(d0[i][b], d1[i][b]), zg);
+        acc[i][b] = _mm512_fmadd_ps(
+            _mm512_cvtepi32_ps(d),
+            _mm512_loadu_ps(row[i] + st * w.stripe_bytes()), acc[i][b]);
+      }
     }
   }
-  for (int i = 0; i < N; ++i) y[rr[i]] += _mm512_reduce_add_ps(acc[i]);
+  for (int i = 0; i < N; ++i) {
+    for (int b = 0; b < B; ++b) {
+      y[b * w.rows + rr[i]] += _mm512_reduce_add_ps(acc[i][b]);
+    }
+  }
 }
 
-// N int8 rows of one panel: dots[rr[i]] += the exact dot products.
-template <int N>
+// N int8 rows of one panel against B activation rows:
+// dots[b * rows + rr[i]] += the exact dot products.
+template <int N, int B>
 __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Rows(
-    const PackedMatrix& w, const PackedPanel& q, const int8_t* x8,
+    const PackedMatrix& w, const PackedPanel& q, const PackedActs* a,
     const int64_t* rr, int64_t* dots) {
   const int64_t n = q.row_bytes;
-  const int8_t* x = x8 + q.first * 64;
+  const int64_t xoff = q.first * 64;
   const uint8_t* c[N];
-  __m512i acc[N], acc2[N];  // two chains per row (even, odd chunks)
+  __m512i acc[N][B], acc2[N][B];  // two chains (even, odd chunks)
   for (int i = 0; i < N; ++i) {
     c[i] = w.data.data() + q.offset + rr[i] * n;
-    acc[i] = acc2[i] = _mm512_setzero_si512();
+    for (int b = 0; b < B; ++b) acc[i][b] = acc2[i][b] = _mm512_setzero_si512();
   }
+  auto step = [&](int64_t k, __m512i(&d)[N][B]) {
+    __m512i v[N];
+    for (int i = 0; i < N; ++i) v[i] = _mm512_loadu_si512(c[i] + k);
+    for (int b = 0; b < B; ++b) {
+      const __m512i x = _mm512_loadu_si512(a[b].x8e + xoff + k);
+      for (int i = 0; i < N; ++i) {
+        d[i][b] = _mm512_dpbusd_epi32(d[i][b], v[i], x);
+      }
+    }
+  };
   int64_t k = 0;
-  for (; k + 128 <= n; k += 128) {
-    const __m512i xa = _mm512_loadu_si512(x + k);
-    const __m512i xb = _mm512_loadu_si512(x + k + 64);
-    for (int i = 0; i < N; ++i) {
-      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(c[i] + k), xa);
-      acc2[i] =
-          _mm512_dpbusd_epi32(acc2[i], _mm512_loadu_si512(c[i] + k + 64), xb);
+  for (; k + 128 <= n; k += 128) {  // two chains for one activation row
+    step(k, acc);
+    step(k + 64, B == 1 ? acc2 : acc);
+  }
+  if (k < n) step(k, acc);
+  for (int i = 0; i < N; ++i) {
+    for (int b = 0; b < B; ++b) {
+      dots[b * w.rows + rr[i]] +=
+          _mm512_reduce_add_epi32(_mm512_add_epi32(acc[i][b], acc2[i][b]));
     }
   }
-  if (k < n) {
-    const __m512i xa = _mm512_loadu_si512(x + k);
-    for (int i = 0; i < N; ++i) {
-      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(c[i] + k), xa);
-    }
-  }
-  for (int i = 0; i < N; ++i) acc[i] = _mm512_add_epi32(acc[i], acc2[i]);
-  for (int i = 0; i < N; ++i) dots[rr[i]] += _mm512_reduce_add_epi32(acc[i]);
 }
 
 // Rows r0..r1 of panel q: on one thread the range's two halves side by side
@@ -306,37 +343,61 @@ int64_t PortablePanel8Rows(const PackedMatrix& w, const PackedPanel& q,
 
 }  // namespace
 
-// Rows r0..r1, panel after panel: y[r] (int8 rows: dots[r]) += each panel's
-// part; the caller zeroes them first and scales after.
-void PackedRowsImpl(const PackedMatrix& w, const PackedActs& a, int64_t r0,
-                    int64_t r1, float* y, int64_t* dots) {
+// Rows r0..r1 against `batch` activation rows, panel after panel:
+// y[b * rows + r] (int8 rows: dots) += each panel's part; the caller zeroes
+// them first and scales after.
+void PackedRowsImpl(const PackedMatrix& w, const PackedActs* a, int64_t batch,
+                    int64_t r0, int64_t r1, float* y, int64_t* dots) {
   for (int64_t p = 0; p < w.panels(); ++p) {
     const PackedPanel q = w.Panel(p);
 #if HWY_TARGET == HWY_AVX3_DL
-    if (w.int8_rows()) {
+    // One kernel over N weight rows and B activation rows.
+    auto call = [&](auto n_rows, auto b_rows, const int64_t* rr, int64_t b0) {
+      constexpr int N = decltype(n_rows)::value, B = decltype(b_rows)::value;
+      if (w.int8_rows()) {
+        VnniPanel8Rows<N, B>(w, q, a + b0, rr, dots + b0 * w.rows);
+      } else if (w.bits == 8) {
+        VnniPanel8Stripes<N, B>(w, q, a + b0, rr, y + b0 * w.rows);
+      } else {
+        VnniPanel<N, B>(w, q, a + b0, rr, y + b0 * w.rows);
+      }
+    };
+    using One = std::integral_constant<int, 1>;
+    using Two = std::integral_constant<int, 2>;
+    using Four = std::integral_constant<int, 4>;
+    if (batch == 1) {
       EachRow(
-          r0, r1, a.two_rows,
-          [&](const int64_t* rr) { VnniPanel8Rows<1>(w, q, a.x8e, rr, dots); },
-          [&](const int64_t* rr) { VnniPanel8Rows<2>(w, q, a.x8e, rr, dots); });
-    } else if (w.bits == 8) {
-      EachRow(
-          r0, r1, a.two_rows,
-          [&](const int64_t* rr) { VnniPanel8Stripes<1>(w, q, a, rr, y); },
-          [&](const int64_t* rr) { VnniPanel8Stripes<2>(w, q, a, rr, y); });
-    } else {
-      EachRow(
-          r0, r1, a.two_rows,
-          [&](const int64_t* rr) { VnniPanel<1>(w, q, a, rr, y); },
-          [&](const int64_t* rr) { VnniPanel<2>(w, q, a, rr, y); });
+          r0, r1, a[0].two_rows,
+          [&](const int64_t* rr) { call(One{}, One{}, rr, 0); },
+          [&](const int64_t* rr) { call(Two{}, One{}, rr, 0); });
+      continue;
+    }
+    // Two rows by four activation rows per call; the rows stay in L1 for
+    // the whole batch.
+    for (int64_t r = r0; r < r1;) {
+      const int64_t rr[4] = {r, r + 1, r + 2, r + 3};
+      int64_t b = 0;
+      if (r + 4 <= r1) {
+        for (; b + 4 <= batch; b += 4) call(Four{}, Four{}, rr, b);
+        for (; b < batch; ++b) call(Four{}, One{}, rr, b);
+        r += 4;
+      } else {
+        for (; b + 4 <= batch; b += 4) call(One{}, Four{}, rr, b);
+        for (; b < batch; ++b) call(One{}, One{}, rr, b);
+        r += 1;
+      }
     }
 #else
-    for (int64_t r = r0; r < r1; ++r) {
-      if (w.int8_rows()) {
-        dots[r] += PortablePanel8Rows(w, q, a.x8e, r);
-      } else if (w.bits == 8) {
-        y[r] += PortablePanel8Stripes(w, q, a, r);
-      } else {
-        y[r] += PortablePanel(w, q, a, r);
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t at = b * w.rows + r;
+        if (w.int8_rows()) {
+          dots[at] += PortablePanel8Rows(w, q, a[b].x8e, r);
+        } else if (w.bits == 8) {
+          y[at] += PortablePanel8Stripes(w, q, a[b], r);
+        } else {
+          y[at] += PortablePanel(w, q, a[b], r);
+        }
       }
     }
 #endif
@@ -352,63 +413,97 @@ namespace lowbit {
 
 HWY_EXPORT(PackedRowsImpl);
 
-Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
-                ThreadPool& pool) {
-  const int64_t grain = std::max<int64_t>(
-      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
-  // Two rows side by side raise one core's streaming rate; with more threads
-  // the extra streams only compete (measured: no gain at two threads).
-  const bool two_rows = pool.num_threads() == 1;
+namespace {
+
+// One activation row quantized to int8 (QuantizeActivations) in the packed
+// order: int8 rows as is; stripes like the codes (int4: even and odd columns
+// apart), with each group's sum.
+struct ActRow {
+  std::vector<int8_t> xe, xo;
+  std::vector<int32_t> gsum;
+  int64_t sum = 0;
+  float sx = 0.0f;
+};
+
+ActRow PrepareRow(const PackedMatrix& w, const float* x) {
+  ActRow a;
   std::vector<int16_t> xq(static_cast<size_t>(w.cols));
-  const float sx = QuantizeActivations(x, w.cols, xq.data());
-  std::fill(y, y + w.rows, 0.0f);
-  auto run = [&](const PackedActs& acts, int64_t* dots) {
-    pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
-      HWY_DYNAMIC_DISPATCH(PackedRowsImpl)(w, acts, r0, r1, y, dots);
-    });
-  };
-  if (w.int8_rows()) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
-    std::vector<int8_t> x8(static_cast<size_t>(w.units() * 64), 0);
-    int64_t sum = 0;
+  a.sx = QuantizeActivations(x, w.cols, xq.data());
+  if (w.int8_rows()) {
+    a.xe.assign(static_cast<size_t>(w.units() * 64), 0);
     for (int64_t k = 0; k < w.cols; ++k) {
-      x8[k] = static_cast<int8_t>(xq[k]);
-      sum += xq[k];
+      a.xe[k] = static_cast<int8_t>(xq[k]);
+      a.sum += xq[k];
     }
-    std::vector<int64_t> dots(static_cast<size_t>(w.rows), 0);
-    run(PackedActs{x8.data(), nullptr, nullptr, sum, sx, two_rows},
-        dots.data());
-    for (int64_t r = 0; r < w.rows; ++r) {
-      y[r] = w.row_scales[r] * (sx * static_cast<float>(dots[r] - 128 * sum));
-    }
-    return Status::Ok();
+    return a;
   }
-  // Stripes: the activations in the codes' order (int4: even and odd
-  // columns apart), with each group's sum.
   const bool int4 = w.bits == 4;
   const int64_t g = w.group_size, groups = w.cols / g;
   const int64_t per = int4 ? g / 2 : g;  // activation bytes per group and set
-  std::vector<int8_t> xe(static_cast<size_t>(w.stripes * w.code_bytes()), 0),
-      xo(int4 ? xe.size() : 0, 0);
-  std::vector<int32_t> gsum(static_cast<size_t>(w.stripes * 16), 0);
+  a.xe.assign(static_cast<size_t>(w.stripes * w.code_bytes()), 0);
+  a.xo.assign(int4 ? a.xe.size() : 0, 0);
+  a.gsum.assign(static_cast<size_t>(w.stripes * 16), 0);
   for (int64_t k = 0; k < groups; ++k) {
     for (int64_t b = 0; b < per; ++b) {
       const int64_t at = PackedOffset(k, b, per);
       if (int4) {
         const int64_t col = k * g + 2 * b;
-        xe[at] = static_cast<int8_t>(xq[col]);
-        xo[at] = static_cast<int8_t>(xq[col + 1]);
-        gsum[k] += xq[col] + xq[col + 1];
+        a.xe[at] = static_cast<int8_t>(xq[col]);
+        a.xo[at] = static_cast<int8_t>(xq[col + 1]);
+        a.gsum[k] += xq[col] + xq[col + 1];
       } else {
-        xe[at] = static_cast<int8_t>(xq[k * g + b]);
-        gsum[k] += xq[k * g + b];
+        a.xe[at] = static_cast<int8_t>(xq[k * g + b]);
+        a.gsum[k] += xq[k * g + b];
       }
     }
   }
-  run(PackedActs{xe.data(), int4 ? xo.data() : nullptr, gsum.data(), 0, sx,
-                 two_rows},
-      nullptr);
-  for (int64_t r = 0; r < w.rows; ++r) y[r] *= sx;
+  return a;
+}
+
+}  // namespace
+
+Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
+                ThreadPool& pool) {
+  if (batch < 1) return InvalidArgument("MatMulQ8: batch must be at least 1");
+  const int64_t grain = std::max<int64_t>(
+      16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
+  // Two rows side by side raise one core's streaming rate; with more threads
+  // the extra streams only compete (measured: no gain at two threads).
+  const bool two_rows = batch == 1 && pool.num_threads() == 1;
+  std::vector<ActRow> rows(static_cast<size_t>(batch));
+  std::vector<PackedActs> acts(rows.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    rows[b] = PrepareRow(w, x + b * w.cols);
+    acts[b] =
+        PackedActs{rows[b].xe.data(), rows[b].xo.data(), rows[b].gsum.data(),
+                   rows[b].sum,       rows[b].sx,        two_rows};
+  }
+  const int64_t n = batch * w.rows;
+  std::fill(y, y + n, 0.0f);
+  std::vector<int64_t> dots(static_cast<size_t>(w.int8_rows() ? n : 0), 0);
+  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+    HWY_DYNAMIC_DISPATCH(PackedRowsImpl)
+    (w, acts.data(), batch, r0, r1, y, dots.data());
+  });
+  for (int64_t b = 0; b < batch; ++b) {
+    const ActRow& a = rows[b];
+    float* yb = y + b * w.rows;
+    if (w.int8_rows()) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
+      const int64_t* d = dots.data() + b * w.rows;
+      for (int64_t r = 0; r < w.rows; ++r) {
+        yb[r] =
+            w.row_scales[r] * (a.sx * static_cast<float>(d[r] - 128 * a.sum));
+      }
+    } else {
+      for (int64_t r = 0; r < w.rows; ++r) yb[r] *= a.sx;
+    }
+  }
   return Status::Ok();
+}
+
+Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
+                ThreadPool& pool) {
+  return MatMulQ8(w, x, 1, y, pool);
 }
 
 }  // namespace lowbit

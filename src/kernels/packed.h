@@ -161,4 +161,11 @@ Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
 Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
                 ThreadPool& pool);
 
+// Y = X W^T for `batch` activation rows (x: batch x cols, y: batch x rows),
+// each row quantized to int8 on its own (one scale per row): row b of y
+// equals MatVecQ8 on row b of x bit for bit. Each weight chunk is loaded once
+// for four activation rows (AVX3_DL).
+Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
+                ThreadPool& pool);
+
 }  // namespace lowbit

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "formats/bitpack.h"
 #include "formats/ggml/decode.h"
@@ -207,6 +208,69 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
   std::vector<uint8_t> any(64);
   EXPECT_FALSE(
       PackGgml(static_cast<int>(GgmlType::kQ5_K), any.data(), 1, 256).ok());
+}
+
+// Batches: row b of MatMulQ8 equals MatVecQ8 on row b bit for bit, for every
+// packed kind (int8 rows, int4 symmetric with f16 header and asymmetric, q4_K
+// offsets, q8_0 and q6_K int8 stripes), in several panels, odd batch sizes,
+// one thread and two, on every target.
+TEST(Packed, BatchesEqualRowByRowProductsOnEveryTarget) {
+  ThreadPool pool1(1), pool2(2);
+  const int64_t rows = 11, cols = 1536;
+  const std::vector<float> wv = testing_kernels::Normal(rows * cols, 5);
+  std::vector<PackedMatrix> forms;
+  const PackOptions opts{512};  // three panels
+  for (const char* scheme : {"int8", "int4"}) {
+    for (bool asym : {false, true}) {
+      if (std::string(scheme) == "int8" && asym) continue;
+      const QuantizedTensor w = testing_kernels::QuantizeNormal(
+          rows, cols, scheme,
+          std::string(scheme) == "int8" ? Granularity::kChannel
+                                        : Granularity::kGroup,
+          32, asym, 5, ScaleType::kF16);
+      auto p = Pack(w, opts);
+      ASSERT_TRUE(p.ok()) << p.status().message();
+      forms.push_back(std::move(p).value());
+    }
+  }
+  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kQ6_K}) {
+    std::vector<uint8_t> blocks(
+        static_cast<size_t>(rows * GetGgmlTypeInfo(t).RowBytes(cols)));
+    QuantizeGgmlRows(t, wv.data(), blocks.data(), rows, cols, nullptr);
+    auto p = PackGgml(static_cast<int>(t), blocks.data(), rows, cols, opts);
+    ASSERT_TRUE(p.ok()) << p.status().message();
+    forms.push_back(std::move(p).value());
+  }
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (size_t f = 0; f < forms.size(); ++f) {
+      const PackedMatrix& p = forms[f];
+      ASSERT_EQ(p.panels(), 3);
+      for (int64_t batch : {1, 2, 4, 5, 9}) {
+        const std::vector<float> x =
+            testing_kernels::Normal(batch * cols, 9 + static_cast<int>(batch));
+        std::vector<float> y(static_cast<size_t>(batch * rows)), one(rows);
+        for (ThreadPool* pool : {&pool1, &pool2}) {
+          ASSERT_TRUE(MatMulQ8(p, x.data(), batch, y.data(), *pool).ok());
+          for (int64_t b = 0; b < batch; ++b) {
+            ASSERT_TRUE(
+                MatVecQ8(p, x.data() + b * cols, one.data(), *pool).ok());
+            for (int64_t r = 0; r < rows; ++r) {
+              ASSERT_EQ(y[b * rows + r], one[r])
+                  << "form " << f << " batch " << batch << " row " << b << ","
+                  << r << " on " << hwy::TargetName(target);
+            }
+          }
+        }
+      }
+      ++checked;
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 10);
+  std::vector<float> x(cols), y(rows);
+  EXPECT_FALSE(MatMulQ8(forms[0], x.data(), 0, y.data(), pool1).ok());
 }
 
 TEST(Packed, RefusesOtherLayouts) {

@@ -250,11 +250,10 @@ Runner AddBench(CLI::App& app) {
         for (const Form& f : forms) {
           const char* label = f.label;
           if (!wanted(label)) continue;
-          // Batched products exist for the tensors (f32 activations, and
-          // int8 activations with int8 weights); packed forms are batch 1.
+          // Batched products: every packed form; the tensors with f32
+          // activations, and with int8 activations for int8 weights.
           if (batch > 1 &&
-              (f.mode == Mode::kPacked ||
-               (f.mode == Mode::kInt8Act &&
+              ((f.mode == Mode::kInt8Act &&
                 !MatMulQ8Supports(tensors[f.tensor])) ||
                (f.mode == Mode::kF32 && !MatMulSupports(tensors[f.tensor])))) {
             continue;
@@ -270,7 +269,8 @@ Runner AddBench(CLI::App& app) {
             for (int k = 0; k < o->rounds; ++k) {
               const auto t0 = Clock::now();
               for (const auto& m : ps) {
-                LB_RETURN_IF_ERROR(MatVecQ8(m, x.data(), y.data(), pool));
+                LB_RETURN_IF_ERROR(
+                    MatMulQ8(m, x.data(), batch, y.data(), pool));
               }
               tq.push_back(Seconds(t0) / copies);
             }
