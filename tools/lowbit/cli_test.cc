@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tools/lowbit/cli_fixture.h"
 
@@ -230,6 +232,43 @@ TEST_F(Cli, ExistingOutputIsKeptOnFailure) {
                           " --scheme int4 -o " + P("out.safetensors"));
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(ReadAll(dir_ / "out.safetensors"), "precious");
+}
+
+}  // namespace
+
+namespace {
+
+// `bench kernels` on a small shape: JSON with one figure per asked form and
+// batch, every figure positive; bad shapes and --only words refused before
+// any measurement.
+TEST_F(Cli, BenchKernelsSmallShapeAndBadOptions) {
+  const nlohmann::json j = RunJson(
+      "bench kernels --shape 64x512 --batch 1 3 --only q4_K int8act "
+      "--rounds 1 --json");
+  ASSERT_TRUE(j.contains("products"));
+  EXPECT_GT(j["read_bandwidth_gbs"].get<double>(), 0.0);
+  std::vector<std::string> seen;
+  for (const auto& p : j["products"]) {
+    EXPECT_EQ(p["shape"], "64x512");
+    EXPECT_GT(p["ms"].get<double>(), 0.0);
+    EXPECT_GT(p["blas_ms"].get<double>(), 0.0);
+    seen.push_back(p["weights"].get<std::string>() + "@" +
+                   std::to_string(p["batch"].get<int>()));
+  }
+  std::sort(seen.begin(), seen.end());
+  // int4 x int8act has no batched product (MatMulQ8 takes int8 weights).
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"int4 x int8act@1", "int8 x int8act@1",
+                                      "int8 x int8act@3", "q4_K packed x8@1",
+                                      "q4_K packed x8@3"}));
+  for (const char* bad :
+       {"--shape 64x500", "--shape 64", "--shape 0x512", "--shape 64x512x2",
+        "--only nothing", "--batch 0", "--threads 0", "--bogus"}) {
+    const RunResult r = Run(std::string("bench kernels ") + bad);
+    EXPECT_EQ(r.status, 2) << bad << "\n" << r.err;
+    EXPECT_EQ(r.out.find("read bandwidth"), std::string::npos) << bad;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
 }
 
 }  // namespace

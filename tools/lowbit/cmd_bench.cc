@@ -68,6 +68,12 @@ struct Shape2 {
   int64_t rows, cols;
 };
 
+// The forms measured, in order (see `forms` below).
+constexpr const char* kFormLabels[] = {
+    "int8/channel",   "int8 x int8act", "int4/g32",       "int4 x int8act",
+    "nf4/g64",        "kmeans4/chan",   "int8 packed x8", "int4 packed x8",
+    "q4_0 packed x8", "q4_K packed x8", "q8_0 packed x8", "q6_K packed x8"};
+
 // How a form's product is computed.
 enum class Mode { kF32, kInt8Act, kPacked };
 
@@ -116,22 +122,6 @@ Runner AddBench(CLI::App& app) {
                   "words (e.g. packed, q4_K, int8act)");
   sub->add_flag("--json", o->json, "print the results as JSON");
   return [o]() -> Status {
-    ThreadPool pool(o->threads);
-    openblas_set_num_threads(o->threads);
-    const double bw = ReadBandwidth(size_t{1} << 30, pool, 3);
-    nlohmann::json j;
-    j["threads"] = o->threads;
-    j["read_bandwidth_gbs"] = bw;
-    j["matmul_target"] = MatMulTarget();
-    if (!o->json) {
-      fmt::print(
-          "read bandwidth: {:.1f} GB/s ({} thread(s), streaming sum over 1 "
-          "GiB)\n\n",
-          bw, o->threads);
-      fmt::print("{:<12} {:>5} {:<15} {:>9} {:>8} {:>11} {:>8} {:>9} {:>10}\n",
-                 "shape", "batch", "weights", "ms", "GB/s", "of bandw.",
-                 "GFLOP/s", "BLAS ms", "vs BLAS");
-    }
     std::vector<Shape2> shapes;
     for (const std::string& t : o->shapes) {
       Shape2 s{0, 0};
@@ -154,6 +144,35 @@ Runner AddBench(CLI::App& app) {
       }
       return false;
     };
+    {
+      bool any = false;
+      for (const char* label : kFormLabels) any = any || wanted(label);
+      if (!any) {
+        std::string all;
+        for (const char* label : kFormLabels)
+          all += fmt::format(" '{}'", label);
+        return InvalidArgument(
+            "--only: no form's label contains any of these words; the forms "
+            "are" +
+            all);
+      }
+    }
+    ThreadPool pool(o->threads);
+    openblas_set_num_threads(o->threads);
+    const double bw = ReadBandwidth(size_t{1} << 30, pool, 3);
+    nlohmann::json j;
+    j["threads"] = o->threads;
+    j["read_bandwidth_gbs"] = bw;
+    j["matmul_target"] = MatMulTarget();
+    if (!o->json) {
+      fmt::print(
+          "read bandwidth: {:.1f} GB/s ({} thread(s), streaming sum over 1 "
+          "GiB)\n\n",
+          bw, o->threads);
+      fmt::print("{:<12} {:>5} {:<15} {:>9} {:>8} {:>11} {:>8} {:>9} {:>10}\n",
+                 "shape", "batch", "weights", "ms", "GB/s", "of bandw.",
+                 "GFLOP/s", "BLAS ms", "vs BLAS");
+    }
     nlohmann::json rows = nlohmann::json::array();
     std::mt19937 rng(1);
     std::normal_distribution<float> g(0.0f, 0.02f);
@@ -173,13 +192,38 @@ Runner AddBench(CLI::App& app) {
         Mode mode;
         int packed;  // index into `packed` for kPacked
       };
-      std::vector<QuantizedTensor> tensors;
+      const std::vector<Form> forms = {{kFormLabels[0], 0, Mode::kF32, 0},
+                                       {kFormLabels[1], 0, Mode::kInt8Act, 0},
+                                       {kFormLabels[2], 1, Mode::kF32, 0},
+                                       {kFormLabels[3], 1, Mode::kInt8Act, 0},
+                                       {kFormLabels[4], 2, Mode::kF32, 0},
+                                       {kFormLabels[5], 3, Mode::kF32, 0},
+                                       {kFormLabels[6], -1, Mode::kPacked, 0},
+                                       {kFormLabels[7], -1, Mode::kPacked, 1},
+                                       {kFormLabels[8], -1, Mode::kPacked, 2},
+                                       {kFormLabels[9], -1, Mode::kPacked, 3},
+                                       {kFormLabels[10], -1, Mode::kPacked, 4},
+                                       {kFormLabels[11], -1, Mode::kPacked, 5}};
+      // Only the forms asked for are built (--only).
+      std::vector<bool> need_tensor(4, false), need_packed(6, false);
+      for (const Form& f : forms) {
+        if (!wanted(f.label)) continue;
+        if (f.mode == Mode::kPacked) {
+          need_packed[f.packed] = true;
+          if (f.packed < 2) need_tensor[f.packed] = true;  // Pack(tensor)
+        } else {
+          need_tensor[f.tensor] = true;
+        }
+      }
+      std::vector<QuantizedTensor> tensors(4);
+      int ti = 0;
       for (const auto& [scheme, gran, group] :
            {std::tuple<const char*, Granularity, int64_t>{
                 "int8", Granularity::kChannel, 0},
             {"int4", Granularity::kGroup, 32},
             {"nf4", Granularity::kGroup, 64},
             {"kmeans4", Granularity::kChannel, 0}}) {
+        if (!need_tensor[ti++]) continue;
         QuantConfig c;
         c.scheme = *ParseScheme(scheme);
         c.granularity = static_cast<int>(gran);
@@ -189,38 +233,26 @@ Runner AddBench(CLI::App& app) {
         // header); f32 elsewhere.
         c.scale_type =
             std::string(scheme) == "int4" ? ScaleType::kF16 : ScaleType::kF32;
-        LB_ASSIGN_OR_RETURN(QuantizedTensor q,
+        LB_ASSIGN_OR_RETURN(tensors[ti - 1],
                             Quantize(w.data(), Shape{s.rows, s.cols}, c, pool));
-        tensors.push_back(std::move(q));
       }
-      std::vector<PackedMatrix> packed;
+      std::vector<PackedMatrix> packed(6);
       for (int i = 0; i < 2; ++i) {
-        LB_ASSIGN_OR_RETURN(PackedMatrix pm, Pack(tensors[i]));
-        packed.push_back(std::move(pm));
+        if (need_packed[i]) {
+          LB_ASSIGN_OR_RETURN(packed[i], Pack(tensors[i]));
+        }
       }
+      int pi = 2;
       for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ8_0,
                          GgmlType::kQ6_K}) {
+        if (!need_packed[pi++]) continue;
         std::vector<uint8_t> blocks(
             static_cast<size_t>(s.rows * GetGgmlTypeInfo(t).RowBytes(s.cols)));
         QuantizeGgmlRows(t, w.data(), blocks.data(), s.rows, s.cols, nullptr);
         LB_ASSIGN_OR_RETURN(
-            PackedMatrix pm,
+            packed[pi - 1],
             PackGgml(static_cast<int>(t), blocks.data(), s.rows, s.cols));
-        packed.push_back(std::move(pm));
       }
-      const std::vector<Form> forms = {
-          {"int8/channel", 0, Mode::kF32, 0},
-          {"int8 x int8act", 0, Mode::kInt8Act, 0},
-          {"int4/g32", 1, Mode::kF32, 0},
-          {"int4 x int8act", 1, Mode::kInt8Act, 0},
-          {"nf4/g64", 2, Mode::kF32, 0},
-          {"kmeans4/chan", 3, Mode::kF32, 0},
-          {"int8 packed x8", -1, Mode::kPacked, 0},
-          {"int4 packed x8", -1, Mode::kPacked, 1},
-          {"q4_0 packed x8", -1, Mode::kPacked, 2},
-          {"q4_K packed x8", -1, Mode::kPacked, 3},
-          {"q8_0 packed x8", -1, Mode::kPacked, 4},
-          {"q6_K packed x8", -1, Mode::kPacked, 5}};
       for (const int64_t batch : o->batches) {
         std::vector<float> x(static_cast<size_t>(batch * s.cols)),
             y(static_cast<size_t>(batch * s.rows));
