@@ -472,32 +472,42 @@ Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
   const bool two_rows = batch == 1 && pool.num_threads() == 1;
   std::vector<ActRow> rows(static_cast<size_t>(batch));
   std::vector<PackedActs> acts(rows.size());
-  for (int64_t b = 0; b < batch; ++b) {
-    rows[b] = PrepareRow(w, x + b * w.cols);
-    acts[b] =
-        PackedActs{rows[b].xe.data(), rows[b].xo.data(), rows[b].gsum.data(),
-                   rows[b].sum,       rows[b].sx,        two_rows};
+  auto prepare = [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      rows[b] = PrepareRow(w, x + b * w.cols);
+      acts[b] = PackedActs{rows[b].xe.data(), rows[b].xo.data(),
+                           rows[b].gsum.data(), rows[b].sum, rows[b].sx,
+                           two_rows};
+    }
+  };
+  if (batch > 1) {
+    pool.ParallelFor(batch, 1, prepare);
+  } else {
+    prepare(0, 1);
   }
-  const int64_t n = batch * w.rows;
-  std::fill(y, y + n, 0.0f);
-  std::vector<int64_t> dots(static_cast<size_t>(w.int8_rows() ? n : 0), 0);
+  std::vector<int64_t> dots(
+      static_cast<size_t>(w.int8_rows() ? batch * w.rows : 0), 0);
+  // Each thread zeroes, computes and scales its own rows.
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t b = 0; b < batch; ++b) {
+      std::fill(y + b * w.rows + r0, y + b * w.rows + r1, 0.0f);
+    }
     HWY_DYNAMIC_DISPATCH(PackedRowsImpl)
     (w, acts.data(), batch, r0, r1, y, dots.data());
-  });
-  for (int64_t b = 0; b < batch; ++b) {
-    const ActRow& a = rows[b];
-    float* yb = y + b * w.rows;
-    if (w.int8_rows()) {  // as reference::MatVecQ8: s (sx (dot - 128 sum xq))
-      const int64_t* d = dots.data() + b * w.rows;
-      for (int64_t r = 0; r < w.rows; ++r) {
-        yb[r] =
-            w.row_scales[r] * (a.sx * static_cast<float>(d[r] - 128 * a.sum));
+    for (int64_t b = 0; b < batch; ++b) {
+      const ActRow& a = rows[b];
+      float* yb = y + b * w.rows;
+      if (w.int8_rows()) {  // as reference::MatVecQ8: s (sx (dot - 128 sum))
+        const int64_t* d = dots.data() + b * w.rows;
+        for (int64_t r = r0; r < r1; ++r) {
+          yb[r] = w.row_scales[r] *
+                  (a.sx * static_cast<float>(d[r] - 128 * a.sum));
+        }
+      } else {
+        for (int64_t r = r0; r < r1; ++r) yb[r] *= a.sx;
       }
-    } else {
-      for (int64_t r = 0; r < w.rows; ++r) yb[r] *= a.sx;
     }
-  }
+  });
   return Status::Ok();
 }
 
