@@ -370,14 +370,16 @@ Status MatMulQ8(const QuantizedTensor& w, const float* x, int64_t batch,
   std::vector<int8_t> x8(x16.size(), 0);
   std::vector<float> sx(static_cast<size_t>(pad), 0.0f);
   std::vector<int64_t> sum(static_cast<size_t>(pad), 0);
-  for (int64_t b = 0; b < batch; ++b) {
-    int16_t* q = x16.data() + b * cols;
-    sx[b] = QuantizeActivations(x + b * cols, cols, q);
-    for (int64_t k = 0; k < cols; ++k) {
-      x8[b * cols + k] = static_cast<int8_t>(q[k]);
-      sum[b] += q[k];
+  pool.ParallelFor(batch, 1, [&](int64_t b0, int64_t b1) {  // rows apart
+    for (int64_t b = b0; b < b1; ++b) {
+      int16_t* q = x16.data() + b * cols;
+      sx[b] = QuantizeActivations(x + b * cols, cols, q);
+      for (int64_t k = 0; k < cols; ++k) {
+        x8[b * cols + k] = static_cast<int8_t>(q[k]);
+        sum[b] += q[k];
+      }
     }
-  }
+  });
   const Q8Acts acts{x8.data(), x16.data(), sx.data(), sum.data(), batch, pad};
   pool.ParallelFor(w.rows, RowGrain(w.rows, pool), [&](int64_t r0, int64_t r1) {
     HWY_DYNAMIC_DISPATCH(MatMulQ8RowsImpl)(w, acts, r0, r1, y);

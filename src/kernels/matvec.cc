@@ -458,6 +458,41 @@ void DotQ4RowsImpl(const QuantizedTensor& w, const int16_t* xqe,
 
 size_t Int16Lanes() { return hn::Lanes(hn::ScalableTag<int16_t>()); }
 
+// max |x| (order-independent, so equal to the scalar loop's).
+float ActMaxImpl(const float* x, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto m0 = hn::Zero(d), m1 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    m0 = hn::Max(m0, hn::Abs(hn::LoadU(d, x + i)));
+    m1 = hn::Max(m1, hn::Abs(hn::LoadU(d, x + i + N)));
+  }
+  float amax = hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+  for (; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  return amax;
+}
+
+// RoundClamp(x * inv, -127, 127) with the same float operations.
+void ActRoundImpl(const float* x, int64_t n, float inv, int16_t* xq) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Rebind<int16_t, decltype(d)> d16;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto vinv = hn::Set(d, inv), magic = hn::Set(d, 12582912.0f);
+  const auto lo1 = hn::Set(d, -128.0f), hi1 = hn::Set(d, 128.0f);
+  const auto lo = hn::Set(d, -127.0f), hi = hn::Set(d, 127.0f);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    auto v = hn::Min(hn::Max(hn::Mul(hn::LoadU(d, x + i), vinv), lo1), hi1);
+    v = hn::Min(hn::Max(hn::Sub(hn::Add(v, magic), magic), lo), hi);
+    hn::StoreU(hn::DemoteTo(d16, hn::ConvertTo(di, v)), d16, xq + i);
+  }
+  for (; i < n; ++i) {
+    xq[i] = static_cast<int16_t>(RoundClamp(x[i] * inv, -127.0f, 127.0f));
+  }
+}
+
 size_t VectorLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 
 void MatVecRowsImpl(const QuantizedTensor& w, const MatVecPrep& p, int64_t r0,
@@ -487,14 +522,13 @@ HWY_EXPORT(DotQ8RowsImpl);
 HWY_EXPORT(DotQ4RowsImpl);
 HWY_EXPORT(Int16Lanes);
 
+HWY_EXPORT(ActMaxImpl);
+HWY_EXPORT(ActRoundImpl);
+
 float QuantizeActivations(const float* x, int64_t n, int16_t* xq) {
-  float amax = 0.0f;
-  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float sx = amax / 127.0f;
+  const float sx = HWY_DYNAMIC_DISPATCH(ActMaxImpl)(x, n) / 127.0f;
   const float inv = sx > 0.0f ? 1.0f / sx : 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    xq[i] = static_cast<int16_t>(RoundClamp(x[i] * inv, -127.0f, 127.0f));
-  }
+  HWY_DYNAMIC_DISPATCH(ActRoundImpl)(x, n, inv, xq);
   return sx;
 }
 

@@ -48,10 +48,12 @@ Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
                 ThreadPool& pool);
 
 // x -> round(x / sx) in [-127, 127] with sx = max|x| / 127 (0 for x = 0);
-// returns sx.
+// returns sx. SIMD, equal to reference::QuantizeActivations bit for bit
+// (finite x).
 float QuantizeActivations(const float* x, int64_t n, int16_t* xq);
 
 namespace reference {
+float QuantizeActivations(const float* x, int64_t n, int16_t* xq);
 // Row by row: DequantizeRow, then a double-precision dot product.
 void MatVec(const QuantizedTensor& w, const float* x, float* y);
 // The same quantized activations; exact int64 sums (per row for int8, per

@@ -170,6 +170,36 @@ TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
 }
 
 // The table schemes run their own kernel (not skipped by the loop above).
+// Activation quantization: bit for bit on every target, lengths 1 to 3
+// vectors plus one at odd starts, values at and around the rounding ties.
+TEST(MatVec, QuantizeActivationsEqualsTheReferenceOnEveryTarget) {
+  std::vector<float> x = testing_kernels::Normal(300, 77);
+  for (int i = 0; i < 40; ++i) x[5 * i] = (static_cast<float>(i) - 19.5f) / 4;
+  x[17] = 0.0f;
+  x[18] = -0.0f;
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (int64_t start : {0, 1, 3}) {
+      for (int64_t n = 1; n <= 3 * 16 + 1; ++n) {
+        std::vector<int16_t> got(n), want(n);
+        const float a = QuantizeActivations(x.data() + start, n, got.data());
+        const float b =
+            reference::QuantizeActivations(x.data() + start, n, want.data());
+        ASSERT_EQ(a, b) << n << " on " << hwy::TargetName(target);
+        ASSERT_EQ(got, want) << n << " on " << hwy::TargetName(target);
+        ++checked;
+      }
+    }
+    std::vector<float> zeros(37, 0.0f);
+    std::vector<int16_t> q(37, 5);
+    EXPECT_EQ(QuantizeActivations(zeros.data(), 37, q.data()), 0.0f);
+    EXPECT_EQ(q, std::vector<int16_t>(37, 0));
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 100);
+}
+
 TEST(MatVec, TableSchemesHaveAKernel) {
   for (const char* scheme : {"nf4", "fp4_e2m1", "mxfp4"}) {
     EXPECT_TRUE(MatVecSupports(Make(

@@ -475,9 +475,9 @@ Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
   auto prepare = [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       rows[b] = PrepareRow(w, x + b * w.cols);
-      acts[b] = PackedActs{rows[b].xe.data(), rows[b].xo.data(),
-                           rows[b].gsum.data(), rows[b].sum, rows[b].sx,
-                           two_rows};
+      acts[b] =
+          PackedActs{rows[b].xe.data(), rows[b].xo.data(), rows[b].gsum.data(),
+                     rows[b].sum,       rows[b].sx,        two_rows};
     }
   };
   if (batch > 1) {
@@ -500,8 +500,8 @@ Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
       if (w.int8_rows()) {  // as reference::MatVecQ8: s (sx (dot - 128 sum))
         const int64_t* d = dots.data() + b * w.rows;
         for (int64_t r = r0; r < r1; ++r) {
-          yb[r] = w.row_scales[r] *
-                  (a.sx * static_cast<float>(d[r] - 128 * a.sum));
+          yb[r] =
+              w.row_scales[r] * (a.sx * static_cast<float>(d[r] - 128 * a.sum));
         }
       } else {
         for (int64_t r = r0; r < r1; ++r) yb[r] *= a.sx;

@@ -2,11 +2,25 @@
 // in double precision.
 #include "kernels/matvec.h"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
+#include "core/round.h"
 #include "formats/bitpack.h"
 
 namespace lowbit::reference {
+
+float QuantizeActivations(const float* x, int64_t n, int16_t* xq) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float sx = amax / 127.0f;
+  const float inv = sx > 0.0f ? 1.0f / sx : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    xq[i] = static_cast<int16_t>(RoundClamp(x[i] * inv, -127.0f, 127.0f));
+  }
+  return sx;
+}
 
 void MatVec(const QuantizedTensor& w, const float* x, float* y) {
   std::vector<float> row(static_cast<size_t>(w.cols));
