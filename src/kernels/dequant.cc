@@ -1,5 +1,6 @@
 // Highway kernels of kernels/dequant.h: 4-bit codes are split into bytes with
-// 128-bit interleaves (every target has them), then each group is decoded as
+// 128-bit interleaves (every target has them), other widths below 8 bits by
+// formats/bitpack.h's UnpackBits, then each group is decoded as
 // s * (level - z): integer levels by conversion, 16-level tables by a 16-lane
 // permute on AVX-512 and a gather elsewhere, 256-level tables by a gather.
 #undef HWY_TARGET_INCLUDE
@@ -63,6 +64,9 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
     if (bits == 4) {
       Unpack4(c, cols, codes.data());
       c = codes.data();
+    } else if (bits != 8) {  // 1, 2, 3, 5, 6, 7 bits: unpacked to bytes
+      UnpackBits(c, cols, bits, codes.data());
+      c = codes.data();
     }
     const float* table =
         km ? q.codebook.data() + srow * q.levels() : q.scheme.Levels().data();
@@ -106,7 +110,7 @@ namespace lowbit {
 HWY_EXPORT(DequantizeRowsImpl);
 
 bool DequantizeRowsSimd(const QuantizedTensor& q) {
-  return q.scheme.bits == 8 || q.scheme.bits == 4;
+  return q.scheme.bits >= 1 && q.scheme.bits <= 8;
 }
 
 void DequantizeRows(const QuantizedTensor& q, int64_t r0, int64_t r1,

@@ -1,9 +1,10 @@
 // Decoding quantized rows to f32 with SIMD (one Highway source, every target):
 // the fast path of formats/quantized_tensor.h's DequantizeRow, equal to it bit
-// for bit (the same float operations: s * (level - z)). Covers 8-bit and 4-bit
-// codes of every kind (integers, NF4, FP4, MXFP4, FP8, k-means codebooks);
-// other widths fall back to DequantizeRow. Used where lowbit decodes whole
-// tensors: `report`, `convert`, ONNX export.
+// for bit (the same float operations: s * (level - z)). Covers codes of 1 to 8
+// bits of every kind (integers, binary, ternary, NF4, FP4, MXFP4, FP8, k-means
+// codebooks); widths other than 4 and 8 bits are unpacked to bytes by the
+// scalar UnpackBits first. Used where lowbit decodes whole tensors: `report`,
+// `convert`, ONNX export.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,8 @@
 
 namespace lowbit {
 
-// Whether DequantizeRows has a SIMD path for q (else it calls DequantizeRow).
+// Whether DequantizeRows has a SIMD path for q (else it calls DequantizeRow):
+// codes of 1 to 8 bits.
 bool DequantizeRowsSimd(const QuantizedTensor& q);
 
 // Rows r0..r1 of q into out (row r at out + (r - r0) * q.cols).

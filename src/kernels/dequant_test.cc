@@ -12,8 +12,8 @@
 namespace lowbit {
 namespace {
 
-// Every compiled target gives DequantizeRow's bits, for every kind of 8- and
-// 4-bit code, every granularity, odd widths and unaligned tails.
+// Every compiled target gives DequantizeRow's bits, for every kind and width
+// of code (1 to 8 bits), every granularity, odd widths and unaligned tails.
 TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
   struct Case {
     std::string scheme;
@@ -35,7 +35,14 @@ TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
       {"fp8_e5m2", Granularity::kTensor, 0, false},
       {"kmeans4", Granularity::kChannel, 0, false},
       {"kmeans8", Granularity::kTensor, 0, false},
-      {"int3", Granularity::kGroup, 32, false},  // no SIMD path: fallback
+      {"int3", Granularity::kGroup, 32, false},
+      {"int2", Granularity::kGroup, 32, true},
+      {"int5", Granularity::kGroup, 32, false},
+      {"int6", Granularity::kChannel, 0, true},
+      {"binary", Granularity::kChannel, 0, false},
+      {"ternary", Granularity::kChannel, 0, false},
+      {"kmeans2", Granularity::kChannel, 0, false},
+      {"kmeans3", Granularity::kTensor, 0, false},
   };
   ThreadPool pool(2);
   int checked = 0;
@@ -55,6 +62,7 @@ TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
       qc.method = MethodSpec{};
       auto q = Quantize(w.data(), Shape{rows, cols}, qc, pool);
       if (!q.ok()) continue;  // e.g. groups wider than the row
+      ASSERT_TRUE(DequantizeRowsSimd(*q)) << c.scheme;
       const std::vector<float> ref = Dequantize(*q);
       for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
         hwy::SetSupportedTargetsForTest(target);
@@ -68,7 +76,7 @@ TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
       ++checked;
     }
   }
-  EXPECT_GT(checked, 50);
+  EXPECT_GT(checked, 80);
 }
 
 }  // namespace
