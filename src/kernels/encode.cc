@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/status.h"
 #include "kernels/encode.h"
 #include "kernels/ops-inl.h"
 
@@ -190,6 +191,39 @@ double EncodeErrorImpl(const EncodeSpec& e, const float* x, const float* w,
   return LaneTotal(dd, hn::Add(acc0, acc1));
 }
 
+// Nearest of n <= 16 ascending levels, distances in double (exact for float
+// operands): the code is one past the last boundary j, between two distinct
+// levels, where x - l_j > l_{j+1} - x; equal neighbours never move it, so a
+// run of equal levels keeps its lowest index.
+void NearestLevelsImpl(const float* levels, int n, const float* x,
+                       int64_t count, uint8_t* codes) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> d;
+  const hn::Rebind<int32_t, decltype(dd)> di;
+  const hn::Rebind<uint8_t, decltype(dd)> d8;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto one = [&](const float* xp, uint8_t* out) {
+    const auto v = hn::PromoteTo(dd, hn::LoadU(d, xp));
+    auto c = hn::Zero(dd);  // the code, as a double
+    for (int j = 0; j + 1 < n; ++j) {
+      if (levels[j + 1] == levels[j]) continue;
+      const auto m = hn::Gt(hn::Sub(v, hn::Set(dd, levels[j])),
+                            hn::Sub(hn::Set(dd, levels[j + 1]), v));
+      c = hn::IfThenElse(m, hn::Set(dd, static_cast<double>(j + 1)), c);
+    }
+    hn::StoreU(hn::DemoteTo(d8, hn::DemoteTo(di, c)), d8, out);
+  };
+  int64_t i = 0;
+  for (; i + N <= count; i += N) one(x + i, codes + i);
+  if (i < count) {
+    alignas(64) float xt[HWY_MAX_BYTES / sizeof(float)] = {};
+    alignas(64) uint8_t ct[HWY_MAX_BYTES / sizeof(float)];
+    std::memcpy(xt, x + i, static_cast<size_t>(count - i) * sizeof(float));
+    one(xt, ct);
+    std::memcpy(codes + i, ct, static_cast<size_t>(count - i));
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace lowbit
 HWY_AFTER_NAMESPACE();
@@ -199,6 +233,7 @@ namespace lowbit {
 
 HWY_EXPORT(EncodeValuesImpl);
 HWY_EXPORT(EncodeErrorImpl);
+HWY_EXPORT(NearestLevelsImpl);
 
 namespace {
 
@@ -252,6 +287,12 @@ EncodeSpec MakeSpec(const Scheme& scheme, const CodeParams& p) {
 }
 
 }  // namespace
+
+void NearestLevels(const float* levels, int n, const float* x, int64_t count,
+                   uint8_t* codes) {
+  LB_CHECK(n >= 1 && n <= 16 && "NearestLevels: 1 to 16 levels");
+  HWY_DYNAMIC_DISPATCH(NearestLevelsImpl)(levels, n, x, count, codes);
+}
 
 bool EncodeSupports(const Scheme& scheme) {
   return scheme.kind != SchemeKind::kKmeans;

@@ -41,6 +41,13 @@ void EncodeValues(const Scheme& scheme, const CodeParams& p, const float* x,
 double EncodeError(const Scheme& scheme, const CodeParams& p, const float* x,
                    const float* w, int64_t n);
 
+// k-means codes: for each value the index of the nearest of n ascending
+// levels (a codebook of 1 to 16, checked), ties and runs of equal levels to
+// the lowest index, NaN to 0: quant/kmeans1d.h's NearestLevel (the reference),
+// whose distances in double it reproduces exactly.
+void NearestLevels(const float* levels, int n, const float* x, int64_t count,
+                   uint8_t* codes);
+
 namespace reference {
 // The scalar codecs, element by element (kernels/reference/encode.cc).
 void EncodeValues(const Scheme& scheme, const CodeParams& p, const float* x,

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "hwy/targets.h"
+#include "quant/kmeans1d.h"
 
 namespace lowbit {
 namespace {
@@ -153,6 +155,51 @@ TEST(Encode, MinifloatCodesRoundTrip) {
     }
     EXPECT_GT(x.size(), size_t{14});
   }
+}
+
+// k-means codes against NearestLevel on every target: codebooks of 1 to 16
+// levels with runs of equal levels, values at every level, midpoint and its
+// neighbours, NaN and infinities, odd lengths and starts.
+TEST(Encode, NearestLevelsEqualsNearestLevelOnEveryTarget) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (int n = 1; n <= 16; ++n) {
+      std::vector<float> lv(static_cast<size_t>(n));
+      for (float& v : lv) v = g(rng);
+      if (n >= 4) lv[2] = lv[1];  // a run of equal levels
+      if (n >= 6) lv[5] = lv[4] = lv[3];
+      std::sort(lv.begin(), lv.end());
+      std::vector<float> x = {std::numeric_limits<float>::quiet_NaN(),
+                              std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity(), 0.0f};
+      for (int i = 0; i < n; ++i) {
+        x.push_back(lv[i]);
+        if (i + 1 < n) {
+          const float mid = lv[i] + (lv[i + 1] - lv[i]) * 0.5f;
+          x.push_back(mid);
+          x.push_back(std::nextafter(mid, 1e30f));
+          x.push_back(std::nextafter(mid, -1e30f));
+        }
+      }
+      for (int i = 0; i < 100; ++i) x.push_back(1.5f * g(rng));
+      for (int64_t start : {0, 1, 3}) {
+        const int64_t count = static_cast<int64_t>(x.size()) - start;
+        std::vector<uint8_t> got(static_cast<size_t>(count));
+        NearestLevels(lv.data(), n, x.data() + start, count, got.data());
+        for (int64_t i = 0; i < count; ++i) {
+          ASSERT_EQ(int{got[i]}, NearestLevel(lv, x[start + i]))
+              << n << " levels, x=" << x[start + i] << " on "
+              << hwy::TargetName(target);
+        }
+        ++checked;
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 100);
 }
 
 }  // namespace

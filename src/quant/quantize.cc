@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "formats/bitpack.h"
+#include "kernels/encode.h"
 #include "quant/group_fit.h"
 #include "quant/kmeans1d.h"
 
@@ -103,9 +104,15 @@ void QuantizeKmeans(const float* data, const float* imp, QuantizedTensor& q,
   auto encode_row = [&](int64_t r, std::vector<uint8_t>& codes) {
     const float* lv =
         q.codebook.data() + (q.granularity == Granularity::kTensor ? 0 : r) * k;
-    const std::span<const float> levels(lv, static_cast<size_t>(k));
-    for (int64_t i = 0; i < cols; ++i) {
-      codes[i] = static_cast<uint8_t>(NearestLevel(levels, data[r * cols + i]));
+    if (k <= 16) {  // SIMD (kernels/encode.h), NearestLevel's codes
+      NearestLevels(lv, static_cast<int>(k), data + r * cols, cols,
+                    codes.data());
+    } else {
+      const std::span<const float> levels(lv, static_cast<size_t>(k));
+      for (int64_t i = 0; i < cols; ++i) {
+        codes[i] =
+            static_cast<uint8_t>(NearestLevel(levels, data[r * cols + i]));
+      }
     }
     PackBits(codes.data(), cols, q.scheme.bits,
              q.codes.data() + r * q.code_row_bytes());
