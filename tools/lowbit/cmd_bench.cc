@@ -94,16 +94,22 @@ Runner AddBench(CLI::App& app) {
       "Measure lowbit's kernels on this machine.\n"
       "  lowbit bench kernels: read bandwidth (a streaming sum over 1 GiB), "
       "then Y = X W^T\n"
-      "  for W of 4096x4096, 11008x4096 and 4096x11008 in int8 per channel "
-      "and int4 in\n"
-      "  groups of 32 (f32 or int8 activations) and batches of 1, 8 and 32 "
-      "activation rows,\n"
-      "  weights streamed from memory (copies cycled past the caches), with "
-      "time, GB/s of\n"
-      "  weight bytes, the fraction of the measured bandwidth, GFLOP/s and the "
-      "speed-up over\n"
-      "  OpenBLAS (sgemv at batch 1, sgemm above) on the f32 weights, all in "
-      "the same run.");
+      "  for W of 4096x4096, 11008x4096 and 4096x11008 (--shape) in every "
+      "form: int8 per\n"
+      "  channel, int4 in groups of 32, nf4, kmeans4 (f32 or int8 "
+      "activations) and the\n"
+      "  packed layouts (int8, int4, ggml q4_0/q4_K/q8_0/q6_K; int8 "
+      "activations), at\n"
+      "  batches of 1, 8 and 32 activation rows, weights streamed from memory "
+      "(copies\n"
+      "  cycled past the caches): time, GB/s of weight bytes, the fraction of "
+      "the measured\n"
+      "  bandwidth, GFLOP/s and the speed-up over OpenBLAS (sgemv at batch 1, "
+      "sgemm above)\n"
+      "  on the f32 weights, all in the same run. The machine is shared: "
+      "compare medians\n"
+      "  of several runs (docs/benchmarks.md).\n"
+      "  Example: lowbit bench kernels --batch 1 --only packed --json");
   sub->add_option("WHAT", o->what, "what to measure: kernels")
       ->required()
       ->check(CLI::IsMember({"kernels"}));
