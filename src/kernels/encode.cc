@@ -6,7 +6,8 @@
 //         (the reference's tie rule, the same subtractions);
 //   minifloats: round to nearest even on the f32 bits (normals) or on
 //         x * 2^(bias - 1 + mbits) (subnormals), saturating, which is the
-//         reference's nearest-with-ties-to-even-code on the level table.
+//         reference's nearest-with-ties-to-even-code on the level table;
+//   k-means (NearestLevels): NearestLevel's comparisons, in double lanes.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/encode.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
