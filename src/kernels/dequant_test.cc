@@ -7,6 +7,7 @@
 #include <string>
 
 #include "hwy/targets.h"
+#include "kernels/kernel_test_util.h"
 #include "quant/quantize.h"
 
 namespace lowbit {
@@ -15,13 +16,7 @@ namespace {
 // Every compiled target gives DequantizeRow's bits, for every kind and width
 // of code (1 to 8 bits), every granularity, odd widths and unaligned tails.
 TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
-  struct Case {
-    std::string scheme;
-    Granularity gran;
-    int64_t group;
-    bool asym;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<testing_kernels::LayoutCase> cases = {
       {"int8", Granularity::kChannel, 0, false},
       {"int8", Granularity::kTensor, 0, true},
       {"int8", Granularity::kGroup, 32, true},
@@ -46,7 +41,7 @@ TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
   };
   ThreadPool pool(2);
   int checked = 0;
-  for (const Case& c : cases) {
+  for (const testing_kernels::LayoutCase& c : cases) {
     for (int64_t cols :
          {int64_t{1}, int64_t{15}, int64_t{33}, int64_t{97}, int64_t{1031}}) {
       const int64_t rows = 3;

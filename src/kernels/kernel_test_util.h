@@ -20,6 +20,14 @@ inline std::vector<float> Normal(int64_t n, uint32_t seed) {
   return v;
 }
 
+// One quantized layout a kernel test runs through.
+struct LayoutCase {
+  std::string scheme;
+  Granularity gran;
+  int64_t group;  // 0 unless gran is kGroup
+  bool asym;
+};
+
 inline QuantizedTensor QuantizeNormal(int64_t rows, int64_t cols,
                                       const std::string& scheme,
                                       Granularity gran, int64_t group,

@@ -34,13 +34,7 @@ std::vector<float> Acts(int64_t batch, int64_t cols, uint32_t seed) {
 // f32 activations: within 1e-5 of sum |w x| of the reference, for batches of
 // 1 to 33 (odd ones too), rows not a multiple of the tile, prime columns.
 TEST(MatMul, EveryTargetMatchesTheReference) {
-  struct Case {
-    std::string scheme;
-    Granularity gran;
-    int64_t group;
-    bool asym;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<testing_kernels::LayoutCase> cases = {
       {"int8", Granularity::kChannel, 0, false},
       {"int8", Granularity::kChannel, 0, true},
       {"int8", Granularity::kTensor, 0, false},
@@ -55,7 +49,7 @@ TEST(MatMul, EveryTargetMatchesTheReference) {
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (const Case& c : cases) {
+    for (const testing_kernels::LayoutCase& c : cases) {
       for (int64_t cols :
            {int64_t{192}, int64_t{97}, int64_t{1031}, int64_t{2048}}) {
         for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{33}}) {

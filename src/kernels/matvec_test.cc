@@ -18,9 +18,10 @@ namespace lowbit {
 namespace {
 
 QuantizedTensor Make(int64_t rows, int64_t cols, const std::string& scheme,
-                     int gran, int64_t group, bool asym, uint32_t seed) {
-  return testing_kernels::QuantizeNormal(
-      rows, cols, scheme, static_cast<Granularity>(gran), group, asym, seed);
+                     Granularity gran, int64_t group, bool asym,
+                     uint32_t seed) {
+  return testing_kernels::QuantizeNormal(rows, cols, scheme, gran, group, asym,
+                                         seed);
 }
 
 // sum_k |w_rk x_k|: the scale of row r's rounding differences.
@@ -38,30 +39,24 @@ double RowMagnitude(const std::vector<float>& deq, const std::vector<float>& x,
 // sums: sizes of 1 to 3 vectors plus one (and odd row counts, prime columns
 // for int8), both symmetric and asymmetric.
 TEST(MatVec, EveryTargetMatchesTheReference) {
-  struct Case {
-    std::string scheme;
-    int gran;
-    int64_t group;
-    bool asym;
-  };
-  const std::vector<Case> cases = {
-      {"int8", static_cast<int>(Granularity::kChannel), 0, false},
-      {"int8", static_cast<int>(Granularity::kChannel), 0, true},
-      {"int8", static_cast<int>(Granularity::kTensor), 0, false},
-      {"int4", static_cast<int>(Granularity::kGroup), 32, false},
-      {"int4", static_cast<int>(Granularity::kGroup), 64, true},
+  const std::vector<testing_kernels::LayoutCase> cases = {
+      {"int8", Granularity::kChannel, 0, false},
+      {"int8", Granularity::kChannel, 0, true},
+      {"int8", Granularity::kTensor, 0, false},
+      {"int4", Granularity::kGroup, 32, false},
+      {"int4", Granularity::kGroup, 64, true},
       // 4-bit levels through a table
-      {"nf4", static_cast<int>(Granularity::kGroup), 64, false},
-      {"fp4_e2m1", static_cast<int>(Granularity::kGroup), 32, false},
-      {"mxfp4", static_cast<int>(Granularity::kGroup), 32, false},
-      {"kmeans4", static_cast<int>(Granularity::kChannel), 0, false},
-      {"kmeans4", static_cast<int>(Granularity::kTensor), 0, false},
+      {"nf4", Granularity::kGroup, 64, false},
+      {"fp4_e2m1", Granularity::kGroup, 32, false},
+      {"mxfp4", Granularity::kGroup, 32, false},
+      {"kmeans4", Granularity::kChannel, 0, false},
+      {"kmeans4", Granularity::kTensor, 0, false},
   };
   ThreadPool pool(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (const Case& c : cases) {
+    for (const testing_kernels::LayoutCase& c : cases) {
       for (int64_t cols : {int64_t{64}, int64_t{128}, int64_t{97},
                            int64_t{1031}, int64_t{4096}}) {
         for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{33}}) {
@@ -98,8 +93,7 @@ TEST(MatVec, IntegerActivationsEqualTheReferenceExactly) {
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (int gran : {static_cast<int>(Granularity::kChannel),
-                     static_cast<int>(Granularity::kTensor)}) {
+    for (Granularity gran : {Granularity::kChannel, Granularity::kTensor}) {
       for (int64_t cols : {int64_t{1}, int64_t{31}, int64_t{64}, int64_t{97},
                            int64_t{1031}, int64_t{4096}}) {
         const int64_t rows = 13;
@@ -141,8 +135,8 @@ TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
         for (int64_t cols : {int64_t{128}, int64_t{1024}, int64_t{4096}}) {
           const int64_t rows = 11;
           const QuantizedTensor w =
-              Make(rows, cols, "int4", static_cast<int>(Granularity::kGroup),
-                   group, asym, 7 + cols + group);
+              Make(rows, cols, "int4", Granularity::kGroup, group, asym,
+                   7 + cols + group);
           if (!MatVecQ8Supports(w)) continue;
           std::vector<float> x(static_cast<size_t>(cols)), y(rows), ref(rows),
               fy(rows);
@@ -202,19 +196,18 @@ TEST(MatVec, QuantizeActivationsEqualsTheReferenceOnEveryTarget) {
 
 TEST(MatVec, TableSchemesHaveAKernel) {
   for (const char* scheme : {"nf4", "fp4_e2m1", "mxfp4"}) {
-    EXPECT_TRUE(MatVecSupports(Make(
-        2, 128, scheme, static_cast<int>(Granularity::kGroup), 32, false, 1)))
+    EXPECT_TRUE(
+        MatVecSupports(Make(2, 128, scheme, Granularity::kGroup, 32, false, 1)))
         << scheme;
   }
-  EXPECT_TRUE(MatVecSupports(Make(2, 128, "kmeans4",
-                                  static_cast<int>(Granularity::kChannel), 0,
-                                  false, 1)));
+  EXPECT_TRUE(MatVecSupports(
+      Make(2, 128, "kmeans4", Granularity::kChannel, 0, false, 1)));
 }
 
 TEST(MatVec, RefusesWhatItHasNoKernelFor) {
   ThreadPool pool(1);
   const QuantizedTensor w =
-      Make(4, 64, "int3", static_cast<int>(Granularity::kGroup), 64, false, 1);
+      Make(4, 64, "int3", Granularity::kGroup, 64, false, 1);
   EXPECT_FALSE(MatVecSupports(w));
   std::vector<float> x(64), y(4);
   EXPECT_FALSE(MatVec(w, x.data(), y.data(), pool).ok());
