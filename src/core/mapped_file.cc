@@ -1,12 +1,14 @@
 #include "core/mapped_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace lowbit {
@@ -58,8 +60,39 @@ MappedFile::~MappedFile() {
   }
 }
 
+namespace {
+
+// Removes "<path>.tmp-<pid>" files beside `path` whose process has died (a
+// crash or a kill left them): a temporary of a live process is kept.
+void RemoveStaleTemporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  const std::string prefix = p.filename().string() + ".tmp-";
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix))
+      continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) {
+      fs::remove(it->path(), ec);
+      ec.clear();
+    }
+  }
+}
+
+}  // namespace
+
 Result<std::unique_ptr<OutputFile>> OutputFile::Create(
     const std::string& path) {
+  RemoveStaleTemporaries(path);
   std::unique_ptr<OutputFile> o(new OutputFile());
   o->path_ = path;
   o->tmp_path_ = path + ".tmp-" + std::to_string(::getpid());

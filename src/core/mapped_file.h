@@ -1,6 +1,8 @@
 // MappedFile: a read-only mmap of a whole file; views into it stay valid while
 // it lives. OutputFile: writes to "<path>.tmp-<pid>" and renames onto <path>
-// only on Commit(), so a failed run never leaves a partial output behind.
+// only on Commit(), so a failed run never leaves a partial output behind. A
+// process killed mid-write leaves its temporary: the next OutputFile for the
+// same path removes the temporaries of processes that no longer exist.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,19 @@
 #include <algorithm>
 
 namespace lowbit {
+namespace {
+
+// Depth of pool tasks running on this thread (nested loops run inline).
+thread_local int t_task_depth = 0;
+
+struct TaskScope {
+  TaskScope() { ++t_task_depth; }
+  ~TaskScope() { --t_task_depth; }
+};
+
+}  // namespace
+
+bool ThreadPool::InTask() { return t_task_depth > 0; }
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) {
@@ -24,30 +37,36 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunChunks() {
+void ThreadPool::RunChunks(const Job& job) {
   for (;;) {
-    int64_t begin;
-    {
+    const int64_t begin = next_.fetch_add(job.grain, std::memory_order_relaxed);
+    if (begin >= job.n) return;
+    try {
+      TaskScope scope;
+      (*job.fn)(begin, std::min(job.n, begin + job.grain));
+    } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (next_ >= n_) return;
-      begin = next_;
-      next_ = std::min(n_, next_ + grain_);
+      if (!error_) error_ = std::current_exception();
+      next_.store(job.n, std::memory_order_relaxed);  // hand out no more
+      return;
     }
-    (*fn_)(begin, std::min(n_, begin + grain_));
   }
 }
 
 void ThreadPool::WorkerLoop() {
   int64_t seen = 0;
   for (;;) {
+    Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_work_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
+      if (job_.fn == nullptr) continue;  // that loop has already finished
+      job = job_;
       ++active_;
     }
-    RunChunks();
+    RunChunks(job);
     {
       std::lock_guard<std::mutex> lock(mu_);
       --active_;
@@ -62,23 +81,32 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   if (grain <= 0) {
     grain = std::max<int64_t>(1, n / (4 * static_cast<int64_t>(num_threads_)));
   }
-  if (num_threads_ == 1 || n <= grain) {
-    fn(0, n);
+  if (num_threads_ == 1 || n <= grain || InTask()) {
+    // Inline, in the same chunks the workers would see.
+    TaskScope scope;
+    for (int64_t b = 0; b < n; b += grain) fn(b, std::min(n, b + grain));
     return;
   }
+  std::lock_guard<std::mutex> submit(submit_mu_);
+  Job job{&fn, n, grain};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    grain_ = grain;
-    next_ = 0;
+    job_ = job;
+    error_ = nullptr;
+    next_.store(0, std::memory_order_relaxed);
     ++generation_;
   }
   cv_work_.notify_all();
-  RunChunks();
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_done_.wait(lock, [&] { return next_ >= n_ && active_ == 0; });
-  fn_ = nullptr;
+  RunChunks(job);
+  std::exception_ptr error;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_done_.wait(lock, [&] { return active_ == 0; });
+    job_ = Job{};  // a worker waking late joins nothing
+    error = error_;
+    error_ = nullptr;
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace lowbit

@@ -1,10 +1,19 @@
 // ThreadPool: a fixed set of workers and a blocking ParallelFor over an index
 // range. The calling thread takes part, so a pool of n threads starts n - 1
 // workers.
+//
+// Safe to use from several threads at once (their loops take turns on the
+// workers) and from inside a task (a nested ParallelFor, on this pool or any
+// other, runs inline on the calling thread, chunk by chunk). Chunks are handed
+// out with one atomic add each, no lock. An exception thrown by a task stops
+// the handing out of further chunks and is rethrown by ParallelFor once every
+// running chunk has finished.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -24,27 +33,34 @@ class ThreadPool {
 
   // Calls fn(begin, end) on disjoint chunks covering [0, n), at most `grain`
   // indices per chunk (grain <= 0: about 4 chunks per thread). Returns when all
-  // are done. fn must be thread-safe. Not reentrant: do not call ParallelFor
-  // from inside fn.
+  // are done. fn must be thread-safe. n <= 0 calls nothing.
   void ParallelFor(int64_t n, int64_t grain,
                    const std::function<void(int64_t, int64_t)>& fn);
 
+  // True while the calling thread runs a task of any pool.
+  static bool InTask();
+
  private:
+  struct Job {
+    const std::function<void(int64_t, int64_t)>* fn = nullptr;
+    int64_t n = 0;
+    int64_t grain = 1;
+  };
   void WorkerLoop();
-  void RunChunks();
+  void RunChunks(const Job& job);
 
   int num_threads_ = 1;
   std::vector<std::thread> workers_;
-  std::mutex mu_;
+  std::mutex submit_mu_;  // one loop on the workers at a time
+  std::mutex mu_;         // guards job_, generation_, active_, stop_, error_
   std::condition_variable cv_work_;
   std::condition_variable cv_done_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0;
-  int64_t grain_ = 1;
-  int64_t next_ = 0;
+  Job job_;
+  std::atomic<int64_t> next_{0};
   int64_t generation_ = 0;
   int active_ = 0;
   bool stop_ = false;
+  std::exception_ptr error_;
 };
 
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/onnx_pb.h>
 
+#include <charconv>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -62,15 +63,16 @@ std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
 // The number of elements of a tensor's dims, or an error for negative dims or
 // absurd sizes.
-Result<int64_t> CountElements(const onnx::TensorProto& t) {
+Result<int64_t> CountElements(const std::string& path,
+                              const onnx::TensorProto& t) {
   int64_t n = 1;
   for (int64_t d : t.dims()) {
     if (d < 0) {
-      return BadInput("initializer " + Quote(t.name()) +
+      return BadInput(path + ": initializer " + Quote(t.name()) +
                       " has a negative dimension");
     }
     if (d != 0 && n > (int64_t{1} << 40) / d) {
-      return BadInput("initializer " + Quote(t.name()) +
+      return BadInput(path + ": initializer " + Quote(t.name()) +
                       " has more than 2^40 elements");
     }
     n *= d;
@@ -82,20 +84,29 @@ bool IsExternal(const onnx::TensorProto& t) {
   return t.data_location() == onnx::TensorProto::EXTERNAL;
 }
 
-// The bytes a tensor's typed repeated field holds, for the size check.
-int64_t TypedFieldCount(const onnx::TensorProto& t) {
+// The typed repeated field a tensor's values are stored in when it has no
+// raw_data, and how many values of it the tensor's n elements need: one per
+// element, but one per two elements (a byte each) for the 4-bit types.
+struct TypedField {
+  const char* name;
+  int64_t have;
+  int64_t need;
+};
+
+TypedField TypedFieldOf(const onnx::TensorProto& t, DType dt, int64_t n) {
   switch (t.data_type()) {
     case onnx::TensorProto::FLOAT:
-      return t.float_data_size();
+      return {"float_data", t.float_data_size(), n};
     case onnx::TensorProto::DOUBLE:
-      return t.double_data_size();
+      return {"double_data", t.double_data_size(), n};
     case onnx::TensorProto::INT64:
-      return t.int64_data_size();
+      return {"int64_data", t.int64_data_size(), n};
     case onnx::TensorProto::UINT32:
     case onnx::TensorProto::UINT64:
-      return t.uint64_data_size();
-    default:
-      return t.int32_data_size();
+      return {"uint64_data", t.uint64_data_size(), n};
+    default:  // int32, 16-bit, 8-bit, bool, f16, bf16, fp8, 4-bit
+      return {"int32_data", t.int32_data_size(),
+              DTypeBits(dt) < 8 ? (n + 1) / 2 : n};
   }
 }
 
@@ -195,14 +206,14 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
     const onnx::TensorProto& t = g.initializer(i);
     m->init_index_[t.name()] = i;
     const std::optional<DType> dt = DTypeOfOnnx(t.data_type());
-    LB_ASSIGN_OR_RETURN(const int64_t n, CountElements(t));
+    LB_ASSIGN_OR_RETURN(const int64_t n, CountElements(path, t));
     if (!dt) continue;  // strings and other types are kept, not read
     const uint64_t bits = static_cast<uint64_t>(DTypeBits(*dt)) * n;
     const uint64_t expect = (bits + 7) / 8;
     uint64_t stored = 0;
     if (IsExternal(t)) {
-      LB_ASSIGN_OR_RETURN(auto bytes, m->ExternalBytes(t, expect));
-      stored = bytes.size();
+      LB_RETURN_IF_ERROR(m->ExternalRange(t, expect).status());
+      stored = expect;
     } else if (t.has_raw_data()) {
       stored = t.raw_data().size();
       if (stored != expect) {
@@ -211,16 +222,17 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
                     " bytes, its shape and type need " +
                     std::to_string(expect));
       }
-    } else if (n > 0) {
-      const int64_t have = TypedFieldCount(t);
-      const bool packed = DTypeBits(*dt) < 8 || *dt == DType::kF16 ||
-                          *dt == DType::kBF16 || *dt == DType::kU16 ||
-                          *dt == DType::kI16 || *dt == DType::kU8 ||
-                          *dt == DType::kI8 || *dt == DType::kBool;
-      if (!packed && have != n) {
-        return fail("initializer " + Quote(t.name()) + " holds " +
-                    std::to_string(have) + " values, its shape needs " +
-                    std::to_string(n));
+    } else {
+      // Every type, including those stored one value per int32_data entry
+      // (f16, bf16, 8- and 16-bit integers, bool, fp8, 4-bit pairs).
+      const TypedField f = TypedFieldOf(t, *dt, n);
+      if (f.have != f.need) {
+        return fail("initializer " + Quote(t.name()) + ": " + f.name +
+                    " holds " + std::to_string(f.have) + " values, its shape " +
+                    ShapeString(Shape(t.dims().begin(), t.dims().end())) +
+                    " and type " + std::string(DTypeName(*dt)) + " need " +
+                    std::to_string(f.need) +
+                    (f.have == 0 ? " (no data: truncated file?)" : ""));
       }
       stored = expect;
     }
@@ -234,20 +246,24 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
   return m;
 }
 
-Result<std::vector<uint8_t>> OnnxModel::ExternalBytes(
+Result<OnnxModel::ExternalSlice> OnnxModel::ExternalRange(
     const onnx::TensorProto& t, uint64_t expect) const {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : t.external_data()) {
-    try {
+    if (kv.key() != "offset" && kv.key() != "length") {
       if (kv.key() == "location") location = kv.value();
-      if (kv.key() == "offset") offset = std::stoll(kv.value());
-      if (kv.key() == "length") length = std::stoll(kv.value());
-    } catch (const std::exception&) {
+      continue;
+    }
+    const std::string& v = kv.value();
+    int64_t x = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
       return BadInput(path_ + ": initializer " + Quote(t.name()) +
                       ": external data " + kv.key() +
-                      " is not a number: " + kv.value());
+                      " is not a number: " + Quote(v.substr(0, 40)));
     }
+    (kv.key() == "offset" ? offset : length) = x;
   }
   const std::string what = path_ + ": initializer " + Quote(t.name()) +
                            ": external data " + Quote(location);
@@ -269,13 +285,20 @@ Result<std::vector<uint8_t>> OnnxModel::ExternalBytes(
   const std::string file = (fs::path(dir_) / rel).string();
   auto mf = MappedFile::Open(file);
   if (!mf.ok()) return BadInput(what + ": " + mf.status().message());
-  if (static_cast<uint64_t>(offset) > (*mf)->size() ||
-      (*mf)->size() - static_cast<uint64_t>(offset) < expect) {
-    return BadInput(what + ": bytes " + std::to_string(offset) + ".." +
-                    std::to_string(offset + length) + " pass the end of " +
-                    file + " (" + std::to_string((*mf)->size()) + " bytes)");
+  const uint64_t size = (*mf)->size();
+  const uint64_t off = static_cast<uint64_t>(offset);
+  if (off > size || size - off < expect) {
+    return BadInput(what + ": " + std::to_string(expect) + " bytes at offset " +
+                    std::to_string(off) + " pass the end of " + file + " (" +
+                    std::to_string(size) + " bytes)");
   }
-  const uint8_t* p = (*mf)->data() + offset;
+  return ExternalSlice{std::move(mf).value(), off};
+}
+
+Result<std::vector<uint8_t>> OnnxModel::ExternalBytes(
+    const onnx::TensorProto& t, uint64_t expect) const {
+  LB_ASSIGN_OR_RETURN(const ExternalSlice s, ExternalRange(t, expect));
+  const uint8_t* p = s.file->data() + s.offset;
   return std::vector<uint8_t>(p, p + expect);
 }
 
@@ -315,8 +338,27 @@ Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
   const uint64_t expect = (static_cast<uint64_t>(bits) * n + 7) / 8;
   if (IsExternal(*t)) return ExternalBytes(*t, expect);
   if (t->has_raw_data()) {
+    if (t->raw_data().size() != expect) {
+      return BadInput(path_ + ": " + Quote(mt.name) + ": raw_data holds " +
+                      std::to_string(t->raw_data().size()) +
+                      " bytes, its shape and type need " +
+                      std::to_string(expect));
+    }
     const auto* p = reinterpret_cast<const uint8_t*>(t->raw_data().data());
     return std::vector<uint8_t>(p, p + t->raw_data().size());
+  }
+  const TypedField f = TypedFieldOf(*t, mt.dtype, n);
+  if (f.have != f.need) {
+    return BadInput(path_ + ": " + Quote(mt.name) + ": " + f.name + " holds " +
+                    std::to_string(f.have) + " values, its shape needs " +
+                    std::to_string(f.need));
+  }
+  if (bits < 8) {  // 4-bit pairs, one byte per int32_data value
+    std::vector<uint8_t> out(static_cast<size_t>(expect));
+    for (int64_t i = 0; i < f.need; ++i) {
+      out[i] = static_cast<uint8_t>(t->int32_data(static_cast<int>(i)));
+    }
+    return out;
   }
   // Typed fields, written out as little-endian elements.
   std::vector<uint8_t> out(static_cast<size_t>(expect), 0);
@@ -347,10 +389,6 @@ Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
         break;
       }
       default: {
-        if (es < 1) {
-          return BadInput(path_ + ": " + Quote(mt.name) +
-                          ": packed sub-byte values outside raw_data");
-        }
         const int32_t v = t->int32_data(k);
         std::memcpy(dst, &v, es);
         break;
@@ -405,7 +443,7 @@ Status OnnxModel::Materialize() {
     if (!IsExternal(t)) continue;
     const std::optional<DType> dt = DTypeOfOnnx(t.data_type());
     if (!dt) return BadInput(path_ + ": " + Quote(t.name()) + ": unknown type");
-    LB_ASSIGN_OR_RETURN(const int64_t n, CountElements(t));
+    LB_ASSIGN_OR_RETURN(const int64_t n, CountElements(path_, t));
     const uint64_t expect = (static_cast<uint64_t>(DTypeBits(*dt)) * n + 7) / 8;
     LB_ASSIGN_OR_RETURN(auto bytes, ExternalBytes(t, expect));
     t.set_raw_data(bytes.data(), bytes.size());

@@ -26,6 +26,8 @@ class TensorProto;
 
 namespace lowbit {
 
+class MappedFile;
+
 struct OnnxWeightUse {
   std::string op;    // "Conv", "MatMul", ...
   int channel_axis;  // axis of the output channels in the weight's shape
@@ -57,6 +59,14 @@ class OnnxModel : public Model {
 
  private:
   OnnxModel();
+  // Where an external tensor's `expect` bytes are, checked: the location is a
+  // relative path inside the model's folder and the bytes lie inside the file.
+  struct ExternalSlice {
+    std::unique_ptr<MappedFile> file;
+    uint64_t offset = 0;
+  };
+  Result<ExternalSlice> ExternalRange(const onnx::TensorProto& t,
+                                      uint64_t expect) const;
   Result<std::vector<uint8_t>> ExternalBytes(const onnx::TensorProto& t,
                                              uint64_t expect) const;
   const onnx::TensorProto* Initializer(const std::string& name) const;

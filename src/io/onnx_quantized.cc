@@ -275,10 +275,12 @@ Result<OnnxWritten> WriteMatMulNBits(onnx::ModelProto& m,
       matmul = &n;
     }
   }
-  const int64_t K = shape[0], N = shape[1];
+  // The rank first: shape[1] exists only for rank-2 weights.
+  const bool rank2 = shape.size() == 2;
+  const int64_t K = rank2 ? shape[0] : 0, N = rank2 ? shape[1] : 0;
   const int bits = q.scheme.bits;
   const int64_t bs = q.granularity == Granularity::kGroup ? q.group_size : K;
-  if (matmul == nullptr || uses != 1 || shape.size() != 2 || q.rows != N ||
+  if (matmul == nullptr || uses != 1 || !rank2 || q.rows != N ||
       q.scheme.kind != SchemeKind::kInt ||
       (bits != 2 && bits != 4 && bits != 8) ||
       q.granularity != Granularity::kGroup || bs < 16 || (bs & (bs - 1)) != 0) {
@@ -551,12 +553,14 @@ bool CanWriteQdq(const QuantizedTensor& q, int64_t opset, const Shape& shape,
 }
 
 std::vector<float> AxisToFront(const float* x, const Shape& shape, int axis) {
+  if (axis < 0 || axis >= static_cast<int>(shape.size())) return {};
   std::vector<float> out(static_cast<size_t>(NumElements(shape)));
   Reorder(x, shape, axis, out.data(), true);
   return out;
 }
 
 std::vector<float> AxisFromFront(const float* x, const Shape& shape, int axis) {
+  if (axis < 0 || axis >= static_cast<int>(shape.size())) return {};
   std::vector<float> out(static_cast<size_t>(NumElements(shape)));
   Reorder(x, shape, axis, out.data(), false);
   return out;

@@ -59,8 +59,9 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
                                     int axis, const QuantizedTensor& q,
                                     OnnxEncoding encoding);
 
-// Moves `axis` of row-major `x` (of `shape`) to the front; Restore is the
-// inverse.
+// Moves `axis` of row-major `x` (of `shape`) to the front; AxisFromFront is
+// the inverse. Both return an empty vector when `axis` is not a dimension of
+// `shape`.
 std::vector<float> AxisToFront(const float* x, const Shape& shape, int axis);
 std::vector<float> AxisFromFront(const float* x, const Shape& shape, int axis);
 

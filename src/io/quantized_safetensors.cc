@@ -167,8 +167,13 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     const bool kmeans = q->scheme.kind == SchemeKind::kKmeans;
     const bool asym = q->scheme.kind == SchemeKind::kInt && !q->symmetric;
     const int64_t srows = q->granularity == Granularity::kTensor ? 1 : q->rows;
-    if (q->group_size <= 0) return fail("group size must be positive");
-    const int64_t groups = (q->cols + q->group_size - 1) / q->group_size;
+    // Ranges before arithmetic: cols + group_size - 1 must not overflow.
+    if (q->group_size <= 0 || q->group_size > QuantizedTensor::kMaxElements) {
+      return fail("group size " + std::to_string(q->group_size) +
+                  " is not in 1..2^40");
+    }
+    const int64_t groups =
+        q->cols / q->group_size + (q->cols % q->group_size != 0 ? 1 : 0);
     auto get = [&](const std::string& suffix, bool needed,
                    const Shape& shape) -> Result<const SafetensorsEntry*> {
       const SafetensorsEntry* e = f.Find(name + suffix);

@@ -9,6 +9,7 @@
 #include "hwy/targets.h"
 #include "kernels/kernel_test_util.h"
 #include "quant/quantize.h"
+#include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
@@ -60,14 +61,13 @@ TEST(Dequant, EveryTargetEqualsDequantizeRowBitForBit) {
       ASSERT_TRUE(DequantizeRowsSimd(*q)) << c.scheme;
       const std::vector<float> ref = Dequantize(*q);
       for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-        hwy::SetSupportedTargetsForTest(target);
+        const test_support::ScopedTarget scoped(target);
         const std::vector<float> got = DequantizeFast(*q, pool);
         ASSERT_EQ(got.size(), ref.size());
         ASSERT_EQ(std::memcmp(got.data(), ref.data(), ref.size() * 4), 0)
             << c.scheme << " " << cols << " cols on "
             << hwy::TargetName(target);
       }
-      hwy::SetSupportedTargetsForTest(0);
       ++checked;
     }
   }

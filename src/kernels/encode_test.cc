@@ -16,6 +16,7 @@
 
 #include "hwy/targets.h"
 #include "quant/kmeans1d.h"
+#include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
@@ -86,7 +87,7 @@ std::vector<std::pair<Scheme, CodeParams>> Cases() {
 TEST(Encode, EqualsTheScalarCodecsOnEveryTarget) {
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     uint32_t seed = 1;
     for (const auto& [scheme, p] : Cases()) {
       ASSERT_TRUE(EncodeSupports(scheme));
@@ -129,7 +130,6 @@ TEST(Encode, EqualsTheScalarCodecsOnEveryTarget) {
       ++checked;
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 40);
 }
 
@@ -165,7 +165,7 @@ TEST(Encode, NearestLevelsEqualsNearestLevelOnEveryTarget) {
   std::normal_distribution<float> g(0.0f, 1.0f);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (int n = 1; n <= 16; ++n) {
       std::vector<float> lv(static_cast<size_t>(n));
       for (float& v : lv) v = g(rng);
@@ -198,7 +198,6 @@ TEST(Encode, NearestLevelsEqualsNearestLevelOnEveryTarget) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 100);
 }
 

@@ -16,6 +16,7 @@
 #include "kernels/kernel_test_util.h"
 #include "kernels/matvec.h"
 #include "quant/quantize.h"
+#include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
@@ -48,7 +49,7 @@ TEST(MatMul, EveryTargetMatchesTheReference) {
   ThreadPool pool(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (const testing_kernels::LayoutCase& c : cases) {
       for (int64_t cols :
            {int64_t{192}, int64_t{97}, int64_t{1031}, int64_t{2048}}) {
@@ -80,7 +81,6 @@ TEST(MatMul, EveryTargetMatchesTheReference) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 100);
 }
 
@@ -90,7 +90,7 @@ TEST(MatMul, IntegerActivationsEqualTheReferenceExactly) {
   ThreadPool pool(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (Granularity gran : {Granularity::kChannel, Granularity::kTensor}) {
       for (int64_t cols : {int64_t{1}, int64_t{31}, int64_t{64}, int64_t{97},
                            int64_t{130}, int64_t{1031}, int64_t{4096}}) {
@@ -117,7 +117,6 @@ TEST(MatMul, IntegerActivationsEqualTheReferenceExactly) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 100);
 }
 

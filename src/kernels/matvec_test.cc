@@ -13,6 +13,7 @@
 #include "hwy/targets.h"
 #include "kernels/kernel_test_util.h"
 #include "quant/quantize.h"
+#include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
@@ -55,7 +56,7 @@ TEST(MatVec, EveryTargetMatchesTheReference) {
   ThreadPool pool(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (const testing_kernels::LayoutCase& c : cases) {
       for (int64_t cols : {int64_t{64}, int64_t{128}, int64_t{97},
                            int64_t{1031}, int64_t{4096}}) {
@@ -81,7 +82,6 @@ TEST(MatVec, EveryTargetMatchesTheReference) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 20);
 }
 
@@ -92,7 +92,7 @@ TEST(MatVec, IntegerActivationsEqualTheReferenceExactly) {
   ThreadPool pool(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (Granularity gran : {Granularity::kChannel, Granularity::kTensor}) {
       for (int64_t cols : {int64_t{1}, int64_t{31}, int64_t{64}, int64_t{97},
                            int64_t{1031}, int64_t{4096}}) {
@@ -119,7 +119,6 @@ TEST(MatVec, IntegerActivationsEqualTheReferenceExactly) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 10);
 }
 
@@ -129,7 +128,7 @@ TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
   ThreadPool pool(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (bool asym : {false, true}) {
       for (int64_t group : {int64_t{32}, int64_t{64}, int64_t{128}}) {
         for (int64_t cols : {int64_t{128}, int64_t{1024}, int64_t{4096}}) {
@@ -159,7 +158,6 @@ TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 20);
 }
 
@@ -173,7 +171,7 @@ TEST(MatVec, QuantizeActivationsEqualsTheReferenceOnEveryTarget) {
   x[18] = -0.0f;
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (int64_t start : {0, 1, 3}) {
       for (int64_t n = 1; n <= 3 * 16 + 1; ++n) {
         std::vector<int16_t> got(n), want(n);
@@ -190,7 +188,6 @@ TEST(MatVec, QuantizeActivationsEqualsTheReferenceOnEveryTarget) {
     EXPECT_EQ(QuantizeActivations(zeros.data(), 37, q.data()), 0.0f);
     EXPECT_EQ(q, std::vector<int16_t>(37, 0));
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 100);
 }
 

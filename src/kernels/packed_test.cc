@@ -18,6 +18,7 @@
 #include "kernels/kernel_test_util.h"
 #include "kernels/matvec.h"
 #include "quant/quantize.h"
+#include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
@@ -35,7 +36,7 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
   ThreadPool pool1(1), pool2(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (int variant = 0; variant < 3; ++variant) {
       // symmetric, asymmetric, symmetric with f32 scales (kept in the
       // stripes); f16 scales go to the panel rows' f16 header unless asked
@@ -98,7 +99,6 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 40);
 }
 
@@ -107,7 +107,7 @@ TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
   ThreadPool pool1(1), pool2(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (Granularity gran : {Granularity::kChannel, Granularity::kTensor}) {
       for (int64_t cols : {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{97},
                            int64_t{1031}, int64_t{4096}}) {
@@ -145,7 +145,6 @@ TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 10);
 }
 
@@ -157,7 +156,7 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
   ThreadPool pool1(1), pool2(2);
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (GgmlType t :
          {GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kQ6_K}) {
       const GgmlTypeInfo& info = GetGgmlTypeInfo(t);
@@ -203,7 +202,6 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
       }
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 10);
   std::vector<uint8_t> any(64);
   EXPECT_FALSE(
@@ -243,7 +241,7 @@ TEST(Packed, BatchesEqualRowByRowProductsOnEveryTarget) {
   }
   int checked = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    const test_support::ScopedTarget scoped(target);
     for (size_t f = 0; f < forms.size(); ++f) {
       const PackedMatrix& p = forms[f];
       ASSERT_EQ(p.panels(), 3);
@@ -267,7 +265,6 @@ TEST(Packed, BatchesEqualRowByRowProductsOnEveryTarget) {
       ++checked;
     }
   }
-  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GT(checked, 10);
   std::vector<float> x(cols), y(rows);
   EXPECT_FALSE(MatMulQ8(forms[0], x.data(), 0, y.data(), pool1).ok());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hwy/targets.h"
+#include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
@@ -129,7 +130,7 @@ TEST(UnitFit, EveryTargetEqualsTheReference) {
         reference::EvalUnits(b, c.lv, rs.data(), rm.data(), rev.data(),
                              rcodes.data(), &rsum);
         for (int64_t target : targets) {
-          hwy::SetSupportedTargetsForTest(target);
+          const test_support::ScopedTarget scoped(target);
           const std::string what = c.name + " units " + std::to_string(units) +
                                    (weighted ? " weighted" : "") + " on " +
                                    hwy::TargetName(target);
@@ -162,7 +163,6 @@ TEST(UnitFit, EveryTargetEqualsTheReference) {
           ExpectSameBits(sll, rsll, what + " sll");
           ExpectSameBits(slx, rslx, what + " slx");
         }
-        hwy::SetSupportedTargetsForTest(0);
       }
     }
   }

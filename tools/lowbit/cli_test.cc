@@ -127,7 +127,9 @@ TEST_F(Cli, SelectionRules) {
   r = Run("quantize " + P("m.safetensors") + " -o " + P("q2.safetensors") +
           " --scheme nf4 --min-elements 10000 --json");
   ASSERT_EQ(r.status, 0) << r.err;
-  for (const auto& t : nlohmann::json::parse(r.out)["tensors"]) {
+  // The parsed report must outlive the loop over its member.
+  const auto rep2 = nlohmann::json::parse(r.out);
+  for (const auto& t : rep2["tensors"]) {
     if (t["quantized"].get<bool>()) {
       EXPECT_GE(t["params"].get<int64_t>(), 10000);
     }

@@ -1,6 +1,8 @@
 // lowbit: quantize the weights of neural-network models and measure what it
 // costs. Exit status: 0 success, 2 bad input or bad options, 1 anything else.
 #include <cstdio>
+#include <exception>
+#include <new>
 #include <vector>
 
 #include "core/mapped_file.h"
@@ -59,7 +61,20 @@ int main(int argc, char** argv) {
   }
   for (auto& [sub, run] : subs) {
     if (!sub->parsed()) continue;
-    const Status st = run();
+    Status st = Status::Ok();
+    try {
+      st = run();
+    } catch (const std::bad_alloc&) {
+      // A size no check caught: still one line and the bad-input status; the
+      // temporary output files are removed as the stack unwinds.
+      std::fprintf(stderr,
+                   "lowbit: out of memory (an input claims more data than "
+                   "this machine can hold)\n");
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "lowbit: internal error: %s\n", e.what());
+      return 1;
+    }
     if (!st.ok()) {
       std::fprintf(stderr, "lowbit: %s\n", st.message().c_str());
       return 2;
