@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -31,6 +32,31 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   std::unique_ptr<MappedFile> m(new MappedFile());
   m->path_ = path;
   m->size_ = static_cast<uint64_t>(st.st_size);
+#if LOWBIT_HEAP_FILES
+  // Sanitizer builds: an exactly-sized heap copy, so that a read past the
+  // end of the file is a heap-buffer-overflow (a mapping's last page would
+  // hide it).
+  if (m->size_ > 0) {
+    uint8_t* buf = static_cast<uint8_t*>(std::malloc(m->size_));
+    if (buf == nullptr) {
+      ::close(fd);
+      return IoError(path + ": cannot read: out of memory");
+    }
+    uint64_t done = 0;
+    while (done < m->size_) {
+      const ssize_t k =
+          ::pread(fd, buf + done, m->size_ - done, static_cast<off_t>(done));
+      if (k <= 0) {
+        const int e = k < 0 ? errno : EIO;
+        std::free(buf);
+        ::close(fd);
+        return IoError(path + ": cannot read: " + std::strerror(e));
+      }
+      done += static_cast<uint64_t>(k);
+    }
+    m->data_ = buf;
+  }
+#else
   if (m->size_ > 0) {
     void* p = ::mmap(nullptr, m->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
@@ -40,11 +66,17 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
     }
     m->data_ = static_cast<const uint8_t*>(p);
   }
+#endif
   ::close(fd);
   return m;
 }
 
 void DropPages(const uint8_t* data, uint64_t n) {
+#if LOWBIT_HEAP_FILES
+  (void)data;  // heap copies: MADV_DONTNEED would zero them
+  (void)n;
+  return;
+#endif
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t begin =
       (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
@@ -56,7 +88,11 @@ void DropPages(const uint8_t* data, uint64_t n) {
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) {
+#if LOWBIT_HEAP_FILES
+    std::free(const_cast<uint8_t*>(data_));
+#else
     ::munmap(const_cast<uint8_t*>(data_), size_);
+#endif
   }
 }
 

@@ -16,11 +16,14 @@ inline float RoundEven(float v) {
   return t - kMagic;
 }
 
-// clamp(round(v), lo, hi) for any finite v (clamps to [lo - 1, hi + 1] before
-// rounding).
+// clamp(round(v), lo, hi) for any v (clamps to [lo - 1, hi + 1] before
+// rounding); NaN gives lo, as the SIMD kernels' Max(v, lo - 1) does on every
+// target (x86 maxps and Highway's emulation return the non-NaN operand), so
+// that a code is never converted from NaN (undefined behaviour).
 inline float RoundClamp(float v, float lo, float hi) {
   // min/max rather than std::clamp: they map onto SIMD min/max instructions.
-  v = std::min(std::max(v, lo - 1.0f), hi + 1.0f);
+  // std::max(a, b) is (a < b) ? b : a: lo - 1 first makes NaN give lo - 1.
+  v = std::min(std::max(lo - 1.0f, v), hi + 1.0f);
   return std::min(std::max(RoundEven(v), lo), hi);
 }
 

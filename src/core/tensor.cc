@@ -48,6 +48,8 @@ Tensor::Tensor(DType dtype, Shape shape)
 }
 
 void ToFloat(DType t, const void* src, int64_t n, float* dst) {
+  // An empty tensor's buffers may be null, which memcpy must never see.
+  if (n <= 0) return;
   switch (t) {
     case DType::kF32:
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
@@ -76,6 +78,7 @@ void ToFloat(DType t, const void* src, int64_t n, float* dst) {
 }
 
 void FromFloat(DType t, const float* src, int64_t n, void* dst) {
+  if (n <= 0) return;
   uint8_t* p = static_cast<uint8_t*>(dst);
   switch (t) {
     case DType::kF32:

@@ -14,6 +14,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "kernels/x86_simd.h"
 // clang-format off
 #include "hwy/highway.h"
 // clang-format on
@@ -24,6 +25,7 @@
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/ops-inl.h"
+#include "kernels/vnni_target.h"
 
 #ifndef LOWBIT_KERNELS_MATMUL_SHARED_
 #define LOWBIT_KERNELS_MATMUL_SHARED_
@@ -160,8 +162,9 @@ void TileF32(const float* wt, const float* x, int64_t cols,
 #if HWY_TARGET == HWY_AVX3_DL
 // The vpdpbusd part of TileQ8 over the first multiple of 64 columns; returns
 // how many columns it covered. (Highway's AVX3_DL flags lack avx512vnni, so
-// this function adds it; the target is only chosen on CPUs that have it.)
-__attribute__((target("avx512vnni"), noinline)) int64_t VnniTile(
+// this function carries LOWBIT_TARGET_VNNI; the target is only chosen on CPUs
+// that have it.)
+LOWBIT_TARGET_VNNI __attribute__((noinline)) int64_t VnniTile(
     const uint8_t* const* c, const int8_t* x8, int64_t cols,
     int64_t dots[kTile][kTile]) {
   __m512i acc[kTile][kTile];
@@ -192,7 +195,7 @@ void TileQ8(const uint8_t* const* c, const Q8Acts& a, int64_t b0, int64_t cols,
     for (int b = 0; b < kTile; ++b) dots[i][b] = 0;
 #if HWY_TARGET == HWY_AVX3_DL
   k = VnniTile(c, a.x8 + b0 * cols, cols, dots);
-#elif HWY_TARGET != HWY_SCALAR && HWY_ARCH_X86
+#elif LOWBIT_X86_SIMD_TARGET
   {
     // pmaddwd: each 32-bit lane gets the sum of two 16-bit products (the
     // second accumulator of ReorderWidenMulAccumulate stays unused on x86).

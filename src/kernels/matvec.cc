@@ -12,6 +12,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matvec.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "kernels/x86_simd.h"
 // clang-format off
 #include "hwy/highway.h"
 // clang-format on
@@ -24,6 +25,7 @@
 #include "formats/bitpack.h"
 #include "kernels/matvec.h"
 #include "kernels/ops-inl.h"
+#include "kernels/vnni_target.h"
 
 #ifndef LOWBIT_KERNELS_MATVEC_PREP_
 #define LOWBIT_KERNELS_MATVEC_PREP_
@@ -176,8 +178,8 @@ float RowLut4(const QuantizedTensor& w, const MatVecPrep& p, int64_t r) {
 
 #if HWY_TARGET == HWY_AVX3_DL
 // VNNI (vpdpbusd: four u8 x s8 products added into each 32-bit lane). Highway's
-// AVX3_DL flags lack avx512vnni, so these functions add it; the target is only
-// chosen on CPUs that have it.
+// AVX3_DL flags lack avx512vnni, so these functions (and their lambdas) carry
+// LOWBIT_TARGET_VNNI; the target is only chosen on CPUs that have it.
 
 // Rows r0..r1 of int8 codes (exact int32 sums), one row at a time: the rows
 // then form one sequential stream, which the prefetchers follow (four rows
@@ -201,7 +203,7 @@ constexpr int64_t kAhead = 1024;  // bytes of codes prefetched ahead
 // (lane i covers bytes 4i..4i+3, inside one group), converted and scaled per
 // group into a float accumulator. Returns sum_g s_g sum_(c in g) code xq per
 // row; bytes past the last multiple of 64 are summed exactly per group.
-__attribute__((target("avx512vnni"), noinline)) void VnniDotQ4Rows(
+LOWBIT_TARGET_VNNI __attribute__((noinline)) void VnniDotQ4Rows(
     const QuantizedTensor& w, const int8_t* x8e, const int8_t* x8o,
     const int16_t* xqe, const int16_t* xqo, const float* gcorr, int64_t r0,
     int64_t r1, float* out) {
@@ -219,7 +221,7 @@ __attribute__((target("avx512vnni"), noinline)) void VnniDotQ4Rows(
     const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
     const float* s = w.scales.data() + r * groups;
     // One chunk of 64 bytes: its exact group sums, scaled, into acc.
-    auto chunk = [&](int64_t j, __m512 acc) {
+    auto chunk = [&](int64_t j, __m512 acc) LOWBIT_TARGET_VNNI {
       const __m512i v = _mm512_loadu_si512(c + j);
       const __m512i lo = _mm512_and_si512(v, nib);
       const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
@@ -347,7 +349,7 @@ void DotQ4Raw(const QuantizedTensor& w, const int16_t* xqe, const int16_t* xqo,
   const int64_t per_group = w.group_size / 4;  // lanes (quads) per group
   std::vector<float> es(static_cast<size_t>(quads));
   const int64_t groups = w.groups_per_row();
-#if HWY_TARGET == HWY_SCALAR || !HWY_ARCH_X86
+#if !LOWBIT_X86_SIMD_TARGET
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* c = w.codes.data() + r * w.code_row_bytes();
     const float* s = w.scales.data() + r * groups;

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "hwy/highway.h"
+#include "kernels/vnni_target.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lowbit {
@@ -34,7 +35,7 @@ HWY_INLINE hwy::HWY_NAMESPACE::TFromD<D> LaneTotal(D d, V v) {
 // over the first multiple of 64 bytes (vpdpbusd, two accumulators); *done gets
 // how many bytes that covered. Highway's AVX3_DL flags lack avx512vnni, so
 // this function adds it; the target is only chosen on CPUs that have it.
-__attribute__((target("avx512vnni"), noinline)) inline int64_t VnniDotBytes(
+LOWBIT_TARGET_VNNI __attribute__((noinline)) inline int64_t VnniDotBytes(
     const uint8_t* c, const int8_t* x8, int64_t n, int64_t* done) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0;
   int64_t k = 0;

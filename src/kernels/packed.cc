@@ -20,6 +20,7 @@
 #include "kernels/matvec.h"
 #include "kernels/ops-inl.h"
 #include "kernels/packed.h"
+#include "kernels/vnni_target.h"
 
 #ifndef LOWBIT_KERNELS_PACKED_SHARED_
 #define LOWBIT_KERNELS_PACKED_SHARED_
@@ -46,8 +47,8 @@ namespace {
 constexpr int64_t kMaxStripes = 256;
 
 // A panel row's f16 scales (its header) as f32, 16 per stripe.
-__attribute__((target("avx512vnni"))) inline void HeaderScales(
-    const uint8_t* row, int64_t stripes, float* sc) {
+LOWBIT_TARGET_VNNI inline void HeaderScales(const uint8_t* row, int64_t stripes,
+                                            float* sc) {
   for (int64_t st = 0; st < stripes; ++st) {
     _mm512_store_ps(sc + st * 16,
                     _mm512_cvtph_ps(_mm256_loadu_si256(
@@ -62,7 +63,7 @@ __attribute__((target("avx512vnni"))) inline void HeaderScales(
 // long sequential streams (more memory requests in flight than one); N = 1,
 // B = 4: each weight chunk loaded once for four activation rows.
 template <int N, int B>
-__attribute__((target("avx512vnni"), noinline)) void VnniPanel(
+LOWBIT_TARGET_VNNI __attribute__((noinline)) void VnniPanel(
     const PackedMatrix& w, const PackedPanel& q, const PackedActs* a,
     const int64_t* rr, float* y) {
   const int64_t chunks = w.group_size / 8;  // 64-byte chunks per stripe
@@ -151,7 +152,7 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel(
 // y[b * rows + rr[i]] += each part: per stripe the exact group sums in 16
 // lanes, minus zero8 times the groups' activation sums, times the 16 scales.
 template <int N, int B>
-__attribute__((target("avx512vnni"), noinline)) void VnniPanel8Stripes(
+LOWBIT_TARGET_VNNI __attribute__((noinline)) void VnniPanel8Stripes(
     const PackedMatrix& w, const PackedPanel& q, const PackedActs* a,
     const int64_t* rr, float* y) {
   const int64_t chunks = w.group_size / 4;  // 64-byte chunks per stripe
@@ -172,7 +173,7 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Stripes(
       for (int b = 0; b < B; ++b) d0[i][b] = d1[i][b] = _mm512_setzero_si512();
     }
     const int64_t at = st * w.stripe_bytes() + 64;
-    auto step = [&](int64_t k, __m512i(&d)[N][B]) {
+    auto step = [&](int64_t k, __m512i(&d)[N][B]) LOWBIT_TARGET_VNNI {
       __m512i v[N];
       for (int i = 0; i < N; ++i) {
         v[i] = _mm512_loadu_si512(row[i] + at + k * 64);
@@ -212,7 +213,7 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Stripes(
 // N int8 rows of one panel against B activation rows:
 // dots[b * rows + rr[i]] += the exact dot products.
 template <int N, int B>
-__attribute__((target("avx512vnni"), noinline)) void VnniPanel8Rows(
+LOWBIT_TARGET_VNNI __attribute__((noinline)) void VnniPanel8Rows(
     const PackedMatrix& w, const PackedPanel& q, const PackedActs* a,
     const int64_t* rr, int64_t* dots) {
   const int64_t n = q.row_bytes;
@@ -223,7 +224,7 @@ __attribute__((target("avx512vnni"), noinline)) void VnniPanel8Rows(
     c[i] = w.data.data() + q.offset + rr[i] * n;
     for (int b = 0; b < B; ++b) acc[i][b] = acc2[i][b] = _mm512_setzero_si512();
   }
-  auto step = [&](int64_t k, __m512i(&d)[N][B]) {
+  auto step = [&](int64_t k, __m512i(&d)[N][B]) LOWBIT_TARGET_VNNI {
     __m512i v[N];
     for (int i = 0; i < N; ++i) v[i] = _mm512_loadu_si512(c[i] + k);
     for (int b = 0; b < B; ++b) {

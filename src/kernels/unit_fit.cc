@@ -4,6 +4,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/unit_fit.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "kernels/x86_simd.h"
 // clang-format off
 #include "hwy/highway.h"
 #include "hwy/cache_control.h"
@@ -37,7 +38,7 @@ HWY_INLINE VF MaxF(VF a, VF b) { return hn::IfThenElse(hn::Gt(a, b), a, b); }
 // The same selections without a mask: x86's min/max instructions return the
 // second operand on ties and NaN, exactly as MinF / MaxF (and with no
 // dependency through a mask register, which matters in running extremes).
-#if HWY_ARCH_X86
+#if LOWBIT_X86_SIMD_TARGET
 HWY_INLINE VF MinSel(VF a, VF b) { return hn::Min(a, b); }
 HWY_INLINE VF MaxSel(VF a, VF b) { return hn::Max(a, b); }
 #else
@@ -130,15 +131,17 @@ HWY_INLINE VF LevelOf(DF df, const Lv& lv, VF v, VF* code) {
 #if LOWBIT_BINNED_TABLE
     if (lv.binned) {
       // Indices without a float-to-int conversion: adding 2^23 to a small
-      // integer-valued float puts the integer in the low mantissa bits, which
-      // are the only bits the 16-lane permute reads.
+      // integer-valued float puts the integer in the low mantissa bits; the
+      // And keeps only those (the permute reads no others, but Highway's
+      // contract, checked in debug and sanitizer builds, wants 0..15).
       const hn::RebindToSigned<DF> di;
+      const auto low4 = hn::Set(di, 15);
       const VF magic = hn::Set(df, 8388608.0f);
       const VF f = hn::Floor(hn::Add(hn::Mul(v, hn::Set(df, lv.bin_scale)),
                                      hn::Set(df, lv.bin_offset)));
       const VF b = hn::Min(hn::Max(f, hn::Zero(df)), hn::Set(df, 15.0f));
-      const auto bi =
-          hn::IndicesFromVec(df, hn::BitCast(di, hn::Add(b, magic)));
+      const auto bi = hn::IndicesFromVec(
+          df, hn::And(hn::BitCast(di, hn::Add(b, magic)), low4));
       const VF one = hn::Set(df, 1.0f);
       VF k = hn::TableLookupLanes(hn::LoadU(df, lv.base), bi);
       k = hn::Add(
@@ -152,7 +155,8 @@ HWY_INLINE VF LevelOf(DF df, const Lv& lv, VF v, VF* code) {
       if constexpr (kCode) *code = k;
       return hn::TableLookupLanes(
           hn::LoadU(df, lv.table),
-          hn::IndicesFromVec(df, hn::BitCast(di, hn::Add(k, magic))));
+          hn::IndicesFromVec(
+              df, hn::And(hn::BitCast(di, hn::Add(k, magic)), low4)));
     }
 #endif
     VF l = hn::Set(df, lv.table[0]);

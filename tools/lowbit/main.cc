@@ -5,18 +5,7 @@
 #include <new>
 #include <vector>
 
-#include "core/mapped_file.h"
 #include "tools/lowbit/commands.h"
-
-namespace lowbit::cli {
-
-Status WriteTextFile(const std::string& path, const std::string& text) {
-  LB_ASSIGN_OR_RETURN(auto out, OutputFile::Create(path));
-  LB_RETURN_IF_ERROR(out->Write(text.data(), text.size()));
-  return out->Commit();
-}
-
-}  // namespace lowbit::cli
 
 int main(int argc, char** argv) {
   using namespace lowbit;
