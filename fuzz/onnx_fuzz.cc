@@ -11,6 +11,9 @@
 #include <fuzzer/FuzzedDataProvider.h>
 #include <onnx/onnx_pb.h>
 
+#include <cstdlib>
+#include <functional>
+
 #include "core/thread_pool.h"
 #include "fuzz/fuzz_util.h"
 #include "io/onnx_model.h"
@@ -191,6 +194,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = fuzz::WriteFile(
       dir / "m.onnx", reinterpret_cast<const uint8_t*>(bytes.data()),
       bytes.size());
+  // scripts/reader_memory.sh measures the command on the models this target
+  // builds: with LOWBIT_FUZZ_KEEP set, each is also kept in that folder.
+  if (const char* keep = std::getenv("LOWBIT_FUZZ_KEEP")) {
+    const fuzz::fs::path to =
+        fuzz::fs::path(keep) /
+        ("m" + std::to_string(std::hash<std::string>{}(bytes)) + ".onnx");
+    fuzz::WriteFile(to, reinterpret_cast<const uint8_t*>(bytes.data()),
+                    bytes.size());
+    if (ext) {
+      fuzz::WriteFile(fuzz::fs::path(keep) / "w.bin",
+                      reinterpret_cast<const uint8_t*>(rest.data()),
+                      rest.size());
+    }
+  }
   auto model = OnnxModel::Open(path);
   if (!model.ok()) return 0;
   fuzz::CheckModel(**model);

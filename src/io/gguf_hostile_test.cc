@@ -256,6 +256,13 @@ TEST(GgufHostileTest, TensorInfos) {
       "ne_overflow",
       one(Bytes().Tensor("t", {uint64_t{1} << 32, uint64_t{1} << 32}, kF32, 0)),
       "element count of ne [4294967296, 4294967296] overflows");
+  // A zero count makes the total 0, but the others must still multiply
+  // without overflow (rows = ne[1] * ne[2] ...).
+  ExpectRejected(
+      "ne_zero_and_huge",
+      one(Bytes().Tensor("t", {8, 0, uint64_t{1} << 62, uint64_t{1} << 62},
+                         kF32, 0)),
+      "overflows 63 bits");
   ExpectRejected("ne_2_63",
                  one(Bytes().Tensor("t", {uint64_t{1} << 63}, 24, 0)),
                  "overflows 63 bits");

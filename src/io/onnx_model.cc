@@ -65,19 +65,23 @@ std::string Quote(const std::string& s) { return "'" + s + "'"; }
 // absurd sizes.
 Result<int64_t> CountElements(const std::string& path,
                               const onnx::TensorProto& t) {
-  int64_t n = 1;
+  // The product of the non-zero dimensions is bounded too, so that products
+  // of any of them (rows, columns) never overflow when another is 0.
+  int64_t span = 1;
+  bool empty = false;
   for (int64_t d : t.dims()) {
     if (d < 0) {
       return BadInput(path + ": initializer " + Quote(t.name()) +
                       " has a negative dimension");
     }
-    if (d != 0 && n > (int64_t{1} << 40) / d) {
+    if (d != 0 && span > (int64_t{1} << 40) / d) {
       return BadInput(path + ": initializer " + Quote(t.name()) +
                       " has more than 2^40 elements");
     }
-    n *= d;
+    if (d == 0) empty = true;
+    span *= d == 0 ? 1 : d;
   }
-  return n;
+  return empty ? int64_t{0} : span;
 }
 
 bool IsExternal(const onnx::TensorProto& t) {

@@ -120,6 +120,22 @@ TEST_F(OnnxModelTest, EveryTypedFieldIsCheckedAgainstTheShape) {
   }
 }
 
+TEST_F(OnnxModelTest, AZeroDimensionDoesNotHideHugeOnes) {
+  // 0 elements, but 2^31 x 2^31 would overflow any product of the others.
+  auto m =
+      OnnxModel::Open(Save(Typed(onnx::TensorProto::FLOAT,
+                                 {0, int64_t{1} << 31, int64_t{1} << 31}, {}),
+                           "Identity"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("more than 2^40"), std::string::npos)
+      << m.status().message();
+  // Small dimensions beside a zero are fine: an empty tensor.
+  m = OnnxModel::Open(
+      Save(Typed(onnx::TensorProto::FLOAT, {0, 16, 4}, {}), "Identity"));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ((*m)->Find("w")->stored_bytes, 0u);
+}
+
 TEST_F(OnnxModelTest, ExternalDataIsCheckedWithoutBeingCopied) {
   onnx::TensorProto t;
   t.set_name("w");

@@ -125,13 +125,16 @@ Dims FrontShape(const Shape& s, int axis) {
 
 void Reorder(const float* x, const Shape& shape, int axis, float* out,
              bool to_front) {
+  // An empty tensor's buffers may be null: nothing to move (memcpy must not
+  // see a null pointer even for zero bytes), and its other dimensions may be
+  // too large to multiply.
+  for (int64_t d : shape) {
+    if (d <= 0) return;
+  }
   int64_t outer = 1, inner = 1;
   for (int j = 0; j < axis; ++j) outer *= shape[j];
   for (size_t j = axis + 1; j < shape.size(); ++j) inner *= shape[j];
   const int64_t a = shape[axis];
-  // An empty tensor's buffers may be null: nothing to move (memcpy must not
-  // see a null pointer even for zero bytes).
-  if (outer * a * inner == 0) return;
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t k = 0; k < a; ++k) {
       const float* src =

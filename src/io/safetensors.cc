@@ -54,18 +54,24 @@ std::string OffsetsString(uint64_t b, uint64_t e) {
 // 64 bits.
 Result<uint64_t> DenseBytes(DType dtype, const Shape& shape) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  int64_t numel = 1;
+  // The product of the non-zero dimensions must fit too: a zero elsewhere
+  // makes the count 0, but any product of a subset of the dimensions (rows,
+  // columns) must still be computable without overflow.
+  int64_t span = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     if (d < 0) {
       return InvalidArgument("shape " + ShapeString(shape) +
                              " has a negative dimension");
     }
-    if (d != 0 && numel > kMax / d) {
+    if (d != 0 && span > kMax / d) {
       return InvalidArgument("shape " + ShapeString(shape) +
                              " element count overflows 64 bits");
     }
-    numel *= d;
+    if (d == 0) empty = true;
+    span *= d == 0 ? 1 : d;
   }
+  const int64_t numel = empty ? 0 : span;
   const int64_t bits = DTypeBits(dtype);
   if (numel > (kMax - 7) / bits) {
     return InvalidArgument("shape " + ShapeString(shape) +

@@ -351,6 +351,12 @@ TEST(SafetensorsHostileTest, ElementCountOverflow) {
       "bytes_overflow",
       FileBytes(OneTensor("\"F64\"", "[4611686018427387904]", "[0,4]"), "abcd"),
       "byte size overflows 64 bits");
+  // A zero dimension makes the count 0, but the others must still multiply
+  // without overflow (a row length, a column count).
+  ExpectRejected(
+      "zero_and_huge",
+      FileBytes(OneTensor("\"F32\"", "[0,4294967296,4294967296]", "[0,0]"), ""),
+      "element count overflows 64 bits");
 }
 
 TEST(SafetensorsHostileTest, BadDataOffsets) {

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "tools/lowbit/cli_fixture.h"
@@ -33,6 +34,7 @@ struct Peak {
 
 // Runs `lowbit args...` with no standard input and output discarded.
 Peak RunMeasured(const std::vector<std::string>& args) {
+  std::fflush(stdout);  // else the child would flush our buffer a second time
   const pid_t pid = ::fork();
   if (pid == 0) {
     std::vector<char*> argv;
@@ -100,6 +102,10 @@ class MemoryCli : public CliFixture {
               "--scheme",
               fs::path(name).extension() == ".gguf" ? "q4_k" : "int4"}}) {
       const Peak p = RunMeasured(args);
+      // The figures docs/reliability.md reports.
+      std::printf("peak %-28s %-8s %6zu bytes  %5.1f MiB\n", name.c_str(),
+                  args[0].c_str(), bytes.size(),
+                  static_cast<double>(p.max_rss_bytes) / (1 << 20));
       EXPECT_EQ(p.status, 2) << name << " " << args[0];
       EXPECT_LE(p.max_rss_bytes, bound)
           << name << " " << args[0] << ": peak " << (p.max_rss_bytes >> 20)

@@ -155,6 +155,8 @@ Result<uint64_t> GgmlRowBytes(uint32_t id, uint64_t ne0) {
 Result<uint64_t> GgmlTensorBytes(uint32_t id, std::span<const uint64_t> ne) {
   const uint64_t ne0 = ne.empty() ? 1 : ne[0];
   LB_ASSIGN_OR_RETURN(const uint64_t row, GgmlRowBytes(id, ne0));
+  // The product of the non-zero counts must fit (not only the total, which a
+  // zero makes 0): every sub-product (rows) is then computable.
   uint64_t numel = 1;
   for (size_t i = 0; i < ne.size(); ++i) {
     if (ne[i] > kMax63 || (ne[i] != 0 && numel > kMax63 / ne[i])) {
@@ -165,7 +167,7 @@ Result<uint64_t> GgmlTensorBytes(uint32_t id, std::span<const uint64_t> ne) {
       return InvalidArgument("element count of ne [" + dims +
                              "] overflows 63 bits");
     }
-    numel *= ne[i];
+    numel *= ne[i] == 0 ? 1 : ne[i];
   }
   uint64_t rows = 1;
   for (size_t i = 1; i < ne.size(); ++i) rows *= ne[i];
