@@ -197,13 +197,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // scripts/reader_memory.sh measures the command on the models this target
   // builds: with LOWBIT_FUZZ_KEEP set, each is also kept in that folder.
   if (const char* keep = std::getenv("LOWBIT_FUZZ_KEEP")) {
+    // One folder per model: m.onnx and the external file it may point at.
     const fuzz::fs::path to =
         fuzz::fs::path(keep) /
-        ("m" + std::to_string(std::hash<std::string>{}(bytes)) + ".onnx");
-    fuzz::WriteFile(to, reinterpret_cast<const uint8_t*>(bytes.data()),
+        ("m" + std::to_string(std::hash<std::string>{}(bytes + rest)));
+    fuzz::fs::create_directories(to);
+    fuzz::WriteFile(to / "m.onnx",
+                    reinterpret_cast<const uint8_t*>(bytes.data()),
                     bytes.size());
     if (ext) {
-      fuzz::WriteFile(fuzz::fs::path(keep) / "w.bin",
+      fuzz::WriteFile(to / "w.bin",
                       reinterpret_cast<const uint8_t*>(rest.data()),
                       rest.size());
     }

@@ -15,7 +15,9 @@
 namespace lowbit {
 
 Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO opens at once (and is then refused as not a regular
+  // file) instead of blocking until a writer appears.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     return IoError(path + ": cannot open: " + std::strerror(errno));
   }

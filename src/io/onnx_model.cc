@@ -4,11 +4,13 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <tuple>
 
 #include "core/half.h"
 #include "core/mapped_file.h"
@@ -206,6 +208,12 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
     }
   }
   // Check every initializer's stored size and describe it.
+  struct Range {
+    std::string file;
+    uint64_t begin, end;
+    int init;
+  };
+  std::vector<Range> ranges;  // external bytes, to refuse overlaps
   for (int i = 0; i < g.initializer_size(); ++i) {
     const onnx::TensorProto& t = g.initializer(i);
     m->init_index_[t.name()] = i;
@@ -216,7 +224,12 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
     const uint64_t expect = (bits + 7) / 8;
     uint64_t stored = 0;
     if (IsExternal(t)) {
-      LB_RETURN_IF_ERROR(m->ExternalRange(t, expect).status());
+      LB_ASSIGN_OR_RETURN(const ExternalSlice slice,
+                          m->ExternalRange(t, expect));
+      if (expect > 0) {
+        ranges.push_back(
+            {slice.file->path(), slice.offset, slice.offset + expect, i});
+      }
       stored = expect;
     } else if (t.has_raw_data()) {
       stored = t.raw_data().size();
@@ -247,6 +260,21 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
     mt.stored_bytes = stored;
     m->AddTensor(std::move(mt));
   }
+  // Two initializers sharing external bytes would each be read (and, when
+  // the model is rewritten, copied) in full: a small file could claim any
+  // amount of memory. Exporters never share; refuse it.
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return std::tie(a.file, a.begin) < std::tie(b.file, b.begin);
+  });
+  for (size_t k = 1; k < ranges.size(); ++k) {
+    if (ranges[k].file == ranges[k - 1].file &&
+        ranges[k].begin < ranges[k - 1].end) {
+      return fail("initializers " +
+                  Quote(g.initializer(ranges[k - 1].init).name()) + " and " +
+                  Quote(g.initializer(ranges[k].init).name()) +
+                  " share bytes of " + ranges[k].file);
+    }
+  }
   return m;
 }
 
@@ -254,6 +282,7 @@ Result<OnnxModel::ExternalSlice> OnnxModel::ExternalRange(
     const onnx::TensorProto& t, uint64_t expect) const {
   std::string location;
   int64_t offset = 0, length = -1;
+  bool has_length = false;
   for (const auto& kv : t.external_data()) {
     if (kv.key() != "offset" && kv.key() != "length") {
       if (kv.key() == "location") location = kv.value();
@@ -268,6 +297,7 @@ Result<OnnxModel::ExternalSlice> OnnxModel::ExternalRange(
                       " is not a number: " + Quote(v.substr(0, 40)));
     }
     (kv.key() == "offset" ? offset : length) = x;
+    if (kv.key() == "length") has_length = true;
   }
   const std::string what = path_ + ": initializer " + Quote(t.name()) +
                            ": external data " + Quote(location);
@@ -281,12 +311,25 @@ Result<OnnxModel::ExternalSlice> OnnxModel::ExternalRange(
     }
   }
   if (offset < 0) return BadInput(what + ": negative offset");
-  if (length < 0) length = static_cast<int64_t>(expect);
+  if (length < 0 && has_length) return BadInput(what + ": negative length");
+  if (!has_length) length = static_cast<int64_t>(expect);
   if (static_cast<uint64_t>(length) != expect) {
     return BadInput(what + ": length " + std::to_string(length) +
                     ", the shape and type need " + std::to_string(expect));
   }
   const std::string file = (fs::path(dir_) / rel).string();
+  {
+    // Symbolic links must not lead outside the folder either.
+    std::error_code ec;
+    const fs::path base = fs::weakly_canonical(
+        dir_.empty() ? fs::current_path(ec) : fs::path(dir_), ec);
+    const fs::path real = fs::weakly_canonical(file, ec);
+    const auto [b, r] =
+        std::mismatch(base.begin(), base.end(), real.begin(), real.end());
+    if (ec || b != base.end()) {
+      return BadInput(what + " points outside the model's folder");
+    }
+  }
   auto mf = MappedFile::Open(file);
   if (!mf.ok()) return BadInput(what + ": " + mf.status().message());
   const uint64_t size = (*mf)->size();
@@ -336,6 +379,12 @@ Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
   const onnx::TensorProto* t = Initializer(mt.name);
   if (t == nullptr) {
     return BadInput(path_ + ": " + Quote(mt.name) + " is not an initializer");
+  }
+  if (DTypeOfOnnx(t->data_type()) != mt.dtype ||
+      !std::equal(mt.shape.begin(), mt.shape.end(), t->dims().begin(),
+                  t->dims().end())) {
+    return InvalidArgument(path_ + ": " + Quote(mt.name) +
+                           ": type or shape differ from the initializer");
   }
   const int64_t n = NumElements(mt.shape);
   const int bits = DTypeBits(mt.dtype);

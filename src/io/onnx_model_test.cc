@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -168,6 +169,69 @@ TEST_F(OnnxModelTest, ExternalDataIsCheckedWithoutBeingCopied) {
   EXPECT_EQ(*b, std::vector<uint8_t>(64, 1));
 }
 
+// An external tensor of 16 floats at `offset` of `location`.
+onnx::TensorProto External(const std::string& name, const std::string& location,
+                           const std::string& offset,
+                           const std::string& length = "") {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  t.add_dims(16);
+  t.set_data_location(onnx::TensorProto::EXTERNAL);
+  auto add = [&](const std::string& k, const std::string& v) {
+    auto* e = t.add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  };
+  add("location", location);
+  add("offset", offset);
+  if (!length.empty()) add("length", length);
+  return t;
+}
+
+TEST_F(OnnxModelTest, ExternalDataCannotBeSharedNegativeOrLeaveTheFolder) {
+  std::ofstream(dir_ / "w.bin", std::ios::binary) << std::string(256, '\1');
+  // Two initializers over the same bytes: each would be copied in full.
+  {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    auto& g = *m.mutable_graph();
+    *g.add_initializer() = External("a", "w.bin", "0");
+    *g.add_initializer() = External("b", "w.bin", "32");  // overlaps a
+    auto& n = *g.add_node();
+    n.set_op_type("Add");
+    n.add_input("a");
+    n.add_input("b");
+    n.add_output("y");
+    std::string bytes;
+    ASSERT_TRUE(m.SerializeToString(&bytes));
+    std::ofstream(dir_ / "m.onnx", std::ios::binary) << bytes;
+    auto r = OnnxModel::Open((dir_ / "m.onnx").string());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("share bytes"), std::string::npos)
+        << r.status().message();
+    // Side by side is fine.
+    g.mutable_initializer(1)->mutable_external_data(1)->set_value("64");
+    ASSERT_TRUE(m.SerializeToString(&bytes));
+    std::ofstream(dir_ / "m.onnx", std::ios::binary) << bytes;
+    EXPECT_TRUE(OnnxModel::Open((dir_ / "m.onnx").string()).ok());
+  }
+  auto refused = [&](const onnx::TensorProto& t, const std::string& phrase) {
+    auto r = OnnxModel::Open(Save(t, "Identity"));
+    ASSERT_FALSE(r.ok()) << phrase;
+    EXPECT_NE(r.status().message().find(phrase), std::string::npos)
+        << r.status().message();
+  };
+  refused(External("w", "w.bin", "0", "-5"), "negative length");
+  // A symbolic link inside the folder that leads outside it.
+  fs::create_symlink("/etc/hostname", dir_ / "link.bin");
+  refused(External("w", "link.bin", "0"), "outside the model's folder");
+  // A FIFO is refused at once instead of blocking the reader.
+  ASSERT_EQ(::mkfifo((dir_ / "fifo.bin").c_str(), 0600), 0);
+  refused(External("w", "fifo.bin", "0"), "not a regular file");
+}
+
 TEST_F(OnnxModelTest, RankOneMatMulWeightIsNotAWeightAndIsNotWritten) {
   onnx::TensorProto t;
   t.set_name("w");
@@ -203,10 +267,6 @@ TEST(OnnxQuantized, AxisMovesRoundTripAndRefuseAxesOutsideTheShape) {
   for (int axis = 0; axis < 3; ++axis) {
     const std::vector<float> f = AxisToFront(x.data(), s, axis);
     ASSERT_EQ(f.size(), 24u);
-    Shape fs{s[axis]};
-    for (int j = 0; j < 3; ++j) {
-      if (j != axis) fs.push_back(s[j]);
-    }
     EXPECT_EQ(AxisFromFront(f.data(), s, axis), x) << axis;
   }
   // axis 1: element [i][j][k] = 12 i + 4 j + k goes to [j][i][k].

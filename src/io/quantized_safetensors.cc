@@ -153,10 +153,12 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
       return fail(std::string("bad description: ") + e.what());
     }
     if (q->shape.size() > 8) return fail("more than 8 dimensions");
-    int64_t numel = 1;
+    // The product of the non-zero dimensions is bounded too: a zero must not
+    // hide huge dimensions whose products (rows, columns) would overflow.
+    int64_t span = 1;
     for (int64_t d : q->shape) {
-      if (d < 0 || __builtin_mul_overflow(numel, d, &numel) ||
-          numel > QuantizedTensor::kMaxElements) {
+      if (d < 0 || __builtin_mul_overflow(span, d == 0 ? 1 : d, &span) ||
+          span > QuantizedTensor::kMaxElements) {
         return fail("shape " + ShapeString(q->shape) +
                     " is negative or over 2^40 elements");
       }

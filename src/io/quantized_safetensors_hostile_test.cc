@@ -198,6 +198,21 @@ TEST(QuantizedSafetensorsHostile, BadDescriptionFields) {
         SetField(r, "shape", {6, -100});
       },
       "is negative or over 2^40");
+  // A zero dimension does not hide huge ones (their product, the row length,
+  // would overflow).
+  ExpectRejected(
+      "zero_and_huge_dims", kInt4,
+      [](RawFile& r) {
+        SetField(r, "shape", {0, int64_t{1} << 32, int64_t{1} << 32});
+      },
+      "is negative or over 2^40");
+  // A group size near 2^63 is refused before the group count is computed.
+  ExpectRejected(
+      "huge_group_size", kInt4,
+      [](RawFile& r) {
+        SetField(r, "group_size", int64_t{0x7FFFFFFFFFFFFFF0});
+      },
+      "group size");
   // A shape that disagrees with the arrays.
   ExpectRejected(
       "shape_mismatch", kInt4,

@@ -3,8 +3,11 @@
 // memory stays within twice the file's size plus a fixed amount (what the
 // process needs to start: libraries, protobuf, OpenBLAS). Peak memory is the
 // child's ru_maxrss from wait4, not a time: this checks a bound, not a speed.
+#include <fcntl.h>
 #include <onnx/onnx_pb.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,28 +35,30 @@ struct Peak {
   int64_t max_rss_bytes = 0;
 };
 
-// Runs `lowbit args...` with no standard input and output discarded.
+// Runs `lowbit args...` with no standard input and output discarded. Through
+// posix_spawn (vfork): a fork would copy this process's resident pages into
+// the child's peak, which exec keeps.
 Peak RunMeasured(const std::vector<std::string>& args) {
-  std::fflush(stdout);  // else the child would flush our buffer a second time
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    std::string bin = LOWBIT_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::freopen("/dev/null", "r", stdin);
-    std::freopen("/dev/null", "w", stdout);
-    std::freopen("/dev/null", "w", stderr);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
-  }
+  std::vector<std::string> copy = args;
+  std::string bin = LOWBIT_BIN;
+  std::vector<char*> argv = {bin.data()};
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc =
+      ::posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  Peak p;
+  if (rc != 0) return p;
   int st = 0;
   struct rusage ru;
   std::memset(&ru, 0, sizeof ru);
   ::wait4(pid, &st, 0, &ru);
-  Peak p;
   p.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   p.max_rss_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
   return p;

@@ -5,6 +5,9 @@
 // leave nothing behind (no output, no temporary file).
 #include <onnx/onnx_pb.h>
 
+#include <cmath>
+#include <cstring>
+
 #include "tools/lowbit/cli_fixture.h"
 
 namespace lowbit::testing_cli {
@@ -84,16 +87,29 @@ TEST_F(OnnxHostile, HugeShapesWithoutDataAreRefusedBeforeAllocating) {
 }
 
 TEST_F(OnnxHostile, CompleteTypedFieldsAreRead) {
-  // The same files with every value present convert: 64 in each element
-  // type (f16 bits 0x0040 is a subnormal, bool 64 is true, uint8 64 is 64).
-  for (int type : {onnx::TensorProto::UINT8, onnx::TensorProto::INT16}) {
+  // The same files with every value present are read: int32_data 64 holds
+  // the f16 bits 0x0040 (2^-18, a subnormal) and the bf16 bits 0x0040
+  // (2^-126 * 0.5); convert writes them as f32.
+  for (int type : {onnx::TensorProto::FLOAT16, onnx::TensorProto::BFLOAT16}) {
     Save(OneInitializer(type, {4, 4}, 16), P("ok.onnx"));
     const RunResult r = Run("inspect --json " + P("ok.onnx"));
     ASSERT_EQ(r.status, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     ASSERT_EQ(j["tensors"].size(), 1u);
     EXPECT_EQ(j["tensors"][0]["params"], 16);
+    ASSERT_EQ(
+        Run("convert " + P("ok.onnx") + " -o " + P("ok.safetensors")).status,
+        0);
+    const std::string out = ReadAll(P("ok.safetensors"));
+    ASSERT_GE(out.size(), 64u);
+    float last;
+    std::memcpy(&last, out.data() + out.size() - 4, 4);
+    const float want = type == onnx::TensorProto::FLOAT16
+                           ? std::ldexp(1.0f, -18)
+                           : std::ldexp(1.0f, -127);
+    EXPECT_EQ(last, want) << type;
     fs::remove(P("ok.onnx"));
+    fs::remove(P("ok.safetensors"));
   }
 }
 
