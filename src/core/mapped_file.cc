@@ -77,8 +77,7 @@ void DropPages(const uint8_t* data, uint64_t n) {
 #if LOWBIT_HEAP_FILES
   (void)data;  // heap copies: MADV_DONTNEED would zero them
   (void)n;
-  return;
-#endif
+#else
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t begin =
       (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
@@ -86,6 +85,7 @@ void DropPages(const uint8_t* data, uint64_t n) {
   if (end > begin) {
     ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   }
+#endif
 }
 
 MappedFile::~MappedFile() {

@@ -82,9 +82,8 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     grain = std::max<int64_t>(1, n / (4 * static_cast<int64_t>(num_threads_)));
   }
   if (num_threads_ == 1 || n <= grain || InTask()) {
-    // Inline, in the same chunks the workers would see.
-    TaskScope scope;
-    for (int64_t b = 0; b < n; b += grain) fn(b, std::min(n, b + grain));
+    TaskScope scope;  // inline: one call for the whole range
+    fn(0, n);
     return;
   }
   std::lock_guard<std::mutex> submit(submit_mu_);

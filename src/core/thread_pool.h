@@ -4,7 +4,7 @@
 //
 // Safe to use from several threads at once (their loops take turns on the
 // workers) and from inside a task (a nested ParallelFor, on this pool or any
-// other, runs inline on the calling thread, chunk by chunk). Chunks are handed
+// other, runs inline on the calling thread). Chunks are handed
 // out with one atomic add each, no lock. An exception thrown by a task stops
 // the handing out of further chunks and is rethrown by ParallelFor once every
 // running chunk has finished.
@@ -33,7 +33,8 @@ class ThreadPool {
 
   // Calls fn(begin, end) on disjoint chunks covering [0, n), at most `grain`
   // indices per chunk (grain <= 0: about 4 chunks per thread). Returns when all
-  // are done. fn must be thread-safe. n <= 0 calls nothing.
+  // are done. fn must be thread-safe. n <= 0 calls nothing. A single-thread
+  // pool, n <= grain, or a call from inside a task makes one call fn(0, n).
   void ParallelFor(int64_t n, int64_t grain,
                    const std::function<void(int64_t, int64_t)>& fn);
 

@@ -11,15 +11,21 @@
 namespace lowbit {
 namespace {
 
-// Every index of [0, n) is visited exactly once, in chunks of at most grain.
+// Every index of [0, n) is visited exactly once: in chunks of at most grain
+// on several threads, in one call fn(0, n) on one thread or when n <= grain.
 void ExpectCovers(ThreadPool& pool, int64_t n, int64_t grain) {
   std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
-  std::atomic<int64_t> too_big{0};
+  std::atomic<int64_t> too_big{0}, calls{0};
   pool.ParallelFor(n, grain, [&](int64_t b, int64_t e) {
+    calls.fetch_add(1);
     if (grain > 0 && e - b > grain) too_big.fetch_add(1);
     for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
   });
-  EXPECT_EQ(too_big.load(), 0);
+  if (pool.num_threads() == 1 || (grain > 0 && n <= grain)) {
+    EXPECT_EQ(calls.load(), 1);
+  } else {
+    EXPECT_EQ(too_big.load(), 0);
+  }
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << i;
 }
 
@@ -116,8 +122,8 @@ TEST(ThreadPool, AnExceptionInATaskReachesTheCallerAndThePoolStaysUsable) {
     EXPECT_THROW(pool.ParallelFor(8, 1,
                                   [&](int64_t, int64_t) {
                                     pool.ParallelFor(
-                                        4, 1, [](int64_t b, int64_t) {
-                                          if (b == 2)
+                                        4, 1, [](int64_t b, int64_t e) {
+                                          if (b <= 2 && 2 < e)  // index 2
                                             throw std::logic_error("y");
                                         });
                                   }),

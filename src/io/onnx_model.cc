@@ -116,6 +116,36 @@ TypedField TypedFieldOf(const onnx::TensorProto& t, DType dt, int64_t n) {
   }
 }
 
+// Checks that an initializer's in-file data (raw_data, or the typed field of
+// its type, for every type: int32_data carries f16, bf16, 8- and 16-bit
+// integers, bool, fp8 and 4-bit pairs) holds exactly what `n` elements of
+// `dt` need; returns those bytes' count. The message (without the file name)
+// names the tensor and the field.
+Result<uint64_t> CheckInFileData(const onnx::TensorProto& t, DType dt,
+                                 int64_t n) {
+  const uint64_t expect =
+      (static_cast<uint64_t>(DTypeBits(dt)) * static_cast<uint64_t>(n) + 7) / 8;
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() != expect) {
+      return BadInput("initializer " + Quote(t.name()) + ": raw_data holds " +
+                      std::to_string(t.raw_data().size()) +
+                      " bytes, its shape and type need " +
+                      std::to_string(expect));
+    }
+    return expect;
+  }
+  const TypedField f = TypedFieldOf(t, dt, n);
+  if (f.have != f.need) {
+    return BadInput("initializer " + Quote(t.name()) + ": " + f.name +
+                    " holds " + std::to_string(f.have) + " values, its shape " +
+                    ShapeString(Shape(t.dims().begin(), t.dims().end())) +
+                    " and type " + std::string(DTypeName(dt)) + " need " +
+                    std::to_string(f.need) +
+                    (f.have == 0 ? " (no data: truncated file?)" : ""));
+  }
+  return expect;
+}
+
 }  // namespace
 
 int OnnxElementBytes(int data_type) {
@@ -231,27 +261,10 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::Open(const std::string& path) {
             {slice.file->path(), slice.offset, slice.offset + expect, i});
       }
       stored = expect;
-    } else if (t.has_raw_data()) {
-      stored = t.raw_data().size();
-      if (stored != expect) {
-        return fail("initializer " + Quote(t.name()) + ": raw_data holds " +
-                    std::to_string(stored) +
-                    " bytes, its shape and type need " +
-                    std::to_string(expect));
-      }
     } else {
-      // Every type, including those stored one value per int32_data entry
-      // (f16, bf16, 8- and 16-bit integers, bool, fp8, 4-bit pairs).
-      const TypedField f = TypedFieldOf(t, *dt, n);
-      if (f.have != f.need) {
-        return fail("initializer " + Quote(t.name()) + ": " + f.name +
-                    " holds " + std::to_string(f.have) + " values, its shape " +
-                    ShapeString(Shape(t.dims().begin(), t.dims().end())) +
-                    " and type " + std::string(DTypeName(*dt)) + " need " +
-                    std::to_string(f.need) +
-                    (f.have == 0 ? " (no data: truncated file?)" : ""));
-      }
-      stored = expect;
+      auto checked = CheckInFileData(t, *dt, n);
+      if (!checked.ok()) return fail(checked.status().message());
+      stored = *checked;
     }
     ModelTensor mt;
     mt.name = t.name();
@@ -305,11 +318,6 @@ Result<OnnxModel::ExternalSlice> OnnxModel::ExternalRange(
   if (location.empty() || rel.is_absolute()) {
     return BadInput(what + " must be a path relative to the model");
   }
-  for (const auto& part : rel) {
-    if (part == "..") {
-      return BadInput(what + " points outside the model's folder");
-    }
-  }
   if (offset < 0) return BadInput(what + ": negative offset");
   if (length < 0 && has_length) return BadInput(what + ": negative length");
   if (!has_length) length = static_cast<int64_t>(expect);
@@ -319,7 +327,8 @@ Result<OnnxModel::ExternalSlice> OnnxModel::ExternalRange(
   }
   const std::string file = (fs::path(dir_) / rel).string();
   {
-    // Symbolic links must not lead outside the folder either.
+    // The resolved path (.. and symbolic links followed) must stay inside
+    // the model's folder.
     std::error_code ec;
     const fs::path base = fs::weakly_canonical(
         dir_.empty() ? fs::current_path(ec) : fs::path(dir_), ec);
@@ -390,25 +399,16 @@ Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
   const int bits = DTypeBits(mt.dtype);
   const uint64_t expect = (static_cast<uint64_t>(bits) * n + 7) / 8;
   if (IsExternal(*t)) return ExternalBytes(*t, expect);
+  // Checked again here: the proto can be edited after Open (proto()).
+  const Result<uint64_t> checked = CheckInFileData(*t, mt.dtype, n);
+  if (!checked.ok()) return checked.status().WithPrefix(path_);
   if (t->has_raw_data()) {
-    if (t->raw_data().size() != expect) {
-      return BadInput(path_ + ": " + Quote(mt.name) + ": raw_data holds " +
-                      std::to_string(t->raw_data().size()) +
-                      " bytes, its shape and type need " +
-                      std::to_string(expect));
-    }
     const auto* p = reinterpret_cast<const uint8_t*>(t->raw_data().data());
     return std::vector<uint8_t>(p, p + t->raw_data().size());
   }
-  const TypedField f = TypedFieldOf(*t, mt.dtype, n);
-  if (f.have != f.need) {
-    return BadInput(path_ + ": " + Quote(mt.name) + ": " + f.name + " holds " +
-                    std::to_string(f.have) + " values, its shape needs " +
-                    std::to_string(f.need));
-  }
   if (bits < 8) {  // 4-bit pairs, one byte per int32_data value
     std::vector<uint8_t> out(static_cast<size_t>(expect));
-    for (int64_t i = 0; i < f.need; ++i) {
+    for (uint64_t i = 0; i < expect; ++i) {
       out[i] = static_cast<uint8_t>(t->int32_data(static_cast<int>(i)));
     }
     return out;
