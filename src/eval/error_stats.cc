@@ -4,24 +4,20 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/error_sums.h"
+
 namespace lowbit {
 
 void ErrorStats::Add(const float* x, const float* y, int64_t n) {
-  double se = 0, sr = 0, so = 0, sd = 0, mx = max_abs_err;
-  for (int64_t i = 0; i < n; ++i) {
-    const double a = x[i], b = y[i], d = a - b;
-    se += d * d;
-    sr += a * a;
-    so += b * b;
-    sd += a * b;
-    mx = std::max(mx, std::fabs(d));
-  }
+  ErrorSums e;
+  e.max_abs = max_abs_err;
+  AccumulateErrorSums(x, y, n, e);
   count += n;
-  sum_sq_err += se;
-  sum_sq_ref += sr;
-  sum_sq_out += so;
-  sum_dot += sd;
-  max_abs_err = mx;
+  sum_sq_err += e.sq_err;
+  sum_sq_ref += e.sq_ref;
+  sum_sq_out += e.sq_out;
+  sum_dot += e.dot;
+  max_abs_err = e.max_abs;
 }
 
 void ErrorStats::Merge(const ErrorStats& o) {

@@ -22,6 +22,8 @@ nlohmann::json StatsJson(const ErrorStats& s) {
           {"max_abs_err", s.max_abs_err}};
 }
 
+}  // namespace
+
 std::string GranularityLabel(const QuantizedTensor& q) {
   switch (q.granularity) {
     case Granularity::kTensor:
@@ -34,7 +36,18 @@ std::string GranularityLabel(const QuantizedTensor& q) {
   return "?";
 }
 
-}  // namespace
+void AddTensorReport(ModelReport& r, TensorReport t) {
+  if (t.stats.count > 0) {
+    r.total.Merge(t.stats);
+    if (t.quantized) r.total_quantized.Merge(t.stats);
+  }
+  r.params += t.numel;
+  if (t.quantized) {
+    r.params_quantized += t.numel;
+    r.bits_quantized += t.bits_per_weight * static_cast<double>(t.numel);
+  }
+  r.tensors.push_back(std::move(t));
+}
 
 Result<ModelReport> CompareModels(const Model& orig, const Model& quant,
                                   ThreadPool& pool) {
@@ -88,15 +101,8 @@ Result<ModelReport> CompareModels(const Model& orig, const Model& quant,
         std::lock_guard<std::mutex> lock(mu);
         t.stats.Merge(part);
       });
-      r.total.Merge(t.stats);
-      if (t.quantized) r.total_quantized.Merge(t.stats);
     }
-    r.params += t.numel;
-    if (t.quantized) {
-      r.params_quantized += t.numel;
-      r.bits_quantized += t.bits_per_weight * static_cast<double>(t.numel);
-    }
-    r.tensors.push_back(std::move(t));
+    AddTensorReport(r, std::move(t));
   }
   return r;
 }

@@ -41,6 +41,12 @@ struct ModelReport {
   double bits_quantized = 0.0;  // stored bits of the quantized tensors
 };
 
+// Appends t to r and adds it to the totals (params, quantized bits, error).
+void AddTensorReport(ModelReport& r, TensorReport t);
+
+// "group:32", "channel" or "tensor".
+std::string GranularityLabel(const QuantizedTensor& q);
+
 // Compares every tensor of `orig` with the same-named tensor of `quant`.
 // BadInput when a tensor is missing or its shape differs (naming both files).
 Result<ModelReport> CompareModels(const Model& orig, const Model& quant,

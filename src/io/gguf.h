@@ -218,6 +218,12 @@ class GgufWriter {
   // fail.
   Status Write(std::string_view name, const void* data, size_t nbytes);
 
+  // Appends the next `nbytes` of tensor `name`, which may arrive in any number
+  // of parts (a quantizer streaming rows); the padding follows its last byte.
+  // Errors as for Write, and InvalidArgument when the parts would pass the
+  // tensor's size; Write and Commit refuse while a tensor is incomplete.
+  Status WritePart(std::string_view name, const void* data, size_t nbytes);
+
   // Checks that every tensor was written (else InvalidArgument), then flushes
   // and renames the temporary file onto the final path.
   Status Commit();

@@ -252,6 +252,20 @@ Status GgufWriter::Write(std::string_view name, const void* data,
   return st;
 }
 
+Status GgufWriter::WritePart(std::string_view name, const void* data,
+                             size_t nbytes) {
+  LB_RETURN_IF_ERROR(seq_.CheckPart(out_->path(), name, data, nbytes));
+  Status st = out_->Write(data, nbytes);
+  const bool ok = st.ok();
+  if (seq_.WrotePart(ok, nbytes)) {
+    // Complete: the padding up to the alignment.
+    const uint64_t total = out_->position() - data_offset_;
+    st = out_->WriteZeros(PadTo(total, alignment_));
+    if (!st.ok()) seq_.Wrote(false);
+  }
+  return st;
+}
+
 Status GgufWriter::Commit() {
   LB_RETURN_IF_ERROR(seq_.CheckCommit(out_->path()));
   const Status st = out_->Commit();

@@ -125,5 +125,45 @@ TEST(GgufWriterTest, WriteOrderSizeAndCommit) {
   std::filesystem::remove(path);
 }
 
+// A tensor written in parts gives the same file as one Write; parts past the
+// size, a Write or Commit in the middle of a tensor are refused.
+TEST(GgufWriterTest, WritePartEqualsWrite) {
+  const std::vector<GgufTensorDesc> descs = {{"a", {5}, 0}, {"b", {3}, 0}};
+  const float a[5] = {1, 2, 3, 4, 5};
+  const float b[3] = {6, 7, 8};
+  const std::string whole = TempPath("whole"), parts = TempPath("parts");
+  {
+    auto w = GgufWriter::Create(whole, {}, descs);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Write("a", a, 20).ok());
+    ASSERT_TRUE((*w)->Write("b", b, 12).ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  {
+    auto w = GgufWriter::Create(parts, {}, descs);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WritePart("a", a, 8).ok());
+    Status st = (*w)->Write("a", a, 20);
+    EXPECT_NE(st.message().find("begun in parts; write its remaining 12"),
+              std::string::npos)
+        << st.message();
+    st = (*w)->Commit();
+    EXPECT_NE(st.message().find("'a' is incomplete: 8 of 20"),
+              std::string::npos)
+        << st.message();
+    st = (*w)->WritePart("a", a + 2, 16);
+    EXPECT_NE(st.message().find("parts written reach 24"), std::string::npos)
+        << st.message();
+    EXPECT_FALSE((*w)->WritePart("b", b, 4).ok());
+    ASSERT_TRUE((*w)->WritePart("a", a + 2, 0).ok());
+    ASSERT_TRUE((*w)->WritePart("a", a + 2, 12).ok());
+    ASSERT_TRUE((*w)->WritePart("b", b, 12).ok());  // one part: whole
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  EXPECT_EQ(ReadFile(whole), ReadFile(parts));
+  std::filesystem::remove(whole);
+  std::filesystem::remove(parts);
+}
+
 }  // namespace
 }  // namespace lowbit

@@ -39,6 +39,16 @@ class TensorSequence {
       failed_ = true;
     }
   }
+  // Checks a write of the next `nbytes` of tensor `name` (its first part, or
+  // the continuation of the tensor begun by earlier parts): the same errors as
+  // Check, and InvalidArgument when the parts would pass the tensor's size.
+  // On success the caller writes the bytes and reports with WrotePart(), which
+  // returns true when the tensor is complete.
+  Status CheckPart(const std::string& path, std::string_view name,
+                   const void* data, size_t nbytes) const;
+  bool WrotePart(bool ok, size_t nbytes);
+  // True while a tensor written in parts is incomplete.
+  bool InPart() const { return part_ > 0; }
   // Checks that Commit may happen: every tensor written, none failed, not yet
   // committed.
   Status CheckCommit(const std::string& path) const;
@@ -53,6 +63,7 @@ class TensorSequence {
  private:
   std::vector<Item> items_;
   size_t next_ = 0;
+  uint64_t part_ = 0;  // bytes of items_[next_] written so far, in parts
   bool failed_ = false;
   bool committed_ = false;
 };

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,36 @@
 namespace lowbit::testing_cli {
 
 namespace fs = std::filesystem;
+
+// Two reports of the same files agree: every key of every tensor and of the
+// total, the error figures to 1e-9 relative.
+inline void ExpectSameReport(const nlohmann::json& a, const nlohmann::json& b) {
+  ASSERT_EQ(a["tensors"].size(), b["tensors"].size());
+  auto same = [](const nlohmann::json& x, const nlohmann::json& y,
+                 const std::string& where) {
+    for (const auto& [k, v] : x.items()) {
+      if (k == "seconds" || k == "notes" || k == "quantized_only") continue;
+      if ((k == "original" || k == "quantized") && v.is_string()) {
+        continue;
+      }
+      ASSERT_TRUE(y.contains(k)) << where << " " << k;
+      if (v.is_number_float()) {
+        const double p = v.get<double>(), q = y[k].get<double>();
+        EXPECT_NEAR(p, q, 1e-9 * std::max(1.0, std::fabs(q)))
+            << where << " " << k;
+      } else {
+        EXPECT_EQ(v, y[k]) << where << " " << k;
+      }
+    }
+  };
+  for (size_t i = 0; i < a["tensors"].size(); ++i) {
+    same(a["tensors"][i], b["tensors"][i],
+         a["tensors"][i]["name"].get<std::string>());
+  }
+  same(a["total"], b["total"], "total");
+  same(a["total"]["quantized_only"], b["total"]["quantized_only"],
+       "quantized_only");
+}
 
 struct RunResult {
   int status = -1;

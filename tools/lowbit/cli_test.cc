@@ -81,14 +81,13 @@ TEST_F(Cli, QuantizeReportConvertInspect) {
   }
   EXPECT_GT(quantized, 3);
 
-  // report gives the same numbers as quantize --report.
+  // report, which reads the written file back, gives the numbers quantize
+  // measured on the codes in memory (up to the order of the additions).
   r = Run("report " + P("m.safetensors") + " " + P("q.safetensors") +
           " --json");
   ASSERT_EQ(r.status, 0) << r.err;
   const auto rep2 = nlohmann::json::parse(r.out);
-  EXPECT_EQ(rep2["tensors"].size(), rep["tensors"].size());
-  EXPECT_DOUBLE_EQ(rep2["total"]["rel_rmse"].get<double>(),
-                   rep["total"]["rel_rmse"].get<double>());
+  ExpectSameReport(rep, rep2);
 
   // convert dequantizes to f32; the result compares equal to the quantized
   // file.

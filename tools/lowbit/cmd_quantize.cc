@@ -1,146 +1,27 @@
-// lowbit quantize: quantize the selected weights of a model and write the
-// result (temporary file + rename), then print the error report of the file
-// read back. safetensors in: lowbit's schemes; GGUF in: ggml's block formats
-// (quantize_gguf.cc).
+// lowbit quantize: parses the options and runs QuantizeModel
+// (pipeline/quantize_model.h), which quantizes the selected weights, writes the
+// result (temporary file + rename) and measures the error; prints its report.
 #include <fmt/format.h>
 
-#include <chrono>
-#include <set>
-
-#include "core/progress.h"
-#include "eval/report.h"
 #include "formats/ggml/ggml_type.h"
-#include "io/onnx_model.h"
-#include "io/quantized_safetensors.h"
-#include "quant/quantize.h"
+#include "formats/scheme.h"
+#include "pipeline/quantize_model.h"
 #include "tools/lowbit/commands.h"
-#include "tools/lowbit/quantize_options.h"
 
 namespace lowbit::cli {
-
-Result<QuantConfig> ConfigFor(const QuantizeOptions& o,
-                              const std::string& name) {
-  const auto scheme = ParseScheme(name);
-  if (!scheme) {
-    if (FindGgmlTypeInfoByName(name) != nullptr) {
-      return InvalidArgument(
-          "scheme " + name +
-          " is a ggml block format: it is written to GGUF files (give "
-          "a .gguf model); safetensors take " +
-          AllSchemeNames());
-    }
-    return InvalidArgument("--scheme " + name + ": unknown scheme; one of " +
-                           AllSchemeNames() + " (safetensors) or " +
-                           AllGgmlTypeNames() + " (GGUF)");
-  }
-  QuantConfig c;
-  c.scheme = *scheme;
-  LB_ASSIGN_OR_RETURN(c.method, ParseMethod(o.method));
-  if (o.per_tensor) c.granularity = static_cast<int>(Granularity::kTensor);
-  if (o.per_channel) c.granularity = static_cast<int>(Granularity::kChannel);
-  if (o.group_size != 0) {
-    c.granularity = static_cast<int>(Granularity::kGroup);
-    c.group_size = o.group_size;
-  }
-  if (o.symmetric) c.symmetric = 1;
-  if (o.asymmetric) c.symmetric = 0;
-  c.seed = o.seed;
-  if (o.scale_dtype == "f16") c.scale_type = ScaleType::kF16;
-  if (o.scale_dtype == "f32") c.scale_type = ScaleType::kF32;
-  QuantConfig probe = c;  // check the options before reading anything
-  LB_RETURN_IF_ERROR(probe.Resolve(1024));
-  return c;
-}
-
 namespace {
 
-Status QuantizeSafetensors(const QuantizeOptions& o, const TensorSelector& sel,
-                           const ImportanceFile* importance) {
-  LB_RETURN_IF_ERROR(ConfigFor(o, o.scheme).status());
-  LB_ASSIGN_OR_RETURN(auto m, SafetensorsModel::Open(o.model));
-  int64_t total = 0;
-  for (const ModelTensor& t : m->tensors()) total += sel.Selected(t);
-  ThreadPool pool(o.threads);
-  Progress progress(total, "tensors");
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<OutputTensor> outs;
-  for (const ModelTensor& t : m->tensors()) {
-    OutputTensor ot;
-    ot.name = t.name;
-    ot.dtype = t.dtype;
-    ot.shape = t.shape;
-    if (t.quantized()) {
-      ot.q = t.q;  // already quantized: kept as is
-    } else if (sel.Selected(t)) {
-      LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigFor(o, sel.SchemeFor(t.name)));
-      // f32 data is read in place from the mapping when aligned (zero-copy);
-      // other float types are converted first.
-      std::vector<float> converted;
-      const float* data = nullptr;
-      if (t.dtype == DType::kF32 &&
-          reinterpret_cast<uintptr_t>(t.plain->data) % alignof(float) == 0) {
-        data = reinterpret_cast<const float*>(t.plain->data);
-      } else {
-        LB_ASSIGN_OR_RETURN(converted, m->ReadFloat(t));
-        data = converted.data();
-      }
-      std::vector<float> imp;
-      if (importance != nullptr) {
-        LB_ASSIGN_OR_RETURN(
-            imp, importance->For(t.name, t.shape.size() >= 2
-                                             ? NumElements(t.shape) / t.shape[0]
-                                             : NumElements(t.shape)));
-      }
-      auto q = Quantize(data, t.shape, cfg, pool, imp);
-      if (!q.ok())
-        return q.status().WithPrefix(o.model + ": tensor '" + t.name + "'");
-      q->source_dtype = t.dtype;
-      ot.q = std::make_shared<QuantizedTensor>(std::move(q).value());
-      m->Release(t);
-      progress.Step(t.name);
-    } else {
-      ot.bytes = t.plain->data;
-    }
-    outs.push_back(std::move(ot));
-  }
-  progress.Done();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-          .count();
-  auto meta = m->metadata();
-  meta["lowbit.version"] = LOWBIT_VERSION;
-  std::set<std::string> schemes;
-  for (const OutputTensor& t : outs) {
-    if (t.q) schemes.insert(t.q->scheme.Name());
-  }
-  if (schemes.empty()) {
-    meta.erase("lowbit.scheme");
-  } else {
-    meta["lowbit.scheme"] = schemes.size() == 1 ? *schemes.begin() : "mixed";
-  }
-  LB_RETURN_IF_ERROR(WriteSafetensorsModel(o.out, outs, meta));
-
-  // Report: the written file read back against the original.
-  LB_ASSIGN_OR_RETURN(auto back, SafetensorsModel::Open(o.out));
-  LB_ASSIGN_OR_RETURN(ModelReport r, CompareModels(*m, *back, pool));
-  nlohmann::json j = ReportToJson(r);
-  j["seconds"] = secs;
-  if (!o.report.empty())
-    LB_RETURN_IF_ERROR(WriteTextFile(o.report, j.dump(2) + "\n"));
-  if (o.json) {
-    fmt::print("{}\n", j.dump(2));
-  } else if (!o.quiet) {
-    fmt::print("{}", ReportToText(r));
-    fmt::print("quantized {} tensors in {:.2f} s, wrote {}\n", total, secs,
-               o.out);
-  }
-  return Status::Ok();
-}
+struct QuantizeCli {
+  QuantizeModelOptions q;
+  std::string report;
+  bool json = false, quiet = false;
+};
 
 }  // namespace
 
 Runner AddQuantize(CLI::App& app) {
-  auto o = std::make_shared<QuantizeOptions>();
+  auto c = std::make_shared<QuantizeCli>();
+  QuantizeModelOptions* o = &c->q;
   CLI::App* sub = app.add_subcommand(
       "quantize",
       "Quantize the weights of MODEL with a scheme and write OUT.\n"
@@ -238,42 +119,21 @@ Runner AddQuantize(CLI::App& app) {
       "OUT (automatic for models over 2 GiB)");
   sub->add_flag("--gather", o->gather,
                 "ONNX only: also quantize the tables of Gather (embeddings)");
-  sub->add_option("--report", o->report,
+  sub->add_option("--report", c->report,
                   "also write the JSON report to this file");
-  sub->add_flag("--json", o->json, "print the report as JSON on stdout");
-  sub->add_flag("-q,--quiet", o->quiet, "print nothing on success");
+  sub->add_flag("--json", c->json, "print the report as JSON on stdout");
+  sub->add_flag("-q,--quiet", c->quiet, "print nothing on success");
 
-  return [o]() -> Status {
-    LB_ASSIGN_OR_RETURN(TensorSelector sel, TensorSelector::Create(*o));
-    if (o->out == o->model) {
-      return InvalidArgument("-o " + o->out +
-                             ": refusing to overwrite the input model");
+  return [c]() -> Status {
+    LB_ASSIGN_OR_RETURN(QuantizeModelResult r, QuantizeModel(c->q));
+    if (!c->report.empty())
+      LB_RETURN_IF_ERROR(WriteTextFile(c->report, r.report.dump(2) + "\n"));
+    if (c->json) {
+      fmt::print("{}\n", r.report.dump(2));
+    } else if (!c->quiet) {
+      fmt::print("{}", r.text);
     }
-    std::unique_ptr<ImportanceFile> imp;
-    if (!o->importance.empty()) {
-      LB_ASSIGN_OR_RETURN(imp, ImportanceFile::Open(o->importance));
-    }
-    // Every scheme named on the command line must suit the input's format,
-    // whether or not a tensor ends up using it.
-    const bool gguf = LooksLikeGguf(o->model);
-    for (const auto& [option, name] : sel.AllSchemes()) {
-      if (gguf) {
-        const GgmlTypeInfo* info = FindGgmlTypeInfoByName(name);
-        if (info == nullptr || !info->codec) {
-          return InvalidArgument(option + ": GGUF models take the ggml types " +
-                                 AllGgmlTypeNames());
-        }
-      } else {
-        const Status st = ConfigFor(*o, name).status();
-        if (!st.ok() && option.rfind("--rule", 0) == 0) {
-          return InvalidArgument(option + ": " + st.message());
-        }
-        if (!st.ok()) return st;
-      }
-    }
-    if (gguf) return QuantizeGguf(*o, sel, imp.get());
-    if (HasOnnxExtension(o->model)) return QuantizeOnnx(*o, sel, imp.get());
-    return QuantizeSafetensors(*o, sel, imp.get());
+    return Status::Ok();
   };
 }
 

@@ -198,6 +198,11 @@ TEST_F(GgufCli, QuantizeQ4K) {
   EXPECT_NE(note.find("conv_stem.weight"), std::string::npos) << note;
   EXPECT_NE(note.find("f16"), std::string::npos) << note;
 
+  // The report measured on the codes in memory is the one `report` gives by
+  // reading the written file back.
+  ExpectSameReport(
+      rep, RunJson("report " + P("m.gguf") + " " + P("q.gguf") + " --json"));
+
   auto in = OpenGguf("m.gguf");
   auto out = OpenGguf("q.gguf");
   ASSERT_TRUE(in && out);

@@ -1,4 +1,4 @@
-// lowbit quantize on ONNX models: the weights of Conv, ConvTranspose, Gemm and
+// QuantizeModel on ONNX models: the weights of Conv, ConvTranspose, Gemm and
 // MatMul (and Gather with --gather) are quantized with a lowbit scheme, one
 // scale per output channel along the operator's channel axis, and written as
 // QDQ, a standard-operator decode subgraph, or dequantized floats
@@ -12,14 +12,13 @@
 
 #include "core/progress.h"
 #include "eval/error_stats.h"
+#include "eval/quantized_error.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
-#include "kernels/dequant.h"
+#include "pipeline/quantize_paths.h"
 #include "quant/quantize.h"
-#include "tools/lowbit/commands.h"
-#include "tools/lowbit/quantize_options.h"
 
-namespace lowbit::cli {
+namespace lowbit::pipeline_internal {
 namespace {
 
 struct Row {
@@ -32,8 +31,9 @@ struct Row {
 
 }  // namespace
 
-Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
-                    const ImportanceFile* importance) {
+Result<QuantizeModelResult> QuantizeOnnxModel(
+    const QuantizeModelOptions& o, const TensorSelector& sel,
+    const ImportanceFile* importance) {
   if (!HasOnnxExtension(o.out)) {
     return InvalidArgument("-o " + o.out +
                            ": ONNX models are written to .onnx files");
@@ -86,8 +86,7 @@ Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
     r.shape = t->shape;
     r.axis = use.channel_axis;
     r.scheme = q->scheme.Name();
-    const std::vector<float> deq = DequantizeFast(*q);
-    r.err.Add(front.data(), deq.data(), static_cast<int64_t>(deq.size()));
+    r.err = QuantizedError(*q, front.data(), pool);
     auto w = WriteOnnxWeight(m->proto(), m->opset(), t->name, t->shape,
                              use.channel_axis, *q, enc);
     if (!w.ok()) return w.status().WithPrefix(o.model);
@@ -143,29 +142,29 @@ Status QuantizeOnnx(const QuantizeOptions& o, const TensorSelector& sel,
          {"sqnr_db", std::min(999.0, r.err.sqnr_db())}});
   }
   j["weights"] = arr;
-  if (!o.report.empty())
-    LB_RETURN_IF_ERROR(WriteTextFile(o.report, j.dump(2) + "\n"));
-  if (o.json) {
-    fmt::print("{}\n", j.dump(2));
-  } else if (!o.quiet) {
-    fmt::print("{:<40} {:>13} {:>9} {:>8} {:>32} {:>7} {:>10}\n", "weight",
-               "op", "scheme", "format", "written as", "bits", "rel.RMSE");
-    for (const Row& r : rows) {
-      fmt::print("{:<40} {:>13} {:>9} {:>8} {:>32} {:>7.3f} {:>10.5f}\n",
-                 r.name, r.op, r.scheme, r.encoding, r.written,
-                 r.params ? 8.0 * r.stored / r.params : 0.0, r.err.rel_rmse());
-    }
-    fmt::print(
-        "{} weights ({} params) quantized in {:.2f} s: {:.3f} bits/param as "
-        "stored, rel. RMSE {:.5f}\n"
-        "file {} -> {} bytes ({:.2f}x smaller), opset {}, {} Constant tensors "
-        "lifted; wrote {}\n",
-        rows.size(), params, secs, params ? 8.0 * stored / params : 0.0,
-        total.rel_rmse(), in_size, out_size,
-        out_size ? static_cast<double>(in_size) / out_size : 0.0, m->opset(),
-        m->lifted_constants(), o.out);
+  QuantizeModelResult res;
+  res.seconds = secs;
+  res.quantized = static_cast<int64_t>(rows.size());
+  res.report = std::move(j);
+  res.text +=
+      fmt::format("{:<40} {:>13} {:>9} {:>8} {:>32} {:>7} {:>10}\n", "weight",
+                  "op", "scheme", "format", "written as", "bits", "rel.RMSE");
+  for (const Row& r : rows) {
+    res.text += fmt::format(
+        "{:<40} {:>13} {:>9} {:>8} {:>32} {:>7.3f} {:>10.5f}\n", r.name, r.op,
+        r.scheme, r.encoding, r.written,
+        r.params ? 8.0 * r.stored / r.params : 0.0, r.err.rel_rmse());
   }
-  return Status::Ok();
+  res.text += fmt::format(
+      "{} weights ({} params) quantized in {:.2f} s: {:.3f} bits/param as "
+      "stored, rel. RMSE {:.5f}\n"
+      "file {} -> {} bytes ({:.2f}x smaller), opset {}, {} Constant tensors "
+      "lifted; wrote {}\n",
+      rows.size(), params, secs, params ? 8.0 * stored / params : 0.0,
+      total.rel_rmse(), in_size, out_size,
+      out_size ? static_cast<double>(in_size) / out_size : 0.0, m->opset(),
+      m->lifted_constants(), o.out);
+  return res;
 }
 
-}  // namespace lowbit::cli
+}  // namespace lowbit::pipeline_internal

@@ -1,10 +1,8 @@
-// Tensor selection, --rule and --importance of `lowbit quantize`.
-#include "tools/lowbit/quantize_options.h"
+#include "pipeline/tensor_selector.h"
 
 #include <algorithm>
-#include <cmath>
 
-namespace lowbit::cli {
+namespace lowbit {
 namespace {
 
 Result<std::regex> Compile(const std::string& option, const std::string& re) {
@@ -17,19 +15,22 @@ Result<std::regex> Compile(const std::string& option, const std::string& re) {
 
 }  // namespace
 
-Result<TensorSelector> TensorSelector::Create(const QuantizeOptions& o) {
+Result<TensorSelector> TensorSelector::Create(
+    const std::string& scheme, const std::vector<std::string>& include,
+    const std::vector<std::string>& exclude,
+    const std::vector<std::string>& rules, int64_t min_elements) {
   TensorSelector s;
-  s.scheme_ = o.scheme;
-  s.min_elements_ = o.min_elements;
-  for (const auto& r : o.include) {
+  s.scheme_ = scheme;
+  s.min_elements_ = min_elements;
+  for (const auto& r : include) {
     LB_ASSIGN_OR_RETURN(std::regex re, Compile("--include", r));
     s.include_.push_back(std::move(re));
   }
-  for (const auto& r : o.exclude) {
+  for (const auto& r : exclude) {
     LB_ASSIGN_OR_RETURN(std::regex re, Compile("--exclude", r));
     s.exclude_.push_back(std::move(re));
   }
-  for (const auto& rule : o.rules) {
+  for (const auto& rule : rules) {
     const size_t eq = rule.rfind('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == rule.size()) {
       return InvalidArgument("--rule " + rule + ": expected REGEX=SCHEME");
@@ -73,31 +74,4 @@ std::vector<std::pair<std::string, std::string>> TensorSelector::AllSchemes()
   return v;
 }
 
-Result<std::unique_ptr<ImportanceFile>> ImportanceFile::Open(
-    const std::string& path) {
-  auto f = std::make_unique<ImportanceFile>();
-  LB_ASSIGN_OR_RETURN(f->file_, SafetensorsFile::Open(path));
-  return f;
-}
-
-Result<std::vector<float>> ImportanceFile::For(const std::string& name,
-                                               int64_t cols) const {
-  const SafetensorsEntry* e = file_->Find(name);
-  if (e == nullptr) return std::vector<float>();
-  const std::string where = file_->path() + ": importance '" + name + "'";
-  if (e->dtype != DType::kF32 || NumElements(e->shape) != cols) {
-    return BadInput(where + " must be " + std::to_string(cols) +
-                    " f32 values (one per " + "input column), not " +
-                    std::string(DTypeName(e->dtype)) + " " +
-                    ShapeString(e->shape));
-  }
-  std::vector<float> v(static_cast<size_t>(cols));
-  ToFloat(DType::kF32, e->data, cols, v.data());
-  for (float x : v) {
-    if (!std::isfinite(x) || x < 0)
-      return BadInput(where + " holds a negative or non-finite value");
-  }
-  return v;
-}
-
-}  // namespace lowbit::cli
+}  // namespace lowbit

@@ -1,0 +1,267 @@
+// QuantizeModel for GGUF: ggml block formats chosen per tensor, every key and
+// non-weight tensor kept. Each tensor streams through in blocks of rows:
+// converted (or read in place when f32), checked, quantized, decoded again
+// for the report and appended to the output, so that memory holds one
+// tensor's mapped input and a few MiB of buffers.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/progress.h"
+#include "core/thread_pool.h"
+#include "eval/quantized_error.h"
+#include "eval/report.h"
+#include "formats/ggml/decode.h"
+#include "formats/ggml/encode.h"
+#include "formats/ggml/ggml_type.h"
+#include "io/gguf_model.h"
+#include "kernels/error_sums.h"
+#include "pipeline/quantize_paths.h"
+
+namespace lowbit::pipeline_internal {
+namespace {
+
+// The nearest type whose block fits rows of `cols` values (llama.cpp's
+// choices).
+GgmlType FitRow(GgmlType t, int64_t cols) {
+  const GgmlTypeInfo& info = GetGgmlTypeInfo(t);
+  if (cols % info.block_elements == 0) return t;
+  GgmlType next = GgmlType::kF16;
+  switch (t) {
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+    case GgmlType::kIQ4_XS:
+      next = GgmlType::kIQ4_NL;
+      break;
+    case GgmlType::kTQ1_0:
+    case GgmlType::kTQ2_0:
+      next = GgmlType::kQ4_0;
+      break;
+    case GgmlType::kQ4_K:
+      next = GgmlType::kQ5_0;
+      break;
+    case GgmlType::kQ5_K:
+      next = GgmlType::kQ5_1;
+      break;
+    case GgmlType::kQ6_K:
+      next = GgmlType::kQ8_0;
+      break;
+    default:
+      break;
+  }
+  return next == t ? GgmlType::kF16 : FitRow(next, cols);
+}
+
+void SetKV(std::vector<GgufKV>& kvs, const std::string& key, GgufValue v) {
+  for (GgufKV& kv : kvs) {
+    if (kv.key == key) {
+      kv.value = std::move(v);
+      return;
+    }
+  }
+  kvs.push_back(GgufKV{key, std::move(v)});
+}
+
+struct Plan {
+  const ModelTensor* t;
+  uint32_t type_out;
+  bool quantize;
+};
+
+// Quantizes tensor p.t to p.type_out, appending it to w, and measures the
+// error of the written blocks against the input.
+Status QuantizeTensor(const QuantizeModelOptions& o, const Plan& p,
+                      const std::vector<float>& imp, ThreadPool& pool,
+                      GgufWriter& w, ErrorStats& stats) {
+  const ModelTensor& t = *p.t;
+  const GgmlTypeInfo& src = *FindGgmlTypeInfoById(t.gguf->ggml_type);
+  const GgmlType type = static_cast<GgmlType>(p.type_out);
+  const int64_t cols = t.shape.back();
+  const int64_t rows = NumElements(t.shape) / cols;
+  const int64_t in_rb = src.RowBytes(cols);
+  const int64_t out_rb = GetGgmlTypeInfo(type).RowBytes(cols);
+  const int64_t block = std::min(rows, ErrorBlockRows(cols));
+  // f32 input is read in place (GGUF data is aligned); other types are
+  // decoded a block at a time.
+  const bool in_place = src.type == GgmlType::kF32;
+  std::vector<float> x(in_place ? 0 : static_cast<size_t>(block * cols));
+  std::vector<float> y(static_cast<size_t>(block * cols));
+  std::vector<uint8_t> out(static_cast<size_t>(block * out_rb));
+  int64_t bad = -1;
+  std::mutex mu;
+  for (int64_t b0 = 0; b0 < rows; b0 += block) {
+    const int64_t nb = std::min(block, rows - b0);
+    const uint8_t* raw = t.gguf->data + b0 * in_rb;
+    const float* xb = reinterpret_cast<const float*>(raw);
+    if (!in_place) {
+      pool.ParallelFor(nb, 0, [&](int64_t r0, int64_t r1) {
+        DequantizeGgmlRow(src.type, raw + r0 * in_rb, x.data() + r0 * cols,
+                          (r1 - r0) * cols);
+      });
+      xb = x.data();
+    }
+    pool.ParallelFor(nb, 0, [&](int64_t r0, int64_t r1) {
+      const int64_t i = FirstNonFinite(xb + r0 * cols, (r1 - r0) * cols);
+      if (i < 0) return;
+      std::lock_guard<std::mutex> lock(mu);
+      if (bad < 0 || r0 * cols + i < bad) bad = r0 * cols + i;
+    });
+    if (bad >= 0) {
+      const float v = xb[bad];
+      return InvalidArgument(o.model + ": tensor '" + t.name + "': value " +
+                             std::to_string(b0 * cols + bad) + " is " +
+                             (std::isnan(v) ? "NaN" : "infinite") +
+                             ": only finite weights can be quantized");
+    }
+    pool.ParallelFor(nb, 0, [&](int64_t r0, int64_t r1) {
+      uint8_t* ob = out.data() + r0 * out_rb;
+      QuantizeGgmlRows(type, xb + r0 * cols, ob, r1 - r0, cols,
+                       imp.empty() ? nullptr : imp.data());
+      float* yb = y.data() + r0 * cols;
+      DequantizeGgmlRow(type, ob, yb, (r1 - r0) * cols);
+      ErrorStats part;
+      part.Add(xb + r0 * cols, yb, (r1 - r0) * cols);
+      std::lock_guard<std::mutex> lock(mu);
+      stats.Merge(part);
+    });
+    LB_RETURN_IF_ERROR(
+        w.WritePart(t.name, out.data(), static_cast<size_t>(nb * out_rb)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<QuantizeModelResult> QuantizeGgufModel(
+    const QuantizeModelOptions& o, const TensorSelector& sel,
+    const ImportanceFile* importance) {
+  if (o.per_tensor || o.per_channel || o.group_size != 0 || o.symmetric ||
+      o.asymmetric || o.scale_dtype != "auto" || o.method != "mse") {
+    return InvalidArgument(
+        "--per-tensor, --per-channel, --group-size, --symmetric, --asymmetric, "
+        "--method "
+        "and --scale-dtype shape lowbit's schemes; ggml block formats fix all "
+        "of them");
+  }
+  LB_ASSIGN_OR_RETURN(auto in, GgufModel::Open(o.model));
+  std::vector<Plan> plans;
+  std::vector<std::string> notes;
+  std::map<uint32_t, int64_t> params_by_type;
+  for (const ModelTensor& t : in->tensors()) {
+    Plan p{&t, t.gguf->ggml_type, false};
+    if (sel.Selected(t)) {
+      const std::string& name = sel.SchemeFor(t.name);
+      const GgmlTypeInfo* info = FindGgmlTypeInfoByName(name);
+      if (info == nullptr || !info->codec) {
+        return InvalidArgument("scheme " + name + " (for tensor '" + t.name +
+                               "'): GGUF files take the ggml types " +
+                               AllGgmlTypeNames());
+      }
+      const int64_t cols = t.shape.back();
+      const GgmlType fit = FitRow(info->type, cols);
+      if (fit != info->type) {
+        notes.push_back(fmt::format(
+            "{}: rows of {} values do not fit {} blocks of {}; wrote {}",
+            t.name, cols, info->ggml_name, info->block_elements,
+            GetGgmlTypeInfo(fit).ggml_name));
+      }
+      p.type_out = static_cast<uint32_t>(fit);
+      p.quantize = p.type_out != t.gguf->ggml_type;
+      if (p.quantize) params_by_type[p.type_out] += NumElements(t.shape);
+    }
+    plans.push_back(p);
+  }
+  // general.file_type and lowbit.scheme name the requested scheme (llama.cpp
+  // does the same when some tensors fall back to other types).
+  std::vector<GgufKV> kvs = in->file().kvs();
+  if (!params_by_type.empty()) {
+    const GgmlTypeInfo* main = FindGgmlTypeInfoByName(o.scheme);
+    if (main != nullptr && main->codec) {
+      const int ft = GgufFileType(static_cast<uint32_t>(main->type));
+      if (ft >= 0)
+        SetKV(kvs, "general.file_type",
+              GgufValue::U32(static_cast<uint32_t>(ft)));
+      SetKV(kvs, "lowbit.scheme",
+            GgufValue::String(std::string(main->scheme_name)));
+    }
+  }
+  SetKV(kvs, "lowbit.version", GgufValue::String(LOWBIT_VERSION));
+  std::vector<GgufTensorDesc> descs;
+  for (const Plan& p : plans)
+    descs.push_back({p.t->name, p.t->gguf->ne, p.type_out});
+  LB_ASSIGN_OR_RETURN(
+      auto w, GgufWriter::Create(o.out, kvs, descs, in->file().alignment()));
+
+  ThreadPool pool(o.threads);
+  int64_t total = 0;
+  for (const Plan& p : plans) total += p.quantize;
+  Progress progress(total, "tensors");
+  const auto t0 = std::chrono::steady_clock::now();
+  ModelReport report;
+  report.original = o.model;
+  report.quantized = o.out;
+  report.bytes_in = in->file_size();
+  for (const Plan& p : plans) {
+    const ModelTensor& t = *p.t;
+    TensorReport tr;
+    tr.name = t.name;
+    tr.shape = t.shape;
+    tr.numel = NumElements(t.shape);
+    tr.bytes_in = t.stored_bytes;
+    if (!p.quantize) {
+      LB_RETURN_IF_ERROR(w->Write(t.name, t.gguf->data, t.gguf->nbytes));
+      tr.scheme = t.SchemeName();
+      tr.quantized = t.quantized();
+      tr.bits_per_weight = t.BitsPerWeight();
+      tr.bytes_out = t.stored_bytes;
+      if (t.is_float() && tr.numel > 0) {  // kept: no error, its sums count
+        LB_ASSIGN_OR_RETURN(std::vector<float> x, in->ReadFloat(t));
+        tr.stats.Add(x.data(), x.data(), tr.numel);
+      }
+      in->Release(t);
+      AddTensorReport(report, std::move(tr));
+      continue;
+    }
+    std::vector<float> imp;
+    if (importance != nullptr) {
+      LB_ASSIGN_OR_RETURN(imp, importance->For(t.name, t.shape.back()));
+    }
+    const GgmlTypeInfo& out_type = GetGgmlTypeInfo(
+        static_cast<GgmlType>(p.type_out));  // a codec type: FitRow's result
+    tr.scheme = std::string(out_type.ggml_name);
+    const Status st = QuantizeTensor(o, p, imp, pool, *w, tr.stats);
+    in->Release(t);
+    LB_RETURN_IF_ERROR(st);
+    tr.quantized = out_type.block_elements > 1;
+    tr.bytes_out = static_cast<uint64_t>(out_type.RowBytes(t.shape.back()) *
+                                         (tr.numel / t.shape.back()));
+    tr.bits_per_weight =
+        tr.numel > 0 ? 8.0 * static_cast<double>(tr.bytes_out) / tr.numel : 0;
+    AddTensorReport(report, std::move(tr));
+    progress.Step(t.name);
+  }
+  progress.Done();
+  LB_RETURN_IF_ERROR(w->Commit());
+  std::error_code ec;
+  report.bytes_out = std::filesystem::file_size(o.out, ec);
+
+  QuantizeModelResult res;
+  res.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  res.quantized = total;
+  res.report = ReportToJson(report);
+  res.report["seconds"] = res.seconds;
+  res.report["notes"] = notes;
+  res.text = ReportToText(report);
+  for (const std::string& n : notes) res.text += "note: " + n + "\n";
+  res.text += fmt::format("quantized {} tensors in {:.2f} s, wrote {}\n", total,
+                          res.seconds, o.out);
+  return res;
+}
+
+}  // namespace lowbit::pipeline_internal

@@ -1,0 +1,90 @@
+#include "pipeline/quantize_model.h"
+
+#include <memory>
+
+#include "formats/ggml/ggml_type.h"
+#include "formats/scheme.h"
+#include "io/model.h"
+#include "io/onnx_model.h"
+#include "pipeline/quantize_paths.h"
+
+namespace lowbit {
+
+Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
+                              const std::string& name) {
+  const auto scheme = ParseScheme(name);
+  if (!scheme) {
+    if (FindGgmlTypeInfoByName(name) != nullptr) {
+      return InvalidArgument(
+          "scheme " + name +
+          " is a ggml block format: it is written to GGUF files (give "
+          "a .gguf model); safetensors take " +
+          AllSchemeNames());
+    }
+    return InvalidArgument("--scheme " + name + ": unknown scheme; one of " +
+                           AllSchemeNames() + " (safetensors) or " +
+                           AllGgmlTypeNames() + " (GGUF)");
+  }
+  QuantConfig c;
+  c.scheme = *scheme;
+  LB_ASSIGN_OR_RETURN(c.method, ParseMethod(o.method));
+  if (o.per_tensor) c.granularity = static_cast<int>(Granularity::kTensor);
+  if (o.per_channel) c.granularity = static_cast<int>(Granularity::kChannel);
+  if (o.group_size != 0) {
+    c.granularity = static_cast<int>(Granularity::kGroup);
+    c.group_size = o.group_size;
+  }
+  if (o.symmetric) c.symmetric = 1;
+  if (o.asymmetric) c.symmetric = 0;
+  c.seed = o.seed;
+  if (o.scale_dtype == "f16") c.scale_type = ScaleType::kF16;
+  if (o.scale_dtype == "f32") c.scale_type = ScaleType::kF32;
+  QuantConfig probe = c;  // check the options before reading anything
+  LB_RETURN_IF_ERROR(probe.Resolve(1024));
+  return c;
+}
+
+Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
+  if (o.per_tensor + o.per_channel + (o.group_size != 0) > 1) {
+    return InvalidArgument(
+        "--per-tensor, --per-channel and --group-size exclude each other");
+  }
+  if (o.symmetric && o.asymmetric) {
+    return InvalidArgument("--symmetric and --asymmetric exclude each other");
+  }
+  LB_ASSIGN_OR_RETURN(TensorSelector sel,
+                      TensorSelector::Create(o.scheme, o.include, o.exclude,
+                                             o.rules, o.min_elements));
+  if (o.out == o.model) {
+    return InvalidArgument("-o " + o.out +
+                           ": refusing to overwrite the input model");
+  }
+  std::unique_ptr<ImportanceFile> imp;
+  if (!o.importance.empty()) {
+    LB_ASSIGN_OR_RETURN(imp, ImportanceFile::Open(o.importance));
+  }
+  // Every scheme named must suit the input's format, whether or not a tensor
+  // ends up using it.
+  const bool gguf = LooksLikeGguf(o.model);
+  for (const auto& [option, name] : sel.AllSchemes()) {
+    if (gguf) {
+      const GgmlTypeInfo* info = FindGgmlTypeInfoByName(name);
+      if (info == nullptr || !info->codec) {
+        return InvalidArgument(option + ": GGUF models take the ggml types " +
+                               AllGgmlTypeNames());
+      }
+    } else {
+      const Status st = ConfigFor(o, name).status();
+      if (!st.ok() && option.rfind("--rule", 0) == 0) {
+        return InvalidArgument(option + ": " + st.message());
+      }
+      if (!st.ok()) return st;
+    }
+  }
+  using namespace pipeline_internal;
+  if (gguf) return QuantizeGgufModel(o, sel, imp.get());
+  if (HasOnnxExtension(o.model)) return QuantizeOnnxModel(o, sel, imp.get());
+  return QuantizeSafetensorsModel(o, sel, imp.get());
+}
+
+}  // namespace lowbit

@@ -1,0 +1,63 @@
+// QuantizeModel: the whole `quantize` job on a model file, for the command,
+// the engine, calibration and training alike. It reads the model (safetensors,
+// GGUF or ONNX), selects tensors, quantizes each with its scheme, writes the
+// result (temporary file + rename: nothing is left on failure) and reports the
+// error of every tensor, measured on the codes in memory as they are written.
+//
+// safetensors: lowbit's schemes, written as lowbit's quantized safetensors.
+// GGUF: ggml's block formats, streamed row chunk by row chunk (memory bounded
+// by one tensor's mapped input), every key and non-weight tensor kept.
+// ONNX: the weights of Conv, ConvTranspose, Gemm, MatMul (and Gather), one
+// scale per output channel along the operator's channel axis, written as QDQ,
+// a decode subgraph, MatMulNBits or floats (io/onnx_quantized.h).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "quant/config.h"
+
+namespace lowbit {
+
+struct QuantizeModelOptions {
+  std::string model, out;
+  // A lowbit scheme (int4, nf4, ...) or, for GGUF, a ggml type (q4_k, ...).
+  std::string scheme;
+  std::vector<std::string> rules;             // REGEX=SCHEME, first match wins
+  std::vector<std::string> include, exclude;  // regexes on tensor names
+  int64_t min_elements = 0;
+  // Shape of lowbit's schemes (not GGUF): at most one of the three.
+  bool per_tensor = false, per_channel = false;
+  int64_t group_size = 0;
+  bool symmetric = false, asymmetric = false;
+  std::string method = "mse";        // minmax, percentile:P, mse
+  std::string scale_dtype = "auto";  // auto, f16, f32
+  std::string importance;            // safetensors of per-column weights
+  int threads = 0;                   // 0: all cores
+  uint64_t seed = 0x10b17;
+  // ONNX only.
+  std::string onnx_format = "auto";  // auto, qdq, decode, float, matmulnbits
+  bool gather = false;
+  bool external_data = false;
+};
+
+struct QuantizeModelResult {
+  nlohmann::json report;  // per-tensor and total figures (`--json`)
+  std::string text;       // the same as a table, for people
+  int64_t quantized = 0;  // tensors quantized
+  double seconds = 0.0;   // reading, quantizing, writing and measuring
+};
+
+// Runs the job. Every scheme named (default and rules) must suit the input's
+// format, whether or not a tensor uses it. InvalidArgument / BadInput name
+// the option or the file and tensor.
+Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o);
+
+// The configuration of lowbit scheme `name` under the options (checked).
+Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
+                              const std::string& name);
+
+}  // namespace lowbit

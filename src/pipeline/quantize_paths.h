@@ -1,0 +1,21 @@
+// The three format paths of QuantizeModel (internal to src/pipeline/).
+#pragma once
+
+#include "core/status.h"
+#include "pipeline/importance_file.h"
+#include "pipeline/quantize_model.h"
+#include "pipeline/tensor_selector.h"
+
+namespace lowbit::pipeline_internal {
+
+Result<QuantizeModelResult> QuantizeSafetensorsModel(
+    const QuantizeModelOptions& o, const TensorSelector& sel,
+    const ImportanceFile* importance);
+Result<QuantizeModelResult> QuantizeGgufModel(const QuantizeModelOptions& o,
+                                              const TensorSelector& sel,
+                                              const ImportanceFile* importance);
+Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
+                                              const TensorSelector& sel,
+                                              const ImportanceFile* importance);
+
+}  // namespace lowbit::pipeline_internal
