@@ -69,8 +69,32 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
     m->data_ = static_cast<const uint8_t*>(p);
   }
 #endif
-  ::close(fd);
+  m->fd_ = fd;
   return m;
+}
+
+Status MappedFile::CopyOut(const uint8_t* p, uint64_t n, void* dst) const {
+  if (n == 0) return Status::Ok();
+  if (p < data_ || static_cast<uint64_t>(p - data_) > size_ ||
+      n > size_ - static_cast<uint64_t>(p - data_)) {
+    return InvalidArgument(path_ + ": CopyOut of a range outside the file");
+  }
+#if LOWBIT_HEAP_FILES
+  std::memcpy(dst, p, n);
+#else
+  uint64_t done = 0;
+  const auto offset = static_cast<uint64_t>(p - data_);
+  while (done < n) {
+    const ssize_t k = ::pread(fd_, static_cast<uint8_t*>(dst) + done, n - done,
+                              static_cast<off_t>(offset + done));
+    if (k <= 0) {
+      return IoError(path_ + ": cannot read: " +
+                     (k < 0 ? std::strerror(errno) : "file shrank"));
+    }
+    done += static_cast<uint64_t>(k);
+  }
+#endif
+  return Status::Ok();
 }
 
 void DropPages(const uint8_t* data, uint64_t n) {
@@ -89,6 +113,7 @@ void DropPages(const uint8_t* data, uint64_t n) {
 }
 
 MappedFile::~MappedFile() {
+  if (fd_ >= 0) ::close(fd_);
   if (data_ != nullptr) {
 #if LOWBIT_HEAP_FILES
     std::free(const_cast<uint8_t*>(data_));

@@ -20,6 +20,25 @@ pid_t DeadPid() {
   return pid;
 }
 
+TEST(MappedFile, CopyOutReadsTheSameBytesAndChecksTheRange) {
+  const fs::path path = fs::path(::testing::TempDir()) / "lowbit_copy_out";
+  std::string bytes(100000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
+  std::ofstream(path, std::ios::binary) << bytes;
+  auto m = MappedFile::Open(path.string());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const uint8_t* base = (*m)->data();
+  std::string got(70001, 'x');
+  ASSERT_TRUE((*m)->CopyOut(base + 29999, 70001, got.data()).ok());
+  EXPECT_EQ(got, bytes.substr(29999));
+  EXPECT_TRUE((*m)->CopyOut(base + 100000, 0, got.data()).ok());
+  const Status past = (*m)->CopyOut(base + 29999, 70002, got.data());
+  EXPECT_EQ(past.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(past.message().find(path.string()), std::string::npos);
+  EXPECT_FALSE((*m)->CopyOut(base - 1, 2, got.data()).ok());
+  fs::remove(path);
+}
+
 TEST(OutputFile, RemovesTemporariesOfDeadProcessesOnly) {
   const fs::path dir = fs::path(::testing::TempDir()) / "lowbit_output_file";
   fs::remove_all(dir);

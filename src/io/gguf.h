@@ -159,6 +159,9 @@ class GgufFile {
   const std::string& path() const { return file_->path(); }
   // Total size of the file in bytes.
   uint64_t file_size() const { return file_->size(); }
+  // The mapping the tensors' data points into (MappedFile::CopyOut reads a
+  // range of it without touching its pages).
+  const MappedFile& mapped() const { return *file_; }
 
  private:
   friend class GgufParser;

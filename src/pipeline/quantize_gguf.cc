@@ -74,9 +74,9 @@ struct Plan {
 
 // Quantizes tensor p.t to p.type_out, appending it to w, and measures the
 // error of the written blocks against the input.
-Status QuantizeTensor(const QuantizeModelOptions& o, const Plan& p,
-                      const std::vector<float>& imp, ThreadPool& pool,
-                      GgufWriter& w, ErrorStats& stats) {
+Status QuantizeTensor(const QuantizeModelOptions& o, const GgufModel& in,
+                      const Plan& p, const std::vector<float>& imp,
+                      ThreadPool& pool, GgufWriter& w, ErrorStats& stats) {
   const ModelTensor& t = *p.t;
   const GgmlTypeInfo& src = *FindGgmlTypeInfoById(t.gguf->ggml_type);
   const GgmlType type = static_cast<GgmlType>(p.type_out);
@@ -85,30 +85,47 @@ Status QuantizeTensor(const QuantizeModelOptions& o, const Plan& p,
   const int64_t in_rb = src.RowBytes(cols);
   const int64_t out_rb = GetGgmlTypeInfo(type).RowBytes(cols);
   const int64_t block = std::min(rows, ErrorBlockRows(cols));
-  // f32 input is read in place (GGUF data is aligned); other types are
-  // decoded a block at a time.
-  const bool in_place = src.type == GgmlType::kF32;
-  std::vector<float> x(in_place ? 0 : static_cast<size_t>(block * cols));
+  // The input is read with pread a block at a time (faster than the mapped
+  // pages for data read once, and nothing stays resident), then decoded to
+  // f32 unless it is f32.
+  const bool is_f32 = src.type == GgmlType::kF32;
+  std::vector<uint8_t> raw(is_f32 ? 0 : static_cast<size_t>(block * in_rb));
+  std::vector<float> x(static_cast<size_t>(block * cols));
   std::vector<float> y(static_cast<size_t>(block * cols));
   std::vector<uint8_t> out(static_cast<size_t>(block * out_rb));
   int64_t bad = -1;
   std::mutex mu;
   for (int64_t b0 = 0; b0 < rows; b0 += block) {
     const int64_t nb = std::min(block, rows - b0);
-    const uint8_t* raw = t.gguf->data + b0 * in_rb;
-    const float* xb = reinterpret_cast<const float*>(raw);
-    if (!in_place) {
+    uint8_t* dst = is_f32 ? reinterpret_cast<uint8_t*>(x.data()) : raw.data();
+    LB_RETURN_IF_ERROR(in.file().mapped().CopyOut(
+        t.gguf->data + b0 * in_rb, static_cast<uint64_t>(nb * in_rb), dst));
+    if (!is_f32) {
       pool.ParallelFor(nb, 0, [&](int64_t r0, int64_t r1) {
-        DequantizeGgmlRow(src.type, raw + r0 * in_rb, x.data() + r0 * cols,
-                          (r1 - r0) * cols);
+        DequantizeGgmlRow(src.type, raw.data() + r0 * in_rb,
+                          x.data() + r0 * cols, (r1 - r0) * cols);
       });
-      xb = x.data();
     }
+    const float* xb = x.data();
+    // One pass per range of rows while they are in the cache: the
+    // finiteness check, the blocks, their decode and the error sums.
     pool.ParallelFor(nb, 0, [&](int64_t r0, int64_t r1) {
-      const int64_t i = FirstNonFinite(xb + r0 * cols, (r1 - r0) * cols);
-      if (i < 0) return;
+      const float* xr = xb + r0 * cols;
+      const int64_t i = FirstNonFinite(xr, (r1 - r0) * cols);
+      if (i >= 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (bad < 0 || r0 * cols + i < bad) bad = r0 * cols + i;
+        return;
+      }
+      uint8_t* ob = out.data() + r0 * out_rb;
+      QuantizeGgmlRows(type, xr, ob, r1 - r0, cols,
+                       imp.empty() ? nullptr : imp.data());
+      float* yb = y.data() + r0 * cols;
+      DequantizeGgmlRow(type, ob, yb, (r1 - r0) * cols);
+      ErrorStats part;
+      part.Add(xr, yb, (r1 - r0) * cols);
       std::lock_guard<std::mutex> lock(mu);
-      if (bad < 0 || r0 * cols + i < bad) bad = r0 * cols + i;
+      stats.Merge(part);
     });
     if (bad >= 0) {
       const float v = xb[bad];
@@ -117,17 +134,6 @@ Status QuantizeTensor(const QuantizeModelOptions& o, const Plan& p,
                              (std::isnan(v) ? "NaN" : "infinite") +
                              ": only finite weights can be quantized");
     }
-    pool.ParallelFor(nb, 0, [&](int64_t r0, int64_t r1) {
-      uint8_t* ob = out.data() + r0 * out_rb;
-      QuantizeGgmlRows(type, xb + r0 * cols, ob, r1 - r0, cols,
-                       imp.empty() ? nullptr : imp.data());
-      float* yb = y.data() + r0 * cols;
-      DequantizeGgmlRow(type, ob, yb, (r1 - r0) * cols);
-      ErrorStats part;
-      part.Add(xb + r0 * cols, yb, (r1 - r0) * cols);
-      std::lock_guard<std::mutex> lock(mu);
-      stats.Merge(part);
-    });
     LB_RETURN_IF_ERROR(
         w.WritePart(t.name, out.data(), static_cast<size_t>(nb * out_rb)));
   }
@@ -233,7 +239,7 @@ Result<QuantizeModelResult> QuantizeGgufModel(
     const GgmlTypeInfo& out_type = GetGgmlTypeInfo(
         static_cast<GgmlType>(p.type_out));  // a codec type: FitRow's result
     tr.scheme = std::string(out_type.ggml_name);
-    const Status st = QuantizeTensor(o, p, imp, pool, *w, tr.stats);
+    const Status st = QuantizeTensor(o, *in, p, imp, pool, *w, tr.stats);
     in->Release(t);
     LB_RETURN_IF_ERROR(st);
     tr.quantized = out_type.block_elements > 1;
