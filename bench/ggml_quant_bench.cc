@@ -17,7 +17,7 @@
 #include "core/thread_pool.h"
 #include "eval/synthetic.h"
 #include "formats/ggml/decode.h"
-#include "formats/ggml/encode.h"
+#include "quant/ggml_quantize.h"
 #include "io/gguf.h"
 #include "quant/ggml_baseline.h"
 

@@ -13,7 +13,7 @@
 
 #include "formats/bitpack.h"
 #include "formats/ggml/decode.h"
-#include "formats/ggml/encode.h"
+#include "quant/ggml_quantize.h"
 #include "hwy/targets.h"
 #include "kernels/kernel_test_util.h"
 #include "kernels/matvec.h"

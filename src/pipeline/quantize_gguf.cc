@@ -16,7 +16,7 @@
 #include "eval/quantized_error.h"
 #include "eval/report.h"
 #include "formats/ggml/decode.h"
-#include "formats/ggml/encode.h"
+#include "quant/ggml_quantize.h"
 #include "formats/ggml/ggml_type.h"
 #include "io/gguf_model.h"
 #include "kernels/error_sums.h"

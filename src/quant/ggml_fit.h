@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "formats/ggml/pack.h"
 #include "kernels/unit_fit.h"
 
 namespace lowbit {
@@ -35,13 +36,8 @@ struct TwoLevelSpec {
   int ls_rs = 1, ls_rm = 1;  // the integer search radius after each round
 };
 
-struct TwoLevelBlock {
-  float d = 0.0f;     // f16-exact
-  float dmin = 0.0f;  // f16-exact
-  int sc[16] = {};
-  int mn[16] = {};
-  int q[256] = {};  // codes in [qmin, qmax]
-};
+// One fitted super-block: what formats/ggml/pack.h packs.
+using TwoLevelBlock = KQuantBlock;
 
 // Chooses d, dmin, the sub-scales and the codes of `nblocks` consecutive
 // super-blocks (one row), minimising the weighted squared error:

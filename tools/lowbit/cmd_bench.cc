@@ -14,7 +14,7 @@
 
 #include "core/huge_pages.h"
 #include "core/round.h"
-#include "formats/ggml/encode.h"
+#include "quant/ggml_quantize.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/packed.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "formats/ggml/decode.h"
-#include "formats/ggml/encode.h"
+#include "quant/ggml_quantize.h"
 
 namespace lowbit {
 namespace {

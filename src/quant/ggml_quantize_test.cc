@@ -3,7 +3,7 @@
 // file, not remembered), and better by the margins on the N(0,1) rows;
 // f16/bf16 must equal ggml's bytes; importance weights must move the error
 // where they point.
-#include "formats/ggml/encode.h"
+#include "quant/ggml_quantize.h"
 
 #include <gtest/gtest.h>
 

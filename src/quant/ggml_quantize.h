@@ -1,6 +1,6 @@
 // Encoders of the ggml block formats: choose codes and scales
-// (quant/ggml_fit.h, quant/group_fit.h) and pack them into ggml's bytes, which
-// DequantizeGgmlRow reads back.
+// (quant/ggml_fit.h, quant/group_fit.h) and pack them into ggml's bytes
+// (formats/ggml/pack.h), which DequantizeGgmlRow reads back.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,239 @@
+// QuantizeGgmlRow: choosing the scales and codes of ggml's block formats
+// (quant/ggml_fit.h, quant/group_fit.h) and handing them to the packers of
+// formats/ggml/pack.h.
+#include "quant/ggml_quantize.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/status.h"
+#include "formats/ggml/blocks.h"
+#include "formats/ggml/pack.h"
+#include "quant/ggml_fit.h"
+#include "quant/group_fit.h"
+
+namespace lowbit {
+namespace {
+
+// The one-scale symmetric blocks (q8_0, q4_0, q5_0, iq4_nl): kernels/unit_fit
+// with one block per SIMD lane. Codes are ggml's unsigned storage (q - qmin).
+struct OneLevel {
+  UnitLevels levels;
+  UnitFitParams fit;
+};
+
+OneLevel OneLevelOf(GgmlType t);
+
+void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
+                         uint8_t* out, int64_t nb);
+
+// In pieces, so that the scratch stays in the cache however long the row.
+void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
+                    int64_t nb) {
+  constexpr int64_t kPiece = 2048;  // blocks
+  const int64_t bytes = GetGgmlTypeInfo(t).block_bytes;
+  for (int64_t b = 0; b < nb; b += kPiece) {
+    EncodeOneLevelPiece(t, x + b * 32, w ? w + b * 32 : nullptr,
+                        out + b * bytes, std::min(kPiece, nb - b));
+  }
+}
+
+void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
+                         uint8_t* out, int64_t nb) {
+  const OneLevel o = OneLevelOf(t);
+  thread_local std::vector<float> d;
+  thread_local std::vector<uint8_t> c;
+  d.resize(static_cast<size_t>(nb));
+  c.resize(static_cast<size_t>(nb) * 32);
+  FitOneLevelRow(x, w, nb, 32, o.levels, o.fit, d.data(), c.data());
+  PackOneLevelBlocks(t, d.data(), c.data(), nb, out);
+}
+
+// q4_1 / q5_1: one scale and one offset per block (quant/ggml_fit.h).
+void EncodeAffine(GgmlType t, const float* x, const float* w, uint8_t* out,
+                  int64_t nb) {
+  constexpr int64_t kPiece = 2048;  // blocks, so that the scratch stays small
+  thread_local std::vector<float> d, m;
+  thread_local std::vector<uint8_t> c;
+  const int qmax = t == GgmlType::kQ4_1 ? 15 : 31;
+  const UnitFitParams fit{4, 3, 0.3f, 2};
+  for (int64_t b0 = 0; b0 < nb; b0 += kPiece) {
+    const int64_t n = std::min(kPiece, nb - b0);
+    d.resize(n);
+    m.resize(n);
+    c.resize(n * 32);
+    FitAffineRow(x + b0 * 32, w ? w + b0 * 32 : nullptr, n, 32, qmax, fit,
+                 d.data(), m.data(), c.data());
+    PackAffineBlocks(t, d.data(), m.data(), c.data(), n,
+                     out + b0 * GetGgmlTypeInfo(t).block_bytes);
+  }
+}
+
+const float* IQ4Levels() {
+  static const float* levels = [] {
+    static float v[16];
+    for (int i = 0; i < 16; ++i) v[i] = static_cast<float>(kIQ4NLValues[i]);
+    return v;
+  }();
+  return levels;
+}
+
+OneLevel OneLevelOf(GgmlType t) {
+  switch (t) {
+    case GgmlType::kQ8_0:  // little to gain at 8 bits: both orientations + LS
+      return {{-128, 127, nullptr, false}, {1, 1, 0.0f, 1}};
+    case GgmlType::kQ4_0:  // the extreme onto -8 (2 steps) or onto 7
+      return {{-8, 7, nullptr, false}, {2, 1, 0.12f, 0, true}};
+    case GgmlType::kQ5_0:
+      return {{-16, 15, nullptr, false}, {2, 1, 0.12f, 0}};
+    case GgmlType::kIQ4_NL:
+      return {{0, 15, IQ4Levels(), false}, {2, 1, 0.15f, 0, true}};
+    default:
+      LB_CHECK(false && "not a one-level block");
+  }
+  return {};
+}
+
+// Each k-quant's geometry and how hard lowbit searches it (docs/algorithms.md
+// section 12 has the measurements behind these choices).
+TwoLevelSpec KSpec(GgmlType t) {
+  TwoLevelSpec s;
+  switch (t) {
+    case GgmlType::kQ2_K:
+      s = {16, 16, 0, 3, 0, 15, true, 15, nullptr, {}};
+      s.fit = {4, 2, 0.3f, 1};
+      s.d_candidates = 4;
+      s.rs = s.rm = 1;
+      s.ls_rounds = 0;
+      break;
+    case GgmlType::kQ3_K:
+      s = {16, 16, -4, 3, -32, 31, false, 0, nullptr, {}};
+      s.fit = {2, 1, 0.15f, 0};
+      s.d_candidates = 1;
+      s.rs = 2;
+      s.ls_rounds = 0;
+      break;
+    case GgmlType::kQ4_K:
+      s = {32, 8, 0, 15, 0, 63, true, 63, nullptr, {}};
+      s.fit = {4, 3, 0.3f, 1};
+      s.d_candidates = 4;
+      s.rs = s.rm = 2;
+      s.ls_rounds = 1;
+      break;
+    case GgmlType::kQ5_K:
+      // The tightest margin: the gain over rounding comes from trying many
+      // (sub-scale, sub-minimum) pairs, each a fresh alignment of the grid.
+      s = {32, 8, 0, 31, 0, 63, true, 63, nullptr, {}};
+      s.fit = {2, 3, 0.3f, 1};
+      s.d_candidates = 2;
+      // The winners lie mostly at larger sub-scales and minimums than the
+      // rounded targets, so the 7 x 7 window is centred at (+2, +1).
+      s.rs = s.rm = 3;
+      s.cs = 2;
+      s.cm = 1;
+      s.ls_rounds = 1;
+      break;
+    case GgmlType::kQ6_K:
+      // 8-bit sub-scales: no super-scale search, a wide sub-scale one.
+      s = {16, 16, -32, 31, -128, 127, false, 0, nullptr, {}};
+      s.fit = {1, 1, 0.2f, 0};
+      s.d_candidates = 1;
+      s.rs = 9;
+      s.ls_rounds = 0;
+      break;
+    case GgmlType::kIQ4_XS:
+      s = {32, 8, 0, 15, -32, 31, false, 0, IQ4Levels(), {}};
+      s.fit = {4, 1, 0.3f, 1};
+      s.d_candidates = 6;
+      s.rs = 1;
+      s.ls_rounds = 1;
+      break;
+    default:
+      LB_CHECK(false && "not a k-quant");
+  }
+  return s;
+}
+
+// Ternary blocks: lowbit's exact ternary optimum (TWN-style alpha, nearest
+// level) with an f16 scale; codes 0, 1, 2 are the levels -1, 0, +1 as in ggml.
+void FitTernaryBlock(const float* x, const float* w, float* d, uint8_t* codes) {
+  const Scheme scheme{SchemeKind::kTernary, 2};
+  MethodSpec mse;
+  mse.method = Method::kMse;
+  const GroupFit fit = FitGroup(x, w, 256, scheme, true, mse, ScaleType::kF16);
+  EncodeGroup(x, 256, scheme, fit, mse, codes);
+  *d = fit.scale;
+}
+
+void EncodeTQ(GgmlType type, const float* x, const float* w, uint8_t* out,
+              int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t c[256];
+    float d;
+    FitTernaryBlock(x + 256 * i, w ? w + 256 * i : nullptr, &d, c);
+    PackTernaryBlock(type, d, c, out + i * GetGgmlTypeInfo(type).block_bytes);
+  }
+}
+
+}  // namespace
+
+bool CanEncodeGgml(GgmlType t) {
+  const GgmlTypeInfo* info = FindGgmlTypeInfoById(static_cast<uint32_t>(t));
+  return info != nullptr && info->codec;
+}
+
+void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
+                     const float* w) {
+  switch (t) {
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+      return PackFloatRow(t, x, n, out);
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ5_0:
+    case GgmlType::kIQ4_NL:
+      return EncodeOneLevel(t, x, w, out, n / 32);
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_1:
+      return EncodeAffine(t, x, w, out, n / 32);
+    case GgmlType::kTQ1_0:
+    case GgmlType::kTQ2_0:
+      return EncodeTQ(t, x, w, out, n / 256);
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+    case GgmlType::kIQ4_XS: {
+      const TwoLevelSpec spec = KSpec(t);
+      const int64_t bytes = GetGgmlTypeInfo(t).block_bytes;
+      constexpr int64_t kPiece = 64;  // super-blocks (70 KiB of blocks)
+      thread_local std::vector<KQuantBlock> blocks;
+      blocks.resize(kPiece);
+      for (int64_t b = 0; b < n / 256; b += kPiece) {
+        const int64_t nb = std::min(kPiece, n / 256 - b);
+        FitTwoLevelRow(x + b * 256, w ? w + b * 256 : nullptr, nb, spec,
+                       blocks.data());
+        for (int64_t i = 0; i < nb; ++i)
+          PackKQuantBlock(t, blocks[i], out + (b + i) * bytes);
+      }
+      return;
+    }
+    default:
+      LB_CHECK(false && "QuantizeGgmlRow: type without an encoder");
+  }
+}
+
+void QuantizeGgmlRows(GgmlType t, const float* x, uint8_t* out, int64_t rows,
+                      int64_t cols, const float* importance) {
+  if (importance == nullptr) {
+    // Blocks never straddle rows, so the rows are one long row.
+    return QuantizeGgmlRow(t, x, out, rows * cols, nullptr);
+  }
+  const int64_t rb = GetGgmlTypeInfo(t).RowBytes(cols);
+  for (int64_t r = 0; r < rows; ++r)
+    QuantizeGgmlRow(t, x + r * cols, out + r * rb, cols, importance);
+}
+
+}  // namespace lowbit
