@@ -28,31 +28,3 @@ inline float RoundClamp(float v, float lo, float hi) {
 }
 
 }  // namespace lowbit
-
-namespace lowbit {
-
-// sum_i w[i] * term(i) over i < n (w null: all ones), in eight independent
-// accumulator lanes of type Acc, so that the compiler can vectorize the loop
-// without reassociating a single running sum (which this project does not allow
-// it to do).
-template <typename Acc, typename Index, typename Term>
-[[gnu::always_inline]] inline double LaneSum(Index n, const float* w,
-                                             Term term) {
-  Acc acc[8] = {};
-  Index i = 0;
-  if (w == nullptr) {
-    for (; i + 8 <= n; i += 8) {
-      for (int k = 0; k < 8; ++k) acc[k] += term(i + k);
-    }
-  } else {
-    for (; i + 8 <= n; i += 8) {
-      for (int k = 0; k < 8; ++k) acc[k] += w[i + k] * term(i + k);
-    }
-  }
-  for (; i < n; ++i) acc[i & 7] += (w ? w[i] : 1.0f) * term(i);
-  double sum = 0.0;
-  for (Acc a : acc) sum += a;
-  return sum;
-}
-
-}  // namespace lowbit

@@ -38,15 +38,6 @@ void RowsCols(const Shape& shape, int64_t* rows, int64_t* cols) {
 
 int64_t StorageBytes(DType t, int64_t n) { return (n * DTypeBits(t) + 7) / 8; }
 
-Tensor::Tensor(DType dtype, Shape shape)
-    : dtype_(dtype), shape_(std::move(shape)) {
-  nbytes_ = static_cast<size_t>(StorageBytes(dtype_, NumElements(shape_)));
-  const size_t alloc = ((nbytes_ + 63) / 64) * 64 + 64;
-  data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, alloc)));
-  LB_CHECK(data_ != nullptr);
-  std::memset(data_.get(), 0, alloc);
-}
-
 void ToFloat(DType t, const void* src, int64_t n, float* dst) {
   // An empty tensor's buffers may be null, which memcpy must never see.
   if (n <= 0) return;

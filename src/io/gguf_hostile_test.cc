@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "io/gguf.h"
-#include "io/gguf_test_util.h"
+#include "tests/support/gguf_test_util.h"
 
 namespace lowbit {
 namespace {

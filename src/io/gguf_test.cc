@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "formats/ggml/ggml_type.h"
-#include "io/gguf_test_util.h"
+#include "tests/support/gguf_test_util.h"
 
 namespace lowbit {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "formats/ggml/ggml_type.h"
 #include "io/gguf.h"
-#include "io/gguf_test_util.h"
+#include "tests/support/gguf_test_util.h"
 
 namespace lowbit {
 namespace {

@@ -148,12 +148,6 @@ Result<uint64_t> CheckInFileData(const onnx::TensorProto& t, DType dt,
 
 }  // namespace
 
-int OnnxElementBytes(int data_type) {
-  const std::optional<DType> d = DTypeOfOnnx(data_type);
-  if (!d || DTypeBits(*d) < 8) return 0;
-  return DTypeBits(*d) / 8;
-}
-
 bool HasOnnxExtension(const std::string& path) {
   return path.size() >= 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
 }

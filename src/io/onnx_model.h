@@ -78,10 +78,6 @@ class OnnxModel : public Model {
   int lifted_ = 0;
 };
 
-// Bytes per element of an ONNX TensorProto data type, 0 when unknown or
-// sub-byte.
-int OnnxElementBytes(int data_type);
-
 // Writes `m` to `path` through a temporary file and a rename. Models whose
 // serialized size would pass protobuf's 2 GiB limit (or all, with `external`)
 // get their initializers of 1 KiB or more written to "<file name>.data" beside

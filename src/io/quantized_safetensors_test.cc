@@ -21,7 +21,7 @@
 #include "eval/error_stats.h"
 #include "eval/report.h"
 #include "eval/synthetic.h"
-#include "io/quantized_safetensors_test_util.h"
+#include "tests/support/quantized_safetensors_test_util.h"
 #include "quant/quantize.h"
 
 namespace lowbit {

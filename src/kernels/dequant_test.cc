@@ -7,7 +7,7 @@
 #include <string>
 
 #include "hwy/targets.h"
-#include "kernels/kernel_test_util.h"
+#include "tests/support/kernel_test_util.h"
 #include "quant/quantize.h"
 #include "tests/support/scoped_target.h"
 

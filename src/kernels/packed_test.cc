@@ -15,7 +15,7 @@
 #include "formats/ggml/decode.h"
 #include "quant/ggml_quantize.h"
 #include "hwy/targets.h"
-#include "kernels/kernel_test_util.h"
+#include "tests/support/kernel_test_util.h"
 #include "kernels/matvec.h"
 #include "quant/quantize.h"
 #include "tests/support/scoped_target.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/ggml/golden_test_util.h"
+#include "tests/support/golden_test_util.h"
 #include "io/gguf.h"
 
 namespace lowbit {

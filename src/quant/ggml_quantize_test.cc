@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "formats/ggml/decode.h"
-#include "formats/ggml/golden_test_util.h"
+#include "tests/support/golden_test_util.h"
 #include "io/gguf.h"
 
 namespace lowbit {

@@ -16,7 +16,7 @@
 #include "core/half.h"
 #include "formats/ggml/blocks.h"
 #include "formats/ggml/ggml_type.h"
-#include "formats/ggml/golden_test_util.h"
+#include "tests/support/golden_test_util.h"
 
 namespace lowbit {
 namespace {
