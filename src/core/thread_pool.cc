@@ -24,7 +24,7 @@ ThreadPool::ThreadPool(int num_threads) {
   }
   num_threads_ = num_threads;
   for (int i = 1; i < num_threads_; ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
+    workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
 }
 
@@ -37,13 +37,13 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunChunks(const Job& job) {
+void ThreadPool::RunChunks(const Job& job, int slot) {
   for (;;) {
     const int64_t begin = next_.fetch_add(job.grain, std::memory_order_relaxed);
     if (begin >= job.n) return;
     try {
       TaskScope scope;
-      (*job.fn)(begin, std::min(job.n, begin + job.grain));
+      (*job.fn)(begin, std::min(job.n, begin + job.grain), slot);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_) error_ = std::current_exception();
@@ -53,7 +53,7 @@ void ThreadPool::RunChunks(const Job& job) {
   }
 }
 
-void ThreadPool::WorkerLoop() {
+void ThreadPool::WorkerLoop(int slot) {
   int64_t seen = 0;
   for (;;) {
     Job job;
@@ -66,7 +66,7 @@ void ThreadPool::WorkerLoop() {
       job = job_;
       ++active_;
     }
-    RunChunks(job);
+    RunChunks(job, slot);
     {
       std::lock_guard<std::mutex> lock(mu_);
       --active_;
@@ -76,14 +76,19 @@ void ThreadPool::WorkerLoop() {
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
-                             const std::function<void(int64_t, int64_t)>& fn) {
+                             FunctionRef<void(int64_t, int64_t)> fn) {
+  ParallelForSlots(n, grain, [fn](int64_t b, int64_t e, int) { fn(b, e); });
+}
+
+void ThreadPool::ParallelForSlots(int64_t n, int64_t grain,
+                                  FunctionRef<void(int64_t, int64_t, int)> fn) {
   if (n <= 0) return;
   if (grain <= 0) {
     grain = std::max<int64_t>(1, n / (4 * static_cast<int64_t>(num_threads_)));
   }
   if (num_threads_ == 1 || n <= grain || InTask()) {
     TaskScope scope;  // inline: one call for the whole range
-    fn(0, n);
+    fn(0, n, 0);
     return;
   }
   std::lock_guard<std::mutex> submit(submit_mu_);
@@ -96,7 +101,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     ++generation_;
   }
   cv_work_.notify_all();
-  RunChunks(job);
+  RunChunks(job, 0);
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mu_);

@@ -14,12 +14,38 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace lowbit {
+
+// A non-owning reference to a callable (what a blocking loop needs): no copy,
+// no allocation, whatever the lambda captures. The callable must outlive the
+// call it is passed to, as a temporary argument does.
+template <typename Signature>
+class FunctionRef;
+template <typename R, typename... Args>
+class FunctionRef<R(Args...)> {
+ public:
+  template <typename F, typename = std::enable_if_t<
+                            !std::is_same_v<std::decay_t<F>, FunctionRef>>>
+  FunctionRef(F&& f)  // NOLINT: converts from any callable, like std::function
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o, Args... a) -> R {
+          return (*static_cast<std::remove_reference_t<F>*>(o))(
+              std::forward<Args>(a)...);
+        }) {}
+  R operator()(Args... a) const {
+    return call_(obj_, std::forward<Args>(a)...);
+  }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, Args...);
+};
 
 class ThreadPool {
  public:
@@ -36,19 +62,27 @@ class ThreadPool {
   // are done. fn must be thread-safe. n <= 0 calls nothing. A single-thread
   // pool, n <= grain, or a call from inside a task makes one call fn(0, n).
   void ParallelFor(int64_t n, int64_t grain,
-                   const std::function<void(int64_t, int64_t)>& fn);
+                   FunctionRef<void(int64_t, int64_t)> fn);
+
+  // The same, and fn(begin, end, slot) also learns which thread of this loop
+  // runs the chunk: slot 0 is the calling thread, 1 .. num_threads() - 1 the
+  // workers, and no two chunks run at once with the same slot. A kernel takes
+  // num_threads() slices of scratch before the loop (from a Workspace) and
+  // each chunk uses its slot's.
+  void ParallelForSlots(int64_t n, int64_t grain,
+                        FunctionRef<void(int64_t, int64_t, int)> fn);
 
   // True while the calling thread runs a task of any pool.
   static bool InTask();
 
  private:
   struct Job {
-    const std::function<void(int64_t, int64_t)>* fn = nullptr;
+    const FunctionRef<void(int64_t, int64_t, int)>* fn = nullptr;
     int64_t n = 0;
     int64_t grain = 1;
   };
-  void WorkerLoop();
-  void RunChunks(const Job& job);
+  void WorkerLoop(int slot);
+  void RunChunks(const Job& job, int slot);
 
   int num_threads_ = 1;
   std::vector<std::thread> workers_;

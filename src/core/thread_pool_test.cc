@@ -135,3 +135,38 @@ TEST(ThreadPool, AnExceptionInATaskReachesTheCallerAndThePoolStaysUsable) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Slots: in range, never two running chunks with the same one, slot 0 for
+// the inline path; every index covered once.
+TEST(ThreadPool, SlotsAreExclusivePerThread) {
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> busy(static_cast<size_t>(threads));
+    std::vector<std::atomic<int>> hits(1000);
+    std::atomic<int> clashes{0}, out_of_range{0};
+    pool.ParallelForSlots(1000, 7, [&](int64_t b, int64_t e, int slot) {
+      if (slot < 0 || slot >= threads) {
+        ++out_of_range;
+        return;
+      }
+      if (busy[slot].exchange(1) != 0) ++clashes;
+      for (int64_t i = b; i < e; ++i) ++hits[i];
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      busy[slot].store(0);
+    });
+    EXPECT_EQ(clashes.load(), 0) << threads;
+    EXPECT_EQ(out_of_range.load(), 0) << threads;
+    for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+    int inline_slot = -1;
+    pool.ParallelForSlots(3, 100, [&](int64_t, int64_t, int slot) {
+      inline_slot = slot;
+    });
+    EXPECT_EQ(inline_slot, 0);
+  }
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -135,31 +135,35 @@ void DequantizeRow(const QuantizedTensor& q, int64_t r, float* out) {
   const int64_t cols = q.cols;
   const int64_t gpr = q.groups_per_row();
   const int64_t srow = q.granularity == Granularity::kTensor ? 0 : r;
-  std::vector<uint8_t> codes(static_cast<size_t>(cols));
-  UnpackBits(q.codes.data() + r * q.code_row_bytes(), cols, bits, codes.data());
+  const uint8_t* row = q.codes.data() + r * q.code_row_bytes();
   std::span<const float> levels = q.scheme.Levels();
-  if (q.scheme.kind == SchemeKind::kKmeans) {
+  const bool km = q.scheme.kind == SchemeKind::kKmeans;
+  if (km) {
     levels = std::span<const float>(q.codebook.data() + srow * q.levels(),
                                     static_cast<size_t>(q.levels()));
-    for (int64_t i = 0; i < cols; ++i) out[i] = levels[codes[i]];
-    return;
   }
-  std::vector<uint8_t> zeros;
   const bool asym = q.scheme.kind == SchemeKind::kInt && !q.symmetric;
-  if (asym) {
-    zeros.resize(static_cast<size_t>(gpr));
-    UnpackBits(q.zeros.data() + srow * q.zero_row_bytes(), gpr, bits,
-               zeros.data());
-  }
+  const uint8_t* zrow =
+      asym ? q.zeros.data() + srow * q.zero_row_bytes() : nullptr;
   const float sym_zero = q.scheme.kind == SchemeKind::kInt
                              ? static_cast<float>(1 << (bits - 1))
                              : 0.0f;
-  for (int64_t g = 0; g < gpr; ++g) {
-    const float s = q.scales[srow * gpr + g];
-    const float z = asym ? static_cast<float>(zeros[g]) : sym_zero;
-    const int64_t end = std::min(cols, (g + 1) * q.group_size);
-    for (int64_t i = g * q.group_size; i < end; ++i) {
-      out[i] = s * (levels[codes[i]] - z);
+  // Codes a chunk at a time (no allocation), each chunk cut at group ends.
+  uint8_t codes[kCodeChunk];
+  for (int64_t c0 = 0; c0 < cols; c0 += kCodeChunk) {
+    const int64_t c1 = std::min(cols, c0 + kCodeChunk);
+    UnpackBits(row + c0 * bits / 8, c1 - c0, bits, codes);
+    if (km) {
+      for (int64_t i = c0; i < c1; ++i) out[i] = levels[codes[i - c0]];
+      continue;
+    }
+    for (int64_t i = c0; i < c1;) {
+      const int64_t g = i / q.group_size;
+      const int64_t end = std::min(c1, (g + 1) * q.group_size);
+      const float s = q.scales[srow * gpr + g];
+      const float z =
+          asym ? static_cast<float>(CodeAt(zrow, g, bits)) : sym_zero;
+      for (; i < end; ++i) out[i] = s * (levels[codes[i - c0]] - z);
     }
   }
 }

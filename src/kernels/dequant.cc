@@ -55,25 +55,16 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
   const bool is_int = q.scheme.kind == SchemeKind::kInt;
   const bool asym = is_int && !q.symmetric;
   const float sym_zero = is_int ? static_cast<float>(1 << (bits - 1)) : 0.0f;
-  std::vector<uint8_t> codes(static_cast<size_t>(cols)), zeros;
-  if (asym) zeros.resize(static_cast<size_t>(gpr));
+  uint8_t codes[kCodeChunk];
+  const float* table_fixed = q.scheme.Levels().data();
   for (int64_t r = r0; r < r1; ++r) {
     float* o = out + (r - r0) * cols;
     const int64_t srow = q.granularity == Granularity::kTensor ? 0 : r;
-    const uint8_t* c = q.codes.data() + r * q.code_row_bytes();
-    if (bits == 4) {
-      Unpack4(c, cols, codes.data());
-      c = codes.data();
-    } else if (bits != 8) {  // 1, 2, 3, 5, 6, 7 bits: unpacked to bytes
-      UnpackBits(c, cols, bits, codes.data());
-      c = codes.data();
-    }
+    const uint8_t* row = q.codes.data() + r * q.code_row_bytes();
     const float* table =
-        km ? q.codebook.data() + srow * q.levels() : q.scheme.Levels().data();
-    if (asym) {
-      UnpackBits(q.zeros.data() + srow * q.zero_row_bytes(), gpr, bits,
-                 zeros.data());
-    }
+        km ? q.codebook.data() + srow * q.levels() : table_fixed;
+    const uint8_t* zrow =
+        asym ? q.zeros.data() + srow * q.zero_row_bytes() : nullptr;
 #if HWY_TARGET <= HWY_AVX3
     const bool permute = bits == 4;  // 16 levels in 16 lanes
     const auto tv = permute ? hn::LoadU(df, table) : hn::Zero(df);
@@ -85,17 +76,32 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
 #endif
       return hn::GatherIndex(df, table, k);
     };
-    for (int64_t g = 0; g < gpr; ++g) {
-      const float s = km ? 1.0f : q.scales[srow * gpr + g];
-      const float z = asym ? static_cast<float>(zeros[g]) : sym_zero;
-      const auto vs = hn::Set(df, s), vz = hn::Set(df, z);
-      int64_t i = g * q.group_size;
-      const int64_t end = std::min(cols, (g + 1) * q.group_size);
-      for (; i + N <= end; i += N) {
-        const auto k = hn::PromoteTo(di, hn::LoadU(du8, c + i));
-        hn::StoreU(hn::Mul(vs, hn::Sub(level(k), vz)), df, o + i);
+    // Codes a chunk at a time into a buffer on the stack (8-bit codes are
+    // read in place), each chunk cut at group ends.
+    for (int64_t c0 = 0; c0 < cols; c0 += kCodeChunk) {
+      const int64_t c1 = std::min(cols, c0 + kCodeChunk);
+      const uint8_t* c = row + c0;
+      if (bits == 4) {
+        Unpack4(row + c0 / 2, c1 - c0, codes);
+        c = codes;
+      } else if (bits != 8) {  // 1, 2, 3, 5, 6, 7 bits: unpacked to bytes
+        UnpackBits(row + c0 * bits / 8, c1 - c0, bits, codes);
+        c = codes;
       }
-      for (; i < end; ++i) o[i] = s * (table[c[i]] - z);
+      // c[i - c0] is code i of the row for i in [c0, c1).
+      for (int64_t i = c0; i < c1;) {
+        const int64_t g = i / q.group_size;
+        const int64_t end = std::min(c1, (g + 1) * q.group_size);
+        const float s = km ? 1.0f : q.scales[srow * gpr + g];
+        const float z =
+            asym ? static_cast<float>(CodeAt(zrow, g, bits)) : sym_zero;
+        const auto vs = hn::Set(df, s), vz = hn::Set(df, z);
+        for (; i + N <= end; i += N) {
+          const auto k = hn::PromoteTo(di, hn::LoadU(du8, c + (i - c0)));
+          hn::StoreU(hn::Mul(vs, hn::Sub(level(k), vz)), df, o + i);
+        }
+        for (; i < end; ++i) o[i] = s * (table[c[i - c0]] - z);
+      }
     }
   }
 }

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "hwy/targets.h"
-#include "tests/support/kernel_test_util.h"
 #include "quant/quantize.h"
+#include "tests/support/kernel_test_util.h"
 #include "tests/support/scoped_target.h"
 
 namespace lowbit {

@@ -23,14 +23,15 @@ Status Layer(const std::vector<float>& w_f32, int64_t rows, int64_t cols,
   LB_ASSIGN_OR_RETURN(QuantizedTensor w,
                       Quantize(w_f32.data(), Shape{rows, cols}, c, pool));
   LB_ASSIGN_OR_RETURN(PackedMatrix packed, Pack(w));
+  Workspace ws;  // scratch of the products, reused by every call
   std::vector<float> x(static_cast<size_t>(cols), 0.5f);
   y->resize(static_cast<size_t>(rows));
-  LB_RETURN_IF_ERROR(MatVecQ8(packed, x.data(), y->data(), pool));
+  LB_RETURN_IF_ERROR(MatVecQ8(packed, x.data(), y->data(), pool, ws));
   std::vector<float> xs(static_cast<size_t>(32 * cols), 0.5f);
   ys->resize(static_cast<size_t>(32 * rows));
-  LB_RETURN_IF_ERROR(MatMul(w, xs.data(), 32, ys->data(), pool));
+  LB_RETURN_IF_ERROR(MatMul(w, xs.data(), 32, ys->data(), pool, ws));
   ys8->resize(ys->size());
-  LB_RETURN_IF_ERROR(MatMulQ8(packed, xs.data(), 32, ys8->data(), pool));
+  LB_RETURN_IF_ERROR(MatMulQ8(packed, xs.data(), 32, ys8->data(), pool, ws));
   return Status::Ok();
 }
 

@@ -235,22 +235,22 @@ void TileQ8(const uint8_t* const* c, const Q8Acts& a, int64_t b0, int64_t cols,
 
 }  // namespace
 
+// wt: kTile * w.cols floats of scratch.
 void MatMulRowsImpl(const QuantizedTensor& w, const F32Acts& a, int64_t r0,
-                    int64_t r1, float* y) {
+                    int64_t r1, float* wt, float* y) {
   const int64_t cols = w.cols;
-  std::vector<float> wt(static_cast<size_t>(kTile * cols));
   float out[kTile][kTile];
   for (int64_t r = r0; r < r1; r += kTile) {
     const int64_t nr = std::min(kTile, r1 - r);
     for (int64_t i = 0; i < kTile; ++i) {
       if (i < nr) {
-        DecodeRow(w, r + i, wt.data() + i * cols);
+        DecodeRow(w, r + i, wt + i * cols);
       } else {
-        std::fill(wt.begin() + i * cols, wt.begin() + (i + 1) * cols, 0.0f);
+        std::fill(wt + i * cols, wt + (i + 1) * cols, 0.0f);
       }
     }
     for (int64_t b0 = 0; b0 < a.batch_pad; b0 += kTile) {
-      TileF32(wt.data(), a.x + b0 * cols, cols, out);
+      TileF32(wt, a.x + b0 * cols, cols, out);
       for (int64_t b = b0; b < std::min(a.batch, b0 + kTile); ++b)
         for (int64_t i = 0; i < nr; ++i) y[b * w.rows + r + i] = out[i][b - b0];
     }
@@ -322,7 +322,7 @@ bool MatMulSupports(const QuantizedTensor& w) {
 }
 
 Status MatMul(const QuantizedTensor& w, const float* x, int64_t batch, float* y,
-              ThreadPool& pool) {
+              ThreadPool& pool, Workspace& ws) {
   if (!MatMulSupports(w)) {
     return InvalidArgument(
         "MatMul: no kernel for " + w.scheme.Name() +
@@ -331,12 +331,13 @@ Status MatMul(const QuantizedTensor& w, const float* x, int64_t batch, float* y,
              : std::string()));
   }
   if (batch < 1) return InvalidArgument("MatMul: batch must be at least 1");
-  if (batch == 1 && MatVecSupports(w)) return MatVec(w, x, y, pool);
+  if (batch == 1 && MatVecSupports(w)) return MatVec(w, x, y, pool, ws);
+  Workspace::Scope scope(ws);
   const int64_t cols = w.cols, pad = PadBatch(batch);
-  std::vector<float> xp(static_cast<size_t>(pad * cols), 0.0f);
+  float* xp = ws.TakeZeroed<float>(pad * cols);
   for (int64_t b = 0; b < batch; ++b) {
     const float* src = x + b * cols;
-    float* dst = xp.data() + b * cols;
+    float* dst = xp + b * cols;
     if (w.scheme.bits == 4) {  // even columns, then odd ones
       const int64_t half = cols / 2;
       for (int64_t j = 0; j < half; ++j) {
@@ -347,10 +348,13 @@ Status MatMul(const QuantizedTensor& w, const float* x, int64_t batch, float* y,
       std::copy(src, src + cols, dst);
     }
   }
-  const F32Acts acts{xp.data(), batch, pad};
-  pool.ParallelFor(w.rows, RowGrain(w.rows, pool), [&](int64_t r0, int64_t r1) {
-    HWY_DYNAMIC_DISPATCH(MatMulRowsImpl)(w, acts, r0, r1, y);
-  });
+  const F32Acts acts{xp, batch, pad};
+  float* wt = ws.Take<float>(kTile * cols * pool.num_threads());
+  pool.ParallelForSlots(w.rows, RowGrain(w.rows, pool),
+                        [&](int64_t r0, int64_t r1, int t) {
+                          HWY_DYNAMIC_DISPATCH(MatMulRowsImpl)
+                          (w, acts, r0, r1, wt + t * kTile * cols, y);
+                        });
   return Status::Ok();
 }
 
@@ -361,21 +365,22 @@ bool MatMulQ8Supports(const QuantizedTensor& w) {
 }
 
 Status MatMulQ8(const QuantizedTensor& w, const float* x, int64_t batch,
-                float* y, ThreadPool& pool) {
+                float* y, ThreadPool& pool, Workspace& ws) {
   if (!MatMulQ8Supports(w)) {
     return InvalidArgument(
         "MatMulQ8: int8 symmetric weights per channel or tensor, fewer than "
         "65536 columns");
   }
   if (batch < 1) return InvalidArgument("MatMulQ8: batch must be at least 1");
+  Workspace::Scope scope(ws);
   const int64_t cols = w.cols, pad = PadBatch(batch);
-  std::vector<int16_t> x16(static_cast<size_t>(pad * cols), 0);
-  std::vector<int8_t> x8(x16.size(), 0);
-  std::vector<float> sx(static_cast<size_t>(pad), 0.0f);
-  std::vector<int64_t> sum(static_cast<size_t>(pad), 0);
+  int16_t* x16 = ws.TakeZeroed<int16_t>(pad * cols);
+  int8_t* x8 = ws.TakeZeroed<int8_t>(pad * cols);
+  float* sx = ws.TakeZeroed<float>(pad);
+  int64_t* sum = ws.TakeZeroed<int64_t>(pad);
   pool.ParallelFor(batch, 1, [&](int64_t b0, int64_t b1) {  // rows apart
     for (int64_t b = b0; b < b1; ++b) {
-      int16_t* q = x16.data() + b * cols;
+      int16_t* q = x16 + b * cols;
       sx[b] = QuantizeActivations(x + b * cols, cols, q);
       for (int64_t k = 0; k < cols; ++k) {
         x8[b * cols + k] = static_cast<int8_t>(q[k]);
@@ -383,7 +388,7 @@ Status MatMulQ8(const QuantizedTensor& w, const float* x, int64_t batch,
       }
     }
   });
-  const Q8Acts acts{x8.data(), x16.data(), sx.data(), sum.data(), batch, pad};
+  const Q8Acts acts{x8, x16, sx, sum, batch, pad};
   pool.ParallelFor(w.rows, RowGrain(w.rows, pool), [&](int64_t r0, int64_t r1) {
     HWY_DYNAMIC_DISPATCH(MatMulQ8RowsImpl)(w, acts, r0, r1, y);
   });

@@ -9,14 +9,16 @@
 // Example (a 4-token prompt through one int8 layer):
 //   QuantizedTensor w = *Quantize(data, {11008, 4096}, int8_per_channel, pool);
 //   std::vector<float> x(4 * 4096), y(4 * 11008);
-//   LB_RETURN_IF_ERROR(MatMul(w, x.data(), 4, y.data(), pool));     // f32 x
-//   LB_RETURN_IF_ERROR(MatMulQ8(w, x.data(), 4, y.data(), pool));   // int8 x
+//   Workspace ws;                                        // reused per call
+//   LB_RETURN_IF_ERROR(MatMul(w, x.data(), 4, y.data(), pool, ws));    // f32 x
+//   LB_RETURN_IF_ERROR(MatMulQ8(w, x.data(), 4, y.data(), pool, ws));  // int8
 #pragma once
 
 #include <cstdint>
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "core/workspace.h"
 #include "formats/quantized_tensor.h"
 
 namespace lowbit {
@@ -26,8 +28,9 @@ namespace lowbit {
 // f32 once and multiplied with fused multiply-adds; within float rounding of
 // reference::MatVec per activation row (the tests allow 1e-5 of sum |w x|).
 bool MatMulSupports(const QuantizedTensor& w);
+// Scratch (the reordered activations, decoded weight tiles) comes from `ws`.
 Status MatMul(const QuantizedTensor& w, const float* x, int64_t batch, float* y,
-              ThreadPool& pool);
+              ThreadPool& pool, Workspace& ws);
 
 // int8 activations (each activation row quantized with its own scale, as
 // QuantizeActivations) and int8 symmetric weights per channel or tensor, fewer
@@ -37,7 +40,7 @@ Status MatMul(const QuantizedTensor& w, const float* x, int64_t batch, float* y,
 // Equal bit for bit to reference::MatVecQ8 on each activation row.
 bool MatMulQ8Supports(const QuantizedTensor& w);
 Status MatMulQ8(const QuantizedTensor& w, const float* x, int64_t batch,
-                float* y, ThreadPool& pool);
+                float* y, ThreadPool& pool, Workspace& ws);
 
 // The name of the Highway target the batched kernels run on (for reports).
 const char* MatMulTarget();

@@ -13,13 +13,19 @@
 #include <string>
 
 #include "hwy/targets.h"
-#include "tests/support/kernel_test_util.h"
 #include "kernels/matvec.h"
 #include "quant/quantize.h"
+#include "tests/support/kernel_test_util.h"
 #include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
+
+// Scratch of the products, reused by every call in this file.
+Workspace& Ws() {
+  static thread_local Workspace ws;
+  return ws;
+}
 
 QuantizedTensor Make(int64_t rows, int64_t cols, const std::string& scheme,
                      Granularity gran, int64_t group, bool asym,
@@ -62,7 +68,7 @@ TEST(MatMul, EveryTargetMatchesTheReference) {
                {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{33}}) {
             const std::vector<float> x = Acts(batch, cols, 9 + batch);
             std::vector<float> y(static_cast<size_t>(batch * rows)), ref(rows);
-            ASSERT_TRUE(MatMul(w, x.data(), batch, y.data(), pool).ok());
+            ASSERT_TRUE(MatMul(w, x.data(), batch, y.data(), pool, Ws()).ok());
             for (int64_t b = 0; b < batch; ++b) {
               reference::MatVec(w, x.data() + b * cols, ref.data());
               for (int64_t r = 0; r < rows; ++r) {
@@ -102,7 +108,8 @@ TEST(MatMul, IntegerActivationsEqualTheReferenceExactly) {
                {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{32}}) {
             const std::vector<float> x = Acts(batch, cols, 4 + batch);
             std::vector<float> y(static_cast<size_t>(batch * rows)), ref(rows);
-            ASSERT_TRUE(MatMulQ8(w, x.data(), batch, y.data(), pool).ok());
+            ASSERT_TRUE(
+                MatMulQ8(w, x.data(), batch, y.data(), pool, Ws()).ok());
             for (int64_t b = 0; b < batch; ++b) {
               reference::MatVecQ8(w, x.data() + b * cols, ref.data());
               for (int64_t r = 0; r < rows; ++r) {
@@ -143,12 +150,12 @@ TEST(MatMul, RefusesWhatItHasNoKernelFor) {
       Make(4, 64, "int3", Granularity::kGroup, 64, false, 1);
   std::vector<float> x(2 * 64), y(2 * 4);
   EXPECT_FALSE(MatMulSupports(nf4));
-  EXPECT_FALSE(MatMul(nf4, x.data(), 2, y.data(), pool).ok());
-  EXPECT_FALSE(MatMulQ8(nf4, x.data(), 2, y.data(), pool).ok());
+  EXPECT_FALSE(MatMul(nf4, x.data(), 2, y.data(), pool, Ws()).ok());
+  EXPECT_FALSE(MatMulQ8(nf4, x.data(), 2, y.data(), pool, Ws()).ok());
   const QuantizedTensor i8 =
       Make(4, 64, "int8", Granularity::kChannel, 0, false, 2);
-  EXPECT_FALSE(MatMul(i8, x.data(), 0, y.data(), pool).ok());
-  EXPECT_FALSE(MatMulQ8(i8, x.data(), 0, y.data(), pool).ok());
+  EXPECT_FALSE(MatMul(i8, x.data(), 0, y.data(), pool, Ws()).ok());
+  EXPECT_FALSE(MatMulQ8(i8, x.data(), 0, y.data(), pool, Ws()).ok());
 }
 
 }  // namespace

@@ -337,7 +337,7 @@ void DotQ8RowsImpl(const QuantizedTensor& w, const int16_t* xq,
 namespace {
 void DotQ4Raw(const QuantizedTensor& w, const int16_t* xqe, const int16_t* xqo,
               const int8_t* x8e, const int8_t* x8o, int64_t r0, int64_t r1,
-              float* out) {
+              float* es, float* out) {
 #if HWY_TARGET == HWY_AVX3_DL
   (void)x8e;
   (void)x8o;
@@ -347,7 +347,7 @@ void DotQ4Raw(const QuantizedTensor& w, const int16_t* xqe, const int16_t* xqo,
 #endif
   const int64_t nbytes = w.cols / 2, quads = w.cols / 4;
   const int64_t per_group = w.group_size / 4;  // lanes (quads) per group
-  std::vector<float> es(static_cast<size_t>(quads));
+  (void)quads;  // es holds w.cols / 4 floats (the caller's scratch)
   const int64_t groups = w.groups_per_row();
 #if !LOWBIT_X86_SIMD_TARGET
   for (int64_t r = r0; r < r1; ++r) {
@@ -387,8 +387,7 @@ void DotQ4Raw(const QuantizedTensor& w, const int16_t* xqe, const int16_t* xqo,
     const float* s = w.scales.data() + r * groups;
     if (mode == 0) {
       for (int64_t g = 0; g < groups; ++g) {
-        std::fill(es.begin() + g * per_group, es.begin() + (g + 1) * per_group,
-                  s[g]);
+        std::fill(es + g * per_group, es + (g + 1) * per_group, s[g]);
       }
     }
     // Two chunks per step into two accumulators; the scale vector's form is
@@ -423,7 +422,7 @@ void DotQ4Raw(const QuantizedTensor& w, const int16_t* xqe, const int16_t* xqo,
                                     hn::Set(df, s[g]));
       });
     } else {
-      out[r] = run([&](int64_t j) { return hn::LoadU(df, es.data() + j / 2); });
+      out[r] = run([&](int64_t j) { return hn::LoadU(df, es + j / 2); });
     }
   }
 #endif
@@ -434,13 +433,14 @@ void DotQ4Raw(const QuantizedTensor& w, const int16_t* xqe, const int16_t* xqo,
 // gcorr is given (symmetric weights: gcorr[g] = 8 * the group's sum of xq).
 void DotQ4RowsImpl(const QuantizedTensor& w, const int16_t* xqe,
                    const int16_t* xqo, const int8_t* x8e, const int8_t* x8o,
-                   const float* gcorr, int64_t r0, int64_t r1, float* out) {
+                   const float* gcorr, int64_t r0, int64_t r1, float* es,
+                   float* out) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (w.group_size >= 16) {
     return VnniDotQ4Rows(w, x8e, x8o, xqe, xqo, gcorr, r0, r1, out);
   }
 #endif
-  DotQ4Raw(w, xqe, xqo, x8e, x8o, r0, r1, out);
+  DotQ4Raw(w, xqe, xqo, x8e, x8o, r0, r1, es, out);
   if (gcorr == nullptr) return;
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -498,7 +498,7 @@ void ActRoundImpl(const float* x, int64_t n, float inv, int16_t* xq) {
 size_t VectorLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 
 void MatVecRowsImpl(const QuantizedTensor& w, const MatVecPrep& p, int64_t r0,
-                    int64_t r1, float* y) {
+                    int64_t r1, float* zbuf, float* y) {
   if (w.scheme.bits == 8) {
     for (int64_t r = r0; r < r1; ++r) y[r] = RowInt8(w, p, r);
     return;
@@ -507,8 +507,7 @@ void MatVecRowsImpl(const QuantizedTensor& w, const MatVecPrep& p, int64_t r0,
     for (int64_t r = r0; r < r1; ++r) y[r] = RowLut4(w, p, r);
     return;
   }
-  std::vector<float> zbuf(static_cast<size_t>(w.groups_per_row()));
-  for (int64_t r = r0; r < r1; ++r) y[r] = RowInt4(w, p, r, zbuf.data());
+  for (int64_t r = r0; r < r1; ++r) y[r] = RowInt4(w, p, r, zbuf);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -549,45 +548,50 @@ bool MatVecQ8Supports(const QuantizedTensor& w) {
 }
 
 Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
-                ThreadPool& pool) {
+                ThreadPool& pool, Workspace& ws) {
   if (!MatVecQ8Supports(w)) {
     return InvalidArgument(
         "MatVecQ8: int8 symmetric weights per channel or tensor, or int4 in "
         "groups (whole groups, rows a multiple of the vector), fewer than "
         "65536 columns");
   }
-  std::vector<int16_t> xq(static_cast<size_t>(w.cols));
-  const float sx = QuantizeActivations(x, w.cols, xq.data());
+  Workspace::Scope scope(ws);
+  int16_t* xq = ws.Take<int16_t>(w.cols);
+  const float sx = QuantizeActivations(x, w.cols, xq);
   const int64_t grain = std::max<int64_t>(
       16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
   if (w.scheme.bits == 4) {
     const int64_t half = w.cols / 2, groups = w.groups_per_row();
-    std::vector<int16_t> xqe(static_cast<size_t>(half)), xqo(xqe.size());
-    std::vector<int8_t> x8e(xqe.size()), x8o(xqe.size());
+    int16_t* xqe = ws.Take<int16_t>(half);
+    int16_t* xqo = ws.Take<int16_t>(half);
+    int8_t* x8e = ws.Take<int8_t>(half);
+    int8_t* x8o = ws.Take<int8_t>(half);
     for (int64_t j = 0; j < half; ++j) {
       xqe[j] = xq[2 * j];
       xqo[j] = xq[2 * j + 1];
       x8e[j] = static_cast<int8_t>(xqe[j]);
       x8o[j] = static_cast<int8_t>(xqo[j]);
     }
-    std::vector<int64_t> sxq(static_cast<size_t>(groups), 0);
+    int64_t* sxq = ws.TakeZeroed<int64_t>(groups);
     for (int64_t k = 0; k < w.cols; ++k) sxq[k / w.group_size] += xq[k];
-    std::vector<float> gcorr(static_cast<size_t>(groups));
+    float* gcorr = ws.Take<float>(groups);
     for (int64_t g = 0; g < groups; ++g)
       gcorr[g] = static_cast<float>(8 * sxq[g]);
-    std::vector<float> dots(static_cast<size_t>(w.rows));
-    pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
+    float* dots = ws.Take<float>(w.rows);
+    const int64_t quads = w.cols / 4;
+    float* es = ws.Take<float>(quads * pool.num_threads());
+    pool.ParallelForSlots(w.rows, grain, [&](int64_t r0, int64_t r1, int t) {
       HWY_DYNAMIC_DISPATCH(DotQ4RowsImpl)
-      (w, xqe.data(), xqo.data(), x8e.data(), x8o.data(),
-       w.symmetric ? gcorr.data() : nullptr, r0, r1, dots.data());
+      (w, xqe, xqo, x8e, x8o, w.symmetric ? gcorr : nullptr, r0, r1,
+       es + t * quads, dots);
     });
     if (w.symmetric) {  // the zero points came off in the kernel
       for (int64_t r = 0; r < w.rows; ++r) y[r] = sx * dots[r];
       return Status::Ok();
     }
-    std::vector<uint8_t> z(static_cast<size_t>(groups));
+    uint8_t* z = ws.Take<uint8_t>(groups);
     for (int64_t r = 0; r < w.rows; ++r) {
-      UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4, z.data());
+      UnpackBits(w.zeros.data() + r * w.zero_row_bytes(), groups, 4, z);
       const float* s = w.scales.data() + r * groups;
       float corr = 0.0f;
       for (int64_t g = 0; g < groups; ++g) {
@@ -598,12 +602,12 @@ Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
     return Status::Ok();
   }
   int64_t sum_xq = 0;
-  for (int16_t v : xq) sum_xq += v;
-  std::vector<int8_t> x8(xq.begin(), xq.end());
-  std::vector<int64_t> dots(static_cast<size_t>(w.rows));
+  for (int64_t k = 0; k < w.cols; ++k) sum_xq += xq[k];
+  int8_t* x8 = ws.Take<int8_t>(w.cols);
+  for (int64_t k = 0; k < w.cols; ++k) x8[k] = static_cast<int8_t>(xq[k]);
+  int64_t* dots = ws.Take<int64_t>(w.rows);
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
-    HWY_DYNAMIC_DISPATCH(DotQ8RowsImpl)
-    (w, xq.data(), x8.data(), r0, r1, dots.data());
+    HWY_DYNAMIC_DISPATCH(DotQ8RowsImpl)(w, xq, x8, r0, r1, dots);
   });
   for (int64_t r = 0; r < w.rows; ++r) {
     const int64_t srow = w.granularity == Granularity::kTensor ? 0 : r;
@@ -628,7 +632,7 @@ bool MatVecSupports(const QuantizedTensor& w) {
 }
 
 Status MatVec(const QuantizedTensor& w, const float* x, float* y,
-              ThreadPool& pool) {
+              ThreadPool& pool, Workspace& ws) {
   if (!MatVecSupports(w)) {
     return InvalidArgument(
         "MatVec: no kernel for " + w.scheme.Name() +
@@ -636,26 +640,30 @@ Status MatVec(const QuantizedTensor& w, const float* x, float* y,
              ? " in groups of " + std::to_string(w.group_size)
              : std::string()));
   }
-  const int64_t cols = w.cols;
-  std::vector<float> xe, xo, sxg;
+  Workspace::Scope scope(ws);
+  const int64_t cols = w.cols, groups = w.groups_per_row();
+  float* xe = nullptr;
+  float* xo = nullptr;
+  float* sxg = nullptr;
   float sx = 0.0f;
   for (int64_t c = 0; c < cols; ++c) sx += x[c];
   if (w.scheme.bits == 4) {
-    xe.resize(static_cast<size_t>(cols / 2));
-    xo.resize(static_cast<size_t>(cols / 2));
+    xe = ws.Take<float>(cols / 2);
+    xo = ws.Take<float>(cols / 2);
     for (int64_t j = 0; j < cols / 2; ++j) {
       xe[j] = x[2 * j];
       xo[j] = x[2 * j + 1];
     }
-    sxg.assign(static_cast<size_t>(w.groups_per_row()), 0.0f);
+    sxg = ws.TakeZeroed<float>(groups);
     for (int64_t c = 0; c < cols; ++c) sxg[c / w.group_size] += x[c];
   }
-  const MatVecPrep p{x, xe.data(), xo.data(), sxg.data(), sx};
+  const MatVecPrep p{x, xe, xo, sxg, sx};
+  float* zbuf = ws.Take<float>(groups * pool.num_threads());
   // One contiguous slice of rows per thread.
   const int64_t grain = std::max<int64_t>(
       16, (w.rows + pool.num_threads() - 1) / pool.num_threads() / 64);
-  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
-    HWY_DYNAMIC_DISPATCH(MatVecRowsImpl)(w, p, r0, r1, y);
+  pool.ParallelForSlots(w.rows, grain, [&](int64_t r0, int64_t r1, int t) {
+    HWY_DYNAMIC_DISPATCH(MatVecRowsImpl)(w, p, r0, r1, zbuf + t * groups, y);
   });
   return Status::Ok();
 }

@@ -20,6 +20,7 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "core/workspace.h"
 #include "formats/quantized_tensor.h"
 
 namespace lowbit {
@@ -31,8 +32,10 @@ bool MatVecSupports(const QuantizedTensor& w);
 // run in float vectors, so they differ from reference::MatVec by rounding only
 // (|y - y_ref| <= 1e-5 * sum_c |w_rc x_c| in the tests). InvalidArgument when
 // the layout is not supported.
+// Scratch comes from `ws` (a call of the same shape after the first
+// allocates nothing).
 Status MatVec(const QuantizedTensor& w, const float* x, float* y,
-              ThreadPool& pool);
+              ThreadPool& pool, Workspace& ws);
 
 // Integer-activation products: x is quantized to int8 with one scale
 // sx = max|x| / 127 (QuantizeActivations) and the dot products run in int32
@@ -45,7 +48,7 @@ Status MatVec(const QuantizedTensor& w, const float* x, float* y,
 //    within float rounding.
 bool MatVecQ8Supports(const QuantizedTensor& w);
 Status MatVecQ8(const QuantizedTensor& w, const float* x, float* y,
-                ThreadPool& pool);
+                ThreadPool& pool, Workspace& ws);
 
 // x -> round(x / sx) in [-127, 127] with sx = max|x| / 127 (0 for x = 0);
 // returns sx. SIMD, equal to reference::QuantizeActivations bit for bit

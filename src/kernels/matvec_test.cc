@@ -11,12 +11,18 @@
 #include <string>
 
 #include "hwy/targets.h"
-#include "tests/support/kernel_test_util.h"
 #include "quant/quantize.h"
+#include "tests/support/kernel_test_util.h"
 #include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
+
+// Scratch of the products, reused by every call in this file.
+Workspace& Ws() {
+  static thread_local Workspace ws;
+  return ws;
+}
 
 QuantizedTensor Make(int64_t rows, int64_t cols, const std::string& scheme,
                      Granularity gran, int64_t group, bool asym,
@@ -68,7 +74,7 @@ TEST(MatVec, EveryTargetMatchesTheReference) {
           std::mt19937 rng(9);
           std::uniform_real_distribution<float> u(-1.0f, 1.0f);
           for (float& v : x) v = u(rng);
-          ASSERT_TRUE(MatVec(w, x.data(), y.data(), pool).ok());
+          ASSERT_TRUE(MatVec(w, x.data(), y.data(), pool, Ws()).ok());
           reference::MatVec(w, x.data(), ref.data());
           const std::vector<float> deq = Dequantize(w);
           for (int64_t r = 0; r < rows; ++r) {
@@ -105,7 +111,7 @@ TEST(MatVec, IntegerActivationsEqualTheReferenceExactly) {
         std::mt19937 rng(4);
         std::normal_distribution<float> g(0.0f, 1.0f);
         for (float& v : x) v = g(rng);
-        ASSERT_TRUE(MatVecQ8(w, x.data(), y.data(), pool).ok());
+        ASSERT_TRUE(MatVecQ8(w, x.data(), y.data(), pool, Ws()).ok());
         reference::MatVecQ8(w, x.data(), ref.data());
         reference::MatVec(w, x.data(), fy.data());
         const std::vector<float> deq = Dequantize(w);
@@ -142,7 +148,7 @@ TEST(MatVec, Int4WithIntegerActivationsMatchesTheReference) {
           std::mt19937 rng(6);
           std::normal_distribution<float> g(0.0f, 1.0f);
           for (float& v : x) v = g(rng);
-          ASSERT_TRUE(MatVecQ8(w, x.data(), y.data(), pool).ok());
+          ASSERT_TRUE(MatVecQ8(w, x.data(), y.data(), pool, Ws()).ok());
           reference::MatVecQ8(w, x.data(), ref.data());
           reference::MatVec(w, x.data(), fy.data());
           const std::vector<float> deq = Dequantize(w);
@@ -207,7 +213,7 @@ TEST(MatVec, RefusesWhatItHasNoKernelFor) {
       Make(4, 64, "int3", Granularity::kGroup, 64, false, 1);
   EXPECT_FALSE(MatVecSupports(w));
   std::vector<float> x(64), y(4);
-  EXPECT_FALSE(MatVec(w, x.data(), y.data(), pool).ok());
+  EXPECT_FALSE(MatVec(w, x.data(), y.data(), pool, Ws()).ok());
 }
 
 }  // namespace

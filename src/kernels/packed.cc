@@ -418,32 +418,43 @@ namespace {
 
 // One activation row quantized to int8 (QuantizeActivations) in the packed
 // order: int8 rows as is; stripes like the codes (int4: even and odd columns
-// apart), with each group's sum.
+// apart), with each group's sum. The arrays live in the caller's Workspace.
 struct ActRow {
-  std::vector<int8_t> xe, xo;
-  std::vector<int32_t> gsum;
+  int8_t* xe = nullptr;
+  int8_t* xo = nullptr;
+  int32_t* gsum = nullptr;
+  int16_t* xq = nullptr;  // scratch: the row quantized, in column order
   int64_t sum = 0;
   float sx = 0.0f;
 };
 
-ActRow PrepareRow(const PackedMatrix& w, const float* x) {
-  ActRow a;
-  std::vector<int16_t> xq(static_cast<size_t>(w.cols));
-  a.sx = QuantizeActivations(x, w.cols, xq.data());
+// Takes row a's arrays from ws (zeroed where the packed order has padding).
+void TakeRow(const PackedMatrix& w, Workspace& ws, ActRow& a) {
+  a.xq = ws.Take<int16_t>(w.cols);
   if (w.int8_rows()) {
-    a.xe.assign(static_cast<size_t>(w.units() * 64), 0);
+    a.xe = ws.TakeZeroed<int8_t>(w.units() * 64);
+    return;
+  }
+  const int64_t n = w.stripes * w.code_bytes();
+  a.xe = ws.TakeZeroed<int8_t>(n);
+  if (w.bits == 4) a.xo = ws.TakeZeroed<int8_t>(n);
+  a.gsum = ws.TakeZeroed<int32_t>(w.stripes * 16);
+}
+
+void PrepareRow(const PackedMatrix& w, const float* x, ActRow& a) {
+  int16_t* xq = a.xq;
+  a.sx = QuantizeActivations(x, w.cols, xq);
+  a.sum = 0;
+  if (w.int8_rows()) {
     for (int64_t k = 0; k < w.cols; ++k) {
       a.xe[k] = static_cast<int8_t>(xq[k]);
       a.sum += xq[k];
     }
-    return a;
+    return;
   }
   const bool int4 = w.bits == 4;
   const int64_t g = w.group_size, groups = w.cols / g;
   const int64_t per = int4 ? g / 2 : g;  // activation bytes per group and set
-  a.xe.assign(static_cast<size_t>(w.stripes * w.code_bytes()), 0);
-  a.xo.assign(int4 ? a.xe.size() : 0, 0);
-  a.gsum.assign(static_cast<size_t>(w.stripes * 16), 0);
   for (int64_t k = 0; k < groups; ++k) {
     for (int64_t b = 0; b < per; ++b) {
       const int64_t at = PackedOffset(k, b, per);
@@ -458,27 +469,30 @@ ActRow PrepareRow(const PackedMatrix& w, const float* x) {
       }
     }
   }
-  return a;
 }
 
 }  // namespace
 
 Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
-                ThreadPool& pool) {
+                ThreadPool& pool, Workspace& ws) {
   if (batch < 1) return InvalidArgument("MatMulQ8: batch must be at least 1");
+  Workspace::Scope scope(ws);
   const int64_t grain = std::max<int64_t>(
       16, (w.rows + pool.num_threads() - 1) / pool.num_threads());
   // Two rows side by side raise one core's streaming rate; with more threads
   // the extra streams only compete (measured: no gain at two threads).
   const bool two_rows = batch == 1 && pool.num_threads() == 1;
-  std::vector<ActRow> rows(static_cast<size_t>(batch));
-  std::vector<PackedActs> acts(rows.size());
+  ActRow* rows = ws.Take<ActRow>(batch);
+  PackedActs* acts = ws.Take<PackedActs>(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    rows[b] = ActRow{};
+    TakeRow(w, ws, rows[b]);
+  }
   auto prepare = [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      rows[b] = PrepareRow(w, x + b * w.cols);
-      acts[b] =
-          PackedActs{rows[b].xe.data(), rows[b].xo.data(), rows[b].gsum.data(),
-                     rows[b].sum,       rows[b].sx,        two_rows};
+      PrepareRow(w, x + b * w.cols, rows[b]);
+      acts[b] = PackedActs{rows[b].xe,  rows[b].xo, rows[b].gsum,
+                           rows[b].sum, rows[b].sx, two_rows};
     }
   };
   if (batch > 1) {
@@ -486,20 +500,20 @@ Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
   } else {
     prepare(0, 1);
   }
-  std::vector<int64_t> dots(
-      static_cast<size_t>(w.int8_rows() ? batch * w.rows : 0), 0);
+  int64_t* dots =
+      w.int8_rows() ? ws.TakeZeroed<int64_t>(batch * w.rows) : nullptr;
   // Each thread zeroes, computes and scales its own rows.
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t b = 0; b < batch; ++b) {
       std::fill(y + b * w.rows + r0, y + b * w.rows + r1, 0.0f);
     }
     HWY_DYNAMIC_DISPATCH(PackedRowsImpl)
-    (w, acts.data(), batch, r0, r1, y, dots.data());
+    (w, acts, batch, r0, r1, y, dots);
     for (int64_t b = 0; b < batch; ++b) {
       const ActRow& a = rows[b];
       float* yb = y + b * w.rows;
       if (w.int8_rows()) {  // as reference::MatVecQ8: s (sx (dot - 128 sum))
-        const int64_t* d = dots.data() + b * w.rows;
+        const int64_t* d = dots + b * w.rows;
         for (int64_t r = r0; r < r1; ++r) {
           yb[r] =
               w.row_scales[r] * (a.sx * static_cast<float>(d[r] - 128 * a.sum));
@@ -513,8 +527,8 @@ Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
 }
 
 Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
-                ThreadPool& pool) {
-  return MatMulQ8(w, x, 1, y, pool);
+                ThreadPool& pool, Workspace& ws) {
+  return MatMulQ8(w, x, 1, y, pool, ws);
 }
 
 }  // namespace lowbit

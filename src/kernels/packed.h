@@ -25,7 +25,8 @@
 // Example (load once, multiply per token):
 //   QuantizedTensor q = ...;                      // int4, groups of 32
 //   PackedMatrix p = *Pack(q);
-//   LB_RETURN_IF_ERROR(MatVecQ8(p, x.data(), y.data(), pool));
+//   Workspace ws;                                 // scratch, reused per call
+//   LB_RETURN_IF_ERROR(MatVecQ8(p, x.data(), y.data(), pool, ws));
 #pragma once
 
 #include <algorithm>
@@ -35,6 +36,7 @@
 #include "core/huge_pages.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "core/workspace.h"
 #include "formats/quantized_tensor.h"
 
 namespace lowbit {
@@ -159,13 +161,14 @@ Result<PackedMatrix> PackGgml(int ggml_type, const uint8_t* data, int64_t rows,
 // the tensor that was packed bit for bit; int4 within float rounding (the
 // tests allow 1e-5 of sum |w x|).
 Status MatVecQ8(const PackedMatrix& w, const float* x, float* y,
-                ThreadPool& pool);
+                ThreadPool& pool, Workspace& ws);
 
 // Y = X W^T for `batch` activation rows (x: batch x cols, y: batch x rows),
 // each row quantized to int8 on its own (one scale per row): row b of y
 // equals MatVecQ8 on row b of x bit for bit. Each weight chunk is loaded once
 // for four activation rows (AVX3_DL).
+// The quantized activations and sums live in `ws`.
 Status MatMulQ8(const PackedMatrix& w, const float* x, int64_t batch, float* y,
-                ThreadPool& pool);
+                ThreadPool& pool, Workspace& ws);
 
 }  // namespace lowbit

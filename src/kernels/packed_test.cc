@@ -13,15 +13,21 @@
 
 #include "formats/bitpack.h"
 #include "formats/ggml/decode.h"
-#include "quant/ggml_quantize.h"
 #include "hwy/targets.h"
-#include "tests/support/kernel_test_util.h"
 #include "kernels/matvec.h"
+#include "quant/ggml_quantize.h"
 #include "quant/quantize.h"
+#include "tests/support/kernel_test_util.h"
 #include "tests/support/scoped_target.h"
 
 namespace lowbit {
 namespace {
+
+// Scratch of the products, reused by every call in this file.
+Workspace& Ws() {
+  static thread_local Workspace ws;
+  return ws;
+}
 
 QuantizedTensor Int4(int64_t rows, int64_t cols, int64_t group, bool asym,
                      uint32_t seed, ScaleType st = ScaleType::kAuto) {
@@ -82,7 +88,7 @@ TEST(Packed, Int4EqualsTheReferenceOnEveryTarget) {
             std::normal_distribution<float> g(0.0f, 1.0f);
             for (float& v : x) v = g(rng);
             ThreadPool& pool = rows == 7 ? pool1 : pool2;
-            ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
+            ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool, Ws()).ok());
             reference::MatVecQ8(w, x.data(), ref.data());
             const std::vector<float> deq = Dequantize(w);
             for (int64_t r = 0; r < rows; ++r) {
@@ -133,7 +139,7 @@ TEST(Packed, Int8EqualsTheReferenceExactlyOnEveryTarget) {
           EXPECT_EQ(p->bits, 8);
           EXPECT_EQ(p->panels(), panel == 0 ? 1 : (cols + 191) / 192);
           for (ThreadPool* pool : {&pool1, &pool2}) {
-            ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), *pool).ok());
+            ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), *pool, Ws()).ok());
             for (int64_t r = 0; r < rows; ++r) {
               ASSERT_EQ(y[r], ref[r])
                   << cols << " row " << r << " panels of " << panel << " on "
@@ -182,7 +188,7 @@ TEST(Packed, GgmlBlocksEqualTheirDecodingOnEveryTarget) {
         std::vector<float> x(static_cast<size_t>(cols)), y(rows);
         for (float& v : x) v = g(rng);
         ThreadPool& pool = cols == widths[1] ? pool1 : pool2;
-        ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool).ok());
+        ASSERT_TRUE(MatVecQ8(*p, x.data(), y.data(), pool, Ws()).ok());
         std::vector<int16_t> xq(static_cast<size_t>(cols));
         const float sx = QuantizeActivations(x.data(), cols, xq.data());
         std::vector<float> deq(static_cast<size_t>(cols));
@@ -250,10 +256,10 @@ TEST(Packed, BatchesEqualRowByRowProductsOnEveryTarget) {
             testing_kernels::Normal(batch * cols, 9 + static_cast<int>(batch));
         std::vector<float> y(static_cast<size_t>(batch * rows)), one(rows);
         for (ThreadPool* pool : {&pool1, &pool2}) {
-          ASSERT_TRUE(MatMulQ8(p, x.data(), batch, y.data(), *pool).ok());
+          ASSERT_TRUE(MatMulQ8(p, x.data(), batch, y.data(), *pool, Ws()).ok());
           for (int64_t b = 0; b < batch; ++b) {
             ASSERT_TRUE(
-                MatVecQ8(p, x.data() + b * cols, one.data(), *pool).ok());
+                MatVecQ8(p, x.data() + b * cols, one.data(), *pool, Ws()).ok());
             for (int64_t r = 0; r < rows; ++r) {
               ASSERT_EQ(y[b * rows + r], one[r])
                   << "form " << f << " batch " << batch << " row " << b << ","
@@ -267,7 +273,7 @@ TEST(Packed, BatchesEqualRowByRowProductsOnEveryTarget) {
   }
   EXPECT_GT(checked, 10);
   std::vector<float> x(cols), y(rows);
-  EXPECT_FALSE(MatMulQ8(forms[0], x.data(), 0, y.data(), pool1).ok());
+  EXPECT_FALSE(MatMulQ8(forms[0], x.data(), 0, y.data(), pool1, Ws()).ok());
 }
 
 TEST(Packed, RefusesOtherLayouts) {

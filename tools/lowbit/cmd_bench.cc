@@ -177,6 +177,7 @@ Runner AddBench(CLI::App& app) {
       }
     }
     ThreadPool pool(o->threads);
+    Workspace ws;  // the products' scratch, sized by the first call
     openblas_set_num_threads(o->threads);
     const double bw = ReadBandwidth(size_t{1} << 30, pool, 3);
     nlohmann::json j;
@@ -321,7 +322,7 @@ Runner AddBench(CLI::App& app) {
               const auto t0 = Clock::now();
               for (const auto& m : ps) {
                 LB_RETURN_IF_ERROR(
-                    MatMulQ8(m, x.data(), batch, y.data(), pool));
+                    MatMulQ8(m, x.data(), batch, y.data(), pool, ws));
               }
               tq.push_back(Seconds(t0) / copies);
             }
@@ -336,13 +337,13 @@ Runner AddBench(CLI::App& app) {
               const auto t0 = Clock::now();
               for (const auto& m : qs) {
                 if (batch == 1) {
-                  LB_RETURN_IF_ERROR(int_act
-                                         ? MatVecQ8(m, x.data(), y.data(), pool)
-                                         : MatVec(m, x.data(), y.data(), pool));
+                  LB_RETURN_IF_ERROR(
+                      int_act ? MatVecQ8(m, x.data(), y.data(), pool, ws)
+                              : MatVec(m, x.data(), y.data(), pool, ws));
                 } else {
                   LB_RETURN_IF_ERROR(
-                      int_act ? MatMulQ8(m, x.data(), batch, y.data(), pool)
-                              : MatMul(m, x.data(), batch, y.data(), pool));
+                      int_act ? MatMulQ8(m, x.data(), batch, y.data(), pool, ws)
+                              : MatMul(m, x.data(), batch, y.data(), pool, ws));
                 }
               }
               tq.push_back(Seconds(t0) / copies);
