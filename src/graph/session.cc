@@ -1,0 +1,393 @@
+#include "graph/session.h"
+
+#include <algorithm>
+#include <functional>
+
+namespace lowbit::graph {
+
+struct Session::Plan {
+  std::vector<ValueType> types;  // by value id
+  std::vector<Tensor> known;     // by value id: computed while planning
+  std::vector<char> skip;        // by position in order_: precomputed
+};
+
+namespace {
+
+// Outputs no larger than this are evaluated while planning when every input
+// is known (shape arithmetic and small constants).
+constexpr int64_t kPlanTimeElements = 1 << 16;
+
+bool SameShapeOrFree(const ValueInfo& v, const Tensor& t) {
+  if (!v.has_shape) return true;
+  if (static_cast<int>(v.dims.size()) != t.rank()) return false;
+  for (int i = 0; i < t.rank(); ++i) {
+    if (v.dims[i] >= 0 && v.dims[i] != t.dim(i)) return false;
+  }
+  return true;
+}
+
+std::string DeclaredShape(const ValueInfo& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.dims.size(); ++i) {
+    if (i) s += ", ";
+    s += v.dims[i] >= 0 ? std::to_string(v.dims[i])
+                        : (v.dim_names[i].empty() ? "?" : v.dim_names[i]);
+  }
+  return s + "]";
+}
+
+}  // namespace
+
+Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
+                                         const OpSchema& op,
+                                         const std::vector<const Tensor*>& in,
+                                         ThreadPool& pool, Workspace& ws) {
+  std::vector<ValueType> types(in.size());
+  std::vector<const ValueType*> tp(in.size(), nullptr);
+  for (size_t k = 0; k < in.size(); ++k) {
+    if (in[k] == nullptr) continue;
+    types[k] = ValueType{in[k]->dtype(), in[k]->shape(), in[k]};
+    tp[k] = &types[k];
+  }
+  InferContext ic(g, n, tp);
+  LB_RETURN_IF_ERROR(op.infer(ic));
+  std::vector<Tensor> out(n.outputs.size());
+  std::vector<Tensor*> op_out(n.outputs.size(), nullptr);
+  for (size_t k = 0; k < n.outputs.size(); ++k) {
+    if (n.outputs[k] < 0) continue;
+    out[k] = Tensor::Zeros(ic.outputs()[k].dtype, ic.outputs()[k].shape);
+    op_out[k] = &out[k];
+  }
+  KernelContext kc(g, n, in, op_out, pool, ws, false);
+  LB_RETURN_IF_ERROR(op.run(kc));
+  return out;
+}
+
+Session::~Session() = default;
+
+Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<Graph> g,
+                                                 const SessionOptions& o) {
+  std::unique_ptr<Session> s(new Session());
+  s->g_ = std::move(g);
+  s->opts_ = o;
+  s->pool_ = std::make_unique<ThreadPool>(o.threads);
+  LB_RETURN_IF_ERROR(s->Prepare());
+  return s;
+}
+
+Status Session::Prepare() {
+  Graph& g = *g_;
+  const size_t nv = g.value_names.size();
+  // Every operator known, every attribute valid.
+  schema_.assign(g.nodes.size(), nullptr);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    const OpSchema* op = FindOp(n.domain, n.op);
+    if (op == nullptr) {
+      return InvalidArgument(g.NodeLabel(n) + ": operator " +
+                             (n.domain.empty() ? "" : n.domain + ".") + n.op +
+                             " is not supported by lowbit's engine");
+    }
+    if (n.num_inputs() < op->min_inputs || n.num_inputs() > op->max_inputs) {
+      return InvalidArgument(
+          g.NodeLabel(n) + ": " + std::to_string(n.num_inputs()) +
+          " inputs; the operator takes " + std::to_string(op->min_inputs) +
+          " to " + std::to_string(op->max_inputs));
+    }
+    const int nout = static_cast<int>(n.outputs.size());
+    if (nout < op->min_outputs || nout > op->max_outputs) {
+      return InvalidArgument(g.NodeLabel(n) + ": " + std::to_string(nout) +
+                             " outputs; the operator gives " +
+                             std::to_string(op->min_outputs) + " to " +
+                             std::to_string(op->max_outputs));
+    }
+    if (op->check != nullptr) LB_RETURN_IF_ERROR(op->check(g, n));
+    schema_[i] = op;
+  }
+  // Producers: each value defined once, by an input, a constant or a node.
+  producer_.assign(nv, -1);
+  std::vector<char> defined(nv, 0);
+  for (int id : g.input_ids) defined[id] = 1;
+  for (const auto& [id, t] : g.constants) defined[id] = 1;
+  for (const std::string& name : g.outer_names) {
+    const int id = g.Find(name);
+    if (id >= 0) defined[id] = 1;
+  }
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int v : g.nodes[i].outputs) {
+      if (v < 0) continue;
+      if (defined[v] || producer_[v] >= 0) {
+        return InvalidArgument(g.NodeLabel(g.nodes[i]) + ": output '" +
+                               g.value_names[v] + "' is already defined");
+      }
+      producer_[v] = static_cast<int>(i);
+    }
+  }
+  for (const Node& n : g.nodes) {
+    for (int v : n.inputs) {
+      if (v >= 0 && !defined[v] && producer_[v] < 0) {
+        return InvalidArgument(g.NodeLabel(n) + ": input '" + g.value_names[v] +
+                               "' is not a graph input, an initializer or "
+                               "any node's output");
+      }
+    }
+  }
+  for (size_t k = 0; k < g.output_ids.size(); ++k) {
+    const int v = g.output_ids[k];
+    if (!defined[v] && producer_[v] < 0) {
+      return InvalidArgument("graph output '" + g.value_names[v] +
+                             "' is not produced by any node");
+    }
+  }
+  // Topological order (Kahn), stable in file order; a cycle is named.
+  std::vector<int> pending(g.nodes.size(), 0);
+  std::vector<std::vector<int>> users(nv);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int v : g.nodes[i].inputs) {
+      if (v >= 0 && producer_[v] >= 0) {
+        ++pending[i];
+        users[v].push_back(static_cast<int>(i));
+      }
+    }
+  }
+  std::vector<int> ready;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (pending[i] == 0) ready.push_back(static_cast<int>(i));
+  }
+  order_.clear();
+  std::make_heap(ready.begin(), ready.end(), std::greater<int>());
+  while (!ready.empty()) {
+    std::pop_heap(ready.begin(), ready.end(), std::greater<int>());
+    const int i = ready.back();
+    ready.pop_back();
+    order_.push_back(i);
+    for (int v : g.nodes[i].outputs) {
+      if (v < 0) continue;
+      for (int u : users[v]) {
+        if (--pending[u] == 0) {
+          ready.push_back(u);
+          std::push_heap(ready.begin(), ready.end(), std::greater<int>());
+        }
+      }
+    }
+  }
+  if (order_.size() != g.nodes.size()) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      if (pending[i] > 0) {
+        return InvalidArgument(g.NodeLabel(g.nodes[i]) +
+                               ": the graph has a cycle through this node");
+      }
+    }
+  }
+  // Constant folding: nodes whose inputs are all constants run now.
+  if (opts_.fold_constants) {
+    std::vector<int> kept;
+    for (int i : order_) {
+      const Node& n = g.nodes[i];
+      bool all = !n.inputs.empty() || n.op == "Constant";
+      std::vector<const Tensor*> in;
+      for (int v : n.inputs) {
+        if (v < 0) {
+          in.push_back(nullptr);
+          continue;
+        }
+        auto it = g.constants.find(v);
+        if (it == g.constants.end()) {
+          all = false;
+          break;
+        }
+        in.push_back(&it->second);
+      }
+      // Decode subgraphs of quantized weights stay, so that the packed bytes
+      // are what the engine keeps (the quantized operators recognise them).
+      const bool keep_packed =
+          n.op == "DequantizeLinear" || n.op == "MatMulNBits";
+      if (!all || keep_packed || !schema_[i]->run || n.op == "If") {
+        kept.push_back(i);
+        continue;
+      }
+      LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
+                          EvaluateNode(g, n, *schema_[i], in, *pool_, ws_));
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        if (n.outputs[k] >= 0) g.constants[n.outputs[k]] = std::move(out[k]);
+      }
+    }
+    order_ = std::move(kept);
+  }
+  // Last use of each value (position in order_); graph outputs never die.
+  last_use_.assign(nv, -1);
+  for (size_t p = 0; p < order_.size(); ++p) {
+    for (int v : g.nodes[order_[p]].inputs) {
+      if (v >= 0) last_use_[v] = static_cast<int>(p);
+    }
+  }
+  for (int v : g.output_ids) last_use_[v] = static_cast<int>(order_.size());
+  return Status::Ok();
+}
+
+Result<const Session::Plan*> Session::PlanFor(
+    const std::vector<const Tensor*>& feeds) {
+  std::vector<int64_t> key;
+  for (const Tensor* t : feeds) {
+    key.push_back(static_cast<int64_t>(t->dtype()));
+    key.push_back(t->rank());
+    key.insert(key.end(), t->shape().begin(), t->shape().end());
+  }
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second.get();
+  const Graph& g = *g_;
+  auto plan = std::make_unique<Plan>();
+  plan->types.resize(g.value_names.size());
+  plan->known.resize(g.value_names.size());
+  plan->skip.assign(order_.size(), 0);
+  for (const auto& [id, t] : g.constants) {
+    plan->types[id] = ValueType{t.dtype(), t.shape(), &t};
+  }
+  for (size_t k = 0; k < feeds.size(); ++k) {
+    const int id = g.input_ids[k];
+    plan->types[id] = ValueType{feeds[k]->dtype(), feeds[k]->shape(), nullptr};
+  }
+  for (size_t p = 0; p < order_.size(); ++p) {
+    const Node& n = g.nodes[order_[p]];
+    const OpSchema& op = *schema_[order_[p]];
+    std::vector<const ValueType*> in;
+    bool all_known = true;
+    for (int v : n.inputs) {
+      in.push_back(v >= 0 ? &plan->types[v] : nullptr);
+      if (v >= 0 && !plan->types[v].known()) all_known = false;
+    }
+    InferContext ic(g, n, in);
+    LB_RETURN_IF_ERROR(op.infer(ic));
+    int64_t out_elements = 0;
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      if (n.outputs[k] < 0) continue;
+      plan->types[n.outputs[k]] = ic.outputs()[k];
+      plan->types[n.outputs[k]].value = nullptr;
+      out_elements += NumElements(ic.outputs()[k].shape);
+    }
+    if (all_known && op.plan_time && out_elements <= kPlanTimeElements) {
+      std::vector<const Tensor*> tin;
+      for (int v : n.inputs) {
+        tin.push_back(v >= 0 ? plan->types[v].value : nullptr);
+      }
+      LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
+                          EvaluateNode(g, n, op, tin, *pool_, ws_));
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        const int v = n.outputs[k];
+        if (v < 0) continue;
+        plan->known[v] = std::move(out[k]);
+        plan->types[v].value = &plan->known[v];
+      }
+      plan->skip[p] = 1;
+    }
+  }
+  ++stats_.plans;
+  const Plan* result = plan.get();
+  plans_[key] = std::move(plan);
+  return result;
+}
+
+std::shared_ptr<uint8_t> Session::Buffer(int64_t bytes) {
+  // Best fit among the buffers nobody holds (use_count 1: only the pool).
+  PoolBuffer* best = nullptr;
+  for (PoolBuffer& b : buffers_) {
+    if (b.p.use_count() == 1 && b.bytes >= bytes &&
+        (best == nullptr || b.bytes < best->bytes)) {
+      best = &b;
+    }
+  }
+  if (best == nullptr) {
+    buffers_.push_back(PoolBuffer{AllocateBytes(bytes), bytes});
+    best = &buffers_.back();
+  }
+  std::shared_ptr<uint8_t> p = best->p;
+  int64_t held = 0;
+  for (const PoolBuffer& b : buffers_) {
+    if (b.p.use_count() > 1) held += b.bytes;
+  }
+  stats_.peak_bytes = std::max(stats_.peak_bytes, held);
+  return p;
+}
+
+Result<std::vector<Tensor>> Session::Run(
+    const std::map<std::string, Tensor>& feeds) {
+  const Graph& g = *g_;
+  // Feeds: known names, every input given, types and shapes as declared.
+  for (const auto& [name, t] : feeds) {
+    bool found = false;
+    for (const ValueInfo& v : g.inputs) found = found || v.name == name;
+    if (!found) {
+      std::string names;
+      for (const ValueInfo& v : g.inputs) {
+        names += (names.empty() ? "" : ", ") + v.name;
+      }
+      return InvalidArgument(
+          "input '" + name +
+          "' is not an input of the model (its inputs: " + names + ")");
+    }
+  }
+  std::vector<const Tensor*> in;
+  for (const ValueInfo& v : g.inputs) {
+    auto it = feeds.find(v.name);
+    if (it == feeds.end()) {
+      return InvalidArgument("input '" + v.name + "' is missing (" +
+                             (v.dtype ? std::string(DTypeName(*v.dtype)) : "") +
+                             (v.has_shape ? DeclaredShape(v) : "") + ")");
+    }
+    const Tensor& t = it->second;
+    if (v.dtype && *v.dtype != t.dtype()) {
+      return InvalidArgument("input '" + v.name + "' must be " +
+                             std::string(DTypeName(*v.dtype)) + ", not " +
+                             std::string(DTypeName(t.dtype())));
+    }
+    if (!SameShapeOrFree(v, t)) {
+      return InvalidArgument("input '" + v.name + "' has shape " +
+                             ShapeString(t.shape()) + "; the model takes " +
+                             DeclaredShape(v));
+    }
+    in.push_back(&t);
+  }
+  LB_ASSIGN_OR_RETURN(const Plan* plan, PlanFor(in));
+  std::vector<Tensor> values(g.value_names.size());
+  for (const auto& [id, t] : g.constants) values[id] = t;
+  for (size_t k = 0; k < in.size(); ++k) values[g.input_ids[k]] = *in[k];
+  for (size_t v = 0; v < plan->known.size(); ++v) {
+    if (plan->known[v].defined() && plan->types[v].known()) {
+      values[v] = plan->known[v];
+    }
+  }
+  std::vector<const Tensor*> tin;
+  std::vector<Tensor*> tout;
+  for (size_t p = 0; p < order_.size(); ++p) {
+    const Node& n = g.nodes[order_[p]];
+    if (!plan->skip[p]) {
+      tin.clear();
+      tout.clear();
+      for (int v : n.inputs) tin.push_back(v >= 0 ? &values[v] : nullptr);
+      for (int v : n.outputs) {
+        if (v < 0) {
+          tout.push_back(nullptr);
+          continue;
+        }
+        const ValueType& vt = plan->types[v];
+        const int64_t bytes = NumElements(vt.shape) * ElementBytes(vt.dtype);
+        values[v] = Tensor::OnBuffer(vt.dtype, vt.shape, Buffer(bytes));
+        tout.push_back(&values[v]);
+      }
+      KernelContext kc(g, n, tin, tout, *pool_, ws_, opts_.fast);
+      LB_RETURN_IF_ERROR(schema_[order_[p]]->run(kc));
+      ++stats_.nodes_run;
+    }
+    // Values whose last reader this was give their buffers back.
+    for (int v : n.inputs) {
+      if (v >= 0 && last_use_[v] == static_cast<int>(p) && producer_[v] >= 0) {
+        values[v] = Tensor();
+      }
+    }
+  }
+  std::vector<Tensor> out;
+  for (int v : g.output_ids) out.push_back(values[v]);
+  return out;
+}
+
+}  // namespace lowbit::graph

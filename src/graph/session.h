@@ -1,0 +1,86 @@
+// Session: runs a Graph on the CPU. Create() refuses, before anything runs,
+// an operator outside the supported set, bad attributes, cycles and dangling
+// names (each error names the node), sorts the nodes and folds every node
+// whose inputs are all constants. Run() checks the feeds against the declared
+// inputs (names, element types, ranks, fixed dimensions), then takes the plan
+// for their shapes (type and shape inference with shape arithmetic evaluated
+// ahead; computed once per distinct set of input shapes and cached), and runs
+// the remaining nodes, each output in a buffer reused from values no longer
+// needed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "core/workspace.h"
+#include "graph/ir.h"
+#include "graph/op.h"
+
+namespace lowbit::graph {
+
+struct SessionOptions {
+  int threads = 0;    // 0: all cores
+  bool fast = false;  // int8 activations for quantized weights
+  bool fold_constants = true;
+};
+
+struct RunStats {
+  int64_t peak_bytes = 0;  // most activation bytes held at once (buffers)
+  int64_t nodes_run = 0;
+  int64_t plans = 0;  // distinct input shapes planned so far
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> Create(std::shared_ptr<Graph> g,
+                                                 const SessionOptions& o = {});
+  ~Session();
+
+  const std::vector<ValueInfo>& inputs() const { return g_->inputs; }
+  const std::vector<ValueInfo>& outputs() const { return g_->outputs; }
+  const Graph& graph() const { return *g_; }
+
+  // Feeds by input name; every declared input must be given. Returns the
+  // graph outputs in declared order. InvalidArgument names the input or node.
+  Result<std::vector<Tensor>> Run(const std::map<std::string, Tensor>& feeds);
+
+  const RunStats& stats() const { return stats_; }
+  ThreadPool& pool() { return *pool_; }
+
+ private:
+  struct Plan;
+  Session() = default;
+  Status Prepare();
+  Result<const Plan*> PlanFor(const std::vector<const Tensor*>& feeds);
+  std::shared_ptr<uint8_t> Buffer(int64_t bytes);
+
+  std::shared_ptr<Graph> g_;
+  SessionOptions opts_;
+  std::unique_ptr<ThreadPool> pool_;
+  Workspace ws_;
+  std::vector<int> order_;               // node indices in execution order
+  std::vector<int> producer_;            // value id -> node index, -1
+  std::vector<int> last_use_;            // value id -> position in order_, -1
+  std::vector<const OpSchema*> schema_;  // by node index
+  std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans_;
+  struct PoolBuffer {
+    std::shared_ptr<uint8_t> p;
+    int64_t bytes;
+  };
+  std::vector<PoolBuffer> buffers_;
+  RunStats stats_;
+};
+
+// Runs n's kernel on known inputs (for folding and plan-time evaluation):
+// infers the outputs' types and shapes and computes them into fresh tensors.
+Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
+                                         const OpSchema& op,
+                                         const std::vector<const Tensor*>& in,
+                                         ThreadPool& pool, Workspace& ws);
+
+}  // namespace lowbit::graph
