@@ -16,9 +16,6 @@
 #include "core/mapped_file.h"
 
 namespace lowbit {
-namespace {
-
-namespace fs = std::filesystem;
 
 std::optional<DType> DTypeOfOnnx(int t) {
   switch (t) {
@@ -60,6 +57,10 @@ std::optional<DType> DTypeOfOnnx(int t) {
       return std::nullopt;
   }
 }
+
+namespace {
+
+namespace fs = std::filesystem;
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
@@ -378,24 +379,21 @@ const onnx::TensorProto* OnnxModel::Initializer(const std::string& name) const {
   return nullptr;
 }
 
-Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
-  const onnx::TensorProto* t = Initializer(mt.name);
-  if (t == nullptr) {
-    return BadInput(path_ + ": " + Quote(mt.name) + " is not an initializer");
+Result<std::vector<uint8_t>> OnnxInFileBytes(const onnx::TensorProto& tp) {
+  const onnx::TensorProto* t = &tp;
+  const std::optional<DType> dt = DTypeOfOnnx(t->data_type());
+  if (!dt) {
+    return BadInput("tensor " + Quote(t->name()) + ": element type " +
+                    std::to_string(t->data_type()) + " is not supported");
   }
-  if (DTypeOfOnnx(t->data_type()) != mt.dtype ||
-      !std::equal(mt.shape.begin(), mt.shape.end(), t->dims().begin(),
-                  t->dims().end())) {
-    return InvalidArgument(path_ + ": " + Quote(mt.name) +
-                           ": type or shape differ from the initializer");
+  if (IsExternal(*t)) {
+    return BadInput("tensor " + Quote(t->name()) + ": external data here");
   }
-  const int64_t n = NumElements(mt.shape);
-  const int bits = DTypeBits(mt.dtype);
+  LB_ASSIGN_OR_RETURN(const int64_t n, CountElements("", *t));
+  const int bits = DTypeBits(*dt);
   const uint64_t expect = (static_cast<uint64_t>(bits) * n + 7) / 8;
-  if (IsExternal(*t)) return ExternalBytes(*t, expect);
-  // Checked again here: the proto can be edited after Open (proto()).
-  const Result<uint64_t> checked = CheckInFileData(*t, mt.dtype, n);
-  if (!checked.ok()) return checked.status().WithPrefix(path_);
+  const Result<uint64_t> checked = CheckInFileData(*t, *dt, n);
+  if (!checked.ok()) return checked.status();
   if (t->has_raw_data()) {
     const auto* p = reinterpret_cast<const uint8_t*>(t->raw_data().data());
     return std::vector<uint8_t>(p, p + t->raw_data().size());
@@ -443,6 +441,27 @@ Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
     }
   }
   return out;
+}
+
+Result<std::vector<uint8_t>> OnnxModel::ReadBytes(const ModelTensor& mt) const {
+  const onnx::TensorProto* t = Initializer(mt.name);
+  if (t == nullptr) {
+    return BadInput(path_ + ": " + Quote(mt.name) + " is not an initializer");
+  }
+  if (DTypeOfOnnx(t->data_type()) != mt.dtype ||
+      !std::equal(mt.shape.begin(), mt.shape.end(), t->dims().begin(),
+                  t->dims().end())) {
+    return InvalidArgument(path_ + ": " + Quote(mt.name) +
+                           ": type or shape differ from the initializer");
+  }
+  const int64_t n = NumElements(mt.shape);
+  const int bits = DTypeBits(mt.dtype);
+  const uint64_t expect = (static_cast<uint64_t>(bits) * n + 7) / 8;
+  if (IsExternal(*t)) return ExternalBytes(*t, expect);
+  // Checked again here: the proto can be edited after Open (proto()).
+  auto bytes = OnnxInFileBytes(*t);
+  if (!bytes.ok()) return bytes.status().WithPrefix(path_);
+  return std::move(bytes).value();
 }
 
 std::map<std::string, OnnxWeightUse> OnnxModel::Weights(bool gather) const {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,13 @@ class OnnxModel : public Model {
   int64_t opset_ = 0;
   int lifted_ = 0;
 };
+
+// The DType of an ONNX TensorProto element type, or nullopt (strings, ...).
+std::optional<DType> DTypeOfOnnx(int onnx_type);
+// The little-endian element bytes of a tensor stored in the file itself (an
+// attribute's tensor, or an initializer without external data), every size
+// checked against its shape; BadInput otherwise.
+Result<std::vector<uint8_t>> OnnxInFileBytes(const onnx::TensorProto& t);
 
 // Writes `m` to `path` through a temporary file and a rename. Models whose
 // serialized size would pass protobuf's 2 GiB limit (or all, with `external`)

@@ -9,6 +9,7 @@
 namespace lowbit::graph {
 
 void AddElementwiseOps(std::vector<OpSchema>& t);  // elementwise.cc
+void AddUnaryOps(std::vector<OpSchema>& t);        // unary.cc
 void AddShapeOps(std::vector<OpSchema>& t);        // shape_ops.cc
 void AddMatMulOps(std::vector<OpSchema>& t);       // matmul.cc
 void AddConvOps(std::vector<OpSchema>& t);         // conv.cc

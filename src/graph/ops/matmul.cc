@@ -1,8 +1,176 @@
-// Placeholder: this family's operators are not written yet.
+// MatMul (NumPy semantics: 1-D operands promoted, batch dimensions
+// broadcast) and Gemm (transA, transB, alpha, beta, C broadcast to the
+// output) on f32 through OpenBLAS sgemm, one call per batch matrix.
+#include <cblas-openblas.h>
+
+#include <cstring>
+
+#include "graph/ops/broadcast.h"
 #include "graph/ops/families.h"
 
 namespace lowbit::graph {
+namespace {
 
-void AddMatMulOps(std::vector<OpSchema>& t) { (void)t; }
+Status InferMatMul(InferContext& c) {
+  if (c.in(0).dtype != DType::kF32 || c.in(1).dtype != DType::kF32) {
+    return c.Fail("MatMul runs on f32 inputs");
+  }
+  Shape a = c.in(0).shape, b = c.in(1).shape;
+  if (a.empty() || b.empty()) return c.Fail("inputs must have rank >= 1");
+  const bool a1 = a.size() == 1, b1 = b.size() == 1;
+  if (a1) a.insert(a.begin(), 1);
+  if (b1) b.push_back(1);
+  if (a.back() != b[b.size() - 2]) {
+    return c.Fail("shapes " + ShapeString(c.in(0).shape) + " and " +
+                  ShapeString(c.in(1).shape) + " do not multiply");
+  }
+  const Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  const auto batch = BroadcastShapes({ab, bb});
+  if (!batch) return c.Fail("batch dimensions do not broadcast");
+  Shape out = *batch;
+  if (!a1) out.push_back(a[a.size() - 2]);
+  if (!b1) out.push_back(b.back());
+  c.Set(0, DType::kF32, out);
+  return Status::Ok();
+}
+
+Status RunMatMul(KernelContext& c) {
+  const Tensor& x = c.in(0);
+  const Tensor& w = c.in(1);
+  Shape a = x.shape(), b = w.shape();
+  if (a.size() == 1) a.insert(a.begin(), 1);
+  if (b.size() == 1) b.push_back(1);
+  const int64_t m = a[a.size() - 2], k = a.back(), n = b.back();
+  const Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  const Shape batch = *BroadcastShapes({ab, bb});
+  const int64_t nb = NumElements(batch);
+  float* y = c.out(0).data<float>();
+  if (m * k * n == 0 || nb == 0) {
+    std::memset(y, 0, static_cast<size_t>(c.out(0).nbytes()));
+    return Status::Ok();
+  }
+  // Batch offsets through the broadcast walk (in matrices).
+  const BroadcastWalk walk({ab, bb}, batch);
+  std::vector<int64_t> offs(static_cast<size_t>(2 * nb));
+  int64_t r = 0;
+  for (int64_t run = 0; run < walk.runs(); ++run) {
+    int64_t o[2];
+    walk.Offsets(run, o);
+    for (int64_t i = 0; i < walk.run_length(); ++i, ++r) {
+      offs[2 * r] = o[0] + i * walk.steps()[0];
+      offs[2 * r + 1] = o[1] + i * walk.steps()[1];
+    }
+  }
+  // A shared weight and a batch of row blocks is one big GEMM.
+  bool shared_b = true;
+  for (int64_t i = 0; i < nb; ++i) shared_b = shared_b && offs[2 * i + 1] == 0;
+  bool contiguous_a = true;
+  for (int64_t i = 0; i < nb; ++i)
+    contiguous_a = contiguous_a && offs[2 * i] == i;
+  if (shared_b && contiguous_a) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                static_cast<int>(nb * m), static_cast<int>(n),
+                static_cast<int>(k), 1.0f, x.data<float>(), static_cast<int>(k),
+                w.data<float>(), static_cast<int>(n), 0.0f, y,
+                static_cast<int>(n));
+    return Status::Ok();
+  }
+  auto body = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      cblas_sgemm(
+          CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
+          static_cast<int>(n), static_cast<int>(k), 1.0f,
+          x.data<float>() + offs[2 * i] * m * k, static_cast<int>(k),
+          w.data<float>() + offs[2 * i + 1] * k * n, static_cast<int>(n), 0.0f,
+          y + i * m * n, static_cast<int>(n));
+    }
+  };
+  if (nb > 1 && m * n * k * nb > (1 << 18)) {
+    c.pool().ParallelFor(nb, 1, body);
+  } else {
+    body(0, nb);
+  }
+  return Status::Ok();
+}
+
+Status InferGemm(InferContext& c) {
+  const Shape& a = c.in(0).shape;
+  const Shape& b = c.in(1).shape;
+  if (a.size() != 2 || b.size() != 2) return c.Fail("A and B must be 2-D");
+  if (c.in(0).dtype != DType::kF32 || c.in(1).dtype != DType::kF32) {
+    return c.Fail("Gemm runs on f32 inputs");
+  }
+  const bool ta = c.node().Int("transA", 0) != 0,
+             tb = c.node().Int("transB", 0) != 0;
+  const int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1];
+  const int64_t kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
+  if (k != kb) {
+    return c.Fail("A " + ShapeString(a) + " and B " + ShapeString(b) +
+                  " do not multiply");
+  }
+  if (c.has(2)) {
+    const auto s = BroadcastShapes({c.in(2).shape, Shape{m, n}});
+    if (!s || *s != Shape{m, n}) {
+      return c.Fail("C of shape " + ShapeString(c.in(2).shape) +
+                    " does not broadcast to " + ShapeString({m, n}));
+    }
+  }
+  c.Set(0, DType::kF32, {m, n});
+  return Status::Ok();
+}
+
+Status RunGemm(KernelContext& c) {
+  const Tensor& a = c.in(0);
+  const Tensor& b = c.in(1);
+  Tensor& y = c.out(0);
+  const bool ta = c.node().Int("transA", 0) != 0,
+             tb = c.node().Int("transB", 0) != 0;
+  const float alpha = c.node().Float("alpha", 1.0f);
+  float beta = c.node().Float("beta", 1.0f);
+  const int64_t m = y.dim(0), n = y.dim(1), k = ta ? a.dim(0) : a.dim(1);
+  float* out = y.data<float>();
+  if (c.has(2) && c.in(2).numel() > 0 && beta != 0.0f) {
+    const Tensor& cc = c.in(2);
+    const BroadcastWalk w({cc.shape()}, y.shape());
+    int64_t off;
+    for (int64_t r = 0; r < w.runs(); ++r) {
+      w.Offsets(r, &off);
+      float* o = out + r * w.run_length();
+      const float* src = cc.data<float>() + off;
+      for (int64_t i = 0; i < w.run_length(); ++i) o[i] = src[i * w.steps()[0]];
+    }
+  } else {
+    beta = 0.0f;
+  }
+  if (m * n == 0) return Status::Ok();
+  if (k == 0) {
+    for (int64_t i = 0; i < m * n; ++i) out[i] *= beta;
+    return Status::Ok();
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a.data<float>(),
+              static_cast<int>(a.dim(1)), b.data<float>(),
+              static_cast<int>(b.dim(1)), beta, out, static_cast<int>(n));
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddMatMulOps(std::vector<OpSchema>& t) {
+  OpSchema mm;
+  mm.name = "MatMul";
+  mm.min_inputs = mm.max_inputs = 2;
+  mm.infer = InferMatMul;
+  mm.run = RunMatMul;
+  t.push_back(mm);
+  OpSchema g;
+  g.name = "Gemm";
+  g.min_inputs = 2;
+  g.max_inputs = 3;
+  g.infer = InferGemm;
+  g.run = RunGemm;
+  t.push_back(g);
+}
 
 }  // namespace lowbit::graph

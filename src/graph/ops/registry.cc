@@ -10,6 +10,7 @@ const std::vector<OpSchema>& Table() {
   static const std::vector<OpSchema> table = [] {
     std::vector<OpSchema> t;
     AddElementwiseOps(t);
+    AddUnaryOps(t);
     AddShapeOps(t);
     AddMatMulOps(t);
     AddConvOps(t);
