@@ -105,6 +105,9 @@ struct OpSchema {
   // every input is known, so that Reshape / Slice / Expand parameters
   // computed from Shape are known before running.
   bool plan_time = false;
+  // Reads only the shapes of its inputs (Shape, Size): evaluated while
+  // planning whatever the inputs hold.
+  bool shape_only = false;
 };
 
 // The schema of op in domain ("" or "ai.onnx" for the default), or null.

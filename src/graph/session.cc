@@ -265,10 +265,19 @@ Result<const Session::Plan*> Session::PlanFor(
       plan->types[n.outputs[k]].value = nullptr;
       out_elements += NumElements(ic.outputs()[k].shape);
     }
-    if (all_known && op.plan_time && out_elements <= kPlanTimeElements) {
+    if ((all_known || op.shape_only) && op.plan_time &&
+        out_elements <= kPlanTimeElements) {
       std::vector<const Tensor*> tin;
-      for (int v : n.inputs) {
-        tin.push_back(v >= 0 ? plan->types[v].value : nullptr);
+      std::vector<Tensor> shapes(n.inputs.size());  // shape-only stand-ins
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        const int v = n.inputs[k];
+        if (v >= 0 && !plan->types[v].known()) {
+          shapes[k] =
+              Tensor::View(plan->types[v].dtype, plan->types[v].shape, nullptr);
+          tin.push_back(&shapes[k]);
+        } else {
+          tin.push_back(v >= 0 ? plan->types[v].value : nullptr);
+        }
       }
       LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
                           EvaluateNode(g, n, op, tin, *pool_, ws_));

@@ -18,6 +18,8 @@ Runner AddReport(CLI::App& app);
 Runner AddConvert(CLI::App& app);
 Runner AddSynth(CLI::App& app);
 Runner AddBench(CLI::App& app);
+Runner AddRun(CLI::App& app);
+Runner AddEval(CLI::App& app);
 
 // Writes text to `path` through a temporary file and a rename.
 Status WriteTextFile(const std::string& path, const std::string& text);

@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
       "int4\n"
       "  lowbit quantize model.gguf -o model.q4k.gguf --scheme q4_k\n"
       "  lowbit report model.safetensors model.int4.safetensors --json\n"
-      "  lowbit convert model.q4k.gguf -o model.f32.safetensors\n\n"
+      "  lowbit convert model.q4k.gguf -o model.f32.safetensors\n"
+      "  lowbit run model.onnx --input x=image.npy --output-dir out/\n\n"
       "Run 'lowbit SUBCOMMAND --help' for the options of each.",
       "lowbit"};
   app.require_subcommand(1);
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
   add(cli::AddConvert);
   add(cli::AddSynth);
   add(cli::AddBench);
+  add(cli::AddRun);
+  add(cli::AddEval);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

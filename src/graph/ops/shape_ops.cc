@@ -829,8 +829,12 @@ void AddShapeOps(std::vector<OpSchema>& t) {
   t.push_back(Op("Tile", 2, 2, InferTile, RunTileOrExpand));
   t.push_back(Op("Expand", 2, 2, InferExpand, RunTileOrExpand));
   t.push_back(Op("Gather", 2, 2, InferGather, RunGather));
-  t.push_back(Op("Shape", 1, 1, InferShapeOp, RunShapeOp));
-  t.push_back(Op("Size", 1, 1, InferSize, RunSize));
+  OpSchema shape = Op("Shape", 1, 1, InferShapeOp, RunShapeOp);
+  shape.shape_only = true;
+  t.push_back(shape);
+  OpSchema size = Op("Size", 1, 1, InferSize, RunSize);
+  size.shape_only = true;
+  t.push_back(size);
   t.push_back(
       Op("ConstantOfShape", 1, 1, InferConstantOfShape, RunConstantOfShape));
   t.push_back(Op("Range", 3, 3, InferRange, RunRange));

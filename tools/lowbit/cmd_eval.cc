@@ -1,0 +1,86 @@
+// lowbit eval: how well a model does. --task compare: against a reference
+// model on the same inputs (pipeline/compare_outputs.h).
+#include <fmt/format.h>
+
+#include "pipeline/compare_outputs.h"
+#include "tools/lowbit/commands.h"
+
+namespace lowbit::cli {
+
+Runner AddEval(CLI::App& app) {
+  struct Opts {
+    CompareOptions c;
+    std::string task;
+    std::vector<std::string> inputs, shapes;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand(
+      "eval",
+      "Evaluate an ONNX model on lowbit's engine.\n"
+      "  --task compare: run MODEL and --reference on the same inputs "
+      "(--input\n"
+      "  files, or seeded random values of --shape) and report, per output,\n"
+      "  max |a - b| / max |b|, cosine similarity and, for probabilities, KL.\n"
+      "Example:\n"
+      "  lowbit eval rec.int4.onnx --task compare --reference rec.onnx \\\n"
+      "      --input x=line.npy --json");
+  sub->add_option("MODEL", o->c.model, "the model to evaluate (.onnx)")
+      ->required();
+  sub->add_option("--task", o->task, "what to measure: compare")
+      ->required()
+      ->check(CLI::IsMember({"compare"}));
+  sub->add_option("--reference", o->c.reference,
+                  "compare: the reference model (.onnx)");
+  sub->add_option("--input", o->inputs, "NAME=FILE.npy (repeatable)");
+  sub->add_option("--shape", o->shapes,
+                  "NAME=d0,d1,...: random input of this shape (repeatable)");
+  sub->add_option("--seed", o->c.seed, "seed of the random inputs")
+      ->capture_default_str();
+  sub->add_option("--threads", o->c.threads, "threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--fast", o->c.fast, "run MODEL with int8 activations");
+  sub->add_flag("--json", o->json, "print the figures as JSON");
+  return [o]() -> Status {
+    if (o->c.reference.empty()) {
+      return InvalidArgument("--task compare needs --reference REF.onnx");
+    }
+    for (const std::string& in : o->inputs) {
+      const size_t eq = in.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == in.size()) {
+        return InvalidArgument("--input " + in + ": expected NAME=FILE.npy");
+      }
+      o->c.inputs[in.substr(0, eq)] = in.substr(eq + 1);
+    }
+    for (const std::string& s : o->shapes) {
+      const size_t eq = s.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return InvalidArgument("--shape " + s + ": expected NAME=d0,d1,...");
+      }
+      Shape dims;
+      size_t p = eq + 1;
+      while (p <= s.size()) {
+        const size_t q = std::min(s.find(',', p), s.size());
+        try {
+          const long long d = std::stoll(s.substr(p, q - p));
+          if (d < 1) throw std::out_of_range("");
+          dims.push_back(d);
+        } catch (const std::exception&) {
+          return InvalidArgument("--shape " + s +
+                                 ": dimensions must be positive integers");
+        }
+        p = q + 1;
+      }
+      o->c.shapes[s.substr(0, eq)] = dims;
+    }
+    LB_ASSIGN_OR_RETURN(CompareResult r, CompareOutputs(o->c));
+    if (o->json) {
+      fmt::print("{}\n", r.report.dump(2));
+    } else {
+      fmt::print("{}", r.text);
+    }
+    return Status::Ok();
+  };
+}
+
+}  // namespace lowbit::cli
