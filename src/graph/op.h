@@ -108,6 +108,10 @@ struct OpSchema {
   // Reads only the shapes of its inputs (Shape, Size): evaluated while
   // planning whatever the inputs hold.
   bool shape_only = false;
+  // Output 0 is input 0's bytes under the inferred shape (Reshape, Flatten,
+  // Squeeze, Unsqueeze, Identity): the executor shares them, no copy, and
+  // `run` is only called for plan-time evaluation.
+  bool alias = false;
 };
 
 // The schema of op in domain ("" or "ai.onnx" for the default), or null.

@@ -1,6 +1,7 @@
 #include "graph/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 
 namespace lowbit::graph {
@@ -369,7 +370,10 @@ Result<std::vector<Tensor>> Session::Run(
   std::vector<Tensor*> tout;
   for (size_t p = 0; p < order_.size(); ++p) {
     const Node& n = g.nodes[order_[p]];
-    if (!plan->skip[p]) {
+    if (!plan->skip[p] && schema_[order_[p]]->alias) {
+      const int v = n.outputs[0];
+      values[v] = values[n.inputs[0]].Reshaped(plan->types[v].shape);
+    } else if (!plan->skip[p]) {
       tin.clear();
       tout.clear();
       for (int v : n.inputs) tin.push_back(v >= 0 ? &values[v] : nullptr);
@@ -384,7 +388,16 @@ Result<std::vector<Tensor>> Session::Run(
         tout.push_back(&values[v]);
       }
       KernelContext kc(g, n, tin, tout, *pool_, ws_, opts_.fast);
+      const auto t0 = opts_.profile ? std::chrono::steady_clock::now()
+                                    : std::chrono::steady_clock::time_point();
       LB_RETURN_IF_ERROR(schema_[order_[p]]->run(kc));
+      if (opts_.profile) {
+        auto& e = stats_.op_seconds[n.op];
+        e.first +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                .count();
+        ++e.second;
+      }
       ++stats_.nodes_run;
     }
     // Values whose last reader this was give their buffers back.

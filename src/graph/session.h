@@ -27,12 +27,16 @@ struct SessionOptions {
   int threads = 0;    // 0: all cores
   bool fast = false;  // int8 activations for quantized weights
   bool fold_constants = true;
+  bool profile = false;  // time every node (RunStats::op_seconds)
 };
 
 struct RunStats {
   int64_t peak_bytes = 0;  // most activation bytes held at once (buffers)
   int64_t nodes_run = 0;
   int64_t plans = 0;  // distinct input shapes planned so far
+  // With SessionOptions::profile: seconds and calls per operator type, over
+  // every run so far.
+  std::map<std::string, std::pair<double, int64_t>> op_seconds;
 };
 
 class Session {

@@ -30,6 +30,7 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
   graph::SessionOptions so;
   so.threads = o.threads;
   so.fast = o.fast;
+  so.profile = o.profile;
   auto session = graph::Session::Create(g, so);
   if (!session.ok()) return session.status().WithPrefix(o.model);
   graph::Session& s = **session;
@@ -78,6 +79,23 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
                    {"peak_activation_bytes", s.stats().peak_bytes},
                    {"threads", s.pool().num_threads()},
                    {"fast", o.fast}};
+  if (o.profile) {
+    std::vector<std::pair<double, std::string>> ops;
+    nlohmann::json prof = nlohmann::json::object();
+    for (const auto& [op, e] : s.stats().op_seconds) {
+      ops.emplace_back(e.first, op);
+      prof[op] = {{"seconds", e.first}, {"calls", e.second}};
+    }
+    std::sort(ops.rbegin(), ops.rend());
+    double total = 0;
+    for (const auto& [sec, op] : ops) total += sec;
+    for (const auto& [sec, op] : ops) {
+      result.text += fmt::format("  {:<24} {:8.3f} ms per run  {:5.1f}%\n", op,
+                                 1e3 * sec / times.size(),
+                                 total > 0 ? 100.0 * sec / total : 0.0);
+    }
+    result.report["op_seconds"] = prof;
+  }
   result.text += fmt::format(
       "ran {} in {:.2f} ms (median of {}), loaded in {:.1f} ms, peak "
       "activations {:.2f} MiB\n",

@@ -20,7 +20,8 @@ struct RunModelOptions {
   std::string output_dir = ".";
   int threads = 0;
   bool fast = false;
-  int repeat = 1;  // runs (the outputs of the last are written)
+  int repeat = 1;        // runs (the outputs of the last are written)
+  bool profile = false;  // time per operator type in the report
 };
 
 struct RunModelResult {

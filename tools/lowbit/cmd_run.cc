@@ -36,6 +36,8 @@ Runner AddRun(CLI::App& app) {
   sub->add_option("--repeat", o->r.repeat,
                   "run N times and report the median time")
       ->check(CLI::PositiveNumber);
+  sub->add_flag("--profile", o->r.profile,
+                "time every operator type and print the table");
   sub->add_flag("--json", o->json, "print outputs, timings and memory as JSON");
   sub->add_flag("-q,--quiet", o->quiet, "print nothing on success");
   return [o]() -> Status {

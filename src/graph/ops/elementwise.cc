@@ -122,54 +122,63 @@ inline bool Compare(Bin b, T x, T y) {
   }
 }
 
-// One run of n outputs: a and b advance by sa and sb (0 or 1).
+// A run of n outputs with the operation known at compile time: the three
+// stride patterns (both advance, one is a broadcast value) as plain loops
+// the compiler vectorizes.
+template <typename T, typename F>
+inline void Loop(F f, const T* x, int64_t sx, const T* y, int64_t sy, T* o,
+                 int64_t n) {
+  if (sx == 1 && sy == 1) {
+    for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+  } else if (sx == 1) {
+    const T v = *y;
+    for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], v);
+  } else if (sy == 1) {
+    const T v = *x;
+    for (int64_t i = 0; i < n; ++i) o[i] = f(v, y[i]);
+  } else {
+    const T v = f(*x, *y);
+    for (int64_t i = 0; i < n; ++i) o[i] = v;
+  }
+}
+
+// One run of n outputs: x and y advance by sx and sy (0 or 1).
 template <typename T>
 void RunArith(Bin b, const T* x, int64_t sx, const T* y, int64_t sy, T* o,
               int64_t n) {
-  if (sx == 1 && sy == 1) {
-    switch (b) {  // the common cases as plain loops the compiler vectorizes
-      case Bin::kAdd:
-        for (int64_t i = 0; i < n; ++i) o[i] = x[i] + y[i];
-        return;
-      case Bin::kSub:
-        for (int64_t i = 0; i < n; ++i) o[i] = x[i] - y[i];
-        return;
-      case Bin::kMul:
-        for (int64_t i = 0; i < n; ++i) o[i] = x[i] * y[i];
-        return;
-      default:
-        break;
-    }
-  } else if (sx == 1 && sy == 0) {
-    const T v = *y;
-    switch (b) {
-      case Bin::kAdd:
-        for (int64_t i = 0; i < n; ++i) o[i] = x[i] + v;
-        return;
-      case Bin::kSub:
-        for (int64_t i = 0; i < n; ++i) o[i] = x[i] - v;
-        return;
-      case Bin::kMul:
-        for (int64_t i = 0; i < n; ++i) o[i] = x[i] * v;
-        return;
-      default:
-        break;
-    }
-  } else if (sx == 0 && sy == 1) {
-    const T v = *x;
-    switch (b) {
-      case Bin::kAdd:
-        for (int64_t i = 0; i < n; ++i) o[i] = v + y[i];
-        return;
-      case Bin::kSub:
-        for (int64_t i = 0; i < n; ++i) o[i] = v - y[i];
-        return;
-      case Bin::kMul:
-        for (int64_t i = 0; i < n; ++i) o[i] = v * y[i];
-        return;
-      default:
-        break;
-    }
+  switch (b) {
+    case Bin::kAdd:
+      return Loop([](T p, T q) { return p + q; }, x, sx, y, sy, o, n);
+    case Bin::kSub:
+      return Loop([](T p, T q) { return p - q; }, x, sx, y, sy, o, n);
+    case Bin::kMul:
+      return Loop([](T p, T q) { return p * q; }, x, sx, y, sy, o, n);
+    case Bin::kDiv:
+      if constexpr (std::is_floating_point_v<T>) {
+        return Loop([](T p, T q) { return p / q; }, x, sx, y, sy, o, n);
+      }
+      break;
+    case Bin::kPow:
+      if constexpr (std::is_floating_point_v<T>) {
+        if (sy == 0 && *y == T(2)) {  // x^2, common in normalisations
+          return Loop([](T p, T) { return p * p; }, x, sx, y, sy, o, n);
+        }
+      }
+      break;
+    case Bin::kMax:
+      if constexpr (std::is_floating_point_v<T>) {
+        return Loop([](T p, T q) { return p > q || p != p ? p : q; }, x, sx, y,
+                    sy, o, n);
+      }
+      break;
+    case Bin::kMin:
+      if constexpr (std::is_floating_point_v<T>) {
+        return Loop([](T p, T q) { return p < q || p != p ? p : q; }, x, sx, y,
+                    sy, o, n);
+      }
+      break;
+    default:
+      break;
   }
   for (int64_t i = 0; i < n; ++i) o[i] = Apply(b, x[i * sx], y[i * sy]);
 }

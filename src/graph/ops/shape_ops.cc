@@ -813,10 +813,13 @@ OpSchema Op(const char* name, int min_in, int max_in,
 }  // namespace
 
 void AddShapeOps(std::vector<OpSchema>& t) {
-  t.push_back(Op("Reshape", 1, 2, InferReshape, Copy));
-  t.push_back(Op("Flatten", 1, 1, InferFlatten, Copy));
-  t.push_back(Op("Squeeze", 1, 2, InferSqueeze, Copy));
-  t.push_back(Op("Unsqueeze", 1, 2, InferUnsqueeze, Copy));
+  for (OpSchema s : {Op("Reshape", 1, 2, InferReshape, Copy),
+                     Op("Flatten", 1, 1, InferFlatten, Copy),
+                     Op("Squeeze", 1, 2, InferSqueeze, Copy),
+                     Op("Unsqueeze", 1, 2, InferUnsqueeze, Copy)}) {
+    s.alias = true;
+    t.push_back(s);
+  }
   t.push_back(Op("Transpose", 1, 1, InferTranspose, RunTranspose));
   t.push_back(Op("Concat", 1, 1 << 20, InferConcat, RunConcat));
   OpSchema split = Op("Split", 1, 2, InferSplit, RunSplit);

@@ -393,6 +393,7 @@ void AddUnaryOps(std::vector<OpSchema>& t) {
     s.infer = InferSame;
     s.run = RunUnary;
     s.plan_time = true;
+    s.alias = std::string(op) == "Identity";
     t.push_back(s);
   }
   OpSchema d;
