@@ -17,5 +17,6 @@ void AddPoolOps(std::vector<OpSchema>& t);         // pool.cc
 void AddNormOps(std::vector<OpSchema>& t);         // norm.cc
 void AddReduceOps(std::vector<OpSchema>& t);       // reduce.cc
 void AddResizeOps(std::vector<OpSchema>& t);       // resize.cc
+void AddQuantOps(std::vector<OpSchema>& t);        // quant.cc
 
 }  // namespace lowbit::graph

@@ -18,6 +18,7 @@ const std::vector<OpSchema>& Table() {
     AddNormOps(t);
     AddReduceOps(t);
     AddResizeOps(t);
+    AddQuantOps(t);
     return t;
   }();
   return table;
