@@ -46,6 +46,28 @@ double RelDiff(const fs::path& a, const fs::path& b) {
   return ref > 0 ? err / ref : err;
 }
 
+// A page-like detector input: white, with dark bars of text-line height,
+// normalized as PaddleOCR does ((v - mean) / std per channel). Random values
+// would leave the detector's map near 0, where relative differences say
+// nothing.
+void WritePage(const fs::path& p, int64_t h, int64_t w) {
+  graph::Tensor t = graph::Tensor::Zeros(DType::kF32, {1, 3, h, w});
+  const float mean[3] = {0.485f, 0.456f, 0.406f},
+              sd[3] = {0.229f, 0.224f, 0.225f};
+  for (int c = 0; c < 3; ++c) {
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        const bool line =
+            (y % 48) >= 16 && (y % 48) < 32 && x > 40 && x < w - 60;
+        const bool gap = line && (x % 23) < 4;  // word and letter gaps
+        const float v = line && !gap ? 0.1f : 0.95f;
+        t.data<float>()[(c * h + y) * w + x] = (v - mean[c]) / sd[c];
+      }
+    }
+  }
+  ASSERT_TRUE(WriteNpy(p.string(), t).ok());
+}
+
 class EngineCli : public CliFixture {
  protected:
   EngineCli() : CliFixture("") {}
@@ -107,6 +129,15 @@ TEST_F(EngineCli, PaddleOcrMatchesOnnxRuntimeInEveryForm) {
   EXPECT_LT(AgainstOrt(rec, "x=" + P("line.npy"), "rec"), 1e-4);
   EXPECT_LT(AgainstOrt(rec, "x=" + P("line2.npy"), "rec2"), 1e-4);
   EXPECT_LT(AgainstOrt(cls, "x=" + P("cls.npy"), "cls"), 1e-4);
+  const std::string det = (kModels / "ch_PP-OCRv4_det_infer.onnx").string();
+  WritePage(P("page.npy"), 640, 640);
+  EXPECT_LT(AgainstOrt(det, "x=" + P("page.npy"), "det"), 1e-4);
+  auto map = ReadNpy(P("lb_det/sigmoid_0.tmp_0.npy"));
+  ASSERT_TRUE(map.ok());
+  double top = 0;
+  for (int64_t i = 0; i < map->numel(); ++i)
+    top = std::max(top, map->GetDouble(i));
+  EXPECT_GT(top, 0.5) << "the page finds no text: a weak check";
   const std::vector<std::pair<std::string, std::string>> forms = {
       {"int8 --per-channel", "auto"},
       {"int8 --per-tensor", "qdq"},
