@@ -309,6 +309,8 @@ std::shared_ptr<uint8_t> Session::Buffer(int64_t bytes) {
   if (best == nullptr) {
     buffers_.push_back(PoolBuffer{AllocateBytes(bytes), bytes});
     best = &buffers_.back();
+    ++stats_.buffers;
+    stats_.buffer_bytes += bytes;
   }
   std::shared_ptr<uint8_t> p = best->p;
   int64_t held = 0;

@@ -34,6 +34,7 @@ struct RunStats {
   int64_t peak_bytes = 0;  // most activation bytes held at once (buffers)
   int64_t nodes_run = 0;
   int64_t plans = 0;  // distinct input shapes planned so far
+  int64_t buffers = 0, buffer_bytes = 0;  // the pool: count and bytes held
   // With SessionOptions::profile: seconds and calls per operator type, over
   // every run so far.
   std::map<std::string, std::pair<double, int64_t>> op_seconds;

@@ -78,6 +78,8 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
                    {"run_seconds", times},
                    {"median_run_seconds", median},
                    {"peak_activation_bytes", s.stats().peak_bytes},
+                   {"buffers", s.stats().buffers},
+                   {"buffer_bytes", s.stats().buffer_bytes},
                    {"threads", s.pool().num_threads()},
                    {"fast", o.fast}};
   if (o.profile) {
