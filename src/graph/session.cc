@@ -4,6 +4,8 @@
 #include <chrono>
 #include <functional>
 
+#include "graph/fuse.h"
+
 namespace lowbit::graph {
 
 struct Session::Plan {
@@ -76,7 +78,7 @@ Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<Graph> g,
   return s;
 }
 
-Status Session::Prepare() {
+Status Session::Validate() {
   Graph& g = *g_;
   const size_t nv = g.value_names.size();
   // Every operator known, every attribute valid.
@@ -180,41 +182,74 @@ Status Session::Prepare() {
       }
     }
   }
-  // Constant folding: nodes whose inputs are all constants run now.
-  if (opts_.fold_constants) {
-    std::vector<int> kept;
-    for (int i : order_) {
-      const Node& n = g.nodes[i];
-      bool all = !n.inputs.empty() || n.op == "Constant";
-      std::vector<const Tensor*> in;
-      for (int v : n.inputs) {
-        if (v < 0) {
-          in.push_back(nullptr);
-          continue;
-        }
-        auto it = g.constants.find(v);
-        if (it == g.constants.end()) {
-          all = false;
-          break;
-        }
-        in.push_back(&it->second);
-      }
-      // Decode subgraphs of quantized weights stay, so that the packed bytes
-      // are what the engine keeps (the quantized operators recognise them).
-      const bool keep_packed =
-          n.op == "DequantizeLinear" || n.op == "MatMulNBits";
-      if (!all || keep_packed || !schema_[i]->run || n.op == "If") {
-        kept.push_back(i);
+  return Status::Ok();
+}
+
+Status Session::Fold() {
+  Graph& g = *g_;
+  std::vector<char> folded(g.nodes.size(), 0);
+  for (int i : order_) {
+    const Node& n = g.nodes[i];
+    bool all = !n.inputs.empty() || n.op == "Constant";
+    std::vector<const Tensor*> in;
+    for (int v : n.inputs) {
+      if (v < 0) {
+        in.push_back(nullptr);
         continue;
       }
-      LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
-                          EvaluateNode(g, n, *schema_[i], in, *pool_, ws_));
-      for (size_t k = 0; k < n.outputs.size(); ++k) {
-        if (n.outputs[k] >= 0) g.constants[n.outputs[k]] = std::move(out[k]);
+      auto it = g.constants.find(v);
+      if (it == g.constants.end()) {
+        all = false;
+        break;
+      }
+      in.push_back(&it->second);
+    }
+    // Decode subgraphs of quantized weights stay, so that the packed bytes
+    // are what the engine keeps (the quantized operators recognise them).
+    const bool keep_packed =
+        n.op == "DequantizeLinear" || n.op == "MatMulNBits";
+    if (!all || keep_packed || !schema_[i]->run || n.op == "If") continue;
+    LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
+                        EvaluateNode(g, n, *schema_[i], in, *pool_, ws_));
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      if (n.outputs[k] >= 0) g.constants[n.outputs[k]] = std::move(out[k]);
+    }
+    folded[i] = 1;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!folded[i]) kept.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(kept);
+  return Status::Ok();
+}
+
+Status Session::Prepare() {
+  Graph& g = *g_;
+  LB_RETURN_IF_ERROR(Validate());
+  if (opts_.fold_constants) {
+    LB_RETURN_IF_ERROR(Fold());
+    LB_RETURN_IF_ERROR(Validate());
+  }
+  if (opts_.fuse) {
+    fuse_ = FuseGraph(g);
+    LB_RETURN_IF_ERROR(Validate());
+  }
+  // Constants nothing reads any more (weights replaced by fused ones, inputs
+  // of folded nodes) are dropped.
+  {
+    std::vector<char> read(g.value_names.size(), 0);
+    for (const Node& n : g.nodes) {
+      for (int v : n.inputs) {
+        if (v >= 0) read[v] = 1;
       }
     }
-    order_ = std::move(kept);
+    for (int v : g.output_ids) read[v] = 1;
+    for (auto it = g.constants.begin(); it != g.constants.end();) {
+      it = read[it->first] ? std::next(it) : g.constants.erase(it);
+    }
   }
+  const size_t nv = g.value_names.size();
   // Last use of each value (position in order_); graph outputs never die.
   last_use_.assign(nv, -1);
   for (size_t p = 0; p < order_.size(); ++p) {

@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "core/workspace.h"
+#include "graph/fuse.h"
 #include "graph/ir.h"
 #include "graph/op.h"
 
@@ -27,6 +28,7 @@ struct SessionOptions {
   int threads = 0;    // 0: all cores
   bool fast = false;  // int8 activations for quantized weights
   bool fold_constants = true;
+  bool fuse = true;      // graph/fuse.h: Conv with BN / scale / activation
   bool profile = false;  // time every node (RunStats::op_seconds)
 };
 
@@ -61,6 +63,9 @@ class Session {
   struct Plan;
   Session() = default;
   Status Prepare();
+  Status
+  Validate();     // operators, attributes, names; schema_, producer_, order_
+  Status Fold();  // constant nodes evaluated and removed
   Result<const Plan*> PlanFor(const std::vector<const Tensor*>& feeds);
   std::shared_ptr<uint8_t> Buffer(int64_t bytes);
 
@@ -79,6 +84,10 @@ class Session {
   };
   std::vector<PoolBuffer> buffers_;
   RunStats stats_;
+  FuseStats fuse_;
+
+ public:
+  const FuseStats& fuse_stats() const { return fuse_; }
 };
 
 // Runs n's kernel on known inputs (for folding and plan-time evaluation):
