@@ -1,5 +1,7 @@
 #include "graph/session.h"
 
+#include <cblas-openblas.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -70,6 +72,9 @@ Session::~Session() = default;
 
 Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<Graph> g,
                                                  const SessionOptions& o) {
+  // The engine parallelizes with its own pool and calls OpenBLAS from its
+  // threads: OpenBLAS's own threads would only oversubscribe the cores.
+  openblas_set_num_threads(1);
   std::unique_ptr<Session> s(new Session());
   s->g_ = std::move(g);
   s->opts_ = o;

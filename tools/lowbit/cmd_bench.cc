@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -14,9 +15,11 @@
 
 #include "core/huge_pages.h"
 #include "core/round.h"
+#include "io/onnx_model.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/packed.h"
+#include "pipeline/bench_model.h"
 #include "quant/ggml_quantize.h"
 #include "quant/quantize.h"
 #include "tools/lowbit/commands.h"
@@ -100,6 +103,9 @@ Runner AddBench(CLI::App& app) {
     std::vector<int64_t> batches = {1, 8, 32};
     std::vector<std::string> shapes = {"4096x4096", "11008x4096", "4096x11008"};
     std::vector<std::string> only;
+    std::vector<std::string> inputs;
+    int repeat = 10;
+    bool fast = false, no_ort = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -122,10 +128,22 @@ Runner AddBench(CLI::App& app) {
       "  on the f32 weights, all in the same run. The machine is shared: "
       "compare medians\n"
       "  of several runs (docs/benchmarks.md).\n"
-      "  Example: lowbit bench kernels --batch 1 --only packed --json");
-  sub->add_option("WHAT", o->what, "what to measure: kernels")
-      ->required()
-      ->check(CLI::IsMember({"kernels"}));
+      "  Example: lowbit bench kernels --batch 1 --only packed --json\n"
+      "  lowbit bench MODEL.onnx: the model on lowbit's engine and on ONNX "
+      "Runtime (Node,\n"
+      "  tools/ort/run_npy.js) on the same inputs, rounds alternating: median "
+      "latency,\n"
+      "  spread, peak resident memory of each, ratio_to_ort in --json.\n"
+      "  Example: lowbit bench rec.onnx --shape x=1,3,48,320 --threads 1 "
+      "--rounds 5");
+  sub->add_option("WHAT", o->what, "what to measure: kernels, or a .onnx model")
+      ->required();
+  sub->add_option("--input", o->inputs, "model: NAME=FILE.npy (repeatable)");
+  sub->add_option("--repeat", o->repeat, "model: runs per round (default 10)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--fast", o->fast,
+                "model: int8 activations for quantized weights");
+  sub->add_flag("--no-ort", o->no_ort, "model: do not measure ONNX Runtime");
   sub->add_option("--threads", o->threads, "threads (default 1)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--rounds", o->rounds, "timed rounds per figure (median)")
@@ -133,14 +151,65 @@ Runner AddBench(CLI::App& app) {
   sub->add_option("--batch", o->batches,
                   "activation rows per product (default 1 8 32)")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--shape", o->shapes,
-                  "weight shapes ROWSxCOLS (default 4096x4096 11008x4096 "
-                  "4096x11008)");
+  sub->add_option(
+      "--shape", o->shapes,
+      "kernels: weight shapes ROWSxCOLS (default 4096x4096 11008x4096 "
+      "4096x11008); model: NAME=d0,d1,... for a random input");
   sub->add_option("--only", o->only,
                   "measure only the forms whose label contains one of these "
                   "words (e.g. packed, q4_K, int8act)");
   sub->add_flag("--json", o->json, "print the results as JSON");
-  return [o]() -> Status {
+  return [o, sub]() -> Status {
+    if (o->what != "kernels") {
+      if (!HasOnnxExtension(o->what)) {
+        return InvalidArgument("bench " + o->what +
+                               ": measure `kernels` or a .onnx model");
+      }
+      BenchModelOptions b;
+      b.model = o->what;
+      b.threads = o->threads;
+      b.repeat = o->repeat;
+      b.rounds = sub->count("--rounds") ? o->rounds : 3;
+      b.fast = o->fast;
+      b.ort = !o->no_ort;
+      for (const std::string& in : o->inputs) {
+        const size_t eq = in.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == in.size()) {
+          return InvalidArgument("--input " + in + ": expected NAME=FILE.npy");
+        }
+        b.inputs[in.substr(0, eq)] = in.substr(eq + 1);
+      }
+      if (sub->count("--shape")) {
+        for (const std::string& sh : o->shapes) {
+          const size_t eq = sh.find('=');
+          if (eq == std::string::npos || eq == 0) {
+            return InvalidArgument("--shape " + sh +
+                                   ": expected NAME=d0,d1,...");
+          }
+          Shape dims;
+          for (size_t p = eq + 1; p <= sh.size();) {
+            const size_t q = std::min(sh.find(',', p), sh.size());
+            int64_t d = 0;
+            const auto [end, ec] =
+                std::from_chars(sh.data() + p, sh.data() + q, d);
+            if (ec != std::errc() || end != sh.data() + q || d < 1) {
+              return InvalidArgument("--shape " + sh +
+                                     ": dimensions must be positive integers");
+            }
+            dims.push_back(d);
+            p = q + 1;
+          }
+          b.shapes[sh.substr(0, eq)] = dims;
+        }
+      }
+      LB_ASSIGN_OR_RETURN(BenchModelResult r, BenchModel(b));
+      if (o->json) {
+        fmt::print("{}\n", r.report.dump(2));
+      } else {
+        fmt::print("{}", r.text);
+      }
+      return Status::Ok();
+    }
     std::vector<Shape2> shapes;
     for (const std::string& t : o->shapes) {
       Shape2 s{0, 0};

@@ -3,8 +3,9 @@
 // judge of `lowbit run` (same inputs, same file names) and its speed reference.
 //   node tools/ort/run_npy.js MODEL.onnx --input NAME=FILE.npy ... --output-dir DIR
 //        [--threads N] [--repeat N] [--opt all|disabled] [--json]
-// --json prints {"run_seconds": [...], "median_run_seconds": m} (session
-// creation excluded). Exit 2 on usage errors or when the model does not load.
+// --json prints {"run_seconds": [...], "median_run_seconds": m,
+// "max_rss_bytes": peak resident memory of the process} (session creation
+// excluded from the times). --no-write skips writing the outputs. Exit 2 on usage errors or when the model does not load.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -66,6 +67,7 @@ async function main() {
     else if (a === '--repeat') o.repeat = Number(val());
     else if (a === '--opt') o.opt = val();
     else if (a === '--json') o.json = true;
+    else if (a === '--no-write') o.noWrite = true;
     else if (!o.model) o.model = a;
     else die(`unexpected argument ${a}`, 2);
   }
@@ -90,13 +92,18 @@ async function main() {
     out = await session.run(feeds);
     times.push(Number(process.hrtime.bigint() - t0) / 1e9);
   }
-  fs.mkdirSync(o.out, { recursive: true });
-  for (const name of session.outputNames) {
+  if (!o.noWrite) fs.mkdirSync(o.out, { recursive: true });
+  for (const name of o.noWrite ? [] : session.outputNames) {
     writeNpy(path.join(o.out, name.replace(/[^A-Za-z0-9_.-]/g, '_') + '.npy'), out[name]);
   }
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
-  if (o.json) process.stdout.write(JSON.stringify({ run_seconds: times, median_run_seconds: median }) + '\n');
+  if (o.json) {
+    process.stdout.write(JSON.stringify({
+      run_seconds: times, median_run_seconds: median,
+      max_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    }) + '\n');
+  }
 }
 
 main().catch((e) => die(e.stack || String(e), 1));
