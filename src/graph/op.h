@@ -112,6 +112,10 @@ struct OpSchema {
   // Squeeze, Unsqueeze, Identity): the executor shares them, no copy, and
   // `run` is only called for plan-time evaluation.
   bool alias = false;
+  // Elementwise: output 0 may be written over an input of the same type and
+  // shape that nothing reads afterwards (each output element depends only on
+  // the input elements at its own index).
+  bool inplace = false;
 };
 
 // The schema of op in domain ("" or "ai.onnx" for the default), or null.

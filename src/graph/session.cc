@@ -419,14 +419,33 @@ Result<std::vector<Tensor>> Session::Run(
       tin.clear();
       tout.clear();
       for (int v : n.inputs) tin.push_back(v >= 0 ? &values[v] : nullptr);
-      for (int v : n.outputs) {
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        const int v = n.outputs[k];
         if (v < 0) {
           tout.push_back(nullptr);
           continue;
         }
         const ValueType& vt = plan->types[v];
-        const int64_t bytes = NumElements(vt.shape) * ElementBytes(vt.dtype);
-        values[v] = Tensor::OnBuffer(vt.dtype, vt.shape, Buffer(bytes));
+        // In place: an input no later node reads, computed here (not a feed
+        // or constant), held by nothing else (the pool and this value).
+        int reuse = -1;
+        if (k == 0 && schema_[order_[p]]->inplace) {
+          for (int u : n.inputs) {
+            if (u >= 0 && producer_[u] >= 0 &&
+                last_use_[u] == static_cast<int>(p) &&
+                values[u].dtype() == vt.dtype && values[u].shape() == vt.shape &&
+                values[u].storage_use_count() == 2) {
+              reuse = u;
+              break;
+            }
+          }
+        }
+        if (reuse >= 0) {
+          values[v] = values[reuse];
+        } else {
+          const int64_t bytes = NumElements(vt.shape) * ElementBytes(vt.dtype);
+          values[v] = Tensor::OnBuffer(vt.dtype, vt.shape, Buffer(bytes));
+        }
         tout.push_back(&values[v]);
       }
       KernelContext kc(g, n, tin, tout, *pool_, ws_, opts_.fast);

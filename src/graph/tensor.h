@@ -60,6 +60,8 @@ class Tensor {
   // tensors, not for kernels.
   double GetDouble(int64_t i) const;
   int64_t GetInt(int64_t i) const;
+  // How many tensors share this one's storage (0 for a view without owner).
+  long storage_use_count() const { return keep_.use_count(); }
   // "f32[1, 3, 48, 320]".
   std::string Describe() const;
 

@@ -427,6 +427,7 @@ OpSchema Binary(const char* name, bool shape_math) {
   s.infer = InferBinary;
   s.run = RunBinary;
   s.plan_time = shape_math;
+  s.inplace = true;  // comparisons change the type: never matched
   return s;
 }
 

@@ -385,6 +385,7 @@ void AddUnaryOps(std::vector<OpSchema>& t) {
     s.run = RunUnary;
     if (std::string(op) == "Clip") s.max_inputs = 3;
     s.plan_time = std::string(op) == "Neg" || std::string(op) == "Abs";
+    s.inplace = true;
     t.push_back(s);
   }
   for (const char* op : {"Identity", "Not"}) {
