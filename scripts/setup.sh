@@ -3,7 +3,7 @@
 # Root with apt-get: installs what is missing. Otherwise: names the packages and stops.
 set -euo pipefail
 PKGS=(cmake ninja-build g++ clang libclang-rt-14-dev llvm time pkg-config libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
-      nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libopenblas-dev
+      nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libopenblas-dev libdnnl-dev
       libprotobuf-dev libonnx-dev python3-numpy python3-onnx)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -433,7 +433,8 @@ Result<std::vector<Tensor>> Session::Run(
           for (int u : n.inputs) {
             if (u >= 0 && producer_[u] >= 0 &&
                 last_use_[u] == static_cast<int>(p) &&
-                values[u].dtype() == vt.dtype && values[u].shape() == vt.shape &&
+                values[u].dtype() == vt.dtype &&
+                values[u].shape() == vt.shape &&
                 values[u].storage_use_count() == 2) {
               reuse = u;
               break;
@@ -453,7 +454,18 @@ Result<std::vector<Tensor>> Session::Run(
                                     : std::chrono::steady_clock::time_point();
       LB_RETURN_IF_ERROR(schema_[order_[p]]->run(kc));
       if (opts_.profile) {
-        auto& e = stats_.op_seconds[n.op];
+        std::string key = n.op;
+        if (n.op == "Conv" && tin.size() > 1 && tin[1] != nullptr &&
+            tin[1]->rank() >= 3) {  // the kind of convolution, for profiles
+          const Tensor& w = *tin[1];
+          key += w.dim(1) == 1 ? " depthwise" : "";
+          for (int d = 2; d < w.rank(); ++d) {
+            key += (d == 2 ? " " : "x") + std::to_string(w.dim(d));
+          }
+          const std::vector<int64_t> st = n.Ints("strides");
+          if (!st.empty() && st[0] > 1) key += " /" + std::to_string(st[0]);
+        }
+        auto& e = stats_.op_seconds[key];
         e.first +=
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
                 .count();

@@ -25,12 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Cases the engine does not pass yet, with the reason.
-const std::map<std::string, std::string> kNotYet = {
-    {"light_squeezenet",
-     "its weights are constants, so its 1000 logits are equal (about 1e10); "
-     "OpenBLAS's sgemm rounds equal weight rows differently (1 ulp, in blocks "
-     "of rows), and Softmax turns that into 0 or 0.03 instead of 0.001 each: "
-     "passing needs a product that rounds every row alike"}};
+const std::map<std::string, std::string> kNotYet = {};
 
 Result<graph::Tensor> ReadPb(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);

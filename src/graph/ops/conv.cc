@@ -7,7 +7,6 @@
 // clang-format off
 #include "hwy/highway.h"
 // clang-format on
-#include <cblas-openblas.h>
 
 #include <algorithm>
 #include <cstring>
@@ -17,6 +16,7 @@
 #include "graph/ops/activation.h"
 #include "graph/ops/families.h"
 #include "graph/ops/window.h"
+#include "kernels/sgemm.h"
 
 #ifndef LOWBIT_GRAPH_OPS_CONV_CONSTANTS_
 #define LOWBIT_GRAPH_OPS_CONV_CONSTANTS_  // once, not per Highway target
@@ -350,16 +350,7 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
     }
     beta = 1.0f;
   }
-  if (n == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(m),
-                static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(lda), b,
-                static_cast<blasint>(ldb), beta, y, static_cast<blasint>(ldc));
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-              static_cast<blasint>(m), static_cast<blasint>(n),
-              static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(lda), b,
-              static_cast<blasint>(ldb), beta, y, static_cast<blasint>(ldc));
+  Sgemm(false, false, m, n, k, 1.0f, a, lda, b, ldb, beta, y, ldc);
 }
 
 // 1x1 kernel, unit strides, no pads: per image and group one GEMM
@@ -624,12 +615,8 @@ Status RunConvTranspose(KernelContext& c) {
           for (int64_t q = q0; q < q1; ++q) {
             const int64_t c0 = q * chunk, cw = std::min(chunk, np - c0);
             if (cw <= 0) continue;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                        static_cast<blasint>(mk), static_cast<blasint>(cw),
-                        static_cast<blasint>(cd.cg), 1.0f, wg,
-                        static_cast<blasint>(mk), xg + r0 * iw + c0,
-                        static_cast<blasint>(pin), 0.0f, col + c0,
-                        static_cast<blasint>(np));
+            Sgemm(true, false, mk, cw, cd.cg, 1.0f, wg, mk, xg + r0 * iw + c0,
+                  pin, 0.0f, col + c0, np);
           }
         });
         c.pool().ParallelFor(cd.mg, 1, [&](int64_t m0, int64_t m1) {

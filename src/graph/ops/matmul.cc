@@ -1,12 +1,12 @@
 // MatMul (NumPy semantics: 1-D operands promoted, batch dimensions
 // broadcast) and Gemm (transA, transB, alpha, beta, C broadcast to the
-// output) on f32 through OpenBLAS sgemm, one call per batch matrix.
-#include <cblas-openblas.h>
+// output) on f32 through kernels/sgemm.h, one call per batch matrix.
 
 #include <cstring>
 
 #include "graph/ops/broadcast.h"
 #include "graph/ops/families.h"
+#include "kernels/sgemm.h"
 
 namespace lowbit::graph {
 namespace {
@@ -68,21 +68,15 @@ Status RunMatMul(KernelContext& c) {
   for (int64_t i = 0; i < nb; ++i)
     contiguous_a = contiguous_a && offs[2 * i] == i;
   if (shared_b && contiguous_a) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                static_cast<int>(nb * m), static_cast<int>(n),
-                static_cast<int>(k), 1.0f, x.data<float>(), static_cast<int>(k),
-                w.data<float>(), static_cast<int>(n), 0.0f, y,
-                static_cast<int>(n));
+    SgemmParallel(c.pool(), false, false, nb * m, n, k, 1.0f, x.data<float>(),
+                  k, w.data<float>(), n, 0.0f, y, n);
     return Status::Ok();
   }
   auto body = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      cblas_sgemm(
-          CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
-          static_cast<int>(n), static_cast<int>(k), 1.0f,
-          x.data<float>() + offs[2 * i] * m * k, static_cast<int>(k),
-          w.data<float>() + offs[2 * i + 1] * k * n, static_cast<int>(n), 0.0f,
-          y + i * m * n, static_cast<int>(n));
+      Sgemm(false, false, m, n, k, 1.0f, x.data<float>() + offs[2 * i] * m * k,
+            k, w.data<float>() + offs[2 * i + 1] * k * n, n, 0.0f,
+            y + i * m * n, n);
     }
   };
   if (nb > 1 && m * n * k * nb > (1 << 18)) {
@@ -147,11 +141,8 @@ Status RunGemm(KernelContext& c) {
     for (int64_t i = 0; i < m * n; ++i) out[i] *= beta;
     return Status::Ok();
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-              tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), alpha, a.data<float>(),
-              static_cast<int>(a.dim(1)), b.data<float>(),
-              static_cast<int>(b.dim(1)), beta, out, static_cast<int>(n));
+  SgemmParallel(c.pool(), ta, tb, m, n, k, alpha, a.data<float>(), a.dim(1),
+                b.data<float>(), b.dim(1), beta, out, n);
   return Status::Ok();
 }
 

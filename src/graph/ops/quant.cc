@@ -4,13 +4,13 @@
 // com.microsoft forms older opsets use) and com.microsoft MatMulNBits (2-, 4-
 // and 8-bit blocks along K). Exact: (q - zero) * scale in f32, as ONNX
 // defines them.
-#include <cblas-openblas.h>
 
 #include <cmath>
 #include <cstring>
 
 #include "formats/scheme.h"
 #include "graph/ops/families.h"
+#include "kernels/sgemm.h"
 
 namespace lowbit::graph {
 namespace {
@@ -260,10 +260,8 @@ Status RunNBits(KernelContext& c) {
   }
   const int64_t M = c.in(0).numel() / K;
   float* y = c.out(0).data<float>();
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M),
-              static_cast<int>(N), static_cast<int>(K), 1.0f,
-              c.in(0).data<float>(), static_cast<int>(K), w,
-              static_cast<int>(K), 0.0f, y, static_cast<int>(N));
+  SgemmParallel(c.pool(), false, true, M, N, K, 1.0f, c.in(0).data<float>(), K,
+                w, K, 0.0f, y, N);
   if (c.has(5) && c.in(5).numel() == N) {
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) y[m * N + n] += c.in(5).data<float>()[n];
