@@ -192,26 +192,37 @@ void BinaryTyped(Bin b, const Tensor& x, const Tensor& y, Tensor& out,
   const T* xp = x.data<T>();
   const T* yp = y.data<T>();
   const bool cmp = IsCompare(b);
-  auto body = [&](int64_t r0, int64_t r1) {
+  // Work items: pieces of runs (long runs are cut so that every thread gets
+  // a share even when the whole tensor is one run).
+  const int64_t total = w.runs() * run;
+  const int64_t threads = pool.num_threads();
+  const int64_t piece =
+      total < (1 << 15) || threads == 1
+          ? run
+          : std::min(run, std::max<int64_t>(1 << 12, total / (4 * threads)));
+  const int64_t pieces = (run + piece - 1) / std::max<int64_t>(piece, 1);
+  auto body = [&](int64_t t0, int64_t t1) {
     int64_t off[2];
-    for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r = t / pieces, i0 = (t % pieces) * piece;
+      const int64_t n = std::min(piece, run - i0);
       w.Offsets(r, off);
+      const int64_t ox = off[0] + i0 * sx, oy = off[1] + i0 * sy;
       if (cmp) {
-        uint8_t* o = out.data<uint8_t>() + r * run;
-        for (int64_t i = 0; i < run; ++i) {
-          o[i] = Compare(b, xp[off[0] + i * sx], yp[off[1] + i * sy]);
+        uint8_t* o = out.data<uint8_t>() + r * run + i0;
+        for (int64_t i = 0; i < n; ++i) {
+          o[i] = Compare(b, xp[ox + i * sx], yp[oy + i * sy]);
         }
       } else {
-        RunArith(b, xp + off[0], sx, yp + off[1], sy, out.data<T>() + r * run,
-                 run);
+        RunArith(b, xp + ox, sx, yp + oy, sy, out.data<T>() + r * run + i0, n);
       }
     }
   };
-  const int64_t total = w.runs() * run;
-  if (total < (1 << 15) || w.runs() < 2) {
-    body(0, w.runs());
+  const int64_t items = w.runs() * pieces;
+  if (total < (1 << 15) || threads == 1 || items < 2) {
+    body(0, items);
   } else {
-    pool.ParallelFor(w.runs(), std::max<int64_t>(1, (1 << 14) / run), body);
+    pool.ParallelFor(items, std::max<int64_t>(1, items / (4 * threads)), body);
   }
 }
 

@@ -273,15 +273,26 @@ Status RunConcat(KernelContext& c) {
   for (int64_t d = 0; d < axis; ++d) outer *= out.dim(d);
   for (int64_t d = axis + 1; d < r; ++d) inner *= out.dim(d);
   const int64_t out_row = out.dim(axis) * inner * es;
-  int64_t at = 0;
-  for (int k = 0; k < c.num_inputs(); ++k) {
-    const Tensor& x = c.in(k);
-    const int64_t row = x.dim(axis) * inner * es;
-    for (int64_t o = 0; o < outer; ++o) {
-      std::memcpy(out.bytes() + o * out_row + at, x.bytes() + o * row,
+  // One item per (outer index, input): a block copy each.
+  std::vector<int64_t> at(static_cast<size_t>(c.num_inputs()), 0);
+  for (int k = 1; k < c.num_inputs(); ++k) {
+    at[k] = at[k - 1] + c.in(k - 1).dim(static_cast<int>(axis)) * inner * es;
+  }
+  const int64_t items = outer * c.num_inputs();
+  auto body = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t o = i / c.num_inputs();
+      const int k = static_cast<int>(i % c.num_inputs());
+      const Tensor& x = c.in(k);
+      const int64_t row = x.dim(static_cast<int>(axis)) * inner * es;
+      std::memcpy(out.bytes() + o * out_row + at[k], x.bytes() + o * row,
                   static_cast<size_t>(row));
     }
-    at += row;
+  };
+  if (out.nbytes() > (1 << 18) && items > 1) {
+    c.pool().ParallelFor(items, 1, body);
+  } else {
+    body(0, items);
   }
   return Status::Ok();
 }
