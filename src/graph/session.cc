@@ -43,10 +43,35 @@ std::string DeclaredShape(const ValueInfo& v) {
 
 }  // namespace
 
+namespace {
+
+// InvalidArgument when an output of n (types inferred) passes the limit.
+Status CheckSizes(const Graph& g, const Node& n,
+                  const std::vector<ValueType>& out, int64_t limit) {
+  for (const ValueType& t : out) {
+    // Elements are bounded per dimension first, so the product cannot wrap.
+    double elements = 1;
+    for (int64_t d : t.shape) elements *= static_cast<double>(d);
+    const double bytes = elements * static_cast<double>(ElementBytes(t.dtype));
+    if (bytes > static_cast<double>(limit)) {
+      return InvalidArgument(
+          g.NodeLabel(n) + ": an output of shape " + ShapeString(t.shape) +
+          " would take " +
+          std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
+          " MiB, more than the limit of " + std::to_string(limit >> 20) +
+          " MiB");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
                                          const OpSchema& op,
                                          const std::vector<const Tensor*>& in,
-                                         ThreadPool& pool, Workspace& ws) {
+                                         ThreadPool& pool, Workspace& ws,
+                                         int64_t max_value_bytes) {
   std::vector<ValueType> types(in.size());
   std::vector<const ValueType*> tp(in.size(), nullptr);
   for (size_t k = 0; k < in.size(); ++k) {
@@ -56,6 +81,7 @@ Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
   }
   InferContext ic(g, n, tp);
   LB_RETURN_IF_ERROR(op.infer(ic));
+  LB_RETURN_IF_ERROR(CheckSizes(g, n, ic.outputs(), max_value_bytes));
   std::vector<Tensor> out(n.outputs.size());
   std::vector<Tensor*> op_out(n.outputs.size(), nullptr);
   for (size_t k = 0; k < n.outputs.size(); ++k) {
@@ -215,7 +241,8 @@ Status Session::Fold() {
         n.op == "DequantizeLinear" || n.op == "MatMulNBits";
     if (!all || keep_packed || !schema_[i]->run || n.op == "If") continue;
     LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
-                        EvaluateNode(g, n, *schema_[i], in, *pool_, ws_));
+                        EvaluateNode(g, n, *schema_[i], in, *pool_, ws_,
+                                     opts_.max_value_bytes));
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       if (n.outputs[k] >= 0) g.constants[n.outputs[k]] = std::move(out[k]);
     }
@@ -299,6 +326,7 @@ Result<const Session::Plan*> Session::PlanFor(
     }
     InferContext ic(g, n, in);
     LB_RETURN_IF_ERROR(op.infer(ic));
+    LB_RETURN_IF_ERROR(CheckSizes(g, n, ic.outputs(), opts_.max_value_bytes));
     int64_t out_elements = 0;
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       if (n.outputs[k] < 0) continue;
@@ -320,8 +348,9 @@ Result<const Session::Plan*> Session::PlanFor(
           tin.push_back(v >= 0 ? plan->types[v].value : nullptr);
         }
       }
-      LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
-                          EvaluateNode(g, n, op, tin, *pool_, ws_));
+      LB_ASSIGN_OR_RETURN(
+          std::vector<Tensor> out,
+          EvaluateNode(g, n, op, tin, *pool_, ws_, opts_.max_value_bytes));
       for (size_t k = 0; k < n.outputs.size(); ++k) {
         const int v = n.outputs[k];
         if (v < 0) continue;

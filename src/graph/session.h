@@ -30,6 +30,10 @@ struct SessionOptions {
   bool fold_constants = true;
   bool fuse = true;      // graph/fuse.h: Conv with BN / scale / activation
   bool profile = false;  // time every node (RunStats::op_seconds)
+  // A node whose output would take more bytes than this is refused (by
+  // name) before anything is allocated: a hostile model cannot claim
+  // unbounded memory. Default 16 GiB.
+  int64_t max_value_bytes = int64_t{16} << 30;
 };
 
 struct RunStats {
@@ -95,6 +99,7 @@ class Session {
 Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
                                          const OpSchema& op,
                                          const std::vector<const Tensor*>& in,
-                                         ThreadPool& pool, Workspace& ws);
+                                         ThreadPool& pool, Workspace& ws,
+                                         int64_t max_value_bytes);
 
 }  // namespace lowbit::graph
