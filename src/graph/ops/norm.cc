@@ -443,8 +443,10 @@ inline float ExpUpTo88(float x) {
   // Masks: all ones when x < -87.3 (negative NaNs too), when x is NaN.
   const int32_t below = -static_cast<int32_t>(ub > kLow);
   const int32_t nan = -static_cast<int32_t>((ub & 0x7fffffffu) > 0x7f800000u);
+  // NaN becomes 0 here (converting NaN to int is undefined) and NaN again
+  // at the end.
   const float xc = std::bit_cast<float>(
-      (xb & ~below) | (static_cast<int32_t>(kLow) & below & ~nan));
+      (xb & ~below & ~nan) | (static_cast<int32_t>(kLow) & below & ~nan));
   const float magic = 12582912.0f;  // 1.5 * 2^23
   const float n = (xc * 1.44269504f + magic) - magic;
   const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
