@@ -135,6 +135,12 @@ Status Session::Validate() {
                              std::to_string(op->min_outputs) + " to " +
                              std::to_string(op->max_outputs));
     }
+    for (int k = 0; k < op->min_inputs; ++k) {
+      if (n.inputs[k] < 0) {
+        return InvalidArgument(g.NodeLabel(n) + ": input " + std::to_string(k) +
+                               " is required but empty");
+      }
+    }
     if (op->check != nullptr) LB_RETURN_IF_ERROR(op->check(g, n));
     schema_[i] = op;
   }
