@@ -135,7 +135,11 @@ Status Session::Validate() {
                              std::to_string(op->min_outputs) + " to " +
                              std::to_string(op->max_outputs));
     }
-    for (int k = 0; k < op->min_inputs; ++k) {
+    // Required inputs come first; variadic operators (Concat, Sum, ...) take
+    // no optional ones at all.
+    const int required =
+        op->max_inputs >= (1 << 20) ? n.num_inputs() : op->min_inputs;
+    for (int k = 0; k < required; ++k) {
       if (n.inputs[k] < 0) {
         return InvalidArgument(g.NodeLabel(n) + ": input " + std::to_string(k) +
                                " is required but empty");
