@@ -463,7 +463,9 @@ Result<std::vector<int64_t>> PadsOf(const InferContext& c) {
   bool g = false;
   LB_ASSIGN_OR_RETURN(std::vector<int64_t> pads,
                       IntsFrom(c, 1, c.opset() < 11 ? "pads" : nullptr, &g));
-  if (c.opset() < 11 && pads.empty()) pads = c.node().Ints("paddings");
+  if (c.opset() < 11 && !c.has(1) && c.node().Find("pads") == nullptr) {
+    pads = c.node().Ints("paddings");
+  }
   const int64_t r = static_cast<int64_t>(c.in(0).shape.size());
   if (c.has(3)) {  // axes (opset 18)
     LB_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsFrom(c, 3, nullptr, &g));
@@ -506,11 +508,13 @@ Status RunPad(KernelContext& c) {
   const Tensor& x = c.in(0);
   Tensor& y = c.out(0);
   const int r = x.rank();
-  // The pads, from the input or the attributes as inferred.
+  // The pads as PadsOf read them: input 1 when given, else (before opset
+  // 11) the attribute.
   std::vector<int64_t> p =
-      c.opset() < 11 ? (c.node().Find("pads") ? c.node().Ints("pads")
-                                              : c.node().Ints("paddings"))
-                     : KernelInts(c, 1, nullptr);
+      c.has(1)         ? KernelInts(c, 1, nullptr)
+      : c.opset() < 11 ? (c.node().Find("pads") ? c.node().Ints("pads")
+                                                : c.node().Ints("paddings"))
+                       : std::vector<int64_t>();
   if (c.has(3)) {
     const std::vector<int64_t> axes = KernelInts(c, 3, nullptr);
     std::vector<int64_t> full(2 * r, 0);
