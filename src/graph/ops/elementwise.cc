@@ -5,6 +5,8 @@
 // `axis` when broadcast = 1, as those opsets did.
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "graph/ops/broadcast.h"
 #include "graph/ops/families.h"
@@ -67,34 +69,81 @@ Bin BinOf(const std::string& op) {
   return Bin::kAdd;
 }
 
+// Integer arithmetic wraps around (two's complement), as ONNX runtimes do;
+// in C++ signed overflow would be undefined, so it goes through unsigned.
+template <typename T>
+inline T WrapAdd(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(x) + static_cast<U>(y));
+  } else {
+    return x + y;
+  }
+}
+template <typename T>
+inline T WrapSub(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(x) - static_cast<U>(y));
+  } else {
+    return x - y;
+  }
+}
+template <typename T>
+inline T WrapMul(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(x) * static_cast<U>(y));
+  } else {
+    return x * y;
+  }
+}
+
 template <typename T>
 inline T Apply(Bin b, T x, T y) {
   switch (b) {
     case Bin::kAdd:
-      return x + y;
+      return WrapAdd(x, y);
     case Bin::kSub:
-      return x - y;
+      return WrapSub(x, y);
     case Bin::kMul:
-      return x * y;
+      return WrapMul(x, y);
     case Bin::kDiv:
-      if constexpr (std::is_integral_v<T>)
-        return y == 0 ? T(0) : x / y;
-      else
+      if constexpr (std::is_integral_v<T>) {
+        if (y == 0) return T(0);
+        if (y == T(-1)) return WrapSub(T(0), x);  // MIN / -1 wraps
         return x / y;
+      } else {
+        return x / y;
+      }
     case Bin::kPow:
-      return static_cast<T>(
-          std::pow(static_cast<double>(x), static_cast<double>(y)));
+      if constexpr (std::is_integral_v<T>) {
+        const double v =
+            std::pow(static_cast<double>(x), static_cast<double>(y));
+        // Out-of-range results saturate (a double to integer conversion
+        // outside the range would be undefined).
+        if (!(v > static_cast<double>(std::numeric_limits<T>::min()))) {
+          return std::numeric_limits<T>::min();
+        }
+        if (!(v < static_cast<double>(std::numeric_limits<T>::max()))) {
+          return std::numeric_limits<T>::max();
+        }
+        return static_cast<T>(v);
+      } else {
+        return static_cast<T>(
+            std::pow(static_cast<double>(x), static_cast<double>(y)));
+      }
     case Bin::kMax:
       return x > y ? x : (std::isnan(static_cast<double>(x)) ? x : y);
     case Bin::kMin:
       return x < y ? x : (std::isnan(static_cast<double>(x)) ? x : y);
     case Bin::kPRelu:
-      return x < T(0) ? x * y : x;
+      return x < T(0) ? WrapMul(x, y) : x;
     case Bin::kMod:
       if constexpr (std::is_integral_v<T>) {
-        if (y == 0) return T(0);
+        if (y == 0 || y == T(-1)) return T(0);
         T r = x % y;
-        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+        if (r != 0 && ((r < 0) != (y < 0))) r = WrapAdd(r, y);
         return r;
       } else {
         return static_cast<T>(std::fmod(x, y));
@@ -148,11 +197,11 @@ void RunArith(Bin b, const T* x, int64_t sx, const T* y, int64_t sy, T* o,
               int64_t n) {
   switch (b) {
     case Bin::kAdd:
-      return Loop([](T p, T q) { return p + q; }, x, sx, y, sy, o, n);
+      return Loop([](T p, T q) { return WrapAdd(p, q); }, x, sx, y, sy, o, n);
     case Bin::kSub:
-      return Loop([](T p, T q) { return p - q; }, x, sx, y, sy, o, n);
+      return Loop([](T p, T q) { return WrapSub(p, q); }, x, sx, y, sy, o, n);
     case Bin::kMul:
-      return Loop([](T p, T q) { return p * q; }, x, sx, y, sy, o, n);
+      return Loop([](T p, T q) { return WrapMul(p, q); }, x, sx, y, sy, o, n);
     case Bin::kDiv:
       if constexpr (std::is_floating_point_v<T>) {
         return Loop([](T p, T q) { return p / q; }, x, sx, y, sy, o, n);
