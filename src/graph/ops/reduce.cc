@@ -184,19 +184,46 @@ struct Ops {
     }
     return T(0);
   }
+  // Integer sums and products wrap as two's complement (signed overflow
+  // would be undefined in C++).
+  static T Add(T a, T b) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;
+      return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+    } else {
+      return a + b;
+    }
+  }
+  static T Mul(T a, T b) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;
+      return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
+    } else {
+      return a * b;
+    }
+  }
+  static T Abs(T x) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;
+      return x < T(0) ? static_cast<T>(U(0) - static_cast<U>(x)) : x;
+    } else {
+      return x < T(0) ? -x : x;
+    }
+  }
   static T Step(T a, T x) {
-    if constexpr (K == Kind::kProd) return a * x;
+    if constexpr (K == Kind::kProd) return Mul(a, x);
     if constexpr (K == Kind::kMax) return Larger(a, x);
     if constexpr (K == Kind::kMin) return Smaller(a, x);
-    if constexpr (K == Kind::kL1) return a + (x < T(0) ? -x : x);
-    if constexpr (K == Kind::kL2 || K == Kind::kSumSquare) return a + x * x;
-    return a + x;
+    if constexpr (K == Kind::kL1) return Add(a, Abs(x));
+    if constexpr (K == Kind::kL2 || K == Kind::kSumSquare)
+      return Add(a, Mul(x, x));
+    return Add(a, x);
   }
   static T Merge(T a, T b) {
-    if constexpr (K == Kind::kProd) return a * b;
+    if constexpr (K == Kind::kProd) return Mul(a, b);
     if constexpr (K == Kind::kMax) return Larger(a, b);
     if constexpr (K == Kind::kMin) return Smaller(a, b);
-    return a + b;
+    return Add(a, b);
   }
   static T Finish(T a, int64_t count) {
     if constexpr (K == Kind::kMean) {
@@ -207,7 +234,7 @@ struct Ops {
       }
     }
     if constexpr (K == Kind::kL2) {
-      return static_cast<T>(std::sqrt(static_cast<double>(a)));
+      return static_cast<T>(std::sqrt(std::max(0.0, static_cast<double>(a))));
     }
     return a;
   }
