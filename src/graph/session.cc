@@ -1,6 +1,7 @@
 #include "graph/session.h"
 
 #include <cblas-openblas.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -54,12 +55,11 @@ Status CheckSizes(const Graph& g, const Node& n,
     for (int64_t d : t.shape) elements *= static_cast<double>(d);
     const double bytes = elements * static_cast<double>(ElementBytes(t.dtype));
     if (bytes > static_cast<double>(limit)) {
-      return InvalidArgument(
-          g.NodeLabel(n) + ": an output of shape " + ShapeString(t.shape) +
-          " would take " +
-          std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
-          " MiB, more than the limit of " + std::to_string(limit >> 20) +
-          " MiB");
+      return InvalidArgument(g.NodeLabel(n) + ": an output of shape " +
+                             ShapeString(t.shape) + " would take " +
+                             fmt::format("{:.4g}", bytes / (1 << 20)) +
+                             " MiB, more than the limit of " +
+                             std::to_string(limit >> 20) + " MiB");
     }
   }
   return Status::Ok();
