@@ -19,6 +19,11 @@ int64_t Axis(int64_t a, int64_t rank) {
   return a < 0 ? a + rank : a;
 }
 
+// Dimensions given as values (Reshape, Tile, Expand, ConstantOfShape, Pad)
+// above this are refused, so that products of a few of them cannot
+// overflow int64 before the session's size limit judges the output.
+constexpr int64_t kMaxDim = int64_t{1} << 40;
+
 // The int64 values of input k (known while planning), or of attribute name.
 Result<std::vector<int64_t>> IntsFrom(const InferContext& c, int k,
                                       const char* attr, bool* given) {
@@ -76,6 +81,8 @@ Status InferReshape(InferContext& c) {
       infer_at = static_cast<int64_t>(i);
     } else if (s[i] < 0) {
       return c.Fail("shape has a negative dimension");
+    } else if (s[i] > kMaxDim || (known > 0 && s[i] > kMaxDim / known)) {
+      return c.Fail("shape " + ShapeString(s) + " is too large");
     } else {
       known *= s[i];
     }
@@ -484,6 +491,11 @@ Result<std::vector<int64_t>> PadsOf(const InferContext& c) {
     return InvalidArgument("pads must have " + std::to_string(2 * r) +
                            " values");
   }
+  for (int64_t p : pads) {
+    if (p > kMaxDim || p < -kMaxDim) {
+      return InvalidArgument("a pad is out of range");
+    }
+  }
   return pads;
 }
 
@@ -586,6 +598,9 @@ Status InferTile(InferContext& c) {
     return c.Fail("repeats must have one value per dimension");
   for (size_t d = 0; d < out.size(); ++d) {
     if (rep[d] < 0) return c.Fail("negative repeat");
+    if (rep[d] > kMaxDim || (out[d] > 0 && rep[d] > kMaxDim / out[d])) {
+      return c.Fail("repeats are too large");
+    }
     out[d] *= rep[d];
   }
   c.Set(0, c.in(0).dtype, out);
@@ -620,6 +635,10 @@ Status RunTileOrExpand(KernelContext& c) {
 Status InferExpand(InferContext& c) {
   bool g = false;
   LB_ASSIGN_OR_RETURN(std::vector<int64_t> s, IntsFrom(c, 1, nullptr, &g));
+  for (int64_t d : s) {
+    if (d < 0 || d > kMaxDim)
+      return c.Fail("shape " + ShapeString(s) + " is out of range");
+  }
   const auto out = BroadcastShapes({c.in(0).shape, s});
   if (!out)
     return c.Fail("shape " + ShapeString(s) + " does not broadcast with " +
@@ -713,6 +732,8 @@ Status InferConstantOfShape(InferContext& c) {
   LB_ASSIGN_OR_RETURN(std::vector<int64_t> s, IntsFrom(c, 0, nullptr, &g));
   for (int64_t d : s) {
     if (d < 0) return c.Fail("negative dimension");
+    if (d > kMaxDim)
+      return c.Fail("dimension " + std::to_string(d) + " is too large");
   }
   const Attribute* v = c.node().Find("value");
   c.Set(0,
@@ -744,8 +765,8 @@ Status InferRange(InferContext& c) {
   const double s = c.in(0).value->GetDouble(0), l = c.in(1).value->GetDouble(0),
                d = c.in(2).value->GetDouble(0);
   if (d == 0) return c.Fail("delta is 0");
-  const int64_t n =
-      std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l - s) / d)));
+  const int64_t n = static_cast<int64_t>(
+      std::clamp(std::ceil((l - s) / d), 0.0, static_cast<double>(kMaxDim)));
   c.Set(0, c.in(0).dtype, {n});
   return Status::Ok();
 }
