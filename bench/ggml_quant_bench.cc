@@ -17,9 +17,9 @@
 #include "core/thread_pool.h"
 #include "eval/synthetic.h"
 #include "formats/ggml/decode.h"
-#include "quant/ggml_quantize.h"
 #include "io/gguf.h"
 #include "quant/ggml_baseline.h"
+#include "quant/ggml_quantize.h"
 
 using namespace lowbit;
 

@@ -161,9 +161,8 @@ TEST(ThreadPool, SlotsAreExclusivePerThread) {
     EXPECT_EQ(out_of_range.load(), 0) << threads;
     for (auto& h : hits) EXPECT_EQ(h.load(), 1);
     int inline_slot = -1;
-    pool.ParallelForSlots(3, 100, [&](int64_t, int64_t, int slot) {
-      inline_slot = slot;
-    });
+    pool.ParallelForSlots(
+        3, 100, [&](int64_t, int64_t, int slot) { inline_slot = slot; });
     EXPECT_EQ(inline_slot, 0);
   }
 }

@@ -18,8 +18,8 @@
 #include "eval/report.h"
 #include "eval/synthetic.h"
 #include "io/quantized_safetensors.h"
-#include "tests/support/quantized_safetensors_test_util.h"
 #include "quant/quantize.h"
+#include "tests/support/quantized_safetensors_test_util.h"
 
 namespace lowbit {
 namespace {

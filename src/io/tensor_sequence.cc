@@ -23,8 +23,8 @@ std::string QuoteName(std::string_view s) {
   return out + "'";
 }
 
-Status TensorSequence::Check(const std::string& path, std::string_view name,
-                             const void* data, size_t nbytes) const {
+Status TensorSequence::CheckNext(const std::string& path,
+                                 std::string_view name) const {
   if (committed_) return InvalidArgument(path + ": Write after Commit");
   if (failed_) return IoError(path + ": an earlier write failed");
   if (next_ >= items_.size()) {
@@ -32,11 +32,18 @@ Status TensorSequence::Check(const std::string& path, std::string_view name,
                            "; all " + std::to_string(items_.size()) +
                            " tensors are already written");
   }
-  const Item& it = items_[next_];
-  if (name != it.name) {
-    return InvalidArgument(path + ": expected tensor " + QuoteName(it.name) +
-                           " next but got " + QuoteName(name));
+  if (name != items_[next_].name) {
+    return InvalidArgument(path + ": expected tensor " +
+                           QuoteName(items_[next_].name) + " next but got " +
+                           QuoteName(name));
   }
+  return Status::Ok();
+}
+
+Status TensorSequence::Check(const std::string& path, std::string_view name,
+                             const void* data, size_t nbytes) const {
+  LB_RETURN_IF_ERROR(CheckNext(path, name));
+  const Item& it = items_[next_];
   if (part_ > 0) {
     return InvalidArgument(path + ": tensor " + QuoteName(it.name) +
                            " was begun in parts; write its remaining " +
@@ -56,18 +63,8 @@ Status TensorSequence::Check(const std::string& path, std::string_view name,
 
 Status TensorSequence::CheckPart(const std::string& path, std::string_view name,
                                  const void* data, size_t nbytes) const {
-  if (committed_) return InvalidArgument(path + ": Write after Commit");
-  if (failed_) return IoError(path + ": an earlier write failed");
-  if (next_ >= items_.size()) {
-    return InvalidArgument(path + ": unexpected tensor " + QuoteName(name) +
-                           "; all " + std::to_string(items_.size()) +
-                           " tensors are already written");
-  }
+  LB_RETURN_IF_ERROR(CheckNext(path, name));
   const Item& it = items_[next_];
-  if (name != it.name) {
-    return InvalidArgument(path + ": expected tensor " + QuoteName(it.name) +
-                           " next but got " + QuoteName(name));
-  }
   if (nbytes > it.nbytes - part_) {
     return InvalidArgument(path + ": tensor " + QuoteName(it.name) + ": " +
                            it.what + " " + std::to_string(it.nbytes) +

@@ -61,6 +61,8 @@ class TensorSequence {
   }
 
  private:
+  // The checks every write shares: not committed, not failed, `name` next.
+  Status CheckNext(const std::string& path, std::string_view name) const;
   std::vector<Item> items_;
   size_t next_ = 0;
   uint64_t part_ = 0;  // bytes of items_[next_] written so far, in parts

@@ -16,11 +16,11 @@
 #include "eval/quantized_error.h"
 #include "eval/report.h"
 #include "formats/ggml/decode.h"
-#include "quant/ggml_quantize.h"
 #include "formats/ggml/ggml_type.h"
 #include "io/gguf_model.h"
 #include "kernels/error_sums.h"
 #include "pipeline/quantize_paths.h"
+#include "quant/ggml_quantize.h"
 
 namespace lowbit::pipeline_internal {
 namespace {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/golden_test_util.h"
 #include "io/gguf.h"
+#include "tests/support/golden_test_util.h"
 
 namespace lowbit {
 namespace {

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "formats/ggml/decode.h"
-#include "tests/support/golden_test_util.h"
 #include "io/gguf.h"
+#include "tests/support/golden_test_util.h"
 
 namespace lowbit {
 namespace {
