@@ -21,6 +21,13 @@ std::string_view ScaleTypeName(ScaleType t) {
   return "?";
 }
 
+std::optional<ScaleType> ParseScaleType(const std::string& s) {
+  if (s == "f32") return ScaleType::kF32;
+  if (s == "f16") return ScaleType::kF16;
+  if (s == "e8m0") return ScaleType::kE8M0;
+  return std::nullopt;
+}
+
 static int ScaleBits(ScaleType t) {
   switch (t) {
     case ScaleType::kF16:

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ namespace lowbit {
 // f16 when every scale fits f16 as a normal number, else f32.
 enum class ScaleType : uint8_t { kAuto, kF32, kF16, kE8M0 };
 std::string_view ScaleTypeName(ScaleType t);
+// "f32", "f16", "e8m0" (not "auto").
+std::optional<ScaleType> ParseScaleType(const std::string& s);
 
 // Layout (rows = shape[0], cols = product of the other dims, G = group_size):
 //   codes:    rows x PackedRowBytes(cols, bits) bytes; codes of a row

@@ -260,4 +260,23 @@ std::string AllSchemeNames() {
          "kmeans2..kmeans8";
 }
 
+std::string GranularityName(Granularity g) {
+  switch (g) {
+    case Granularity::kTensor:
+      return "tensor";
+    case Granularity::kChannel:
+      return "channel";
+    case Granularity::kGroup:
+      return "group";
+  }
+  return "?";
+}
+
+std::optional<Granularity> ParseGranularity(const std::string& s) {
+  if (s == "tensor") return Granularity::kTensor;
+  if (s == "channel") return Granularity::kChannel;
+  if (s == "group") return Granularity::kGroup;
+  return std::nullopt;
+}
+
 }  // namespace lowbit

@@ -28,6 +28,9 @@ enum class SchemeKind : uint8_t {
 };
 
 enum class Granularity : uint8_t { kTensor, kChannel, kGroup };
+// "tensor", "channel", "group" (as stored in file metadata).
+std::string GranularityName(Granularity g);
+std::optional<Granularity> ParseGranularity(const std::string& s);
 
 struct Scheme {
   SchemeKind kind = SchemeKind::kInt;

@@ -14,25 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string GranularityName(Granularity g) {
-  switch (g) {
-    case Granularity::kTensor:
-      return "tensor";
-    case Granularity::kChannel:
-      return "channel";
-    case Granularity::kGroup:
-      return "group";
-  }
-  return "?";
-}
-
-std::optional<Granularity> ParseGranularity(const std::string& s) {
-  if (s == "tensor") return Granularity::kTensor;
-  if (s == "channel") return Granularity::kChannel;
-  if (s == "group") return Granularity::kGroup;
-  return std::nullopt;
-}
-
 DType ScaleDType(ScaleType t) {
   switch (t) {
     case ScaleType::kF16:
@@ -140,15 +121,9 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
       q->symmetric = j.at("symmetric").get<bool>();
       q->method = j.value("method", "");
       const std::string st = j.at("scale_type").get<std::string>();
-      if (st == "f32") {
-        q->scale_type = ScaleType::kF32;
-      } else if (st == "f16") {
-        q->scale_type = ScaleType::kF16;
-      } else if (st == "e8m0") {
-        q->scale_type = ScaleType::kE8M0;
-      } else {
-        return fail("bad scale_type " + st);
-      }
+      const auto stype = ParseScaleType(st);
+      if (!stype) return fail("bad scale_type " + st);
+      q->scale_type = *stype;
     } catch (const json::exception& e) {
       return fail(std::string("bad description: ") + e.what());
     }
