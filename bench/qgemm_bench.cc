@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
                       {1920, 128, 128},
                       {960, 240, 240},
                       {480, 480, 480},
-                      {240, 480, 480}};
+                      {240, 480, 480}, {40, 120, 6625}, {40, 120, 360}};
   std::mt19937 rng(1);
   std::normal_distribution<float> nd;
   fmt::print(

@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "graph/qweight.h"
+
 namespace lowbit::graph {
 namespace {
 
@@ -37,6 +39,11 @@ const Tensor* ConstOf(const Graph& g, int v) {
   return it == g.constants.end() ? nullptr : &it->second;
 }
 
+const QuantWeight* QuantOf(const Graph& g, int v) {
+  auto it = g.qweights.find(v);
+  return it == g.qweights.end() ? nullptr : it->second.get();
+}
+
 // The per-channel values of a constant operand broadcast against an
 // N x C x ... conv output: C values (or one, repeated), else empty.
 std::vector<float> PerChannel(const Tensor& t, int64_t channels, int rank) {
@@ -60,22 +67,47 @@ std::vector<float> PerChannel(const Tensor& t, int64_t channels, int rank) {
 
 // Conv weight [M, C/g, k...] and bias [M] as new constants (never edits a
 // tensor another node may share).
+// A quantized weight (graph/qweight.h) with a scale per output channel (or
+// per group of it) takes the factors into its scales instead: a copy, its
+// scales in f32.
 bool ScaleConv(Graph& g, Node& conv, const std::vector<float>& scale,
                const std::vector<float>& shift) {
   const Tensor* w = ConstOf(g, conv.inputs[1]);
-  if (w == nullptr || w->dtype() != DType::kF32 || w->rank() < 3) return false;
-  const int64_t m = w->dim(0);
+  const QuantWeight* qw = QuantOf(g, conv.inputs[1]);
+  if (qw != nullptr) {
+    if (qw->shape.size() < 3 || qw->axis != 0 ||
+        qw->q.granularity == Granularity::kTensor ||
+        qw->q.scheme.kind == SchemeKind::kKmeans ||
+        qw->q.scheme.kind == SchemeKind::kMxfp4 || qw->fast != nullptr) {
+      return false;
+    }
+  } else if (w == nullptr || w->dtype() != DType::kF32 || w->rank() < 3) {
+    return false;
+  }
+  const int64_t m = qw != nullptr ? qw->shape[0] : w->dim(0);
   if (static_cast<int64_t>(scale.size()) != m) return false;
   const Tensor* b = conv.Has(2) ? ConstOf(g, conv.inputs[2]) : nullptr;
   if (conv.Has(2) &&
       (b == nullptr || b->numel() != m || b->dtype() != DType::kF32)) {
     return false;
   }
-  Tensor nw = Tensor::Zeros(DType::kF32, w->shape());
-  const int64_t per = w->numel() / m;
-  for (int64_t o = 0; o < m; ++o) {
-    for (int64_t i = 0; i < per; ++i) {
-      nw.data<float>()[o * per + i] = w->data<float>()[o * per + i] * scale[o];
+  Tensor nw;
+  std::shared_ptr<QuantWeight> nq;
+  if (qw != nullptr) {
+    nq = std::make_shared<QuantWeight>(*qw);
+    nq->q.scale_type = ScaleType::kF32;
+    const int64_t per = static_cast<int64_t>(nq->q.scales.size()) / m;
+    for (int64_t o = 0; o < m; ++o) {
+      for (int64_t i = 0; i < per; ++i) nq->q.scales[o * per + i] *= scale[o];
+    }
+  } else {
+    nw = Tensor::Zeros(DType::kF32, w->shape());
+    const int64_t per = w->numel() / m;
+    for (int64_t o = 0; o < m; ++o) {
+      for (int64_t i = 0; i < per; ++i) {
+        nw.data<float>()[o * per + i] =
+            w->data<float>()[o * per + i] * scale[o];
+      }
     }
   }
   Tensor nb = Tensor::Zeros(DType::kF32, {m});
@@ -86,7 +118,11 @@ bool ScaleConv(Graph& g, Node& conv, const std::vector<float>& scale,
   const std::string base = g.value_names[conv.outputs[0]];
   const int wid = g.ValueId(base + "/lowbit_fused_w");
   const int bid = g.ValueId(base + "/lowbit_fused_b");
-  g.constants[wid] = std::move(nw);
+  if (nq != nullptr) {
+    g.qweights[wid] = std::move(nq);
+  } else {
+    g.constants[wid] = std::move(nw);
+  }
   g.constants[bid] = std::move(nb);
   conv.inputs.resize(3);
   conv.inputs[1] = wid;
@@ -94,19 +130,24 @@ bool ScaleConv(Graph& g, Node& conv, const std::vector<float>& scale,
   return true;
 }
 
-// The number of output channels of a Conv whose weight is a constant.
-int64_t ConvChannels(const Graph& g, const Node& conv) {
+// The number of output channels of a Conv whose weight is a constant, and
+// the weight's rank.
+int64_t ConvChannels(const Graph& g, const Node& conv, int* rank) {
+  if (const QuantWeight* q = QuantOf(g, conv.inputs[1])) {
+    *rank = static_cast<int>(q->shape.size());
+    return *rank >= 3 ? q->shape[0] : -1;
+  }
   const Tensor* w = ConstOf(g, conv.inputs[1]);
+  *rank = w != nullptr ? w->rank() : 0;
   return w != nullptr && w->rank() >= 3 ? w->dim(0) : -1;
 }
 
 // Folds the affine node `next` (BatchNormalization, Mul or Add reading the
 // conv's output and constants) into conv. True when done.
 bool FoldAffine(Graph& g, Node& conv, const Node& next) {
-  const int64_t m = ConvChannels(g, conv);
+  int rank = 0;  // the conv output has the weight's rank
+  const int64_t m = ConvChannels(g, conv, &rank);
   if (m <= 0) return false;
-  const Tensor* w = ConstOf(g, conv.inputs[1]);
-  const int rank = w->rank();  // the conv output has the weight's rank
   std::vector<float> scale(static_cast<size_t>(m), 1.0f),
       shift(static_cast<size_t>(m), 0.0f);
   if (next.op == "BatchNormalization") {

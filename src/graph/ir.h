@@ -18,6 +18,7 @@
 namespace lowbit::graph {
 
 struct Graph;
+struct QuantWeight;  // graph/qweight.h
 
 struct Attribute {
   enum class Kind {
@@ -79,7 +80,10 @@ struct Graph {
   std::vector<ValueInfo> inputs;  // graph inputs that are not constants
   std::vector<ValueInfo> outputs;
   std::vector<int> input_ids, output_ids;
-  std::map<int, Tensor> constants;    // initializers, by value id
+  std::map<int, Tensor> constants;  // initializers, by value id
+  // Quantized constants, by value id: weights kept as codes that Conv,
+  // MatMul and Gemm read through KernelContext::qweight (graph/qweight.h).
+  std::map<int, std::shared_ptr<QuantWeight>> qweights;
   std::map<std::string, int> opsets;  // domain -> version ("" = ai.onnx)
   // For subgraphs: values of the enclosing graphs they read, by name (bound
   // when the subgraph runs).

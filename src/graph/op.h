@@ -70,6 +70,13 @@ class KernelContext {
   int num_inputs() const { return static_cast<int>(in_.size()); }
   bool has(int k) const { return k < num_inputs() && in_[k] != nullptr; }
   const Tensor& in(int k) const { return *in_[k]; }
+  // Input k as a quantized constant (graph/qweight.h), or null: then in(k)
+  // holds only its shape, no bytes.
+  const QuantWeight* qweight(int k) const {
+    if (k >= num_inputs() || node_.inputs[k] < 0) return nullptr;
+    auto it = graph_.qweights.find(node_.inputs[k]);
+    return it == graph_.qweights.end() ? nullptr : it->second.get();
+  }
   int num_outputs() const { return static_cast<int>(out_.size()); }
   bool has_out(int k) const { return k < num_outputs() && out_[k] != nullptr; }
   // Allocated by the executor with the inferred type and shape.

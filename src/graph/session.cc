@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "graph/fuse.h"
+#include "graph/qweight.h"
 
 namespace lowbit::graph {
 
@@ -153,6 +154,7 @@ Status Session::Validate() {
   std::vector<char> defined(nv, 0);
   for (int id : g.input_ids) defined[id] = 1;
   for (const auto& [id, t] : g.constants) defined[id] = 1;
+  for (const auto& [id, w] : g.qweights) defined[id] = 1;
   for (const std::string& name : g.outer_names) {
     const int id = g.Find(name);
     if (id >= 0) defined[id] = 1;
@@ -268,6 +270,11 @@ Status Session::Fold() {
 
 Status Session::Prepare() {
   Graph& g = *g_;
+  // Quantized weights stay codes (graph/qweight.h); readers that need the
+  // floats get them decoded.
+  stats_.quantized_weights = RecognizeDequantizeLinear(g);
+  MaterializeQuantWeights(g);
+  stats_.quantized_weights = static_cast<int64_t>(g.qweights.size());
   LB_RETURN_IF_ERROR(Validate());
   if (opts_.fold_constants) {
     LB_RETURN_IF_ERROR(Fold());
@@ -290,6 +297,13 @@ Status Session::Prepare() {
     for (auto it = g.constants.begin(); it != g.constants.end();) {
       it = read[it->first] ? std::next(it) : g.constants.erase(it);
     }
+    for (auto it = g.qweights.begin(); it != g.qweights.end();) {
+      it = read[it->first] ? std::next(it) : g.qweights.erase(it);
+    }
+  }
+  if (opts_.fast) stats_.fast_weights = PrepareFastWeights(g);
+  for (const auto& [id, w] : g.qweights) {
+    stats_.quantized_weight_bytes += w->StoredBytes();
   }
   const size_t nv = g.value_names.size();
   // Last use of each value (position in order_); graph outputs never die.
@@ -320,6 +334,9 @@ Result<const Session::Plan*> Session::PlanFor(
   plan->skip.assign(order_.size(), 0);
   for (const auto& [id, t] : g.constants) {
     plan->types[id] = ValueType{t.dtype(), t.shape(), &t};
+  }
+  for (const auto& [id, w] : g.qweights) {
+    plan->types[id] = ValueType{DType::kF32, w->shape, nullptr};
   }
   for (size_t k = 0; k < feeds.size(); ++k) {
     const int id = g.input_ids[k];
@@ -441,6 +458,9 @@ Result<std::vector<Tensor>> Session::Run(
   LB_ASSIGN_OR_RETURN(const Plan* plan, PlanFor(in));
   std::vector<Tensor> values(g.value_names.size());
   for (const auto& [id, t] : g.constants) values[id] = t;
+  for (const auto& [id, w] : g.qweights) {  // shape only: kernels decode
+    values[id] = Tensor::View(DType::kF32, w->shape, nullptr);
+  }
   for (size_t k = 0; k < in.size(); ++k) values[g.input_ids[k]] = *in[k];
   for (size_t v = 0; v < plan->known.size(); ++v) {
     if (plan->known[v].defined() && plan->types[v].known()) {
@@ -503,6 +523,11 @@ Result<std::vector<Tensor>> Session::Run(
           }
           const std::vector<int64_t> st = n.Ints("strides");
           if (!st.empty() && st[0] > 1) key += " /" + std::to_string(st[0]);
+        }
+        if (const QuantWeight* q = kc.qweight(1)) {  // how it ran
+          key += " [" + q->q.scheme.Name() +
+                 (opts_.fast && q->fast != nullptr ? ", int8 activations]"
+                                                   : ", decoded]");
         }
         auto& e = stats_.op_seconds[key];
         e.first +=

@@ -40,6 +40,9 @@ struct RunStats {
   int64_t peak_bytes = 0;  // most activation bytes held at once (buffers)
   int64_t nodes_run = 0;
   int64_t plans = 0;  // distinct input shapes planned so far
+  // Weights kept quantized (graph/qweight.h), those prepared for fast mode,
+  // and the bytes they hold.
+  int64_t quantized_weights = 0, fast_weights = 0, quantized_weight_bytes = 0;
   int64_t buffers = 0, buffer_bytes = 0;  // the pool: count and bytes held
   // With SessionOptions::profile: seconds and calls per operator type, over
   // every run so far.

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <set>
 
+#include "graph/qweight.h"
+#include "io/onnx_lowbit_weights.h"
 #include "io/onnx_model.h"
 
 namespace lowbit {
@@ -56,7 +58,7 @@ ValueInfo InfoOf(const onnx::ValueInfoProto& v) {
 Result<std::shared_ptr<Graph>> ConvertGraph(
     const onnx::GraphProto& gp, const std::map<std::string, int>& opsets,
     const std::string& where, const std::map<std::string, Tensor>* inits,
-    bool subgraph);
+    bool subgraph, const LowbitDecoded* decoded = nullptr);
 
 Result<Attribute> AttributeOf(const onnx::AttributeProto& a,
                               const std::map<std::string, int>& opsets,
@@ -111,7 +113,7 @@ Result<Attribute> AttributeOf(const onnx::AttributeProto& a,
 Result<std::shared_ptr<Graph>> ConvertGraph(
     const onnx::GraphProto& gp, const std::map<std::string, int>& opsets,
     const std::string& where, const std::map<std::string, Tensor>* inits,
-    bool subgraph) {
+    bool subgraph, const LowbitDecoded* decoded) {
   auto g = std::make_shared<Graph>();
   g->opsets = opsets;
   // Constants: the model's initializers (given), or the subgraph's own.
@@ -135,8 +137,18 @@ Result<std::shared_ptr<Graph>> ConvertGraph(
   }
   std::set<std::string> defined(init_names);
   for (const auto& v : gp.input()) defined.insert(v.name());
+  if (decoded != nullptr) {  // lowbit's decode subgraphs: codes kept
+    for (const auto& [name, w] : decoded->weights) {
+      g->qweights[g->ValueId(name)] = w;
+      defined.insert(name);
+    }
+  }
   for (int i = 0; i < gp.node_size(); ++i) {
     const onnx::NodeProto& np = gp.node(i);
+    if (decoded != nullptr && np.output_size() == 1 &&
+        decoded->node_outputs.count(np.output(0))) {
+      continue;
+    }
     Node n;
     n.op = np.op_type();
     n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
@@ -199,7 +211,8 @@ Result<std::shared_ptr<graph::Graph>> ImportOnnxModel(const OnnxModel& m) {
     }
     inits[t.name] = std::move(x);
   }
-  return ConvertGraph(mp.graph(), opsets, m.path(), &inits, false);
+  const LowbitDecoded decoded = RecognizeLowbitDecode(mp, opsets.at(""), inits);
+  return ConvertGraph(mp.graph(), opsets, m.path(), &inits, false, &decoded);
 }
 
 Result<std::shared_ptr<graph::Graph>> ImportOnnx(const std::string& path) {

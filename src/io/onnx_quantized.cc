@@ -7,6 +7,7 @@
 
 #include "core/half.h"
 #include "formats/bitpack.h"
+#include "io/onnx_lowbit_weights.h"
 #include "kernels/dequant.h"
 
 namespace lowbit {
@@ -524,6 +525,11 @@ Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
     AttrInts(nodes.Add("Transpose", {cur}, name), "perm", BackPerm(rank, axis));
   }
   Prepend(g, nodes);
+  // The record that lets lowbit's engine keep the codes
+  // (io/onnx_lowbit_weights.h).
+  auto* meta = m.add_metadata_props();
+  meta->set_key(LowbitWeightKey(name));
+  meta->set_value(LowbitWeightRecord(q, shape, axis));
   return w;
 }
 

@@ -8,6 +8,8 @@
 #include "hwy/highway.h"
 // clang-format on
 
+#include <cblas-openblas.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -16,6 +18,8 @@
 #include "graph/ops/activation.h"
 #include "graph/ops/families.h"
 #include "graph/ops/window.h"
+#include "graph/qweight.h"
+#include "kernels/qgemm.h"
 #include "kernels/sgemm.h"
 
 #ifndef LOWBIT_GRAPH_OPS_CONV_CONSTANTS_
@@ -525,6 +529,48 @@ Status InferConvFamily(InferContext& c) {
   return Status::Ok();
 }
 
+// Fast mode (graph/qweight.h), one group: per image and tile of output
+// rows, the input patches as rows (pixels x C k...: the 1x1 input transposed,
+// or im2col transposed), kernels/qgemm.h for all output channels, then the
+// result transposed back with the bias and the activation.
+void QuantizedConv(KernelContext& c, const ConvDims& cd, const float* x,
+                   const QGemmWeight& qw, const float* b, float* y,
+                   const Activation& act, bool pointwise) {
+  const Window& w = cd.w;
+  const int64_t kdim = cd.c * w.Taps(), p = w.OutSize(), pin = w.InSize();
+  const int64_t ow = w.out[2], rows = w.out[0] * w.out[1];
+  const int64_t tile = std::clamp<int64_t>(kColBudget / (kdim * ow), 1, rows);
+  float* col = c.ws().Take<float>(pointwise ? 0 : kdim * tile * ow);
+  float* patches = c.ws().Take<float>(tile * ow * kdim);
+  float* yt = c.ws().Take<float>(tile * ow * cd.m);
+  for (int64_t nn = 0; nn < cd.n; ++nn) {
+    const float* xn = x + nn * cd.c * pin;
+    float* yn = y + nn * cd.m * p;
+    for (int64_t r0 = 0; r0 < rows; r0 += tile) {
+      const int64_t r1 = std::min(rows, r0 + tile), np = (r1 - r0) * ow;
+      const float* src = xn + r0 * ow;  // [kdim x np] with row stride ld
+      int64_t ld = p;
+      if (!pointwise) {
+        Im2col(xn, w, cd.c, r0, r1, col);
+        src = col;
+        ld = np;
+      }
+      cblas_somatcopy(CblasRowMajor, CblasTrans, kdim, np, 1.0f, src, ld,
+                      patches, kdim);
+      QGemm(qw, patches, np, kdim, yt, cd.m, c.pool(), c.ws());
+      cblas_somatcopy(CblasRowMajor, CblasTrans, np, cd.m, 1.0f, yt, cd.m,
+                      yn + r0 * ow, p);
+      if (b != nullptr) {
+        for (int64_t m = 0; m < cd.m; ++m) {
+          float* ym = yn + m * p + r0 * ow;
+          for (int64_t q = 0; q < np; ++q) ym[q] += b[m];
+        }
+      }
+      act.ApplyRows(yn + r0 * ow, cd.m, np, p);
+    }
+  }
+}
+
 Status RunConv(KernelContext& c) {
   ConvDims cd;
   const float* b = c.has(2) ? c.in(2).data<float>() : nullptr;
@@ -542,6 +588,16 @@ Status RunConv(KernelContext& c) {
     pointwise = pointwise && w.s[j] == 1 && w.pb[j] == 0 && w.pe[j] == 0;
   }
   const Activation act = Activation::Of(c.node());
+  if (const QuantWeight* qw = c.qweight(1)) {
+    if (c.fast() && qw->fast != nullptr && cd.g == 1) {
+      QuantizedConv(c, cd, x, *qw->fast, b, y, act, pointwise);
+      return Status::Ok();
+    }
+    // Exact: the decoded weight, then the float convolution.
+    float* decoded = c.ws().Take<float>(NumElements(qw->shape));
+    qw->Decode(decoded);
+    wt = decoded;
+  }
   if (cd.cg == 1) {
     DepthwiseConv(c, cd, x, wt, b, y, act);
   } else if (pointwise) {

@@ -2,10 +2,13 @@
 // broadcast) and Gemm (transA, transB, alpha, beta, C broadcast to the
 // output) on f32 through kernels/sgemm.h, one call per batch matrix.
 
+#include <algorithm>
 #include <cstring>
 
 #include "graph/ops/broadcast.h"
 #include "graph/ops/families.h"
+#include "graph/qweight.h"
+#include "kernels/qgemm.h"
 #include "kernels/sgemm.h"
 
 namespace lowbit::graph {
@@ -37,6 +40,28 @@ Status InferMatMul(InferContext& c) {
 Status RunMatMul(KernelContext& c) {
   const Tensor& x = c.in(0);
   const Tensor& w = c.in(1);
+  Workspace::Scope scope(c.ws());
+  const float* wdata = w.data<float>();
+  if (const QuantWeight* qw = c.qweight(1)) {
+    const int64_t rows = x.numel() / std::max<int64_t>(1, x.shape().back());
+    if (c.fast() && qw->fast != nullptr && x.rank() >= 2 && w.rank() == 2) {
+      // Fast mode: every activation row against the quantized columns.
+      QGemm(*qw->fast, x.data<float>(), rows, w.dim(0), c.out(0).data<float>(),
+            w.dim(1), c.pool(), c.ws());
+      return Status::Ok();
+    }
+    float* decoded = c.ws().Take<float>(NumElements(qw->shape));
+    if (x.rank() >= 2 && w.rank() == 2 && qw->axis == 1) {
+      // Exact: the decoded rows (N x K, no transpose) times the activations.
+      qw->DecodeRows(decoded);
+      SgemmParallel(c.pool(), false, true, rows, w.dim(1), w.dim(0), 1.0f,
+                    x.data<float>(), w.dim(0), decoded, w.dim(0), 0.0f,
+                    c.out(0).data<float>(), w.dim(1));
+      return Status::Ok();
+    }
+    qw->Decode(decoded);
+    wdata = decoded;
+  }
   Shape a = x.shape(), b = w.shape();
   if (a.size() == 1) a.insert(a.begin(), 1);
   if (b.size() == 1) b.push_back(1);
@@ -69,14 +94,13 @@ Status RunMatMul(KernelContext& c) {
     contiguous_a = contiguous_a && offs[2 * i] == i;
   if (shared_b && contiguous_a) {
     SgemmParallel(c.pool(), false, false, nb * m, n, k, 1.0f, x.data<float>(),
-                  k, w.data<float>(), n, 0.0f, y, n);
+                  k, wdata, n, 0.0f, y, n);
     return Status::Ok();
   }
   auto body = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       Sgemm(false, false, m, n, k, 1.0f, x.data<float>() + offs[2 * i] * m * k,
-            k, w.data<float>() + offs[2 * i + 1] * k * n, n, 0.0f,
-            y + i * m * n, n);
+            k, wdata + offs[2 * i + 1] * k * n, n, 0.0f, y + i * m * n, n);
     }
   };
   if (nb > 1 && m * n * k * nb > (1 << 18)) {
@@ -117,12 +141,28 @@ Status RunGemm(KernelContext& c) {
   const Tensor& a = c.in(0);
   const Tensor& b = c.in(1);
   Tensor& y = c.out(0);
-  const bool ta = c.node().Int("transA", 0) != 0,
-             tb = c.node().Int("transB", 0) != 0;
+  const bool ta = c.node().Int("transA", 0) != 0;
+  bool tb = c.node().Int("transB", 0) != 0;
   const float alpha = c.node().Float("alpha", 1.0f);
   float beta = c.node().Float("beta", 1.0f);
   const int64_t m = y.dim(0), n = y.dim(1), k = ta ? a.dim(0) : a.dim(1);
   float* out = y.data<float>();
+  Workspace::Scope scope(c.ws());
+  const float* bdata = b.data<float>();
+  const QuantWeight* qw = c.qweight(1);
+  const bool fast = qw != nullptr && c.fast() && qw->fast != nullptr && !ta;
+  int64_t ldb = b.dim(1);
+  if (qw != nullptr && !fast) {
+    float* decoded = c.ws().Take<float>(NumElements(qw->shape));
+    if (qw->axis == (tb ? 0 : 1)) {  // rows N x K: B^T, no transpose
+      qw->DecodeRows(decoded);
+      tb = true;
+      ldb = k;
+    } else {
+      qw->Decode(decoded);
+    }
+    bdata = decoded;
+  }
   if (c.has(2) && c.in(2).numel() > 0 && beta != 0.0f) {
     const Tensor& cc = c.in(2);
     const BroadcastWalk w({cc.shape()}, y.shape());
@@ -141,8 +181,16 @@ Status RunGemm(KernelContext& c) {
     for (int64_t i = 0; i < m * n; ++i) out[i] *= beta;
     return Status::Ok();
   }
+  if (fast) {  // Y = alpha A W^T + beta C, W quantized (graph/qweight.h)
+    float* t = c.ws().Take<float>(m * n);
+    QGemm(*qw->fast, a.data<float>(), m, k, t, n, c.pool(), c.ws());
+    for (int64_t i = 0; i < m * n; ++i) {
+      out[i] = alpha * t[i] + (beta != 0.0f ? beta * out[i] : 0.0f);
+    }
+    return Status::Ok();
+  }
   SgemmParallel(c.pool(), ta, tb, m, n, k, alpha, a.data<float>(), a.dim(1),
-                b.data<float>(), b.dim(1), beta, out, n);
+                bdata, ldb, beta, out, n);
   return Status::Ok();
 }
 
