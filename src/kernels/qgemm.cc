@@ -23,6 +23,8 @@ namespace {
 
 constexpr int kL = QGemmWeight::kLanes;
 constexpr int64_t kChunkRows = 64;  // activation rows per task
+// Inputs per activation scale when the weights have one scale per row.
+constexpr int64_t kActGroup = 64;
 
 int64_t RoundUp(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
@@ -32,16 +34,19 @@ int64_t CodeOffset(const QGemmWeight& w, int64_t j, int l) {
   return (j / 8) * 128 + l * 4 + j % 4;  // nibble (j / 4) % 2 of this byte
 }
 
-// The quantized activations of one row: xq[kpad] (zero padding), the group
-// sums xs[groups]; returns sx. Scalar; the SIMD version gives the same bits.
-float QuantizeRowRef(const QGemmWeight& w, const float* x, int8_t* xq,
-                     int32_t* xs) {
-  float amax = 0.0f;
-  for (int64_t k = 0; k < w.k; ++k) amax = std::max(amax, std::fabs(x[k]));
+// The quantized activations of one row, per group: xq[kpad] (zero padding),
+// the group sums xs[groups] and scales sx[groups]. Scalar; the SIMD version
+// gives the same bits.
+void QuantizeRowRef(const QGemmWeight& w, const float* x, int8_t* xq,
+                    int32_t* xs, float* sx) {
   std::memset(xq, 0, static_cast<size_t>(w.kpad()));
-  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
   for (int64_t g = 0; g < w.groups; ++g) {
     const int64_t k0 = g * w.group, len = std::min(w.group, w.k - k0);
+    float amax = 0.0f;
+    for (int64_t j = 0; j < len; ++j) {
+      amax = std::max(amax, std::fabs(x[k0 + j]));
+    }
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
     for (int64_t j = 0; j < len; ++j) {
       const float v = std::nearbyint(x[k0 + j] * inv);
@@ -50,8 +55,8 @@ float QuantizeRowRef(const QGemmWeight& w, const float* x, int8_t* xq,
       sum += q;
     }
     xs[g] = sum;
+    sx[g] = amax / 127.0f;
   }
-  return amax / 127.0f;
 }
 
 void ReferenceRows(const QGemmWeight& w, const int8_t* xq, const int32_t* xs,
@@ -72,38 +77,36 @@ void ReferenceRows(const QGemmWeight& w, const int8_t* xq, const int32_t* xs,
         }
         const size_t s = static_cast<size_t>((p * w.groups + g) * kL + l);
         dot -= w.zeros[s] * xs[m * w.groups + g];
-        acc = std::fma(static_cast<float>(dot), w.scales[s], acc);
+        acc = std::fma(static_cast<float>(dot),
+                       w.scales[s] * sx[m * w.groups + g], acc);
       }
-      y[m * ldy + n] = acc * sx[m];
+      y[m * ldy + n] = acc;
     }
   }
 }
 
 // ---- AVX-512 VNNI -------------------------------------------------------
 
-LOWBIT_TARGET_VNNI float QuantizeRowVnni(const QGemmWeight& w, const float* x,
-                                         int8_t* xq, int32_t* xs) {
-  __m512 vmax = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= w.k; k += 16) {
-    vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
-  }
-  if (k < w.k) {
-    const __mmask16 mk = static_cast<__mmask16>((1u << (w.k - k)) - 1);
-    vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + k)));
-  }
-  const float amax = _mm512_reduce_max_ps(vmax);
+LOWBIT_TARGET_VNNI void QuantizeRowVnni(const QGemmWeight& w, const float* x,
+                                        int8_t* xq, int32_t* xs, float* sx) {
   std::memset(xq, 0, static_cast<size_t>(w.kpad()));
-  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-  const __m512 vinv = _mm512_set1_ps(inv);
   const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
   for (int64_t g = 0; g < w.groups; ++g) {
     const int64_t k0 = g * w.group, len = std::min(w.group, w.k - k0);
+    auto mask = [&](int64_t j) {
+      return len - j >= 16 ? static_cast<__mmask16>(0xFFFF)
+                           : static_cast<__mmask16>((1u << (len - j)) - 1);
+    };
+    __m512 vmax = _mm512_setzero_ps();
+    for (int64_t j = 0; j < len; j += 16) {
+      vmax = _mm512_max_ps(
+          vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask(j), x + k0 + j)));
+    }
+    const float amax = _mm512_reduce_max_ps(vmax);
+    const __m512 vinv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
     __m512i sum = _mm512_setzero_si512();
     for (int64_t j = 0; j < len; j += 16) {
-      const __mmask16 mk = len - j >= 16
-                               ? 0xFFFF
-                               : static_cast<__mmask16>((1u << (len - j)) - 1);
+      const __mmask16 mk = mask(j);
       __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + k0 + j), vinv);
       v = _mm512_roundscale_ps(v,
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -113,8 +116,8 @@ LOWBIT_TARGET_VNNI float QuantizeRowVnni(const QGemmWeight& w, const float* x,
       _mm_mask_storeu_epi8(xq + g * w.gp + j, mk, _mm512_cvtepi32_epi8(q));
     }
     xs[g] = _mm512_reduce_add_epi32(sum);
+    sx[g] = amax / 127.0f;
   }
-  return amax / 127.0f;
 }
 
 // Rows [0, MR) of one 32-row panel: y[r * ldy + lane] for lanes < valid.
@@ -173,12 +176,15 @@ LOWBIT_TARGET_VNNI void TileVnni(const QGemmWeight& w, int64_t p,
     const __m512i z1 = _mm512_loadu_si512(w.zeros.data() + s + 16);
     for (int r = 0; r < MR; ++r) {
       const __m512i xsum = _mm512_set1_epi32(xs[r * w.groups + g]);
+      const __m512 sg = _mm512_set1_ps(sx[r * w.groups + g]);
       const __m512i c0 =
           _mm512_sub_epi32(a[r][0], _mm512_mullo_epi32(z0, xsum));
       const __m512i c1 =
           _mm512_sub_epi32(a[r][1], _mm512_mullo_epi32(z1, xsum));
-      f[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c0), s0, f[r][0]);
-      f[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c1), s1, f[r][1]);
+      f[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c0), _mm512_mul_ps(s0, sg),
+                                f[r][0]);
+      f[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c1), _mm512_mul_ps(s1, sg),
+                                f[r][1]);
     }
   }
   const __mmask16 m0 =
@@ -188,9 +194,8 @@ LOWBIT_TARGET_VNNI void TileVnni(const QGemmWeight& w, int64_t p,
                              : valid <= 16 ? 0
                                            : (1u << (valid - 16)) - 1);
   for (int r = 0; r < MR; ++r) {
-    const __m512 vs = _mm512_set1_ps(sx[r]);
-    _mm512_mask_storeu_ps(y + r * ldy, m0, _mm512_mul_ps(f[r][0], vs));
-    _mm512_mask_storeu_ps(y + r * ldy + 16, m1, _mm512_mul_ps(f[r][1], vs));
+    _mm512_mask_storeu_ps(y + r * ldy, m0, f[r][0]);
+    _mm512_mask_storeu_ps(y + r * ldy + 16, m1, f[r][1]);
   }
 }
 
@@ -203,16 +208,17 @@ LOWBIT_TARGET_VNNI void RowsVnni(const QGemmWeight& w, const int8_t* xq,
     float* yp = y + p * kL;
     int64_t m = 0;
     for (; m + 4 <= rows; m += 4) {
-      TileVnni<4>(w, p, xq + m * kpad, xs + m * w.groups, sx + m, yp + m * ldy,
-                  ldy, valid);
+      TileVnni<4>(w, p, xq + m * kpad, xs + m * w.groups, sx + m * w.groups,
+                  yp + m * ldy, ldy, valid);
     }
     const int64_t left = rows - m;
     const int8_t* xr = xq + m * kpad;
     const int32_t* sr = xs + m * w.groups;
     float* yr = yp + m * ldy;
-    if (left == 3) TileVnni<3>(w, p, xr, sr, sx + m, yr, ldy, valid);
-    if (left == 2) TileVnni<2>(w, p, xr, sr, sx + m, yr, ldy, valid);
-    if (left == 1) TileVnni<1>(w, p, xr, sr, sx + m, yr, ldy, valid);
+    const float* fr = sx + m * w.groups;
+    if (left == 3) TileVnni<3>(w, p, xr, sr, fr, yr, ldy, valid);
+    if (left == 2) TileVnni<2>(w, p, xr, sr, fr, yr, ldy, valid);
+    if (left == 1) TileVnni<1>(w, p, xr, sr, fr, yr, ldy, valid);
   }
 }
 
@@ -233,7 +239,7 @@ bool DetectVnni() {
 void Run(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
          float* y, int64_t ldy, ThreadPool* pool, Workspace* ws, bool simd) {
   const int64_t kpad = w.kpad();
-  const int64_t per_slot = kChunkRows * (kpad + 4 * w.groups + 4) + 64;
+  const int64_t per_slot = kChunkRows * (kpad + 8 * w.groups) + 128;
   auto body = [&](int64_t c0, int64_t c1, uint8_t* scratch) {
     int8_t* xq = reinterpret_cast<int8_t*>(scratch);
     int32_t* xs =
@@ -244,8 +250,13 @@ void Run(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
       const int64_t n = std::min(kChunkRows, rows - m0);
       for (int64_t r = 0; r < n; ++r) {
         const float* xr = x + (m0 + r) * ldx;
-        sx[r] = simd ? QuantizeRowVnni(w, xr, xq + r * kpad, xs + r * w.groups)
-                     : QuantizeRowRef(w, xr, xq + r * kpad, xs + r * w.groups);
+        if (simd) {
+          QuantizeRowVnni(w, xr, xq + r * kpad, xs + r * w.groups,
+                          sx + r * w.groups);
+        } else {
+          QuantizeRowRef(w, xr, xq + r * kpad, xs + r * w.groups,
+                         sx + r * w.groups);
+        }
       }
       if (simd) {
         RowsVnni(w, xq, xs, sx, n, y + m0 * ldy, ldy);
@@ -296,7 +307,11 @@ Result<QGemmWeight> PrepareQGemm(const QuantizedTensor& q) {
   w.n = q.rows;
   w.k = q.cols;
   w.nibbles = q.scheme.bits <= 4;
-  w.group = q.granularity == Granularity::kGroup ? q.group_size : q.cols;
+  // Per tensor or channel: one weight scale for the row, repeated over
+  // activation groups of kActGroup.
+  w.group = q.granularity == Granularity::kGroup
+                ? q.group_size
+                : std::min<int64_t>(q.cols, kActGroup);
   w.groups = (w.k + w.group - 1) / w.group;
   w.gp = RoundUp(w.group, w.nibbles ? 8 : 4);
   const int64_t panels = w.panels(), G = w.groups;

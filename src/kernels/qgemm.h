@@ -2,11 +2,15 @@
 // products Y = X W^T with int8 activations and integer weights: M activation
 // rows (convolution pixels, tokens) of K inputs against N weight rows.
 //
-// Each activation row is quantized on its own, symmetric int8:
-// sx = max|x| / 127, xq = round(x / sx). Each weight group (a row's codes,
-// or groups of `group_size` along it) has a scale s and an integer zero z, so
-//   y[m, n] = sx[m] * sum_g s[n, g] * (sum_{k in g} q[n, k] xq[m, k]
-//                                      - z[n, g] * sum_{k in g} xq[m, k]).
+// Each activation row is quantized to symmetric int8 in blocks: the weight's
+// groups (for weights with one scale per row, blocks of 64 inputs), each
+// with its own sx = max|x| / 127, xq = round(x / sx). Per-block scales keep
+// one large activation from flattening the rest of the row: on the int4
+// (groups of 32) PaddleOCR recognizer, one scale per row lost 1.9 points of
+// character accuracy, one per block none (docs/benchmarks.md). Each weight
+// group has a scale s and an integer zero z, so
+//   y[m, n] = sum_g s[n, g] sx[m, g] (sum_{k in g} q[n, k] xq[m, k]
+//                                     - z[n, g] sum_{k in g} xq[m, k]).
 // The inner sums are exact int32; the group sums are accumulated in f32 with
 // one fused multiply-add per group, in the same order by the reference and
 // the SIMD kernel, so the two agree bit for bit.
@@ -44,7 +48,7 @@ namespace lowbit {
 struct QGemmWeight {
   static constexpr int kLanes = 32;  // rows per panel
   int64_t n = 0, k = 0;              // weight rows, inputs
-  int64_t group = 0;                 // inputs per group (k when per channel)
+  int64_t group = 0;  // inputs per group (weight groups, else blocks of 64)
   int64_t groups = 0;                // per row
   int64_t gp = 0;                    // a group's inputs padded (quads)
   bool nibbles = false;              // codes of <= 4 bits, two per byte

@@ -25,26 +25,33 @@ struct Case {
 // dequantized weight times dequantized activation, in double.
 // `mag` gets sum |w x| per output, the scale of the float rounding.
 std::vector<double> Expected(const QuantizedTensor& q, const float* x,
-                             int64_t rows, std::vector<double>* mag) {
+                             int64_t rows, int64_t group,
+                             std::vector<double>* mag) {
   const std::vector<float> wd = Dequantize(q);
   std::vector<double> y(static_cast<size_t>(rows * q.rows));
   mag->assign(y.size(), 0.0);
   for (int64_t m = 0; m < rows; ++m) {
     const float* xr = x + m * q.cols;
-    float amax = 0;
-    for (int64_t k = 0; k < q.cols; ++k)
-      amax = std::max(amax, std::fabs(xr[k]));
-    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    // Activations: int8 per group of `group` inputs.
+    std::vector<double> xd(static_cast<size_t>(q.cols));
+    for (int64_t k0 = 0; k0 < q.cols; k0 += group) {
+      const int64_t k1 = std::min(q.cols, k0 + group);
+      float amax = 0;
+      for (int64_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(xr[k]));
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+      for (int64_t k = k0; k < k1; ++k) {
+        xd[k] = std::clamp(std::nearbyint(xr[k] * inv), -127.0f, 127.0f) *
+                static_cast<double>(amax / 127.0f);
+      }
+    }
     for (int64_t n = 0; n < q.rows; ++n) {
       double acc = 0, abs = 0;
       for (int64_t k = 0; k < q.cols; ++k) {
-        const double xq =
-            std::clamp(std::nearbyint(xr[k] * inv), -127.0f, 127.0f);
-        acc += static_cast<double>(wd[n * q.cols + k]) * xq;
-        abs += std::fabs(static_cast<double>(wd[n * q.cols + k]) * xq);
+        acc += static_cast<double>(wd[n * q.cols + k]) * xd[k];
+        abs += std::fabs(static_cast<double>(wd[n * q.cols + k]) * xd[k]);
       }
-      y[m * q.rows + n] = acc * (amax / 127.0f);
-      (*mag)[m * q.rows + n] = abs * (amax / 127.0f);
+      y[m * q.rows + n] = acc;
+      (*mag)[m * q.rows + n] = abs;
     }
   }
   return y;
@@ -82,7 +89,7 @@ TEST(QGemm, VnniEqualsReferenceAndReferenceEqualsFormula) {
           reference::QGemm(*w, x.data(), rows, cols, ref.data(), n);
           QGemm(*w, x.data(), rows, cols, got.data(), n, pool, ws);
           std::vector<double> mag;
-          const std::vector<double> want = Expected(q, x.data(), rows, &mag);
+          const std::vector<double> want = Expected(q, x.data(), rows, w->group, &mag);
           const std::string what = c.scheme + " cols " + std::to_string(cols) +
                                    " n " + std::to_string(n) + " rows " +
                                    std::to_string(rows);
