@@ -108,6 +108,59 @@ bool FromDequantizeLinear(const Tensor& x, const Tensor& scale,
   return q.Validate().ok();
 }
 
+// The QuantizedTensor of com.microsoft MatMulNBits' B [N, blocks, blob],
+// scales [N * blocks] and optional uint8 zero points: rows N, cols K, groups
+// of block_size (the last one short when K is not a multiple).
+bool FromMatMulNBits(const Node& n, const Tensor& b, const Tensor& scales,
+                     const Tensor* zero, QuantWeight* w) {
+  const int64_t K = n.Int("K", 0), N = n.Int("N", 0);
+  const int bits = static_cast<int>(n.Int("bits", 4));
+  const int64_t bs = n.Int("block_size", 0);
+  if (K <= 0 || N <= 0 || (bits != 2 && bits != 4 && bits != 8) || bs < 16 ||
+      (bs & (bs - 1)) != 0 || K > QuantizedTensor::kMaxElements / N) {
+    return false;
+  }
+  const int64_t blocks = (K + bs - 1) / bs, blob = bs * bits / 8;
+  if (b.dtype() != DType::kU8 || b.numel() != N * blocks * blob ||
+      scales.dtype() != DType::kF32 || scales.numel() != N * blocks) {
+    return false;
+  }
+  const int64_t zrow = (blocks * bits + 7) / 8;
+  if (zero != nullptr &&
+      (zero->dtype() != DType::kU8 || zero->numel() != N * zrow)) {
+    return false;
+  }
+  QuantizedTensor& q = w->q;
+  q.scheme = *ParseScheme("int" + std::to_string(bits));
+  q.granularity = Granularity::kGroup;
+  q.group_size = bs;
+  q.rows = N;
+  q.cols = K;
+  q.shape = {N, K};
+  q.scale_type = ScaleType::kF32;
+  q.method = "MatMulNBits";
+  q.symmetric = zero == nullptr;
+  q.codes.assign(static_cast<size_t>(N * q.code_row_bytes()), 0);
+  std::vector<uint8_t> row(static_cast<size_t>(blocks * bs));
+  for (int64_t r = 0; r < N; ++r) {
+    UnpackBits(b.bytes() + r * blocks * blob, blocks * bs, bits, row.data());
+    PackBits(row.data(), K, bits, q.codes.data() + r * q.code_row_bytes());
+  }
+  q.scales.assign(scales.data<float>(), scales.data<float>() + N * blocks);
+  if (zero != nullptr) {
+    q.zeros.assign(static_cast<size_t>(N * q.zero_row_bytes()), 0);
+    for (int64_t r = 0; r < N; ++r) {
+      std::memcpy(q.zeros.data() + r * q.zero_row_bytes(),
+                  zero->bytes() + r * zrow,
+                  static_cast<size_t>(std::min(zrow, q.zero_row_bytes())));
+    }
+  }
+  w->shape = {K, N};
+  w->axis = 1;
+  w->source = "MatMulNBits";
+  return q.Validate().ok();
+}
+
 }  // namespace
 
 void QuantWeight::DecodeRows(float* out) const {
@@ -183,6 +236,39 @@ int RecognizeDequantizeLinear(Graph& g) {
     }
     g.qweights[out] = std::move(w);
     drop[i] = 1;
+    ++found;
+  }
+  // MatMulNBits without g_idx or bias: MatMul(A, W) with W [K, N] quantized.
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    if (n.op != "MatMulNBits" || n.domain != "com.microsoft" || !n.Has(0) ||
+        !n.Has(1) || !n.Has(2) || n.Has(4) || n.Has(5) ||
+        n.outputs.size() != 1) {
+      continue;
+    }
+    auto cb = g.constants.find(n.inputs[1]);
+    auto cs = g.constants.find(n.inputs[2]);
+    const Tensor* zero = nullptr;
+    bool ok = cb != g.constants.end() && cs != g.constants.end();
+    if (ok && n.Has(3)) {
+      auto cz = g.constants.find(n.inputs[3]);
+      if (cz == g.constants.end())
+        ok = false;
+      else
+        zero = &cz->second;
+    }
+    auto w = std::make_shared<QuantWeight>();
+    if (!ok || !FromMatMulNBits(n, cb->second, cs->second, zero, w.get())) {
+      continue;
+    }
+    const int wid = g.ValueId(g.value_names[n.outputs[0]] + "/lowbit_weight");
+    g.qweights[wid] = std::move(w);
+    Node mm;
+    mm.op = "MatMul";
+    mm.name = n.name;
+    mm.inputs = {n.inputs[0], wid};
+    mm.outputs = n.outputs;
+    n = std::move(mm);
     ++found;
   }
   if (found == 0) return 0;

@@ -47,7 +47,9 @@ int WeightSlotAxis(const Node& n, int input);
 // DequantizeLinear nodes (ai.onnx or com.microsoft) whose inputs are int8 or
 // uint8 initializers, per tensor or per axis, and whose output only weight
 // slots read, become quantized constants (their nodes and initializers are
-// removed). Returns how many.
+// removed); com.microsoft MatMulNBits nodes (2-, 4-, 8-bit blocks, uint8 zero
+// points or none, no g_idx or bias) become MatMul nodes on a quantized
+// constant. Returns how many.
 int RecognizeDequantizeLinear(Graph& g);
 
 // Quantized constants that some reader cannot take (not a weight slot, a

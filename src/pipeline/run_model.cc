@@ -72,16 +72,20 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const double median = sorted[sorted.size() / 2];
-  result.report = {{"model", o.model},
-                   {"outputs", outs},
-                   {"load_seconds", load_s},
-                   {"run_seconds", times},
-                   {"median_run_seconds", median},
-                   {"peak_activation_bytes", s.stats().peak_bytes},
-                   {"buffers", s.stats().buffers},
-                   {"buffer_bytes", s.stats().buffer_bytes},
-                   {"threads", s.pool().num_threads()},
-                   {"fast", o.fast}};
+  result.report = {
+      {"model", o.model},
+      {"outputs", outs},
+      {"load_seconds", load_s},
+      {"run_seconds", times},
+      {"median_run_seconds", median},
+      {"peak_activation_bytes", s.stats().peak_bytes},
+      {"buffers", s.stats().buffers},
+      {"buffer_bytes", s.stats().buffer_bytes},
+      {"threads", s.pool().num_threads()},
+      {"fast", o.fast},
+      {"quantized_weights", s.stats().quantized_weights},
+      {"fast_weights", s.stats().fast_weights},
+      {"quantized_weight_bytes", s.stats().quantized_weight_bytes}};
   if (o.profile) {
     std::vector<std::pair<double, std::string>> ops;
     nlohmann::json prof = nlohmann::json::object();
@@ -104,6 +108,15 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
       "activations {:.2f} MiB\n",
       o.model, 1e3 * median, times.size(), 1e3 * load_s,
       static_cast<double>(s.stats().peak_bytes) / (1 << 20));
+  if (s.stats().quantized_weights > 0) {
+    result.text += fmt::format(
+        "{} weights kept quantized ({:.2f} MiB){}\n",
+        s.stats().quantized_weights,
+        static_cast<double>(s.stats().quantized_weight_bytes) / (1 << 20),
+        o.fast ? fmt::format(", {} on int8 activations (--fast)",
+                             s.stats().fast_weights)
+               : std::string(", decoded per product (exact)"));
+  }
   return result;
 }
 
