@@ -51,8 +51,9 @@ Result<nlohmann::json> RunOrt(const std::string& runner,
       fs::path(runner).parent_path().parent_path().parent_path() / "node_deps" /
       "node_modules";
   std::string cmd = "NODE_PATH=" + Quote(deps.string()) + " node " +
-                    Quote(runner) + " " + Quote(o.model) + " --threads " +
-                    std::to_string(o.threads) + " --repeat " +
+                    Quote(runner) + " " +
+                    Quote(o.ort_model.empty() ? o.model : o.ort_model) +
+                    " --threads " + std::to_string(o.threads) + " --repeat " +
                     std::to_string(o.repeat) + " --json --no-write";
   for (const auto& [name, file] : files)
     cmd += " --input " + Quote(name + "=" + file);
@@ -182,12 +183,15 @@ Result<BenchModelResult> BenchModel(const BenchModelOptions& o) {
     for (size_t i = 0; i < theirs.size(); ++i)
       ratios.push_back(ours[i] / theirs[i]);
     auto [rmin, rmax] = std::minmax_element(ratios.begin(), ratios.end());
-    res.report["ort"] = {{"round_medians_seconds", theirs},
+    res.report["ort"] = {{"model", o.ort_model.empty() ? o.model : o.ort_model},
+                         {"round_medians_seconds", theirs},
                          {"median_seconds", om},
                          {"spread_seconds", {*tmin, *tmax}},
                          {"peak_rss_bytes", ort_rss}};
     res.report["ratio_to_ort"] = Median(ratios);
     res.report["ratio_spread"] = {*rmin, *rmax};
+    if (!o.ort_model.empty())
+      res.text += "ONNX Runtime runs " + o.ort_model + "\n";
     res.text += fmt::format(
         "ONNX Runtime: median {:.2f} ms (rounds {:.2f} .. {:.2f} ms), peak RSS "
         "{:.1f} MiB\n"

@@ -26,6 +26,9 @@ struct BenchModelOptions {
   int rounds = 3;
   bool fast = false;
   bool ort = true;  // also measure ONNX Runtime when it is found
+  // The model ONNX Runtime runs (empty: `model`), e.g. the fp32 original
+  // beside a quantized `model` run in fast mode.
+  std::string ort_model;
   // tools/ort/run_npy.js and the node_deps it needs; empty: looked for
   // beside the executable's source tree (LOWBIT_SOURCE_DIR, or ../ of it).
   std::string ort_runner;

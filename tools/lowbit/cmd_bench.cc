@@ -106,6 +106,7 @@ Runner AddBench(CLI::App& app) {
     std::vector<std::string> inputs;
     int repeat = 10;
     bool fast = false, no_ort = false;
+    std::string ort_model;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -144,6 +145,9 @@ Runner AddBench(CLI::App& app) {
   sub->add_flag("--fast", o->fast,
                 "model: int8 activations for quantized weights");
   sub->add_flag("--no-ort", o->no_ort, "model: do not measure ONNX Runtime");
+  sub->add_option("--ort-model", o->ort_model,
+                  "model: the model ONNX Runtime runs instead of MODEL (e.g. "
+                  "the fp32 original of a quantized MODEL)");
   sub->add_option("--threads", o->threads, "threads (default 1)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--rounds", o->rounds, "timed rounds per figure (median)")
@@ -172,6 +176,7 @@ Runner AddBench(CLI::App& app) {
       b.rounds = sub->count("--rounds") ? o->rounds : 3;
       b.fast = o->fast;
       b.ort = !o->no_ort;
+      b.ort_model = o->ort_model;
       for (const std::string& in : o->inputs) {
         const size_t eq = in.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == in.size()) {

@@ -7,6 +7,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "io/npy.h"
@@ -157,6 +158,14 @@ TEST_F(EngineCli, PaddleOcrMatchesOnnxRuntimeInEveryForm) {
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_LT(AgainstOrt(q, "x=" + P("line.npy"), "q" + std::to_string(k)),
               1e-4)
+        << scheme << " / " << format;
+    // The engine kept every quantized weight as codes (none for float).
+    const RunResult j = Run("run " + q + " --input x=" + P("line.npy") +
+                            " --output-dir " + P("j") + " --threads 1 --json");
+    ASSERT_EQ(j.status, 0) << j.err;
+    const auto report = nlohmann::json::parse(j.out);
+    EXPECT_EQ(report["quantized_weights"].get<int>(),
+              format == "float" ? 0 : 47)
         << scheme << " / " << format;
     ++k;
   }
