@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make demo: the main job on a real model, then every scheme family.
-#  1. The PaddleOCR PP-OCRv4 text recognizer (ONNX, from npm): int8 per channel and int4,
-#     size, bits per weight and character accuracy before and after, run by ONNX Runtime
-#     on text lines rendered from testdata/ocr/phrases.txt.
+#  1. The PaddleOCR PP-OCRv4 text recognizer (ONNX, from npm), fp32, int8 per channel and
+#     int4 in groups of 32, run on lowbit's own engine: file size, bits per weight, peak
+#     memory, latency (exact and --fast) next to ONNX Runtime's, and character accuracy
+#     (lowbit eval, with ONNX Runtime's beside it) on lines rendered from
+#     testdata/ocr/phrases.txt.
 #  2. lowbit's synthetic transformer (safetensors) under every scheme.
 #  3. The stories260K llama (GGUF, ../shared) in ggml's block formats, when present.
 set -euo pipefail
@@ -15,30 +17,47 @@ if [ -f "$REC" ] && command -v node >/dev/null; then
   export NODE_PATH=$PWD/node_deps/node_modules
   LINES=$OUT/ocr_lines
   [ -f "$LINES/labels.tsv" ] || bash scripts/render_ocr_lines.sh "$LINES" 2>/dev/null
-  echo "== PaddleOCR PP-OCRv4 recognizer: $(wc -l < "$LINES/labels.tsv") rendered text lines, ONNX Runtime"
-  printf "%-26s %10s %12s %16s %14s\n" "weights" "MiB" "bits/weight" "char. accuracy" "line accuracy"
+  echo "== PaddleOCR PP-OCRv4 recognizer on lowbit's engine: $(wc -l < "$LINES/labels.tsv") rendered text lines"
+  echo "   peak memory: /usr/bin/time of \`lowbit eval\` over all lines (exact mode); latency: one"
+  echo "   48x320 line, one thread, medians of rounds alternating with ONNX Runtime on the same file"
+  printf "%-18s %6s %5s %9s %10s %10s %8s %7s %9s %9s\n" "weights" "MiB" "bpw" "peak MiB" \
+    "lowbit ms" "--fast ms" "ORT ms" "x ORT" "char acc" "ORT acc"
   ocr_row() {  # label model bits
-    local acc
-    acc=$(node tools/ort/ocr_rec_eval.js "$2" "$LINES" --json)
+    local label=$1 model=$2 bits=$3 mem acc fast bench ort_acc
+    mem=$( { /usr/bin/time -f "%M" "$LOWBIT" eval "$model" --task ocr --images "$LINES" --threads 1 \
+             --json > "$OUT/acc.json"; } 2>&1 | tail -n 1)
+    acc=$(cat "$OUT/acc.json")
+    bench=$("$LOWBIT" bench "$model" --shape x=1,3,48,320 --threads 1 --rounds 3 --repeat 10 --json)
+    fast="-"
+    if [ "$bits" != 32 ]; then
+      fast=$("$LOWBIT" bench "$model" --fast --no-ort --shape x=1,3,48,320 --threads 1 \
+               --rounds 3 --repeat 10 --json)
+    fi
+    ort_acc=$(node tools/ort/ocr_rec_eval.js "$model" "$LINES" --json)
     node -e '
-      const [label, size, bits, acc] = process.argv.slice(1);
-      const j = JSON.parse(acc);
-      console.log(label.padEnd(26), (size / 1048576).toFixed(2).padStart(10),
-                  Number(bits).toFixed(2).padStart(12),
-                  (100 * j.char_accuracy).toFixed(2).padStart(15) + "%",
-                  (100 * j.line_accuracy).toFixed(1).padStart(13) + "%");' \
-      "$1" "$(stat -c %s "$2")" "$3" "$acc"
+      const [label, size, bits, mem, acc, bench, fast, ort] = process.argv.slice(1);
+      const a = JSON.parse(acc), b = JSON.parse(bench), o = JSON.parse(ort);
+      const f = fast === "-" ? "-" : (1e3 * JSON.parse(fast).median_seconds).toFixed(2);
+      console.log(label.padEnd(18), (size / 1048576).toFixed(2).padStart(6),
+                  Number(bits).toFixed(1).padStart(5), (mem / 1024).toFixed(1).padStart(9),
+                  (1e3 * b.median_seconds).toFixed(2).padStart(10), f.padStart(10),
+                  b.ort ? (1e3 * b.ort.median_seconds).toFixed(2).padStart(8) : "       -",
+                  b.ort ? b.ratio_to_ort.toFixed(2).padStart(7) : "      -",
+                  (100 * a.char_accuracy).toFixed(2).padStart(8) + "%",
+                  (100 * o.char_accuracy).toFixed(2).padStart(8) + "%");' \
+      "$label" "$(stat -c %s "$model")" "$bits" "$mem" "$acc" "$bench" "$fast" "$ort_acc"
   }
   ocr_row "fp32 (original)" "$REC" 32
-  for spec in "int8-per-channel:--scheme int8 --per-channel" "int4-groups-of-32:--scheme int4"; do
+  for spec in "int8-per-channel:--scheme int8 --per-channel" "int4-groups-of-32:--scheme int4 --group-size 32"; do
     name=${spec%%:*}
     # shellcheck disable=SC2086
     "$LOWBIT" quantize "$REC" -o "$OUT/rec.$name.onnx" ${spec#*:} --report "$OUT/rec.$name.json" -q
     bits=$(node -e 'console.log(require(process.argv[1]).weight_bits_per_param)' "$PWD/$OUT/rec.$name.json")
     ocr_row "$name" "$OUT/rec.$name.onnx" "$bits"
   done
-  echo "(this small recognizer loses most of its accuracy at 4 bits: docs/benchmarks.md has"
-  echo " every scheme, the detector, and scripts/ocr_accuracy.sh to measure them)"
+  echo "(quantized weights stay packed in lowbit's memory; --fast multiplies them with int8"
+  echo " activations. At 4 bits this small recognizer loses most of its accuracy with"
+  echo " round-to-nearest: docs/benchmarks.md has every scheme and the next steps)"
   echo
 else
   echo "(node_deps is absent (scripts/setup_npm.sh): skipping the PaddleOCR part of the demo)"
