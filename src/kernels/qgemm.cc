@@ -76,7 +76,7 @@ void ReferenceRows(const QGemmWeight& w, const int8_t* xq, const int32_t* xs,
           dot += static_cast<int32_t>(c) * xq[m * kpad + j];
         }
         const size_t s = static_cast<size_t>((p * w.groups + g) * kL + l);
-        dot -= w.zeros[s] * xs[m * w.groups + g];
+        dot -= w.ZeroAt(s) * xs[m * w.groups + g];
         acc = std::fma(static_cast<float>(dot),
                        w.scales[s] * sx[m * w.groups + g], acc);
       }
@@ -172,8 +172,11 @@ LOWBIT_TARGET_VNNI void TileVnni(const QGemmWeight& w, int64_t p,
     const size_t s = static_cast<size_t>((p * w.groups + g) * kL);
     const __m512 s0 = _mm512_loadu_ps(w.scales.data() + s);
     const __m512 s1 = _mm512_loadu_ps(w.scales.data() + s + 16);
-    const __m512i z0 = _mm512_loadu_si512(w.zeros.data() + s);
-    const __m512i z1 = _mm512_loadu_si512(w.zeros.data() + s + 16);
+    const __m512i z0 = w.zeros.empty() ? _mm512_set1_epi32(w.zero)
+                                       : _mm512_loadu_si512(w.zeros.data() + s);
+    const __m512i z1 = w.zeros.empty()
+                           ? _mm512_set1_epi32(w.zero)
+                           : _mm512_loadu_si512(w.zeros.data() + s + 16);
     for (int r = 0; r < MR; ++r) {
       const __m512i xsum = _mm512_set1_epi32(xs[r * w.groups + g]);
       const __m512 sg = _mm512_set1_ps(sx[r * w.groups + g]);
@@ -317,7 +320,8 @@ Result<QGemmWeight> PrepareQGemm(const QuantizedTensor& q) {
   const int64_t panels = w.panels(), G = w.groups;
   w.codes.assign(static_cast<size_t>(panels * w.panel_bytes()), 0);
   w.scales.assign(static_cast<size_t>(panels * G * kL), 0.0f);
-  w.zeros.assign(static_cast<size_t>(panels * G * kL), 0);
+  w.zero = 1 << (q.scheme.bits - 1);
+  if (!q.symmetric) w.zeros.assign(static_cast<size_t>(panels * G * kL), 0);
   const int bits = q.scheme.bits;
   std::vector<uint8_t> row(static_cast<size_t>(q.cols));
   for (int64_t n = 0; n < q.rows; ++n) {
@@ -341,10 +345,10 @@ Result<QGemmWeight> PrepareQGemm(const QuantizedTensor& q) {
     for (int64_t g = 0; g < G; ++g) {
       const size_t s = static_cast<size_t>((p * G + g) * kL + l);
       w.scales[s] = q.scales[static_cast<size_t>(srow * qg + (qg > 1 ? g : 0))];
-      w.zeros[s] = q.symmetric
-                       ? 1 << (bits - 1)
-                       : CodeAt(q.zeros.data() + srow * q.zero_row_bytes(),
-                                qg > 1 ? g : 0, bits);
+      if (!q.symmetric) {
+        w.zeros[s] = CodeAt(q.zeros.data() + srow * q.zero_row_bytes(),
+                            qg > 1 ? g : 0, bits);
+      }
     }
   }
   return w;

@@ -25,8 +25,8 @@
 // group's k padded to gp (a multiple of 4, of 8 for nibbles) in quads; a
 // quad of one panel is 32 lanes x 4 bytes (8-bit), and for nibbles one
 // 128-byte block holds two quads (low nibbles the even quad, high the odd).
-// Scales and zeros per panel and group as 32 lanes. Padding rows have zero
-// codes and scales; padding k has zero activations.
+// Scales (and asymmetric zeros) per panel and group as 32 lanes. Padding rows
+// have zero codes and scales; padding k has zero activations.
 //
 // Example:
 //   QGemmWeight w = *PrepareQGemm(q);          // q: int4, groups of 32
@@ -48,17 +48,20 @@ namespace lowbit {
 struct QGemmWeight {
   static constexpr int kLanes = 32;  // rows per panel
   int64_t n = 0, k = 0;              // weight rows, inputs
-  int64_t group = 0;  // inputs per group (weight groups, else blocks of 64)
-  int64_t groups = 0;                // per row
-  int64_t gp = 0;                    // a group's inputs padded (quads)
-  bool nibbles = false;              // codes of <= 4 bits, two per byte
+  int64_t group = 0;     // inputs per group (weight groups, else blocks of 64)
+  int64_t groups = 0;    // per row
+  int64_t gp = 0;        // a group's inputs padded (quads)
+  bool nibbles = false;  // codes of <= 4 bits, two per byte
   int64_t panels() const { return (n + kLanes - 1) / kLanes; }
   int64_t kpad() const { return groups * gp; }
   // Bytes of one panel's codes.
   int64_t panel_bytes() const { return kpad() * kLanes / (nibbles ? 2 : 1); }
   std::vector<uint8_t, HugePageAllocator<uint8_t>> codes;
-  std::vector<float> scales;   // panels x groups x 32
-  std::vector<int32_t> zeros;  // panels x groups x 32
+  std::vector<float> scales;  // panels x groups x 32
+  // Asymmetric: panels x groups x 32; symmetric: empty, every zero `zero`.
+  std::vector<int32_t> zeros;
+  int32_t zero = 0;
+  int32_t ZeroAt(size_t i) const { return zeros.empty() ? zero : zeros[i]; }
   int64_t StoredBytes() const {
     return static_cast<int64_t>(codes.size() + 4 * scales.size() +
                                 4 * zeros.size());
