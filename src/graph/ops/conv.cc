@@ -609,9 +609,11 @@ Status RunConv(KernelContext& c) {
 }
 
 // Adds the col2im rows of output channel m (col rows m * taps + t, input rows
-// [r0, r1)) into ym, that channel's output planes.
+// [r0, r1)) into ym, that channel's output planes, on output rows (depth and
+// height, flattened) in [o0, o1) only: callers split one channel's rows
+// between threads without two writing the same row.
 void Col2im(const float* col, int64_t np, int64_t m, const Window& w,
-            int64_t r0, int64_t r1, float* ym) {
+            int64_t r0, int64_t r1, float* ym, int64_t o0, int64_t o1) {
   const int64_t taps = w.Taps(), iw = w.in[2], ow = w.out[2];
   for (int64_t t = 0; t < taps; ++t) {
     const int64_t kd = t / (w.k[1] * w.k[2]), kh = t / w.k[2] % w.k[1];
@@ -623,7 +625,9 @@ void Col2im(const float* col, int64_t np, int64_t m, const Window& w,
       const int64_t od = r / w.in[1] * w.s[0] - w.pb[0] + kd * w.d[0];
       const int64_t oh = r % w.in[1] * w.s[1] - w.pb[1] + kh * w.d[1];
       if (od < 0 || od >= w.out[0] || oh < 0 || oh >= w.out[1]) continue;
-      float* yrow = ym + (od * w.out[1] + oh) * ow;
+      const int64_t orow = od * w.out[1] + oh;
+      if (orow < o0 || orow >= o1) continue;
+      float* yrow = ym + orow * ow;
       const float* s = src + (r - r0) * iw;
       if (w.s[2] == 1) {
         for (int64_t q = lo; q < hi; ++q) yrow[q + off] += s[q];
@@ -675,9 +679,18 @@ Status RunConvTranspose(KernelContext& c) {
                   pin, 0.0f, col + c0, np);
           }
         });
-        c.pool().ParallelFor(cd.mg, 1, [&](int64_t m0, int64_t m1) {
-          for (int64_t m = m0; m < m1; ++m) {
-            Col2im(col, np, m, w, r0, r1, yg + m * p);
+        // Channels, and when they are fewer than the threads, bands of
+        // output rows within each.
+        const int64_t orows = w.out[0] * w.out[1];
+        const int64_t bands =
+            cd.mg >= 2 * threads ? 1
+                                 : std::min(orows, CeilDiv(2 * threads, cd.mg));
+        const int64_t band = CeilDiv(orows, bands);
+        c.pool().ParallelFor(cd.mg * bands, 1, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t m = i / bands, o0 = i % bands * band;
+            Col2im(col, np, m, w, r0, r1, yg + m * p, o0,
+                   std::min(orows, o0 + band));
           }
         });
       }
