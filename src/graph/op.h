@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,26 @@ struct ValueType {
   DType dtype = DType::kF32;
   Shape shape;
   const Tensor* value = nullptr;
+  // The shape depends on data and is known only once the producer has run
+  // (an If whose branches give different shapes): `shape` is meaningless.
+  bool dynamic = false;
   bool known() const { return value != nullptr; }
+};
+
+// The nested sessions of control-flow operators (If), kept by the Session
+// that runs the node: one per subgraph, created at load time. `outer` binds
+// the subgraph's Graph::outer_names (every one) to values of the enclosing
+// graph.
+class SubgraphRunner {
+ public:
+  // Types of body's outputs for these outer types (known values are used).
+  virtual Result<std::vector<ValueType>> InferSubgraph(
+      const Graph& body, const std::map<std::string, ValueType>& outer) = 0;
+  virtual Result<std::vector<Tensor>> RunSubgraph(
+      const Graph& body, const std::map<std::string, Tensor>& outer) = 0;
+
+ protected:
+  ~SubgraphRunner() = default;
 };
 
 class InferContext {
@@ -30,6 +50,7 @@ class InferContext {
   InferContext(const Graph& g, const Node& n, std::vector<const ValueType*> in)
       : graph_(g), node_(n), in_(std::move(in)), out_(n.outputs.size()) {}
   const Node& node() const { return node_; }
+  const Graph& graph() const { return graph_; }
   int opset() const { return graph_.opset(); }
   int num_inputs() const { return static_cast<int>(in_.size()); }
   bool has(int k) const { return k < num_inputs() && in_[k] != nullptr; }
@@ -39,6 +60,15 @@ class InferContext {
     out_[k].dtype = t;
     out_[k].shape = std::move(s);
   }
+  // Output k's shape is known only when the node runs (control flow).
+  void SetDynamic(int k, DType t) {
+    out_[k].dtype = t;
+    out_[k].shape.clear();
+    out_[k].dynamic = true;
+  }
+  // Null outside a Session (folding, plan-time evaluation).
+  SubgraphRunner* subgraphs() const { return subgraphs_; }
+  void set_subgraphs(SubgraphRunner* s) { subgraphs_ = s; }
   const std::vector<ValueType>& outputs() const { return out_; }
   // InvalidArgument "node NAME (Op): message".
   Status Fail(const std::string& message) const {
@@ -50,6 +80,7 @@ class InferContext {
   const Node& node_;
   std::vector<const ValueType*> in_;
   std::vector<ValueType> out_;
+  SubgraphRunner* subgraphs_ = nullptr;
 };
 
 class KernelContext {
@@ -79,11 +110,14 @@ class KernelContext {
   }
   int num_outputs() const { return static_cast<int>(out_.size()); }
   bool has_out(int k) const { return k < num_outputs() && out_[k] != nullptr; }
-  // Allocated by the executor with the inferred type and shape.
+  // Allocated by the executor with the inferred type and shape; left
+  // undefined when the shape was inferred dynamic: the kernel assigns it.
   Tensor& out(int k) { return *out_[k]; }
   ThreadPool& pool() { return pool_; }
   Workspace& ws() { return ws_; }
   bool fast() const { return fast_; }
+  SubgraphRunner* subgraphs() const { return subgraphs_; }
+  void set_subgraphs(SubgraphRunner* s) { subgraphs_ = s; }
   Status Fail(const std::string& message) const {
     return InvalidArgument(graph_.NodeLabel(node_) + ": " + message);
   }
@@ -96,6 +130,7 @@ class KernelContext {
   ThreadPool& pool_;
   Workspace& ws_;
   bool fast_;
+  SubgraphRunner* subgraphs_ = nullptr;
 };
 
 struct OpSchema {

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "graph/fuse.h"
+#include "graph/ops/control_flow.h"
 #include "graph/qweight.h"
 
 namespace lowbit::graph {
@@ -16,6 +17,9 @@ struct Session::Plan {
   std::vector<ValueType> types;  // by value id
   std::vector<Tensor> known;     // by value id: computed while planning
   std::vector<char> skip;        // by position in order_: precomputed
+  // Position in order_ of the first node whose output shape depends on data:
+  // from there on nodes are inferred as they run. order_.size(): none.
+  size_t dynamic_from = 0;
 };
 
 namespace {
@@ -102,12 +106,89 @@ Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<Graph> g,
   // The engine parallelizes with its own pool and calls OpenBLAS from its
   // threads: OpenBLAS's own threads would only oversubscribe the cores.
   openblas_set_num_threads(1);
+  return CreateWithPool(std::move(g), o,
+                        std::make_shared<ThreadPool>(o.threads));
+}
+
+Result<std::unique_ptr<Session>> Session::CreateWithPool(
+    std::shared_ptr<Graph> g, const SessionOptions& o,
+    std::shared_ptr<ThreadPool> pool) {
   std::unique_ptr<Session> s(new Session());
   s->g_ = std::move(g);
   s->opts_ = o;
-  s->pool_ = std::make_unique<ThreadPool>(o.threads);
+  s->pool_ = std::move(pool);
   LB_RETURN_IF_ERROR(s->Prepare());
   return s;
+}
+
+Status Session::PrepareBranches() {
+  for (const Node& n : g_->nodes) {
+    for (const auto& [name, a] : n.attrs) {
+      if (a.kind != Attribute::Kind::kGraph || a.g == nullptr ||
+          branches_.count(a.g.get())) {
+        continue;
+      }
+      // The branch's outer values become inputs of its own session.
+      auto body = std::make_shared<Graph>(*a.g);
+      for (const std::string& outer : body->outer_names) {
+        ValueInfo v;
+        v.name = outer;
+        body->inputs.push_back(v);
+        body->input_ids.push_back(body->ValueId(outer));
+      }
+      body->outer_names.clear();
+      if (body->opsets.empty()) body->opsets = g_->opsets;
+      auto made = CreateWithPool(body, opts_, pool_);
+      if (!made.ok()) {
+        return made.status().WithPrefix(g_->NodeLabel(n) + ", " + name);
+      }
+      branches_[a.g.get()] = std::move(*made);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<ValueType>> Session::InferSubgraph(
+    const Graph& body, const std::map<std::string, ValueType>& outer) {
+  auto it = branches_.find(&body);
+  LB_CHECK(it != branches_.end());
+  Session& s = *it->second;
+  std::vector<ValueType> in;
+  for (const ValueInfo& v : s.g_->inputs) {
+    auto o = outer.find(v.name);
+    if (o == outer.end()) {
+      return InvalidArgument("a subgraph's outer value '" + v.name +
+                             "' is not bound");
+    }
+    in.push_back(o->second);
+  }
+  LB_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, s.BuildPlan(in));
+  std::vector<ValueType> out;
+  for (int v : s.g_->output_ids) {
+    const int p = s.producer_[v];
+    ValueType t = plan->types[v];
+    t.value = nullptr;
+    if (p >= 0) {
+      const size_t pos = static_cast<size_t>(
+          std::find(s.order_.begin(), s.order_.end(), p) - s.order_.begin());
+      if (pos >= plan->dynamic_from) {  // not inferred ahead
+        t = ValueType{};
+        t.dynamic = true;
+        if (const auto& d = s.g_->outputs[out.size()].dtype) t.dtype = *d;
+        // The dtype of a dynamic output: infer needs one; a branch without a
+        // declared type leaves f32 and the run checks what comes.
+      }
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+Result<std::vector<Tensor>> Session::RunSubgraph(
+    const Graph& body, const std::map<std::string, Tensor>& outer) {
+  auto it = branches_.find(&body);
+  LB_CHECK(it != branches_.end());
+  return it->second->Run(outer);
 }
 
 Status Session::Validate() {
@@ -270,6 +351,8 @@ Status Session::Fold() {
 
 Status Session::Prepare() {
   Graph& g = *g_;
+  // If nodes read their branches' outer values as inputs (control_flow.h).
+  LB_RETURN_IF_ERROR(BindOuterValues(g, true));
   // Quantized weights stay codes (graph/qweight.h); readers that need the
   // floats get them decoded.
   stats_.quantized_weights = RecognizeDequantizeLinear(g);
@@ -277,8 +360,15 @@ Status Session::Prepare() {
   stats_.quantized_weights = static_cast<int64_t>(g.qweights.size());
   LB_RETURN_IF_ERROR(Validate());
   if (opts_.fold_constants) {
-    LB_RETURN_IF_ERROR(Fold());
-    LB_RETURN_IF_ERROR(Validate());
+    // An If with a constant condition becomes its branch, which may fold
+    // further (and hold more such Ifs).
+    for (;;) {
+      LB_RETURN_IF_ERROR(Fold());
+      LB_RETURN_IF_ERROR(Validate());
+      LB_ASSIGN_OR_RETURN(int inlined, InlineConstantIfs(g));
+      if (inlined == 0) break;
+      LB_RETURN_IF_ERROR(Validate());
+    }
   }
   if (opts_.fuse) {
     fuse_ = FuseGraph(g);
@@ -314,7 +404,7 @@ Status Session::Prepare() {
     }
   }
   for (int v : g.output_ids) last_use_[v] = static_cast<int>(order_.size());
-  return Status::Ok();
+  return PrepareBranches();
 }
 
 Result<const Session::Plan*> Session::PlanFor(
@@ -327,8 +417,22 @@ Result<const Session::Plan*> Session::PlanFor(
   }
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second.get();
+  std::vector<ValueType> types;
+  for (const Tensor* t : feeds) {
+    types.push_back(ValueType{t->dtype(), t->shape(), nullptr});
+  }
+  LB_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, BuildPlan(types));
+  ++stats_.plans;
+  const Plan* result = plan.get();
+  plans_[key] = std::move(plan);
+  return result;
+}
+
+Result<std::unique_ptr<Session::Plan>> Session::BuildPlan(
+    const std::vector<ValueType>& feeds) {
   const Graph& g = *g_;
   auto plan = std::make_unique<Plan>();
+  plan->dynamic_from = order_.size();
   plan->types.resize(g.value_names.size());
   plan->known.resize(g.value_names.size());
   plan->skip.assign(order_.size(), 0);
@@ -339,8 +443,7 @@ Result<const Session::Plan*> Session::PlanFor(
     plan->types[id] = ValueType{DType::kF32, w->shape, nullptr};
   }
   for (size_t k = 0; k < feeds.size(); ++k) {
-    const int id = g.input_ids[k];
-    plan->types[id] = ValueType{feeds[k]->dtype(), feeds[k]->shape(), nullptr};
+    plan->types[g.input_ids[k]] = feeds[k];
   }
   for (size_t p = 0; p < order_.size(); ++p) {
     const Node& n = g.nodes[order_[p]];
@@ -352,7 +455,13 @@ Result<const Session::Plan*> Session::PlanFor(
       if (v >= 0 && !plan->types[v].known()) all_known = false;
     }
     InferContext ic(g, n, in);
+    ic.set_subgraphs(this);
     LB_RETURN_IF_ERROR(op.infer(ic));
+    if (std::any_of(ic.outputs().begin(), ic.outputs().end(),
+                    [](const ValueType& t) { return t.dynamic; })) {
+      plan->dynamic_from = p;  // the rest is inferred while running
+      break;
+    }
     LB_RETURN_IF_ERROR(CheckSizes(g, n, ic.outputs(), opts_.max_value_bytes));
     int64_t out_elements = 0;
     for (size_t k = 0; k < n.outputs.size(); ++k) {
@@ -387,10 +496,7 @@ Result<const Session::Plan*> Session::PlanFor(
       plan->skip[p] = 1;
     }
   }
-  ++stats_.plans;
-  const Plan* result = plan.get();
-  plans_[key] = std::move(plan);
-  return result;
+  return plan;
 }
 
 std::shared_ptr<uint8_t> Session::Buffer(int64_t bytes) {
@@ -469,11 +575,42 @@ Result<std::vector<Tensor>> Session::Run(
   }
   std::vector<const Tensor*> tin;
   std::vector<Tensor*> tout;
+  std::vector<ValueType> in_types;
+  std::vector<const ValueType*> in_ptrs;
   for (size_t p = 0; p < order_.size(); ++p) {
     const Node& n = g.nodes[order_[p]];
+    // Output types: planned, or (past a data-dependent shape) inferred now
+    // from the values at hand, every input known.
+    std::vector<ValueType> eager;
+    const bool dynamic = p >= plan->dynamic_from;
+    if (dynamic) {
+      in_types.assign(n.inputs.size(), ValueType{});
+      in_ptrs.assign(n.inputs.size(), nullptr);
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        const int v = n.inputs[k];
+        if (v < 0) continue;
+        const bool bytes = values[v].defined() && !g.qweights.count(v);
+        in_types[k] = ValueType{values[v].dtype(), values[v].shape(),
+                                bytes ? &values[v] : nullptr};
+        in_ptrs[k] = &in_types[k];
+      }
+      InferContext ic(g, n, in_ptrs);
+      ic.set_subgraphs(this);
+      LB_RETURN_IF_ERROR(schema_[order_[p]]->infer(ic));
+      eager = ic.outputs();
+      for (ValueType& t : eager) t.value = nullptr;
+      std::vector<ValueType> fixed;
+      for (const ValueType& t : eager) {
+        if (!t.dynamic) fixed.push_back(t);
+      }
+      LB_RETURN_IF_ERROR(CheckSizes(g, n, fixed, opts_.max_value_bytes));
+    }
+    auto type_of = [&](size_t k) -> const ValueType& {
+      return dynamic ? eager[k] : plan->types[n.outputs[k]];
+    };
     if (!plan->skip[p] && schema_[order_[p]]->alias) {
       const int v = n.outputs[0];
-      values[v] = values[n.inputs[0]].Reshaped(plan->types[v].shape);
+      values[v] = values[n.inputs[0]].Reshaped(type_of(0).shape);
     } else if (!plan->skip[p]) {
       tin.clear();
       tout.clear();
@@ -484,7 +621,12 @@ Result<std::vector<Tensor>> Session::Run(
           tout.push_back(nullptr);
           continue;
         }
-        const ValueType& vt = plan->types[v];
+        const ValueType& vt = type_of(k);
+        if (vt.dynamic) {  // the kernel assigns it
+          values[v] = Tensor();
+          tout.push_back(&values[v]);
+          continue;
+        }
         // In place: an input no later node reads, computed here (not a feed
         // or constant), held by nothing else (the pool and this value).
         int reuse = -1;
@@ -509,9 +651,16 @@ Result<std::vector<Tensor>> Session::Run(
         tout.push_back(&values[v]);
       }
       KernelContext kc(g, n, tin, tout, *pool_, ws_, opts_.fast);
+      kc.set_subgraphs(this);
       const auto t0 = opts_.profile ? std::chrono::steady_clock::now()
                                     : std::chrono::steady_clock::time_point();
       LB_RETURN_IF_ERROR(schema_[order_[p]]->run(kc));
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        if (n.outputs[k] >= 0 && !values[n.outputs[k]].defined()) {
+          return InvalidArgument(g.NodeLabel(n) + ": output " +
+                                 std::to_string(k) + " was not computed");
+        }
+      }
       if (opts_.profile) {
         std::string key = n.op;
         if (n.op == "Conv" && tin.size() > 1 && tin[1] != nullptr &&

@@ -6,7 +6,9 @@
 // for their shapes (type and shape inference with shape arithmetic evaluated
 // ahead; computed once per distinct set of input shapes and cached), and runs
 // the remaining nodes, each output in a buffer reused from values no longer
-// needed.
+// needed. Nodes after one whose output shape depends on data (an If whose
+// branches differ) are inferred as they run instead. If branches run in
+// nested sessions, one per branch, created at load and sharing the pool.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +51,7 @@ struct RunStats {
   std::map<std::string, std::pair<double, int64_t>> op_seconds;
 };
 
-class Session {
+class Session : private SubgraphRunner {
  public:
   static Result<std::unique_ptr<Session>> Create(std::shared_ptr<Graph> g,
                                                  const SessionOptions& o = {});
@@ -69,7 +71,19 @@ class Session {
  private:
   struct Plan;
   Session() = default;
+  static Result<std::unique_ptr<Session>> CreateWithPool(
+      std::shared_ptr<Graph> g, const SessionOptions& o,
+      std::shared_ptr<ThreadPool> pool);
   Status Prepare();
+  Status PrepareBranches();  // a nested session per If branch
+  // The plan for these input types (known values are used, so such a plan
+  // must not be cached by shape).
+  Result<std::unique_ptr<Plan>> BuildPlan(const std::vector<ValueType>& in);
+  Result<std::vector<ValueType>> InferSubgraph(
+      const Graph& body,
+      const std::map<std::string, ValueType>& outer) override;
+  Result<std::vector<Tensor>> RunSubgraph(
+      const Graph& body, const std::map<std::string, Tensor>& outer) override;
   Status
   Validate();     // operators, attributes, names; schema_, producer_, order_
   Status Fold();  // constant nodes evaluated and removed
@@ -78,7 +92,9 @@ class Session {
 
   std::shared_ptr<Graph> g_;
   SessionOptions opts_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::shared_ptr<ThreadPool> pool_;
+  // Nested sessions by branch (the If node's subgraph attribute).
+  std::map<const Graph*, std::unique_ptr<Session>> branches_;
   Workspace ws_;
   std::vector<int> order_;               // node indices in execution order
   std::vector<int> producer_;            // value id -> node index, -1

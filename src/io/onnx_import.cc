@@ -184,6 +184,15 @@ Result<std::shared_ptr<Graph>> ConvertGraph(
     for (int v : g->output_ids) {
       if (!defined.count(g->value_names[v])) outer.insert(g->value_names[v]);
     }
+    // And what nested subgraphs read from beyond this one.
+    for (const Node& n : g->nodes) {
+      for (const auto& [name, a] : n.attrs) {
+        if (a.kind != Attribute::Kind::kGraph || a.g == nullptr) continue;
+        for (const std::string& o : a.g->outer_names) {
+          if (!defined.count(o)) outer.insert(o);
+        }
+      }
+    }
     g->outer_names.assign(outer.begin(), outer.end());
   }
   return g;

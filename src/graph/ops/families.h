@@ -18,5 +18,7 @@ void AddNormOps(std::vector<OpSchema>& t);         // norm.cc
 void AddReduceOps(std::vector<OpSchema>& t);       // reduce.cc
 void AddResizeOps(std::vector<OpSchema>& t);       // resize.cc
 void AddQuantOps(std::vector<OpSchema>& t);        // quant.cc
+void AddRnnOps(std::vector<OpSchema>& t);          // rnn.cc: LSTM, GRU
+void AddControlFlowOps(std::vector<OpSchema>& t);  // control_flow.cc: If
 
 }  // namespace lowbit::graph

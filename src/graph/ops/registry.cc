@@ -19,6 +19,8 @@ const std::vector<OpSchema>& Table() {
     AddReduceOps(t);
     AddResizeOps(t);
     AddQuantOps(t);
+    AddRnnOps(t);
+    AddControlFlowOps(t);
     return t;
   }();
   return table;
