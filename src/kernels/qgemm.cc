@@ -177,13 +177,17 @@ LOWBIT_TARGET_VNNI void TileVnni(const QGemmWeight& w, int64_t p,
     const __m512i z1 = w.zeros.empty()
                            ? _mm512_set1_epi32(w.zero)
                            : _mm512_loadu_si512(w.zeros.data() + s + 16);
+    const bool sym = w.zeros.empty();
     for (int r = 0; r < MR; ++r) {
-      const __m512i xsum = _mm512_set1_epi32(xs[r * w.groups + g]);
+      const int32_t xr = xs[r * w.groups + g];
+      const __m512i xsum = _mm512_set1_epi32(xr);
       const __m512 sg = _mm512_set1_ps(sx[r * w.groups + g]);
+      // Symmetric: one zero for every lane, the correction a scalar.
+      const __m512i zx = _mm512_set1_epi32(w.zero * xr);
       const __m512i c0 =
-          _mm512_sub_epi32(a[r][0], _mm512_mullo_epi32(z0, xsum));
+          _mm512_sub_epi32(a[r][0], sym ? zx : _mm512_mullo_epi32(z0, xsum));
       const __m512i c1 =
-          _mm512_sub_epi32(a[r][1], _mm512_mullo_epi32(z1, xsum));
+          _mm512_sub_epi32(a[r][1], sym ? zx : _mm512_mullo_epi32(z1, xsum));
       f[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c0), _mm512_mul_ps(s0, sg),
                                 f[r][0]);
       f[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c1), _mm512_mul_ps(s1, sg),
