@@ -17,6 +17,18 @@ struct TaskScope {
 
 bool ThreadPool::InTask() { return t_task_depth > 0; }
 
+namespace {
+// About 50 microseconds of polling before a thread sleeps on a condition.
+constexpr int kSpins = 2000;
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+}  // namespace
+
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) {
     num_threads = static_cast<int>(std::thread::hardware_concurrency());
@@ -56,6 +68,11 @@ void ThreadPool::RunChunks(const Job& job, int slot) {
 void ThreadPool::WorkerLoop(int slot) {
   int64_t seen = 0;
   for (;;) {
+    for (int i = 0; i < kSpins && !stop_.load(std::memory_order_relaxed) &&
+                    generation_.load(std::memory_order_acquire) == seen;
+         ++i) {
+      CpuRelax();
+    }
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -102,6 +119,10 @@ void ThreadPool::ParallelForSlots(int64_t n, int64_t grain,
   }
   cv_work_.notify_all();
   RunChunks(job, 0);
+  for (int i = 0; i < kSpins && active_.load(std::memory_order_acquire) != 0;
+       ++i) {
+    CpuRelax();
+  }
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mu_);

@@ -92,9 +92,13 @@ class ThreadPool {
   std::condition_variable cv_done_;
   Job job_;
   std::atomic<int64_t> next_{0};
-  int64_t generation_ = 0;
-  int active_ = 0;
-  bool stop_ = false;
+  // Written under mu_; read without it by threads spinning before they sleep
+  // (a loop's workers and its caller wait a little in a busy loop first:
+  // waking a sleeping thread costs tens of microseconds on a VM, more than a
+  // small operator's whole work).
+  std::atomic<int64_t> generation_{0};
+  std::atomic<int> active_{0};
+  std::atomic<bool> stop_{false};
   std::exception_ptr error_;
 };
 

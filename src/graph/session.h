@@ -66,6 +66,8 @@ class Session : private SubgraphRunner {
   Result<std::vector<Tensor>> Run(const std::map<std::string, Tensor>& feeds);
 
   const RunStats& stats() const { return stats_; }
+  // Forgets the profile so far (RunStats::op_seconds), e.g. after a warm-up.
+  void ResetProfile() { stats_.op_seconds.clear(); }
   ThreadPool& pool() { return *pool_; }
 
  private:

@@ -37,7 +37,8 @@ Runner AddRun(CLI::App& app) {
                   "run N times and report the median time")
       ->check(CLI::PositiveNumber);
   sub->add_flag("--profile", o->r.profile,
-                "time every operator type and print the table");
+                "time every operator type and print the table (with "
+                "--repeat N > 1: the runs after the first, a warm-up)");
   sub->add_flag("--json", o->json, "print outputs, timings and memory as JSON");
   sub->add_flag("-q,--quiet", o->quiet, "print nothing on success");
   return [o]() -> Status {
