@@ -206,6 +206,44 @@ FuseStats FuseGraph(Graph& g) {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       if (dead[i]) continue;
       Node& n = g.nodes[i];
+      // Conv + activation + Mul / Add of a scalar constant (PaddleOCR's
+      // learnable affine after HardSwish): y = act(conv) * a + b in the
+      // epilogue, the same two float operations as the nodes.
+      if (n.op == "Conv" && n.domain.empty() &&
+          n.Find("lowbit.activation") != nullptr) {
+        const int r = SoleReader(u, n.outputs[0]);
+        if (r >= 0 && (g.nodes[r].op == "Mul" || g.nodes[r].op == "Add") &&
+            g.nodes[r].domain.empty() && g.nodes[r].num_inputs() == 2) {
+          const Node& next = g.nodes[r];
+          const int other = next.inputs[0] == n.outputs[0] ? 1 : 0;
+          const Tensor* t = ConstOf(g, next.inputs[other]);
+          if (next.inputs[1 - other] == n.outputs[0] && t != nullptr &&
+              t->dtype() == DType::kF32 && t->numel() == 1 && t->rank() <= 1) {
+            std::vector<float> post = {1.0f, 0.0f};
+            if (const Attribute* pa = n.Find("lowbit.post_affine")) {
+              post = pa->floats;
+            }
+            const float v = t->data<float>()[0];
+            // One Mul, then one Add: exactly the nodes' roundings.
+            const bool fresh = post[0] == 1.0f && post[1] == 0.0f;
+            if (next.op == "Mul" ? !fresh : post[1] != 0.0f) continue;
+            if (next.op == "Mul") {
+              post[0] = v;
+            } else {
+              post[1] = v;
+            }
+            Attribute a;
+            a.kind = Attribute::Kind::kFloats;
+            a.floats = post;
+            n.attrs["lowbit.post_affine"] = a;
+            n.outputs[0] = next.outputs[0];
+            dead[r] = 1;
+            ++st.post_affine;
+            changed = true;
+            break;
+          }
+        }
+      }
       // Conv + BatchNormalization / Mul / Add of constants.
       if (n.op == "Conv" && n.domain.empty() &&
           n.Find("lowbit.activation") == nullptr) {

@@ -20,6 +20,7 @@ struct FuseStats {
   int folded_affine = 0;  // BatchNormalization, Mul, Add folded into Conv
   int hardswish = 0;      // patterns turned into HardSwish
   int activations = 0;    // activations carried by Conv
+  int post_affine = 0;    // scalar Mul / Add after a Conv's activation
 };
 
 FuseStats FuseGraph(Graph& g);

@@ -27,6 +27,9 @@ struct Activation {
   Kind kind = kNone;
   float a = 0,
         b = 0;  // Clip: lo, hi; HardSigmoid: alpha, beta; LeakyRelu: alpha
+  // lowbit.post_affine: y = act(x) * post_a + post_b after the activation.
+  bool post = false;
+  float post_a = 1, post_b = 0;
 
   static Activation Of(const Node& n) {
     Activation e;
@@ -43,6 +46,13 @@ struct Activation {
     if (k == "LeakyRelu") e.kind = kLeakyRelu;
     e.a = p[0];
     e.b = p[1];
+    if (const Attribute* pa = n.Find("lowbit.post_affine")) {
+      if (pa->floats.size() == 2) {
+        e.post = true;
+        e.post_a = pa->floats[0];
+        e.post_b = pa->floats[1];
+      }
+    }
     return e;
   }
 
@@ -55,35 +65,39 @@ struct Activation {
   void Apply(float* y, int64_t n) const {
     switch (kind) {
       case kNone:
-        return;
+        break;
       case kRelu:
         for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : 0.0f;
-        return;
+        break;
       case kClip:
         for (int64_t i = 0; i < n; ++i) y[i] = std::min(b, std::max(a, y[i]));
-        return;
+        break;
       case kHardSigmoid:
         for (int64_t i = 0; i < n; ++i) {
           y[i] = std::max(0.0f, std::min(1.0f, a * y[i] + b));
         }
-        return;
+        break;
       case kHardSwish:
         for (int64_t i = 0; i < n; ++i) {
           const float v = y[i];
           y[i] = v * std::max(0.0f, std::min(1.0f, v / 6.0f + 0.5f));
         }
-        return;
+        break;
       case kSigmoid:
         for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-y[i]));
-        return;
+        break;
       case kLeakyRelu:
         for (int64_t i = 0; i < n; ++i) y[i] = y[i] < 0 ? a * y[i] : y[i];
-        return;
+        break;
+    }
+    if (post) {
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] * post_a + post_b;
     }
   }
+
   // rows of `len` values, `stride` apart.
   void ApplyRows(float* y, int64_t rows, int64_t len, int64_t stride) const {
-    if (kind == kNone) return;
+    if (kind == kNone && !post) return;
     for (int64_t r = 0; r < rows; ++r) Apply(y + r * stride, len);
   }
 };

@@ -705,6 +705,13 @@ Status CheckConvFamily(const Graph& g, const Node& n) {
       (transpose && n.Find("lowbit.activation") != nullptr)) {
     return InvalidArgument(g.NodeLabel(n) + ": unknown lowbit.activation");
   }
+  if (const Attribute* pa = n.Find("lowbit.post_affine")) {
+    if (transpose || pa->kind != Attribute::Kind::kFloats ||
+        pa->floats.size() != 2) {
+      return InvalidArgument(g.NodeLabel(n) +
+                             ": lowbit.post_affine takes two floats");
+    }
+  }
   if (transpose) {
     LB_RETURN_IF_ERROR(CheckWindowAttrs(g, n, false, {"output_padding"}));
     for (int64_t v : n.Ints("output_shape")) {
