@@ -657,6 +657,42 @@ Status RunConvTranspose(KernelContext& c) {
   const int64_t tile = std::clamp<int64_t>(kColBudget / (mk * iw), 1, rows);
   const int threads = c.pool().num_threads();
   Workspace::Scope scope(c.ws());
+  // When different input rows never reach the same output row (kernel
+  // extent within the stride, as in the 2x2 stride-2 upsampling of
+  // detectors), tiles are independent: each thread takes whole tiles, its
+  // own GEMM and col2im, with no synchronisation inside a tile.
+  const bool disjoint =
+      (w.k[0] - 1) * w.d[0] < w.s[0] && (w.k[1] - 1) * w.d[1] < w.s[1];
+  if (threads > 1 && disjoint) {
+    const int64_t t2 = std::min(tile, CeilDiv(rows, 2 * threads));
+    const int64_t tiles = CeilDiv(rows, t2), per_slot = mk * t2 * iw;
+    float* cols = c.ws().Take<float>(per_slot * threads);
+    for (int64_t nn = 0; nn < cd.n; ++nn) {
+      for (int64_t g = 0; g < cd.g; ++g) {
+        float* yg = y + (nn * cd.m + g * cd.mg) * p;
+        for (int64_t m = 0; m < cd.mg; ++m) {
+          std::fill_n(yg + m * p, p, b != nullptr ? b[g * cd.mg + m] : 0.0f);
+        }
+      }
+      c.pool().ParallelForSlots(
+          cd.g * tiles, 1, [&](int64_t i0, int64_t i1, int slot) {
+            float* col = cols + slot * per_slot;
+            for (int64_t i = i0; i < i1; ++i) {
+              const int64_t g = i / tiles, r0 = i % tiles * t2;
+              const int64_t r1 = std::min(rows, r0 + t2), np = (r1 - r0) * iw;
+              const float* xg = x + (nn * cd.c + g * cd.cg) * pin;
+              Sgemm(true, false, mk, np, cd.cg, 1.0f, wt + g * cd.cg * mk, mk,
+                    xg + r0 * iw, pin, 0.0f, col, np);
+              float* yg = y + (nn * cd.m + g * cd.mg) * p;
+              for (int64_t m = 0; m < cd.mg; ++m) {
+                Col2im(col, np, m, w, r0, r1, yg + m * p, 0,
+                       w.out[0] * w.out[1]);
+              }
+            }
+          });
+    }
+    return Status::Ok();
+  }
   float* col = c.ws().Take<float>(mk * tile * iw);
   for (int64_t nn = 0; nn < cd.n; ++nn) {
     for (int64_t g = 0; g < cd.g; ++g) {

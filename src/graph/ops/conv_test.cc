@@ -454,6 +454,21 @@ TEST(ConvTransposeOp, LargerCaseMatchesReference) {
                                  g, {80, 80}),
                 "ConvTranspose 24->12 2x2 stride 2");
   }
+  // Two groups of one output channel each (tiles split between threads).
+  for (int threads : {1, 2}) {
+    OpCase oc = Case("ConvTranspose",
+                     {Random({1, 8, 30, 20}, rng), Random({8, 1, 2, 2}, rng),
+                      Random({2}, rng)},
+                     {{"strides", AInts({2, 2})}, {"group", AInt(2)}});
+    oc.threads = threads;
+    Geo g{{2, 2}, {2, 2}, {1, 1}, {0, 0}, {0, 0}};
+    auto res = RunOp(oc);
+    ASSERT_TRUE(res.ok()) << res.status().message();
+    ExpectClose((*res)[0], {1, 2, 60, 40},
+                RefConvTranspose(oc.inputs[0], oc.inputs[1], &oc.inputs[2], 2,
+                                 g, {60, 40}),
+                "ConvTranspose 8->2 in two groups, 2x2 stride 2");
+  }
 }
 
 void ExpectError(const OpCase& c, const std::string& part) {
