@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace lowbit {
 namespace {
@@ -18,14 +19,28 @@ struct TaskScope {
 bool ThreadPool::InTask() { return t_task_depth > 0; }
 
 namespace {
-// About 50 microseconds of polling before a thread sleeps on a condition.
-constexpr int kSpins = 2000;
+// Polling before a thread sleeps on a condition: waking a sleeping thread
+// took tens of microseconds on this project's VM, more than small operators
+// take, which then ran slower on two threads than on one.
+constexpr auto kSpinTime = std::chrono::microseconds(300);
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #else
   std::this_thread::yield();
 #endif
+}
+// Polls `done` until it holds or kSpinTime has passed; true when it holds.
+template <typename Pred>
+bool SpinUntil(Pred done) {
+  const auto end = std::chrono::steady_clock::now() + kSpinTime;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      CpuRelax();
+    }
+    if (std::chrono::steady_clock::now() >= end) return done();
+  }
 }
 }  // namespace
 
@@ -68,11 +83,10 @@ void ThreadPool::RunChunks(const Job& job, int slot) {
 void ThreadPool::WorkerLoop(int slot) {
   int64_t seen = 0;
   for (;;) {
-    for (int i = 0; i < kSpins && !stop_.load(std::memory_order_relaxed) &&
-                    generation_.load(std::memory_order_acquire) == seen;
-         ++i) {
-      CpuRelax();
-    }
+    SpinUntil([&] {
+      return stop_.load(std::memory_order_relaxed) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    });
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -119,10 +133,7 @@ void ThreadPool::ParallelForSlots(int64_t n, int64_t grain,
   }
   cv_work_.notify_all();
   RunChunks(job, 0);
-  for (int i = 0; i < kSpins && active_.load(std::memory_order_acquire) != 0;
-       ++i) {
-    CpuRelax();
-  }
+  SpinUntil([&] { return active_.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mu_);

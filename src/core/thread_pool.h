@@ -93,7 +93,7 @@ class ThreadPool {
   Job job_;
   std::atomic<int64_t> next_{0};
   // Written under mu_; read without it by threads spinning before they sleep
-  // (a loop's workers and its caller wait a little in a busy loop first:
+  // (a loop's workers and its caller poll for up to 300 us first:
   // waking a sleeping thread costs tens of microseconds on a VM, more than a
   // small operator's whole work).
   std::atomic<int64_t> generation_{0};
