@@ -51,7 +51,7 @@ struct RunStats {
   std::map<std::string, std::pair<double, int64_t>> op_seconds;
 };
 
-class Session : private SubgraphRunner {
+class Session final : private SubgraphRunner {
  public:
   static Result<std::unique_ptr<Session>> Create(std::shared_ptr<Graph> g,
                                                  const SessionOptions& o = {});
