@@ -1,5 +1,7 @@
 #include "graph/ir.h"
 
+#include "graph/qweight.h"
+
 namespace lowbit::graph {
 
 int64_t Node::Int(const std::string& a, int64_t def) const {
@@ -33,6 +35,22 @@ int Graph::ValueId(const std::string& name) {
   const int id = static_cast<int>(value_names.size()) - 1;
   name_index[name] = id;
   return id;
+}
+
+void Graph::DropUnread() {
+  std::vector<char> read(value_names.size(), 0);
+  for (const Node& n : nodes) {
+    for (int v : n.inputs) {
+      if (v >= 0) read[v] = 1;
+    }
+  }
+  for (int v : output_ids) read[v] = 1;
+  for (auto it = constants.begin(); it != constants.end();) {
+    it = read[it->first] ? std::next(it) : constants.erase(it);
+  }
+  for (auto it = qweights.begin(); it != qweights.end();) {
+    it = read[it->first] ? std::next(it) : qweights.erase(it);
+  }
 }
 
 int Graph::Find(const std::string& name) const {

@@ -90,7 +90,10 @@ struct Graph {
   std::vector<std::string> outer_names;
   std::map<std::string, int> name_index;  // value_names inverted
 
-  int ValueId(const std::string& name);     // finds or adds
+  int ValueId(const std::string& name);  // finds or adds
+  // Constants and quantized weights that no node reads and that are not
+  // graph outputs are removed.
+  void DropUnread();
   int Find(const std::string& name) const;  // -1 when absent
   int opset() const {
     auto it = opsets.find("");

@@ -277,17 +277,7 @@ int RecognizeDequantizeLinear(Graph& g) {
     if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
   }
   g.nodes = std::move(kept);
-  // Initializers nothing reads any more.
-  std::vector<char> read(g.value_names.size(), 0);
-  for (const Node& n : g.nodes) {
-    for (int v : n.inputs) {
-      if (v >= 0) read[v] = 1;
-    }
-  }
-  for (int v : g.output_ids) read[v] = 1;
-  for (auto it = g.constants.begin(); it != g.constants.end();) {
-    it = read[it->first] ? std::next(it) : g.constants.erase(it);
-  }
+  g.DropUnread();  // the initializers of the nodes replaced
   return found;
 }
 

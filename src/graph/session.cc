@@ -376,21 +376,7 @@ Status Session::Prepare() {
   }
   // Constants nothing reads any more (weights replaced by fused ones, inputs
   // of folded nodes) are dropped.
-  {
-    std::vector<char> read(g.value_names.size(), 0);
-    for (const Node& n : g.nodes) {
-      for (int v : n.inputs) {
-        if (v >= 0) read[v] = 1;
-      }
-    }
-    for (int v : g.output_ids) read[v] = 1;
-    for (auto it = g.constants.begin(); it != g.constants.end();) {
-      it = read[it->first] ? std::next(it) : g.constants.erase(it);
-    }
-    for (auto it = g.qweights.begin(); it != g.qweights.end();) {
-      it = read[it->first] ? std::next(it) : g.qweights.erase(it);
-    }
-  }
+  g.DropUnread();
   if (opts_.fast) stats_.fast_weights = PrepareFastWeights(g);
   for (const auto& [id, w] : g.qweights) {
     stats_.quantized_weight_bytes += w->StoredBytes();

@@ -16,9 +16,34 @@
 #include <string>
 #include <vector>
 
+#include "io/npy.h"
+
 namespace lowbit::testing_cli {
 
 namespace fs = std::filesystem;
+
+// The source tree (scripts, tools/ort, node_deps).
+inline const fs::path kSource = LOWBIT_SOURCE_DIR;
+
+// max |a - b| / max |b| over two .npy files of the same shape (1e9 when
+// either cannot be read or the shapes differ).
+inline double RelDiff(const fs::path& a, const fs::path& b) {
+  auto x = ReadNpy(a.string());
+  auto y = ReadNpy(b.string());
+  if (!x.ok() || !y.ok() || x->shape() != y->shape()) return 1e9;
+  double err = 0, ref = 0;
+  for (int64_t i = 0; i < y->numel(); ++i) {
+    err = std::max(err, std::fabs(x->GetDouble(i) - y->GetDouble(i)));
+    ref = std::max(ref, std::fabs(y->GetDouble(i)));
+  }
+  return ref > 0 ? err / ref : err;
+}
+
+// ONNX Runtime (npm onnxruntime-node in node_deps/) and node are present.
+inline bool HaveOrt() {
+  return fs::exists(kSource / "node_deps/node_modules/onnxruntime-node") &&
+         std::system("node --version >/dev/null 2>&1") == 0;
+}
 
 // Two reports of the same files agree: every key of every tensor and of the
 // total, the error figures to 1e-9 relative.

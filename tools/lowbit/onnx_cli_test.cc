@@ -15,13 +15,6 @@
 namespace lowbit::testing_cli {
 namespace {
 
-const fs::path kSource = LOWBIT_SOURCE_DIR;
-
-bool HaveOrt() {
-  return fs::exists(kSource / "node_deps/node_modules/onnxruntime-node") &&
-         std::system("node --version >/dev/null 2>&1") == 0;
-}
-
 class OnnxCli : public CliFixture {
  protected:
   OnnxCli() : CliFixture("out.onnx") {}

@@ -16,30 +16,10 @@
 namespace lowbit::testing_cli {
 namespace {
 
-const fs::path kSource = LOWBIT_SOURCE_DIR;
-
-bool HaveOrt() {
-  return fs::exists(kSource / "node_deps/node_modules/onnxruntime-node") &&
-         std::system("node --version >/dev/null 2>&1") == 0;
-}
-
 bool HaveOnnxPython() {
   return std::system(
              "/usr/bin/python3 -c 'import onnx, numpy' "
              ">/dev/null 2>&1") == 0;
-}
-
-// max |a - b| / max |b| over two .npy files of the same shape.
-double RelDiff(const fs::path& a, const fs::path& b) {
-  auto x = ReadNpy(a.string());
-  auto y = ReadNpy(b.string());
-  if (!x.ok() || !y.ok() || x->shape() != y->shape()) return 1e9;
-  double err = 0, ref = 0;
-  for (int64_t i = 0; i < y->numel(); ++i) {
-    err = std::max(err, std::fabs(x->GetDouble(i) - y->GetDouble(i)));
-    ref = std::max(ref, std::fabs(y->GetDouble(i)));
-  }
-  return ref > 0 ? err / ref : err;
 }
 
 class RnnCli : public CliFixture {
