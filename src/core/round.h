@@ -5,6 +5,8 @@
 #pragma once
 
 #include <algorithm>
+#include <limits>
+#include <type_traits>
 
 namespace lowbit {
 
@@ -25,6 +27,23 @@ inline float RoundClamp(float v, float lo, float hi) {
   // std::max(a, b) is (a < b) ? b : a: lo - 1 first makes NaN give lo - 1.
   v = std::min(std::max(lo - 1.0f, v), hi + 1.0f);
   return std::min(std::max(RoundEven(v), lo), hi);
+}
+
+// A float converted to the integer type I truncating toward zero, as C++
+// does, but defined everywhere: NaN gives 0, values beyond I's range its
+// limits (C++ leaves both undefined; ONNX's Cast leaves them open).
+template <typename I>
+inline I TruncateToInt(double v) {
+  static_assert(std::is_integral_v<I>);
+  if (!(v == v)) return 0;
+  if (v <= static_cast<double>(std::numeric_limits<I>::min())) {
+    return std::numeric_limits<I>::min();
+  }
+  // 2^63 and 2^64 are exact doubles; max() + 1 is the first value too large.
+  if (v >= static_cast<double>(std::numeric_limits<I>::max()) + 1.0) {
+    return std::numeric_limits<I>::max();
+  }
+  return static_cast<I>(v);
 }
 
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "core/half.h"
+#include "core/round.h"
 #include "core/status.h"
 
 namespace lowbit::graph {
@@ -120,7 +121,7 @@ int64_t Tensor::GetInt(int64_t i) const {
       return v;
     }
     default:
-      return static_cast<int64_t>(GetDouble(i));
+      return TruncateToInt<int64_t>(GetDouble(i));
   }
 }
 

@@ -8,6 +8,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/round.h"
 #include "graph/ops/broadcast.h"
 #include "graph/ops/families.h"
 
@@ -388,10 +389,10 @@ Status RunBinary(KernelContext& c) {
             converted.data<double>()[i] = v;
             break;
           case DType::kI64:
-            converted.data<int64_t>()[i] = static_cast<int64_t>(v);
+            converted.data<int64_t>()[i] = TruncateToInt<int64_t>(v);
             break;
           case DType::kI32:
-            converted.data<int32_t>()[i] = static_cast<int32_t>(v);
+            converted.data<int32_t>()[i] = TruncateToInt<int32_t>(v);
             break;
           default:
             break;

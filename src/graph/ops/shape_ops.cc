@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/round.h"
 #include "graph/ops/broadcast.h"
 #include "graph/ops/families.h"
 
@@ -784,10 +785,10 @@ Status RunRange(KernelContext& c) {
         y.data<double>()[i] = v;
         break;
       case DType::kI64:
-        y.data<int64_t>()[i] = static_cast<int64_t>(v);
+        y.data<int64_t>()[i] = TruncateToInt<int64_t>(v);
         break;
       case DType::kI32:
-        y.data<int32_t>()[i] = static_cast<int32_t>(v);
+        y.data<int32_t>()[i] = TruncateToInt<int32_t>(v);
         break;
       default:
         return c.Fail("unsupported type");

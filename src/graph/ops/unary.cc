@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/half.h"
+#include "core/round.h"
 #include "graph/ops/families.h"
 
 namespace lowbit::graph {
@@ -312,42 +313,42 @@ void StoreAs(DType t, double v, uint8_t* p) {
       *p = v != 0.0;
       break;
     case DType::kI64: {
-      const int64_t x = static_cast<int64_t>(v);
+      const int64_t x = TruncateToInt<int64_t>(v);
       std::memcpy(p, &x, 8);
       break;
     }
     case DType::kI32: {
-      const int32_t x = static_cast<int32_t>(v);
+      const int32_t x = TruncateToInt<int32_t>(v);
       std::memcpy(p, &x, 4);
       break;
     }
     case DType::kI16: {
-      const int16_t x = static_cast<int16_t>(v);
+      const int16_t x = TruncateToInt<int16_t>(v);
       std::memcpy(p, &x, 2);
       break;
     }
     case DType::kI8: {
-      const int8_t x = static_cast<int8_t>(v);
+      const int8_t x = TruncateToInt<int8_t>(v);
       std::memcpy(p, &x, 1);
       break;
     }
     case DType::kU64: {
-      const uint64_t x = static_cast<uint64_t>(v);
+      const uint64_t x = TruncateToInt<uint64_t>(v);
       std::memcpy(p, &x, 8);
       break;
     }
     case DType::kU32: {
-      const uint32_t x = static_cast<uint32_t>(v);
+      const uint32_t x = TruncateToInt<uint32_t>(v);
       std::memcpy(p, &x, 4);
       break;
     }
     case DType::kU16: {
-      const uint16_t x = static_cast<uint16_t>(v);
+      const uint16_t x = TruncateToInt<uint16_t>(v);
       std::memcpy(p, &x, 2);
       break;
     }
     case DType::kU8:
-      *p = static_cast<uint8_t>(v);
+      *p = TruncateToInt<uint8_t>(v);
       break;
     default:
       break;
@@ -367,8 +368,23 @@ Status RunCast(KernelContext& c) {
       y.data<int32_t>()[i] = static_cast<int32_t>(x.data<int64_t>()[i]);
     return Status::Ok();
   }
+  auto integer = [](DType t) {
+    return t == DType::kI64 || t == DType::kI32 || t == DType::kI16 ||
+           t == DType::kI8 || t == DType::kU64 || t == DType::kU32 ||
+           t == DType::kU16 || t == DType::kU8;
+  };
+  if (integer(x.dtype()) && integer(y.dtype())) {
+    // Integer to integer wraps (two's complement), as ONNX Runtime does.
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const uint64_t v = static_cast<uint64_t>(x.GetInt(i));
+      std::memcpy(y.bytes() + i * es, &v, static_cast<size_t>(es));
+    }
+    return Status::Ok();
+  }
   for (int64_t i = 0; i < x.numel(); ++i) {
     // int64 values beyond 2^53 lose bits through double: shapes never are.
+    // Floats out of the target's range saturate, NaN gives 0
+    // (TruncateToInt: C++ leaves them undefined).
     StoreAs(y.dtype(), x.GetDouble(i), y.bytes() + i * es);
   }
   return Status::Ok();
