@@ -18,6 +18,13 @@ using graph::Node;
 using graph::Tensor;
 using graph::ValueInfo;
 
+// Bytes an initializer of `n` elements of `t` holds in the file: sub-byte
+// types (int4, uint4) are packed, two per byte.
+int64_t FileBytes(DType t, int64_t n) {
+  const int bits = DTypeBits(t);
+  return bits < 8 ? (n * bits + 7) / 8 : n * graph::ElementBytes(t);
+}
+
 Result<Tensor> TensorOf(const onnx::TensorProto& t, const std::string& where) {
   const std::optional<DType> dt = DTypeOfOnnx(t.data_type());
   if (!dt) {
@@ -29,11 +36,12 @@ Result<Tensor> TensorOf(const onnx::TensorProto& t, const std::string& where) {
   if (!bytes.ok()) return bytes.status().WithPrefix(where);
   Shape shape(t.dims().begin(), t.dims().end());
   Tensor x = Tensor::Zeros(*dt, shape);
-  if (static_cast<int64_t>(bytes->size()) < x.nbytes()) {
+  const int64_t need = FileBytes(*dt, x.numel());
+  if (static_cast<int64_t>(bytes->size()) < need) {
     return BadInput(where + ": tensor '" + t.name() + "' is short");
   }
-  if (x.nbytes() > 0) {
-    std::memcpy(x.bytes(), bytes->data(), static_cast<size_t>(x.nbytes()));
+  if (need > 0) {
+    std::memcpy(x.bytes(), bytes->data(), static_cast<size_t>(need));
   }
   return x;
 }
@@ -212,11 +220,12 @@ Result<std::shared_ptr<graph::Graph>> ImportOnnxModel(const OnnxModel& m) {
   for (const ModelTensor& t : m.tensors()) {
     LB_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, m.ReadBytes(t));
     Tensor x = Tensor::Zeros(t.dtype, t.shape);
-    if (static_cast<int64_t>(bytes.size()) < x.nbytes()) {
+    const int64_t need = FileBytes(t.dtype, x.numel());
+    if (static_cast<int64_t>(bytes.size()) < need) {
       return BadInput(m.path() + ": initializer '" + t.name + "' is short");
     }
-    if (x.nbytes() > 0) {
-      std::memcpy(x.bytes(), bytes.data(), static_cast<size_t>(x.nbytes()));
+    if (need > 0) {
+      std::memcpy(x.bytes(), bytes.data(), static_cast<size_t>(need));
     }
     inits[t.name] = std::move(x);
   }

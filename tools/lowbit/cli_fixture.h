@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -37,6 +38,15 @@ inline double RelDiff(const fs::path& a, const fs::path& b) {
     ref = std::max(ref, std::fabs(y->GetDouble(i)));
   }
   return ref > 0 ? err / ref : err;
+}
+
+// Uniform [0, 1) float32 values of shape `s`, seeded, as a .npy file.
+inline void WriteRandom(const fs::path& p, Shape s, uint32_t seed) {
+  graph::Tensor t = graph::Tensor::Zeros(DType::kF32, s);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  ASSERT_TRUE(WriteNpy(p.string(), t).ok());
 }
 
 // ONNX Runtime (npm onnxruntime-node in node_deps/) and node are present.
@@ -129,6 +139,34 @@ class CliFixture : public ::testing::Test {
   }
 
   std::string P(const std::string& name) { return (dir_ / name).string(); }
+
+  // lowbit run and ONNX Runtime (tools/ort/run_npy.js) on the same input;
+  // the largest relative difference over the outputs. ONNX Runtime's graph
+  // optimizations are off: with them it quantizes the activations of QDQ
+  // weights.
+  double AgainstOrt(const std::string& model, const std::string& input,
+                    const std::string& tag) {
+    const RunResult r =
+        Run("run " + model + " --input " + input + " --output-dir " +
+            P("lb_" + tag) + " --threads 1 -q");
+    EXPECT_EQ(r.status, 0) << model << "\n" << r.err;
+    const std::string cmd =
+        "NODE_PATH=" + (kSource / "node_deps/node_modules").string() +
+        " node " + (kSource / "tools/ort/run_npy.js").string() + " " + model +
+        " --input " + input + " --output-dir " + P("ort_" + tag) +
+        " --opt disabled >/dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    double worst = 0;
+    int outputs = 0;
+    for (const auto& e : fs::directory_iterator(P("ort_" + tag))) {
+      worst = std::max(
+          worst,
+          RelDiff(fs::path(P("lb_" + tag)) / e.path().filename(), e.path()));
+      ++outputs;
+    }
+    EXPECT_GT(outputs, 0);
+    return worst;
+  }
 
   // The files of the scratch folder, sorted.
   std::vector<std::string> Listing() {

