@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -108,7 +109,8 @@ class CliFixture : public ::testing::Test {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ =
         fs::path(::testing::TempDir()) /
-        ("lowbit_" + std::string(info->test_suite_name()) + "_" + info->name());
+        ("lowbit_" + std::string(info->test_suite_name()) + "_" + info->name() +
+         "_" + std::to_string(::getpid()));  // two checkouts may run at once
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
