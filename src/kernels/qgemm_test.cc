@@ -89,7 +89,8 @@ TEST(QGemm, VnniEqualsReferenceAndReferenceEqualsFormula) {
           reference::QGemm(*w, x.data(), rows, cols, ref.data(), n);
           QGemm(*w, x.data(), rows, cols, got.data(), n, pool, ws);
           std::vector<double> mag;
-          const std::vector<double> want = Expected(q, x.data(), rows, w->group, &mag);
+          const std::vector<double> want =
+              Expected(q, x.data(), rows, w->group, &mag);
           const std::string what = c.scheme + " cols " + std::to_string(cols) +
                                    " n " + std::to_string(n) + " rows " +
                                    std::to_string(rows);
