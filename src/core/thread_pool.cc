@@ -50,6 +50,7 @@ ThreadPool::ThreadPool(int num_threads) {
     if (num_threads <= 0) num_threads = 1;
   }
   num_threads_ = num_threads;
+  ranges_ = std::make_unique<Range[]>(static_cast<size_t>(num_threads_));
   for (int i = 1; i < num_threads_; ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
@@ -65,17 +66,25 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::RunChunks(const Job& job, int slot) {
-  for (;;) {
-    const int64_t begin = next_.fetch_add(job.grain, std::memory_order_relaxed);
-    if (begin >= job.n) return;
-    try {
-      TaskScope scope;
-      (*job.fn)(begin, std::min(job.n, begin + job.grain), slot);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = std::current_exception();
-      next_.store(job.n, std::memory_order_relaxed);  // hand out no more
-      return;
+  // Its own range first, then what is left of the others' (in slot order
+  // after its own), one chunk at a time.
+  for (int k = 0; k < num_threads_; ++k) {
+    Range& r = ranges_[(slot + k) % num_threads_];
+    for (;;) {
+      const int64_t begin =
+          r.next.fetch_add(job.grain, std::memory_order_relaxed);
+      if (begin >= r.end) break;
+      try {
+        TaskScope scope;
+        (*job.fn)(begin, std::min(r.end, begin + job.grain), slot);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+        for (int i = 0; i < num_threads_; ++i) {  // hand out no more
+          ranges_[i].next.store(job.n, std::memory_order_relaxed);
+        }
+        return;
+      }
     }
   }
 }
@@ -128,7 +137,13 @@ void ThreadPool::ParallelForSlots(int64_t n, int64_t grain,
     std::lock_guard<std::mutex> lock(mu_);
     job_ = job;
     error_ = nullptr;
-    next_.store(0, std::memory_order_relaxed);
+    // Slot s owns chunks [C s / T, C (s + 1) / T) of the C chunks.
+    const int64_t chunks = (n + grain - 1) / grain;
+    for (int i = 0; i < num_threads_; ++i) {
+      ranges_[i].next.store(chunks * i / num_threads_ * grain,
+                            std::memory_order_relaxed);
+      ranges_[i].end = std::min(n, chunks * (i + 1) / num_threads_ * grain);
+    }
     ++generation_;
   }
   cv_work_.notify_all();
