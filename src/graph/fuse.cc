@@ -74,6 +74,14 @@ bool ScaleConv(Graph& g, Node& conv, const std::vector<float>& scale,
                const std::vector<float>& shift) {
   const Tensor* w = ConstOf(g, conv.inputs[1]);
   const QuantWeight* qw = QuantOf(g, conv.inputs[1]);
+  // ConvTranspose's weight is [C, M/group, k...]: output channel o of group
+  // j is column o % (M/group) of rows [j C/group, (j + 1) C/group).
+  const bool transpose = conv.op == "ConvTranspose";
+  const int64_t group = conv.Int("group", 1);
+  if (transpose && (qw != nullptr || w == nullptr || w->rank() < 3 ||
+                    group < 1 || w->dim(0) % group != 0)) {
+    return false;
+  }
   if (qw != nullptr) {
     if (qw->shape.size() < 3 || qw->axis != 0 ||
         qw->q.granularity == Granularity::kTensor ||
@@ -84,7 +92,9 @@ bool ScaleConv(Graph& g, Node& conv, const std::vector<float>& scale,
   } else if (w == nullptr || w->dtype() != DType::kF32 || w->rank() < 3) {
     return false;
   }
-  const int64_t m = qw != nullptr ? qw->shape[0] : w->dim(0);
+  const int64_t m = qw != nullptr ? qw->shape[0]
+                    : transpose   ? w->dim(1) * group
+                                  : w->dim(0);
   if (static_cast<int64_t>(scale.size()) != m) return false;
   const Tensor* b = conv.Has(2) ? ConstOf(g, conv.inputs[2]) : nullptr;
   if (conv.Has(2) &&
@@ -99,6 +109,19 @@ bool ScaleConv(Graph& g, Node& conv, const std::vector<float>& scale,
     const int64_t per = static_cast<int64_t>(nq->q.scales.size()) / m;
     for (int64_t o = 0; o < m; ++o) {
       for (int64_t i = 0; i < per; ++i) nq->q.scales[o * per + i] *= scale[o];
+    }
+  } else if (transpose) {
+    nw = Tensor::Zeros(DType::kF32, w->shape());
+    const int64_t mg = w->dim(1), cg = w->dim(0) / group;
+    const int64_t taps = w->numel() / (w->dim(0) * mg);
+    for (int64_t c = 0; c < w->dim(0); ++c) {
+      for (int64_t o = 0; o < mg; ++o) {
+        const float f = scale[c / cg * mg + o];
+        const int64_t at = (c * mg + o) * taps;
+        for (int64_t t = 0; t < taps; ++t) {
+          nw.data<float>()[at + t] = w->data<float>()[at + t] * f;
+        }
+      }
     }
   } else {
     nw = Tensor::Zeros(DType::kF32, w->shape());
@@ -139,7 +162,9 @@ int64_t ConvChannels(const Graph& g, const Node& conv, int* rank) {
   }
   const Tensor* w = ConstOf(g, conv.inputs[1]);
   *rank = w != nullptr ? w->rank() : 0;
-  return w != nullptr && w->rank() >= 3 ? w->dim(0) : -1;
+  if (w == nullptr || w->rank() < 3) return -1;
+  return conv.op == "ConvTranspose" ? w->dim(1) * conv.Int("group", 1)
+                                    : w->dim(0);
 }
 
 // Folds the affine node `next` (BatchNormalization, Mul or Add reading the
@@ -244,8 +269,8 @@ FuseStats FuseGraph(Graph& g) {
           }
         }
       }
-      // Conv + BatchNormalization / Mul / Add of constants.
-      if (n.op == "Conv" && n.domain.empty() &&
+      // Conv or ConvTranspose + BatchNormalization / Mul / Add of constants.
+      if ((n.op == "Conv" || n.op == "ConvTranspose") && n.domain.empty() &&
           n.Find("lowbit.activation") == nullptr) {
         const int r = SoleReader(u, n.outputs[0]);
         if (r < 0) continue;
@@ -294,8 +319,8 @@ FuseStats FuseGraph(Graph& g) {
         changed = true;
         break;
       }
-      // Conv + activation.
-      if (n.op == "Conv" && n.domain.empty() &&
+      // Conv or ConvTranspose + activation.
+      if ((n.op == "Conv" || n.op == "ConvTranspose") && n.domain.empty() &&
           n.Find("lowbit.activation") == nullptr) {
         const int r = SoleReader(u, n.outputs[0]);
         if (r < 0) continue;

@@ -1,12 +1,13 @@
 // Load-time rewrites of a graph that keep its outputs and save passes over
 // memory (run by Session::Create after constant folding):
-//  - Conv followed by BatchNormalization, or by a per-channel Mul and/or Add
-//    of constants (how PaddleOCR exports a folded BatchNormalization), becomes
-//    one Conv with rescaled weights and bias;
+//  - Conv or ConvTranspose followed by BatchNormalization, or by a
+//    per-channel Mul and/or Add of constants (how PaddleOCR exports a folded
+//    BatchNormalization), becomes one Conv (ConvTranspose) with rescaled
+//    weights and bias;
 //  - x * Clip(x + 3, 0, 6) / 6 becomes HardSwish(x);
-//  - Conv followed by Relu, Clip, HardSigmoid, HardSwish, Sigmoid or
-//    LeakyRelu carries the activation in its `lowbit.activation` attribute
-//    (applied to each block of outputs while it is in cache).
+//  - Conv or ConvTranspose followed by Relu, Clip, HardSigmoid, HardSwish,
+//    Sigmoid or LeakyRelu carries the activation in its `lowbit.activation`
+//    attribute (applied to each block of outputs while it is in cache).
 // A rewrite applies only where the intermediate values have no other reader
 // and are not graph outputs. The results differ from the unfused graph by
 // float rounding only (the rescaled weights).

@@ -95,6 +95,8 @@ struct Activation {
     }
   }
 
+  bool active() const { return kind != kNone || post; }
+
   // rows of `len` values, `stride` apart.
   void ApplyRows(float* y, int64_t rows, int64_t len, int64_t stride) const {
     if (kind == kNone && !post) return;

@@ -638,8 +638,94 @@ void Col2im(const float* col, int64_t np, int64_t m, const Window& w,
   }
 }
 
+// True when every output element of the ConvTranspose comes from exactly
+// one tap of one input element: kernel equal to stride (dilation 1) in every
+// spatial dimension and no output_padding (the 2x2 stride-2 upsampling of
+// detectors).
+bool TapsTileOutput(const Window& w) {
+  for (int j = 0; j < 3; ++j) {
+    if (w.k[j] != w.s[j] || (w.k[j] > 1 && w.d[j] != 1) ||
+        w.out[j] + w.pb[j] + w.pe[j] != w.s[j] * w.in[j]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The TapsTileOutput case: per image, group and tile of input rows (each
+// thread its own), col = W_g^T X_g and then each output row it reaches is
+// written once, y = bias + col, then the activation: no fill of the output
+// and no accumulation into it.
+void TiledConvTranspose(KernelContext& c, const ConvDims& cd, const float* x,
+                        const float* wt, const float* b, float* y,
+                        const Activation& act) {
+  const Window& w = cd.w;
+  const int64_t taps = w.Taps(), mk = cd.mg * taps;
+  const int64_t pin = w.InSize(), p = w.OutSize();
+  const int64_t rows = w.in[0] * w.in[1], iw = w.in[2], ow = w.out[2];
+  const int threads = c.pool().num_threads();
+  const int64_t items = cd.n * cd.g;
+  int64_t tile = std::clamp<int64_t>(kColBudget / (mk * iw), 1, rows);
+  if (threads > 1 && items < 2 * threads) {
+    tile = std::min(tile, CeilDiv(rows, CeilDiv(2 * threads, items)));
+  }
+  const int64_t tiles = CeilDiv(rows, tile), per_slot = mk * tile * iw;
+  float* cols = c.ws().Take<float>(per_slot * threads);
+  c.pool().ParallelForSlots(
+      items * tiles, 1, [&](int64_t i0, int64_t i1, int slot) {
+        float* col = cols + slot * per_slot;
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t item = i / tiles, r0 = i % tiles * tile;
+          const int64_t nn = item / cd.g, g = item % cd.g;
+          const int64_t r1 = std::min(rows, r0 + tile), np = (r1 - r0) * iw;
+          Sgemm(true, false, mk, np, cd.cg, 1.0f, wt + g * cd.cg * mk, mk,
+                x + (nn * cd.c + g * cd.cg) * pin + r0 * iw, pin, 0.0f, col,
+                np);
+          for (int64_t m = 0; m < cd.mg; ++m) {
+            const int64_t o = g * cd.mg + m;
+            const float bias = b != nullptr ? b[o] : 0.0f;
+            float* ym = y + (nn * cd.m + o) * p;
+            for (int64_t r = r0; r < r1; ++r) {
+              const int64_t id = r / w.in[1], ih = r % w.in[1];
+              for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+                const int64_t od = id * w.s[0] + kd - w.pb[0];
+                if (od < 0 || od >= w.out[0]) continue;
+                for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+                  const int64_t oh = ih * w.s[1] + kh - w.pb[1];
+                  if (oh < 0 || oh >= w.out[1]) continue;
+                  float* yrow = ym + (od * w.out[1] + oh) * ow;
+                  const float* src =
+                      col + (m * taps + (kd * w.k[1] + kh) * w.k[2]) * np +
+                      (r - r0) * iw;
+                  if (w.k[2] == 2 && w.pb[2] == 0 && ow == 2 * iw) {
+                    const float* s1 = src + np;
+                    for (int64_t q = 0; q < iw; ++q) {
+                      yrow[2 * q] = bias + src[q];
+                      yrow[2 * q + 1] = bias + s1[q];
+                    }
+                  } else {
+                    for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                      int64_t lo, hi;
+                      const int64_t off = kw - w.pb[2];
+                      ValidRange(off, w.s[2], ow, iw, &lo, &hi);
+                      const float* sk = src + kw * np;
+                      for (int64_t q = lo; q < hi; ++q) {
+                        yrow[q * w.s[2] + off] = bias + sk[q];
+                      }
+                    }
+                  }
+                  act.ApplyRows(yrow, 1, ow, ow);
+                }
+              }
+            }
+          }
+        }
+      });
+}
+
 // Per image and group, tiles of input rows: col = W_g^T X_g (GEMM, split
 // along the columns), then each output channel adds its col rows (col2im).
+// Then the activation fused into it (graph/fuse.h), if any.
 Status RunConvTranspose(KernelContext& c) {
   ConvDims cd;
   const float* b = c.has(2) ? c.in(2).data<float>() : nullptr;
@@ -657,6 +743,18 @@ Status RunConvTranspose(KernelContext& c) {
   const int64_t tile = std::clamp<int64_t>(kColBudget / (mk * iw), 1, rows);
   const int threads = c.pool().num_threads();
   Workspace::Scope scope(c.ws());
+  const Activation act = Activation::Of(c.node());
+  if (TapsTileOutput(w)) {
+    TiledConvTranspose(c, cd, x, wt, b, y, act);
+    return Status::Ok();
+  }
+  // The activation over the finished output, one plane at a time.
+  auto activate = [&] {
+    if (!act.active()) return;
+    c.pool().ParallelFor(cd.n * cd.m, 1, [&](int64_t i0, int64_t i1) {
+      act.ApplyRows(y + i0 * p, i1 - i0, p, p);
+    });
+  };
   // When different input rows never reach the same output row (kernel
   // extent within the stride, as in the 2x2 stride-2 upsampling of
   // detectors), tiles are independent: each thread takes whole tiles, its
@@ -691,6 +789,7 @@ Status RunConvTranspose(KernelContext& c) {
             }
           });
     }
+    activate();
     return Status::Ok();
   }
   float* col = c.ws().Take<float>(mk * tile * iw);
@@ -732,13 +831,13 @@ Status RunConvTranspose(KernelContext& c) {
       }
     }
   }
+  activate();
   return Status::Ok();
 }
 
 Status CheckConvFamily(const Graph& g, const Node& n) {
   const bool transpose = n.op == "ConvTranspose";
-  if (!Activation::Known(n.String("lowbit.activation", "")) ||
-      (transpose && n.Find("lowbit.activation") != nullptr)) {
+  if (!Activation::Known(n.String("lowbit.activation", ""))) {
     return InvalidArgument(g.NodeLabel(n) + ": unknown lowbit.activation");
   }
   if (const Attribute* pa = n.Find("lowbit.post_affine")) {

@@ -438,6 +438,58 @@ TEST(ConvTransposeOp, RandomShapesMatchReference) {
   }
 }
 
+// Kernel equal to stride (each output from exactly one tap: the path that
+// writes outputs directly), with pads that crop, groups, 1-D to 3-D, one and
+// two threads.
+TEST(ConvTransposeOp, KernelEqualToStrideMatchesReference) {
+  std::mt19937 rng(11);
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (int trial = 0; trial < 200; ++trial) {
+    const int r = static_cast<int>(pick(1, 3));
+    const int64_t group = pick(1, 3), cg = pick(1, 4), mg = pick(1, 3);
+    Geo g;
+    V in_sp, out_sp, pads(2 * r);
+    for (int i = 0; i < r; ++i) {
+      g.k.push_back(pick(1, 3));
+      g.s.push_back(g.k[i]);
+      g.d.push_back(g.k[i] == 1 ? pick(1, 2) : 1);
+      in_sp.push_back(pick(1, r == 3 ? 5 : 9));
+      const int64_t full = g.s[i] * in_sp[i];
+      const int64_t pb = pick(0, std::min<int64_t>(2, (full - 1) / 2));
+      const int64_t pe = pick(0, std::min<int64_t>(2, (full - 1) / 2));
+      g.pb.push_back(pb);
+      g.pe.push_back(pe);
+      pads[i] = pb;
+      pads[r + i] = pe;
+      out_sp.push_back(full - pb - pe);
+    }
+    const int64_t n = pick(1, 2), c = cg * group, m = mg * group;
+    Shape xs = {n, c}, ws = {c, mg};
+    xs.insert(xs.end(), in_sp.begin(), in_sp.end());
+    ws.insert(ws.end(), g.k.begin(), g.k.end());
+    OpCase oc = Case("ConvTranspose", {Random(xs, rng), Random(ws, rng)});
+    const bool bias = pick(0, 1);
+    if (bias) oc.inputs.push_back(Random({m}, rng));
+    oc.threads = static_cast<int>(pick(1, 2));
+    oc.attrs["group"] = AInt(group);
+    oc.attrs["strides"] = AInts(g.s);
+    oc.attrs["dilations"] = AInts(g.d);
+    oc.attrs["pads"] = AInts(pads);
+    Shape shape = {n, m};
+    shape.insert(shape.end(), out_sp.begin(), out_sp.end());
+    auto res = RunOp(oc);
+    ASSERT_TRUE(res.ok()) << Describe(oc) << ": " << res.status().message();
+    ExpectClose(
+        (*res)[0], shape,
+        RefConvTranspose(oc.inputs[0], oc.inputs[1],
+                         bias ? &oc.inputs[2] : nullptr, group, g, out_sp),
+        Describe(oc));
+    if (HasFailure()) return;
+  }
+}
+
 TEST(ConvTransposeOp, LargerCaseMatchesReference) {
   std::mt19937 rng(3);
   for (int threads : {1, 2}) {
