@@ -640,6 +640,7 @@ Result<std::vector<Tensor>> Session::Run(
       kc.set_subgraphs(this);
       const auto t0 = opts_.profile ? std::chrono::steady_clock::now()
                                     : std::chrono::steady_clock::time_point();
+      if (opts_.observer != nullptr) opts_.observer->Before(g, n, tin);
       LB_RETURN_IF_ERROR(schema_[order_[p]]->run(kc));
       for (size_t k = 0; k < n.outputs.size(); ++k) {
         if (n.outputs[k] >= 0 && !values[n.outputs[k]].defined()) {
@@ -647,6 +648,7 @@ Result<std::vector<Tensor>> Session::Run(
                                  std::to_string(k) + " was not computed");
         }
       }
+      if (opts_.observer != nullptr) opts_.observer->After(g, n, tout);
       if (opts_.profile) {
         std::string key = n.op;
         if (n.op == "Conv" && tin.size() > 1 && tin[1] != nullptr &&

@@ -26,6 +26,21 @@
 
 namespace lowbit::graph {
 
+// Sees every node a session runs (not those folded at load), in order, on
+// the calling thread: how calibration collects statistics
+// (graph/calib_stats.h). Inputs may be overwritten by the node's outputs
+// (in-place operators), so Before is the time to read them.
+class NodeObserver {
+ public:
+  virtual ~NodeObserver() = default;
+  // Before node n computes: its inputs (null for omitted ones).
+  virtual void Before(const Graph& g, const Node& n,
+                      const std::vector<const Tensor*>& in) = 0;
+  // After it computed: its outputs (null for omitted ones).
+  virtual void After(const Graph& g, const Node& n,
+                     const std::vector<Tensor*>& out) = 0;
+};
+
 struct SessionOptions {
   int threads = 0;    // 0: all cores
   bool fast = false;  // int8 activations for quantized weights
@@ -36,6 +51,7 @@ struct SessionOptions {
   // name) before anything is allocated: a hostile model cannot claim
   // unbounded memory. Default 16 GiB.
   int64_t max_value_bytes = int64_t{16} << 30;
+  NodeObserver* observer = nullptr;  // not owned; outlives the session
 };
 
 struct RunStats {

@@ -1,0 +1,244 @@
+#include "quant/gptq.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "formats/bitpack.h"
+#include "kernels/encode.h"
+#include "kernels/linalg.h"
+#include "kernels/sgemm.h"
+#include "quant/quantize.h"
+
+namespace lowbit {
+namespace {
+
+// Per (scale row, group): the scale and the integer zero point.
+struct Params {
+  std::vector<float> scale;
+  std::vector<int> zero;
+  int64_t gpr = 1;
+};
+
+Params ReadParams(const QuantizedTensor& q) {
+  Params p;
+  p.gpr = q.granularity == Granularity::kTensor ? 1 : q.groups_per_row();
+  const int64_t n = q.scale_rows() * p.gpr;
+  p.scale.assign(q.scales.begin(), q.scales.begin() + n);
+  p.zero.assign(static_cast<size_t>(n), 0);
+  if (q.scheme.kind == SchemeKind::kInt) {
+    std::vector<uint8_t> z(static_cast<size_t>(p.gpr));
+    for (int64_t r = 0; r < q.scale_rows(); ++r) {
+      if (q.symmetric) {
+        std::fill_n(p.zero.begin() + r * p.gpr, p.gpr,
+                    1 << (q.scheme.bits - 1));
+      } else {
+        UnpackBits(q.zeros.data() + r * q.zero_row_bytes(), p.gpr,
+                   q.scheme.bits, z.data());
+        for (int64_t g = 0; g < p.gpr; ++g) p.zero[r * p.gpr + g] = z[g];
+      }
+    }
+  }
+  return p;
+}
+
+// The value of each code at scale 1 (zero point 0) for schemes with a level
+// table, from the tensor decoder itself.
+std::vector<float> LevelTable(const QuantizedTensor& like) {
+  QuantizedTensor t;
+  t.scheme = like.scheme;
+  t.granularity = Granularity::kChannel;
+  t.symmetric = true;
+  t.scale_type = ScaleType::kF32;
+  const int64_t n = like.levels();
+  t.shape = {1, n};
+  t.rows = 1;
+  t.cols = n;
+  t.group_size = n;
+  t.scales = {1.0f};
+  std::vector<uint8_t> codes(static_cast<size_t>(n));
+  std::iota(codes.begin(), codes.end(), 0);
+  t.codes.assign(static_cast<size_t>(t.code_row_bytes()), 0);
+  PackBits(codes.data(), n, t.scheme.bits, t.codes.data());
+  std::vector<float> v(static_cast<size_t>(n));
+  DequantizeRow(t, 0, v.data());
+  return v;
+}
+
+}  // namespace
+
+double LayerOutputError(const float* w, const QuantizedTensor& q,
+                        const float* h, int64_t groups) {
+  const int64_t rows = q.rows, cols = q.cols, rg = rows / groups;
+  std::vector<float> d(static_cast<size_t>(rg * cols)),
+      dh(static_cast<size_t>(rg * cols));
+  double total = 0.0;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t r = 0; r < rg; ++r) {
+      const int64_t row = g * rg + r;
+      DequantizeRow(q, row, d.data() + r * cols);
+      for (int64_t c = 0; c < cols; ++c) {
+        d[r * cols + c] = w[row * cols + c] - d[r * cols + c];
+      }
+    }
+    Sgemm(false, false, rg, cols, cols, 1.0f, d.data(), cols,
+          h + g * cols * cols, cols, 0.0f, dh.data(), cols);
+    for (int64_t i = 0; i < rg * cols; ++i) {
+      total += static_cast<double>(d[i]) * dh[i];
+    }
+  }
+  return total;
+}
+
+Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
+                                     QuantConfig cfg, const float* h,
+                                     int64_t groups, const GptqOptions& opt,
+                                     ThreadPool& pool, GptqReport* report) {
+  int64_t rows, cols;
+  RowsCols(shape, &rows, &cols);
+  if (cfg.scheme.kind == SchemeKind::kKmeans) {
+    return InvalidArgument(
+        "GPTQ needs a scheme with fixed levels; k-means codebooks are fitted "
+        "to the weights themselves");
+  }
+  if (groups < 1 || rows % groups != 0) {
+    return InvalidArgument(std::to_string(rows) + " rows do not split into " +
+                           std::to_string(groups) + " groups");
+  }
+  const int64_t rg = rows / groups, hsz = cols * cols;
+  for (int64_t g = 0; g < groups; ++g) {
+    const float* hg = h + g * hsz;
+    for (int64_t i = 0; i < cols; ++i) {
+      for (int64_t j = i; j < cols; ++j) {
+        const float a = hg[i * cols + j], b = hg[j * cols + i];
+        if (!std::isfinite(a) || a != b) {
+          return InvalidArgument(
+              "the input statistics H are not finite and symmetric");
+        }
+      }
+    }
+  }
+  // Static parameters: the configured search weighted by the inputs' mean
+  // squares (diag H averaged over the groups).
+  std::vector<float> imp(static_cast<size_t>(cols), 0.0f);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t i = 0; i < cols; ++i) {
+      imp[i] += std::max(0.0f, h[g * hsz + i * cols + i]) / groups;
+    }
+  }
+  const bool any =
+      std::any_of(imp.begin(), imp.end(), [](float v) { return v > 0.0f; });
+  LB_ASSIGN_OR_RETURN(
+      QuantizedTensor q,
+      Quantize(w, shape, cfg, pool,
+               any ? std::span<const float>(imp) : std::span<const float>()));
+  if (report != nullptr) report->rtn_error = LayerOutputError(w, q, h, groups);
+  const Params prm = ReadParams(q);
+  const std::vector<float> table =
+      q.scheme.kind == SchemeKind::kInt ? std::vector<float>() : LevelTable(q);
+  const bool is_int = q.scheme.kind == SchemeKind::kInt;
+  const int top = (1 << q.scheme.bits) - 1;
+  const int64_t gsize =
+      q.granularity == Granularity::kTensor ? cols : q.group_size;
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+
+  // One group of rows at a time; groups spread over the threads.
+  pool.ParallelFor(groups, 1, [&](int64_t g0, int64_t g1) {
+    std::vector<float> u(static_cast<size_t>(hsz));
+    std::vector<float> wt(static_cast<size_t>(cols * rg));
+    std::vector<float> err(static_cast<size_t>(opt.block * rg));
+    std::vector<int64_t> perm(static_cast<size_t>(cols));
+    std::vector<float> diag(static_cast<size_t>(cols));
+    for (int64_t g = g0; g < g1; ++g) {
+      const float* hg = h + g * hsz;
+      for (int64_t i = 0; i < cols; ++i) diag[i] = hg[i * cols + i];
+      std::iota(perm.begin(), perm.end(), 0);
+      if (opt.act_order) {
+        std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
+          return diag[a] > diag[b];
+        });
+      }
+      double mean = 0.0;
+      for (int64_t i = 0; i < cols; ++i) mean += std::max(0.0f, diag[i]);
+      mean = std::max(mean / cols, 1e-12);
+      const float damp = static_cast<float>(opt.damp * mean);
+      // H permuted and damped; a column nothing reaches gets a unit pivot.
+      for (int64_t i = 0; i < cols; ++i) {
+        for (int64_t j = 0; j < cols; ++j) {
+          u[i * cols + j] = hg[perm[i] * cols + perm[j]];
+        }
+        float& d = u[i * cols + i];
+        d = d > 0.0f ? d + damp : 1.0f;
+      }
+      // Transposed rows of this group: wt[i][r] = w[row r][column perm[i]].
+      for (int64_t r = 0; r < rg; ++r) {
+        const float* wr = w + (g * rg + r) * cols;
+        for (int64_t i = 0; i < cols; ++i) wt[i * rg + r] = wr[perm[i]];
+      }
+      if (!UpperCholeskyOfInverse(u.data(), cols).ok()) {
+        // Not positive definite even damped (degenerate statistics): keep
+        // the round-to-nearest codes of this group.
+        for (int64_t r = 0; r < rg; ++r) {
+          const int64_t row = g * rg + r;
+          UnpackBits(q.codes.data() + row * q.code_row_bytes(), cols,
+                     q.scheme.bits, codes.data() + row * cols);
+        }
+        continue;
+      }
+      for (int64_t i1 = 0; i1 < cols; i1 += opt.block) {
+        const int64_t i2 = std::min(cols, i1 + opt.block);
+        for (int64_t i = i1; i < i2; ++i) {
+          const int64_t col = perm[i], grp = col / gsize;
+          const float pivot = u[i * cols + i];
+          float* wi = wt.data() + i * rg;
+          float* ei = err.data() + (i - i1) * rg;
+          for (int64_t r = 0; r < rg; ++r) {
+            const int64_t row = g * rg + r;
+            const int64_t at =
+                (q.granularity == Granularity::kTensor ? 0 : row) * prm.gpr +
+                (q.granularity == Granularity::kTensor ? 0 : grp);
+            const float s = prm.scale[at];
+            const float x = wi[r];
+            int code;
+            float v;
+            if (is_int) {
+              const int z = prm.zero[at];
+              const float t = s != 0.0f ? std::nearbyint(x * (1.0f / s)) : 0;
+              code = static_cast<int>(std::clamp<float>(
+                  t + static_cast<float>(z), 0.0f, static_cast<float>(top)));
+              v = s * static_cast<float>(code - z);
+            } else {
+              uint8_t c8;
+              EncodeValues(q.scheme, CodeParams{s, 0, 0.5f}, &x, 1, &c8);
+              code = c8;
+              v = s * table[c8];
+            }
+            codes[row * cols + col] = static_cast<uint8_t>(code);
+            ei[r] = (x - v) / pivot;
+          }
+          for (int64_t j = i + 1; j < i2; ++j) {
+            const float f = u[i * cols + j];
+            if (f == 0.0f) continue;
+            float* wj = wt.data() + j * rg;
+            for (int64_t r = 0; r < rg; ++r) wj[r] -= f * ei[r];
+          }
+        }
+        if (i2 < cols) {  // wt[i2:] -= U[i1:i2, i2:]^T err
+          Sgemm(true, false, cols - i2, rg, i2 - i1, -1.0f,
+                u.data() + i1 * cols + i2, cols, err.data(), rg, 1.0f,
+                wt.data() + i2 * rg, rg);
+        }
+      }
+    }
+  });
+  for (int64_t r = 0; r < rows; ++r) {
+    PackBits(codes.data() + r * cols, cols, q.scheme.bits,
+             q.codes.data() + r * q.code_row_bytes());
+  }
+  q.method = "gptq/" + q.method;
+  if (report != nullptr) report->gptq_error = LayerOutputError(w, q, h, groups);
+  return q;
+}
+
+}  // namespace lowbit
