@@ -1,6 +1,7 @@
 #include "graph/calib_stats.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "graph/ops/conv_geometry.h"
@@ -86,8 +87,24 @@ LayerStats* CalibStatsCollector::LayerOf(const Graph& g, const Node& n,
   return &s;
 }
 
+namespace {
+// Adds the seconds of its scope to *acc.
+struct Timed {
+  explicit Timed(double* acc)
+      : acc_(acc), t0_(std::chrono::steady_clock::now()) {}
+  ~Timed() {
+    *acc_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_)
+            .count();
+  }
+  double* acc_;
+  std::chrono::steady_clock::time_point t0_;
+};
+}  // namespace
+
 void CalibStatsCollector::Before(const Graph& g, const Node& n,
                                  const std::vector<const Tensor*>& in) {
+  Timed timed(&seconds_);
   const Tensor* w = nullptr;
   LayerStats* s = LayerOf(g, n, &w);
   if (s == nullptr || in.empty() || in[0] == nullptr ||
@@ -144,6 +161,7 @@ void CalibStatsCollector::Before(const Graph& g, const Node& n,
 
 void CalibStatsCollector::After(const Graph& g, const Node& n,
                                 const std::vector<Tensor*>& out) {
+  Timed timed(&seconds_);
   const Tensor* w = nullptr;
   LayerStats* s = LayerOf(g, n, &w);
   if (s == nullptr || out.empty() || out[0] == nullptr ||

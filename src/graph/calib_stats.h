@@ -46,6 +46,8 @@ class CalibStatsCollector : public NodeObserver {
   const std::map<std::string, LayerStats>& layers() const { return layers_; }
   // Completes H (the accumulation fills one triangle).
   void Finish();
+  // Seconds spent in Before/After (the statistics' own cost).
+  double seconds() const { return seconds_; }
 
  private:
   // The layer of node n, or null when n has no constant weight the
@@ -54,6 +56,7 @@ class CalibStatsCollector : public NodeObserver {
 
   std::map<std::string, LayerStats> layers_;
   std::vector<float> scratch_, col_;  // per call, reused
+  double seconds_ = 0.0;
 };
 
 }  // namespace lowbit::graph

@@ -6,6 +6,7 @@
 #include "formats/scheme.h"
 #include "io/model.h"
 #include "io/onnx_model.h"
+#include "pipeline/calibrate.h"
 #include "pipeline/quantize_paths.h"
 
 namespace lowbit {
@@ -27,7 +28,8 @@ Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
   }
   QuantConfig c;
   c.scheme = *scheme;
-  LB_ASSIGN_OR_RETURN(c.method, ParseMethod(o.method));
+  LB_ASSIGN_OR_RETURN(c.method,
+                      ParseMethod(o.method == "gptq" ? "mse" : o.method));
   if (o.per_tensor) c.granularity = static_cast<int>(Granularity::kTensor);
   if (o.per_channel) c.granularity = static_cast<int>(Granularity::kChannel);
   if (o.group_size != 0) {
@@ -59,6 +61,21 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
     return InvalidArgument("-o " + o.out +
                            ": refusing to overwrite the input model");
   }
+  if (!o.calib.empty() && !o.stats.empty()) {
+    return InvalidArgument("--calib and --stats exclude each other");
+  }
+  const bool calibrated = !o.calib.empty() || !o.stats.empty();
+  if (o.method == "gptq" && !calibrated) {
+    return InvalidArgument(
+        "--method gptq needs calibration data: --calib DIR (samples) or "
+        "--stats FILE (from lowbit stats)");
+  }
+  if (calibrated && !HasOnnxExtension(o.model)) {
+    return InvalidArgument(
+        (o.calib.empty() ? "--stats" : "--calib") +
+        std::string(" works on ONNX models (lowbit's engine runs them to "
+                    "collect the statistics)"));
+  }
   std::unique_ptr<ImportanceFile> imp;
   if (!o.importance.empty()) {
     LB_ASSIGN_OR_RETURN(imp, ImportanceFile::Open(o.importance));
@@ -83,7 +100,23 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   }
   using namespace pipeline_internal;
   if (gguf) return QuantizeGgufModel(o, sel, imp.get());
-  if (HasOnnxExtension(o.model)) return QuantizeOnnxModel(o, sel, imp.get());
+  if (HasOnnxExtension(o.model)) {
+    std::unique_ptr<CalibStatsFile> stats;
+    if (!o.stats.empty()) {
+      LB_ASSIGN_OR_RETURN(stats, CalibStatsFile::Open(o.stats));
+    } else if (!o.calib.empty()) {
+      CalibOptions co;
+      co.model = o.model;
+      co.calib_dir = o.calib;
+      co.task = o.calib_task;
+      co.threads = o.threads;
+      co.max_samples = o.calib_samples;
+      LB_ASSIGN_OR_RETURN(CalibResult cr, CollectCalibStats(co));
+      stats =
+          CalibStatsFile::FromLayers(cr.layers, cr.info, "--calib " + o.calib);
+    }
+    return QuantizeOnnxModel(o, sel, imp.get(), stats.get());
+  }
   return QuantizeSafetensorsModel(o, sel, imp.get());
 }
 

@@ -33,10 +33,18 @@ struct QuantizeModelOptions {
   bool per_tensor = false, per_channel = false;
   int64_t group_size = 0;
   bool symmetric = false, asymmetric = false;
-  std::string method = "mse";        // minmax, percentile:P, mse
+  // minmax, percentile:P, mse, or gptq (with --calib or --stats: GPTQ's
+  // codes on the mse search's scales, weighted by the statistics).
+  std::string method = "mse";
   std::string scale_dtype = "auto";  // auto, f16, f32
   std::string importance;            // safetensors of per-column weights
-  int threads = 0;                   // 0: all cores
+  // Calibration (ONNX models): samples to collect statistics from on lowbit's
+  // engine (pipeline/calibrate.h), or a statistics file from `lowbit stats`.
+  // With either, every method's scale search is weighted by E[x^2] per
+  // input column (unless --importance is given).
+  std::string calib, calib_task, stats;
+  int64_t calib_samples = 0;  // 0: all
+  int threads = 0;            // 0: all cores
   uint64_t seed = 0x10b17;
   // ONNX only.
   std::string onnx_format = "auto";  // auto, qdq, decode, float, matmulnbits

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -16,13 +17,15 @@
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
 #include "pipeline/quantize_paths.h"
+#include "quant/gptq.h"
 #include "quant/quantize.h"
 
 namespace lowbit::pipeline_internal {
 namespace {
 
 struct Row {
-  std::string name, op, scheme, encoding, written;
+  std::string name, op, scheme, encoding, written, method;
+  double proxy_rtn = -1, proxy_gptq = -1;  // GPTQ's layer-output proxies
   Shape shape;
   int axis = 0;
   ErrorStats err;
@@ -31,9 +34,10 @@ struct Row {
 
 }  // namespace
 
-Result<QuantizeModelResult> QuantizeOnnxModel(
-    const QuantizeModelOptions& o, const TensorSelector& sel,
-    const ImportanceFile* importance) {
+Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
+                                              const TensorSelector& sel,
+                                              const ImportanceFile* importance,
+                                              const CalibStatsFile* stats) {
   if (!HasOnnxExtension(o.out)) {
     return InvalidArgument("-o " + o.out +
                            ": ONNX models are written to .onnx files");
@@ -50,7 +54,7 @@ Result<QuantizeModelResult> QuantizeOnnxModel(
   LB_RETURN_IF_ERROR(m->Materialize());
   std::vector<Row> rows;
   ErrorStats total;
-  int64_t params = 0, stored = 0;
+  int64_t params = 0, stored = 0, matched = 0;
   for (const ModelTensor* t : chosen) {
     const OnnxWeightUse& use = weights.at(t->name);
     LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigFor(o, sel.SchemeFor(t->name)));
@@ -63,7 +67,39 @@ Result<QuantizeModelResult> QuantizeOnnxModel(
     if (importance != nullptr) {
       LB_ASSIGN_OR_RETURN(imp, importance->For(t->name, C));
     }
-    auto q = Quantize(front.data(), Shape{R, C}, cfg, pool, imp);
+    const CalibLayer* cl = stats != nullptr ? stats->Find(t->name) : nullptr;
+    if (cl != nullptr && (cl->cols != C || R % cl->groups != 0)) {
+      return InvalidArgument(
+          stats->path() + ": does not match " + o.model + ": weight '" +
+          t->name + "' has " + std::to_string(R) + " x " + std::to_string(C) +
+          ", the statistics are for " + std::to_string(cl->groups) +
+          " group(s) of " + std::to_string(cl->cols) + " columns");
+    }
+    if (cl != nullptr) ++matched;
+    if (cl != nullptr && imp.empty()) {  // E[x^2] per column, over groups
+      imp.assign(static_cast<size_t>(C), 0.0f);
+      for (int64_t g = 0; g < cl->groups; ++g) {
+        for (int64_t c = 0; c < C; ++c) {
+          imp[c] += cl->x_sq_mean[g * C + c] / cl->groups;
+        }
+      }
+      if (std::all_of(imp.begin(), imp.end(), [](float v) { return v == 0; }))
+        imp.clear();
+    }
+    Row r;
+    Result<QuantizedTensor> q = InvalidArgument("unset");
+    if (o.method == "gptq" && cl != nullptr) {
+      GptqReport rep;
+      q = QuantizeGptq(front.data(), Shape{R, C}, cfg, cl->xtx.data(),
+                       cl->groups, GptqOptions{}, pool, &rep);
+      r.proxy_rtn = rep.rtn_error;
+      r.proxy_gptq = rep.gptq_error;
+      r.method = "gptq";
+    } else {
+      q = Quantize(front.data(), Shape{R, C}, cfg, pool, imp);
+      r.method = cfg.method.Name() + (imp.empty() ? "" : " (weighted)");
+      if (o.method == "gptq") r.method += ", no statistics";
+    }
     if (!q.ok())
       return q.status().WithPrefix(o.model + ": weight '" + t->name + "'");
     OnnxEncoding enc = OnnxEncoding::kDecode;
@@ -80,7 +116,6 @@ Result<QuantizeModelResult> QuantizeOnnxModel(
         compact) {
       enc = OnnxEncoding::kQdq;
     }
-    Row r;
     r.name = t->name;
     r.op = use.op;
     r.shape = t->shape;
@@ -101,6 +136,11 @@ Result<QuantizeModelResult> QuantizeOnnxModel(
     progress.Step(t->name);
   }
   progress.Done();
+  if (stats != nullptr && matched == 0 && !chosen.empty()) {
+    return InvalidArgument(stats->path() + ": does not match " + o.model +
+                           ": no statistics for any of its " +
+                           std::to_string(chosen.size()) + " weights");
+  }
   // Provenance, as metadata_props.
   auto* meta = m->proto().add_metadata_props();
   meta->set_key("lowbit.version");
@@ -125,6 +165,13 @@ Result<QuantizeModelResult> QuantizeOnnxModel(
   j["weight_bits_per_param"] = params ? 8.0 * stored / params : 0.0;
   j["rel_rmse"] = total.rel_rmse();
   j["seconds"] = secs;
+  j["method"] = o.method;
+  if (stats != nullptr) {
+    j["calibration"] = {{"source", stats->path()},
+                        {"samples", stats->info().samples},
+                        {"mode", stats->info().mode},
+                        {"weights_with_statistics", matched}};
+  }
   nlohmann::json arr = nlohmann::json::array();
   for (const Row& r : rows) {
     arr.push_back(
@@ -139,7 +186,12 @@ Result<QuantizeModelResult> QuantizeOnnxModel(
          {"stored_bytes", r.stored},
          {"bits_per_param", r.params ? 8.0 * r.stored / r.params : 0.0},
          {"rel_rmse", r.err.rel_rmse()},
-         {"sqnr_db", std::min(999.0, r.err.sqnr_db())}});
+         {"sqnr_db", std::min(999.0, r.err.sqnr_db())},
+         {"method", r.method}});
+    if (r.proxy_gptq >= 0) {
+      arr.back()["layer_error_rtn"] = r.proxy_rtn;
+      arr.back()["layer_error_gptq"] = r.proxy_gptq;
+    }
   }
   j["weights"] = arr;
   QuantizeModelResult res;
@@ -164,6 +216,26 @@ Result<QuantizeModelResult> QuantizeOnnxModel(
       total.rel_rmse(), in_size, out_size,
       out_size ? static_cast<double>(in_size) / out_size : 0.0, m->opset(),
       m->lifted_constants(), o.out);
+  if (stats != nullptr) {
+    double rtn = 0, gptq = 0;
+    for (const Row& r : rows) {
+      if (r.proxy_gptq >= 0) {
+        rtn += r.proxy_rtn;
+        gptq += r.proxy_gptq;
+      }
+    }
+    res.text += fmt::format(
+        "calibration ({}, {} samples): statistics for {} "
+        "of {} weights",
+        stats->path(), stats->info().samples, matched, rows.size());
+    if (rtn > 0) {
+      res.text += fmt::format(
+          "; GPTQ's layer-output error is {:.3f} of round-to-nearest's",
+          gptq / rtn);
+      res.report["layer_error_gptq_over_rtn"] = gptq / rtn;
+    }
+    res.text += "\n";
+  }
   return res;
 }
 

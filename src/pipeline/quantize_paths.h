@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/status.h"
+#include "io/calib_stats_file.h"
 #include "pipeline/importance_file.h"
 #include "pipeline/quantize_model.h"
 #include "pipeline/tensor_selector.h"
@@ -14,8 +15,10 @@ Result<QuantizeModelResult> QuantizeSafetensorsModel(
 Result<QuantizeModelResult> QuantizeGgufModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,
                                               const ImportanceFile* importance);
+// stats: calibration statistics (--calib / --stats), or null.
 Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,
-                                              const ImportanceFile* importance);
+                                              const ImportanceFile* importance,
+                                              const CalibStatsFile* stats);
 
 }  // namespace lowbit::pipeline_internal

@@ -38,7 +38,8 @@ Result<MethodSpec> ParseMethod(const std::string& s) {
     m.percentile = p;
   } else {
     return InvalidArgument("--method " + s +
-                           ": expected minmax, percentile:P or mse");
+                           ": expected minmax, percentile:P or mse (gptq with "
+                           "calibration data)");
   }
   return m;
 }

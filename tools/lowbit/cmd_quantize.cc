@@ -41,7 +41,9 @@ Runner AddQuantize(CLI::App& app) {
       "  lowbit quantize m.safetensors -o m.q.safetensors --scheme int4 "
       "--group-size 128\n"
       "  lowbit quantize m.gguf -o m.q4k.gguf --scheme q4_k --rule "
-      "'output=q6_k'");
+      "'output=q6_k'\n"
+      "  lowbit quantize rec.onnx -o rec.int4.onnx --scheme int4 "
+      "--per-channel --method gptq --calib lines/ --calib-task ocr");
   sub->add_option("MODEL", o->model,
                   "input model (.safetensors, .gguf or .onnx)")
       ->required();
@@ -73,8 +75,10 @@ Runner AddQuantize(CLI::App& app) {
   sub->add_option(
          "--method", o->method,
          "scale / clipping choice: minmax, percentile:P (50..100, e.g. "
-         "percentile:99.9), or mse (search of the clipping range, never worse "
-         "than minmax)")
+         "percentile:99.9), mse (search of the clipping range, never worse "
+         "than minmax), or gptq (ONNX, with --calib or --stats: GPTQ, arXiv "
+         "2210.17323, chooses the codes on mse's scales so that each "
+         "column's rounding error is compensated by the next ones)")
       ->capture_default_str();
   sub->add_option(
          "--scale-dtype", o->scale_dtype,
@@ -85,6 +89,22 @@ Runner AddQuantize(CLI::App& app) {
       "--importance", o->importance,
       "safetensors file of one f32 vector per tensor name (one weight per "
       "input column): every encoder minimises the weighted error");
+  auto* cal = sub->add_option(
+      "--calib", o->calib,
+      "ONNX only: a folder of calibration samples (.npy inputs, or line "
+      "images with --calib-task ocr) run on lowbit's engine: every method's "
+      "search is then weighted by E[x^2] of each input column, and gptq uses "
+      "the inputs' second moments");
+  sub->add_option("--calib-task", o->calib_task,
+                  "how --calib images are read: ocr (PaddleOCR text lines)");
+  sub->add_option("--calib-samples", o->calib_samples,
+                  "use at most N calibration samples (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  auto* st = sub->add_option(
+      "--stats", o->stats,
+      "ONNX only: calibration statistics written by `lowbit stats` (instead "
+      "of --calib)");
+  cal->excludes(st);
   sub->add_option(
       "--include", o->include,
       "quantize only tensors whose name matches this regex (repeatable)");

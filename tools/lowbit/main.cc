@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   add(cli::AddBench);
   add(cli::AddRun);
   add(cli::AddEval);
+  add(cli::AddStats);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
