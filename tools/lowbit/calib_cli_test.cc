@@ -1,0 +1,139 @@
+// `lowbit stats` and calibrated `quantize` (--calib, --stats, --method gptq)
+// on the test's tiny model: the statistics cover its four weight layers, GPTQ
+// lowers their layer-output error against round-to-nearest, --calib and
+// --stats give the same file, and bad calibration input is refused by name
+// with nothing written.
+#include <onnx/onnx_pb.h>
+
+#include <nlohmann/json.hpp>
+
+#include "io/npy.h"
+#include "tests/support/onnx_builder.h"
+#include "tools/lowbit/cli_fixture.h"
+
+namespace lowbit::testing_cli {
+namespace {
+
+class CalibCli : public CliFixture {
+ protected:
+  CalibCli() : CliFixture("") {}
+  // The tiny model and `n` random inputs in DIR/calib.
+  void Prepare(int n) {
+    Save(TinyModel(13), P("tiny.onnx"));
+    fs::create_directories(P("calib"));
+    for (int i = 0; i < n; ++i) {
+      WriteRandom(P("calib/s" + std::to_string(100 + i) + ".npy"), {1, 4, 6, 6},
+                  10 + i);
+    }
+  }
+};
+
+TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
+  Prepare(24);
+  const nlohmann::json st =
+      RunJson("stats " + P("tiny.onnx") + " --calib " + P("calib") + " -o " +
+              P("s.safetensors") + " --json --threads 1");
+  EXPECT_EQ(st["samples"], 24);
+  EXPECT_EQ(st["layers"], 4);  // conv1.w, dw.w (8 groups), fc.w, out.w
+  for (const char* scheme :
+       {"--scheme int3 --per-channel", "--scheme int4 --group-size 16",
+        "--scheme int2 --per-channel --asymmetric"}) {
+    const nlohmann::json q = RunJson(
+        "quantize " + P("tiny.onnx") + " -o " + P("q.onnx") + " " + scheme +
+        " --method gptq --stats " + P("s.safetensors") + " --json --threads 2");
+    ASSERT_TRUE(q.contains("layer_error_gptq_over_rtn")) << scheme;
+    EXPECT_LT(q["layer_error_gptq_over_rtn"].get<double>(), 1.0) << scheme;
+    EXPECT_EQ(q["calibration"]["weights_with_statistics"], 4) << scheme;
+    int gptq = 0;
+    for (const auto& w : q["weights"]) {
+      if (w["method"] == "gptq") {
+        ++gptq;
+        EXPECT_LE(w["layer_error_gptq"].get<double>(),
+                  w["layer_error_rtn"].get<double>())
+            << scheme << " " << w["name"];
+      }
+    }
+    EXPECT_EQ(gptq, 4) << scheme;  // emb.w is not quantized without --gather
+  }
+  // Collecting on the fly gives the same file as the statistics file.
+  ASSERT_EQ(Run("quantize " + P("tiny.onnx") + " -o " + P("a.onnx") +
+                " --scheme int3 --per-channel --method gptq --stats " +
+                P("s.safetensors") + " -q --threads 1")
+                .status,
+            0);
+  ASSERT_EQ(Run("quantize " + P("tiny.onnx") + " -o " + P("b.onnx") +
+                " --scheme int3 --per-channel --method gptq --calib " +
+                P("calib") + " -q --threads 1")
+                .status,
+            0);
+  EXPECT_EQ(ReadAll(P("a.onnx")), ReadAll(P("b.onnx")));
+  // The file runs, and its outputs are near the float model's.
+  WriteRandom(P("x.npy"), {1, 4, 6, 6}, 99);
+  const nlohmann::json cmp =
+      RunJson("eval " + P("a.onnx") + " --task compare --reference " +
+              P("tiny.onnx") + " --input x=" + P("x.npy") + " --json");
+  EXPECT_GT(cmp["outputs"][0]["cosine"].get<double>(), 0.9) << cmp.dump();
+}
+
+TEST_F(CalibCli, BadCalibrationInputIsRefusedByName) {
+  Prepare(3);
+  const std::string tiny = P("tiny.onnx");
+  fs::create_directories(P("empty"));
+  ExpectBadInput(
+      "stats " + tiny + " --calib " + P("empty") + " -o " + P("s.safetensors"),
+      "empty", "no samples", "");
+  ExpectBadInput("stats " + tiny + " --calib " + P("nowhere") + " -o " +
+                     P("s.safetensors"),
+                 "nowhere", "not a folder", "");
+  ExpectBadInput(
+      "stats " + tiny + " --calib " + P("calib") + " -o " + P("s.bin"), "s.bin",
+      ".safetensors", "");
+  // A sample of the wrong shape: named, nothing written.
+  fs::create_directories(P("wrong"));
+  WriteRandom(P("wrong/a.npy"), {1, 3, 6, 6}, 1);
+  ExpectBadInput(
+      "stats " + tiny + " --calib " + P("wrong") + " -o " + P("s.safetensors"),
+      "wrong/a.npy", "x", "");
+  ExpectBadInput("quantize " + tiny + " -o " + P("q.onnx") +
+                     " --scheme int4 --method gptq --calib " + P("wrong"),
+                 "wrong/a.npy", "x", "");
+  // Images without a task.
+  fs::create_directories(P("img"));
+  std::ofstream(P("img/a.png")) << "png";
+  ExpectBadInput(
+      "stats " + tiny + " --calib " + P("img") + " -o " + P("s.safetensors"),
+      "img", "--calib-task ocr", "");
+  ExpectBadInput("quantize " + tiny + " -o " + P("q.onnx") +
+                     " --scheme int4 --method gptq",
+                 "--method gptq", "--calib", "");
+  // Statistics of another model, and a file that is not statistics.
+  ASSERT_EQ(Run("stats " + tiny + " --calib " + P("calib") + " -o " +
+                P("s.safetensors") + " -q")
+                .status,
+            0);
+  onnx::ModelProto other = TinyModel(13);
+  *other.mutable_graph()->mutable_initializer(1) =
+      Tensor("fc.w", {288, 12}, 3, false);  // 12 outputs instead of 16
+  other.mutable_graph()->mutable_initializer(2)->clear_dims();
+  *other.mutable_graph()->mutable_initializer(2) =
+      Tensor("out.w", {10, 12}, 4, true);
+  Save(other, P("other.onnx"));
+  const auto before = Listing();
+  const RunResult mismatch =
+      Run("quantize " + P("other.onnx") + " -o " + P("q.onnx") +
+          " --scheme int4 --method gptq --stats " + P("s.safetensors"));
+  EXPECT_EQ(mismatch.status, 2) << mismatch.err;
+  EXPECT_NE(mismatch.err.find("does not match"), std::string::npos)
+      << mismatch.err;
+  EXPECT_EQ(Listing(), before);
+  ASSERT_EQ(Run("quantize " + tiny + " -o " + P("plain.safetensors") +
+                " --scheme int4 -q")
+                .status,
+            2);  // ONNX models are written to .onnx
+  ExpectBadInput("quantize " + tiny + " -o " + P("q.onnx") +
+                     " --scheme int4 --method gptq --stats " + tiny,
+                 "tiny.onnx", "not a safetensors file", "");
+}
+
+}  // namespace
+}  // namespace lowbit::testing_cli
