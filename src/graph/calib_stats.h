@@ -33,6 +33,11 @@ struct LayerStats {
   int64_t outputs = 0;                  // output channels
   int64_t out_count = 0;                // values seen per output channel
   std::vector<double> out_sum, out_sq;  // per output channel
+  // The latest rows' x x^T in float (upper triangle), added into h every
+  // kFlushRows rows and at Finish: float sums of a bounded number of rows,
+  // double across them.
+  std::vector<float> pending;
+  int64_t pending_rows = 0;
 };
 
 class CalibStatsCollector : public NodeObserver {
@@ -55,7 +60,7 @@ class CalibStatsCollector : public NodeObserver {
   LayerStats* LayerOf(const Graph& g, const Node& n, const Tensor** weight);
 
   std::map<std::string, LayerStats> layers_;
-  std::vector<float> scratch_, col_;  // per call, reused
+  std::vector<float> col_;  // im2col scratch, reused
   double seconds_ = 0.0;
 };
 

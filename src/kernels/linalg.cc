@@ -12,9 +12,21 @@ void spotri_(const char* uplo, const int* n, float* a, const int* lda,
 }
 
 namespace lowbit {
+namespace {
+// One OpenBLAS thread: lowbit splits work over its own pool (the engine's
+// session does the same for its products).
+void SingleThreaded() {
+  static const bool once = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
+}
+}  // namespace
 
 void AccumulateGram(const float* x, int64_t rows, int64_t k, float* h) {
   if (rows <= 0 || k <= 0) return;
+  SingleThreaded();
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(k),
               static_cast<int>(rows), 1.0f, x, static_cast<int>(k), 1.0f, h,
               static_cast<int>(k));
@@ -23,6 +35,7 @@ void AccumulateGram(const float* x, int64_t rows, int64_t k, float* h) {
 void AccumulateGramRows(const float* c, int64_t k, int64_t n, int64_t ldc,
                         float* h) {
   if (n <= 0 || k <= 0) return;
+  SingleThreaded();
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(k),
               static_cast<int>(n), 1.0f, c, static_cast<int>(ldc), 1.0f, h,
               static_cast<int>(k));
@@ -36,6 +49,7 @@ void SymmetrizeFromUpper(float* h, int64_t n) {
 
 Status UpperCholeskyOfInverse(float* h, int64_t n) {
   if (n <= 0) return Status::Ok();
+  SingleThreaded();
   // A symmetric matrix reads the same in row- and column-major order; LAPACK
   // sees column-major. 'L': h = L L^T, then h^-1 from L (its lower triangle).
   const int nn = static_cast<int>(n);
