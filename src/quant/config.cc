@@ -10,6 +10,8 @@ std::string MethodSpec::Name() const {
       return "minmax";
     case Method::kMse:
       return "mse";
+    case Method::kHqq:
+      return "hqq";
     case Method::kPercentile: {
       char buf[64];
       std::snprintf(buf, sizeof(buf), "percentile:%.10g", percentile);
@@ -25,6 +27,8 @@ Result<MethodSpec> ParseMethod(const std::string& s) {
     m.method = Method::kMinMax;
   } else if (s == "mse") {
     m.method = Method::kMse;
+  } else if (s == "hqq") {
+    m.method = Method::kHqq;
   } else if (s.rfind("percentile:", 0) == 0) {
     const std::string num = s.substr(11);
     char* end = nullptr;
@@ -38,8 +42,8 @@ Result<MethodSpec> ParseMethod(const std::string& s) {
     m.percentile = p;
   } else {
     return InvalidArgument("--method " + s +
-                           ": expected minmax, percentile:P or mse (gptq with "
-                           "calibration data)");
+                           ": expected minmax, percentile:P, mse or hqq (gptq "
+                           "with calibration data)");
   }
   return m;
 }
@@ -51,6 +55,10 @@ Status QuantConfig::Resolve(int64_t cols) {
         group_size > 0 ? Granularity::kGroup : scheme.DefaultGranularity());
   }
   if (symmetric < 0) symmetric = 1;
+  if (method.method == Method::kHqq && scheme.kind != SchemeKind::kInt) {
+    return InvalidArgument("--method hqq fits integer grids (int2..int8); " +
+                           name + " has a fixed level table");
+  }
   if (symmetric == 0 && !scheme.SupportsAsymmetric()) {
     return InvalidArgument("--asymmetric: scheme " + name +
                            " has no zero point (only int2..int8 do)");

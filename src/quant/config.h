@@ -16,14 +16,15 @@ enum class Method : uint8_t {
   kMinMax,      // the range of the data (or the paper's closed-form rule)
   kPercentile,  // clip at the p-th percentile of |x| (or of x at both ends)
   kMse,  // search of the clipping range minimising the (weighted) squared error
+  kHqq,  // half-quadratic l_p fit of an integer grid (quant/hqq.h)
 };
 
 struct MethodSpec {
   Method method = Method::kMse;
   double percentile = 100.0;  // for kPercentile, in [50, 100]
-  std::string Name() const;   // "minmax", "percentile:99.9", "mse"
+  std::string Name() const;   // "minmax", "percentile:99.9", "mse", "hqq"
 };
-// Parses "minmax", "percentile:P" (50 <= P <= 100), "mse".
+// Parses "minmax", "percentile:P" (50 <= P <= 100), "mse", "hqq".
 Result<MethodSpec> ParseMethod(const std::string& s);
 
 struct QuantConfig {

@@ -9,6 +9,7 @@
 #include "core/round.h"
 #include "kernels/encode.h"
 #include "kernels/reference/codecs.h"
+#include "quant/hqq.h"
 
 namespace lowbit {
 namespace {
@@ -342,6 +343,9 @@ GroupFit FitGroup(const float* x, const float* w, int64_t n,
   const float* lv = scheme.Levels().data();
   switch (scheme.kind) {
     case SchemeKind::kInt:
+      if (method.method == Method::kHqq) {
+        return FitHqq(x, n, scheme.bits, symmetric, st);
+      }
       return symmetric ? FitSymmetricInt(x, w, n, scheme.bits, method, st)
                        : FitAsymmetricInt(x, w, n, scheme.bits, method, st);
     case SchemeKind::kBinary:
