@@ -16,8 +16,8 @@
 #include "eval/quantized_error.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
+#include "pipeline/quantize_layer.h"
 #include "pipeline/quantize_paths.h"
-#include "quant/gptq.h"
 #include "quant/quantize.h"
 
 namespace lowbit::pipeline_internal {
@@ -25,7 +25,8 @@ namespace {
 
 struct Row {
   std::string name, op, scheme, encoding, written, method;
-  double proxy_rtn = -1, proxy_gptq = -1;  // GPTQ's layer-output proxies
+  double layer_error = -1;  // tr(D H D^T) with calibration statistics
+  std::map<std::string, double> candidates;  // every method tried
   Shape shape;
   int axis = 0;
   ErrorStats err;
@@ -76,30 +77,16 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
           " group(s) of " + std::to_string(cl->cols) + " columns");
     }
     if (cl != nullptr) ++matched;
-    if (cl != nullptr && imp.empty()) {  // E[x^2] per column, over groups
-      imp.assign(static_cast<size_t>(C), 0.0f);
-      for (int64_t g = 0; g < cl->groups; ++g) {
-        for (int64_t c = 0; c < C; ++c) {
-          imp[c] += cl->x_sq_mean[g * C + c] / cl->groups;
-        }
-      }
-      if (std::all_of(imp.begin(), imp.end(), [](float v) { return v == 0; }))
-        imp.clear();
-    }
     Row r;
-    Result<QuantizedTensor> q = InvalidArgument("unset");
-    if (o.method == "gptq" && cl != nullptr) {
-      GptqReport rep;
-      q = QuantizeGptq(front.data(), Shape{R, C}, cfg, cl->xtx.data(),
-                       cl->groups, GptqOptions{}, pool, &rep);
-      r.proxy_rtn = rep.rtn_error;
-      r.proxy_gptq = rep.gptq_error;
-      r.method = "gptq";
-    } else {
-      q = Quantize(front.data(), Shape{R, C}, cfg, pool, imp);
-      r.method = cfg.method.Name() + (imp.empty() ? "" : " (weighted)");
-      if (o.method == "gptq") r.method += ", no statistics";
+    auto choice = QuantizeLayer(front.data(), R, C, cfg, o.method, cl,
+                                std::move(imp), pool);
+    if (!choice.ok()) {
+      return choice.status().WithPrefix(o.model + ": weight '" + t->name + "'");
     }
+    r.method = choice->method;
+    r.layer_error = choice->layer_error;
+    r.candidates = choice->candidates;
+    Result<QuantizedTensor> q = std::move(choice->q);
     if (!q.ok())
       return q.status().WithPrefix(o.model + ": weight '" + t->name + "'");
     OnnxEncoding enc = OnnxEncoding::kDecode;
@@ -188,9 +175,9 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
          {"rel_rmse", r.err.rel_rmse()},
          {"sqnr_db", std::min(999.0, r.err.sqnr_db())},
          {"method", r.method}});
-    if (r.proxy_gptq >= 0) {
-      arr.back()["layer_error_rtn"] = r.proxy_rtn;
-      arr.back()["layer_error_gptq"] = r.proxy_gptq;
+    if (r.layer_error >= 0) {
+      arr.back()["layer_error"] = r.layer_error;
+      arr.back()["layer_error_by_method"] = r.candidates;
     }
   }
   j["weights"] = arr;
@@ -217,24 +204,32 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
       out_size ? static_cast<double>(in_size) / out_size : 0.0, m->opset(),
       m->lifted_constants(), o.out);
   if (stats != nullptr) {
-    double rtn = 0, gptq = 0;
+    // The layer-output error of the codes kept against the weighted mse
+    // fit's (round to nearest), summed over the layers with statistics.
+    double rtn = 0, kept = 0;
+    std::map<std::string, int> won;
     for (const Row& r : rows) {
-      if (r.proxy_gptq >= 0) {
-        rtn += r.proxy_rtn;
-        gptq += r.proxy_gptq;
+      if (r.layer_error < 0) continue;
+      for (const auto& [name, e] : r.candidates) {
+        if (name.rfind("mse", 0) == 0) rtn += e;
       }
+      kept += r.layer_error;
+      ++won[r.method];
     }
     res.text += fmt::format(
-        "calibration ({}, {} samples): statistics for {} "
-        "of {} weights",
+        "calibration ({}, {} samples): statistics for {} of {} weights",
         stats->path(), stats->info().samples, matched, rows.size());
     if (rtn > 0) {
       res.text += fmt::format(
-          "; GPTQ's layer-output error is {:.3f} of round-to-nearest's",
-          gptq / rtn);
-      res.report["layer_error_gptq_over_rtn"] = gptq / rtn;
+          "; layer-output error {:.3f} of round-to-nearest's", kept / rtn);
+      res.report["layer_error_over_rtn"] = kept / rtn;
     }
-    res.text += "\n";
+    std::string methods;
+    for (const auto& [name, n] : won) {
+      methods += fmt::format("{}{} {}", methods.empty() ? "" : ", ", name, n);
+    }
+    res.report["methods_used"] = won;
+    res.text += "; methods: " + methods + "\n";
   }
   return res;
 }

@@ -41,20 +41,40 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
     const nlohmann::json q = RunJson(
         "quantize " + P("tiny.onnx") + " -o " + P("q.onnx") + " " + scheme +
         " --method gptq --stats " + P("s.safetensors") + " --json --threads 2");
-    ASSERT_TRUE(q.contains("layer_error_gptq_over_rtn")) << scheme;
-    EXPECT_LT(q["layer_error_gptq_over_rtn"].get<double>(), 1.0) << scheme;
+    ASSERT_TRUE(q.contains("layer_error_over_rtn")) << scheme;
+    EXPECT_LT(q["layer_error_over_rtn"].get<double>(), 1.0) << scheme;
     EXPECT_EQ(q["calibration"]["weights_with_statistics"], 4) << scheme;
     int gptq = 0;
     for (const auto& w : q["weights"]) {
       if (w["method"] == "gptq") {
         ++gptq;
-        EXPECT_LE(w["layer_error_gptq"].get<double>(),
-                  w["layer_error_rtn"].get<double>())
+        EXPECT_LE(w["layer_error"].get<double>(),
+                  w["layer_error_by_method"]["mse (weighted)"].get<double>())
             << scheme << " " << w["name"];
       }
     }
     EXPECT_EQ(gptq, 4) << scheme;  // emb.w is not quantized without --gather
   }
+  // auto keeps, per layer, the method of lowest layer-output error.
+  const nlohmann::json a =
+      RunJson("quantize " + P("tiny.onnx") + " -o " + P("auto.onnx") +
+              " --scheme int3 --group-size 16 --method auto --stats " +
+              P("s.safetensors") + " --json");
+  int layers = 0;
+  for (const auto& w : a["weights"]) {
+    if (!w.contains("layer_error")) continue;
+    ++layers;
+    double lowest = 1e300;
+    for (const auto& [name, e] : w["layer_error_by_method"].items()) {
+      lowest = std::min(lowest, e.get<double>());
+    }
+    EXPECT_EQ(w["layer_error"].get<double>(), lowest) << w.dump();
+    EXPECT_EQ(w["layer_error_by_method"].size(), 3u) << w.dump();
+    EXPECT_EQ(w["layer_error_by_method"][w["method"].get<std::string>()],
+              w["layer_error"])
+        << w.dump();
+  }
+  EXPECT_EQ(layers, 4);
   // Collecting on the fly gives the same file as the statistics file.
   ASSERT_EQ(Run("quantize " + P("tiny.onnx") + " -o " + P("a.onnx") +
                 " --scheme int3 --per-channel --method gptq --stats " +

@@ -75,10 +75,13 @@ Runner AddQuantize(CLI::App& app) {
   sub->add_option(
          "--method", o->method,
          "scale / clipping choice: minmax, percentile:P (50..100, e.g. "
-         "percentile:99.9), mse (search of the clipping range, never worse "
-         "than minmax), or gptq (ONNX, with --calib or --stats: GPTQ, arXiv "
-         "2210.17323, chooses the codes on mse's scales so that each "
-         "column's rounding error is compensated by the next ones)")
+         "percentile:99.9), mse (search of the clipping range and "
+         "least-squares refit, never worse than minmax), hqq (integer "
+         "schemes: half-quadratic l_p fit, data-free); with --calib or "
+         "--stats (ONNX): gptq (GPTQ, arXiv 2210.17323: codes on mse's "
+         "scales, each column's rounding error compensated by the next "
+         "ones) or auto (per layer, the lowest layer-output error of mse, "
+         "hqq and gptq)")
       ->capture_default_str();
   sub->add_option(
          "--scale-dtype", o->scale_dtype,

@@ -1,0 +1,89 @@
+#include "pipeline/quantize_layer.h"
+
+#include <algorithm>
+
+#include "quant/gptq.h"
+#include "quant/quantize.h"
+
+namespace lowbit {
+
+Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
+                                  const QuantConfig& cfg,
+                                  const std::string& method,
+                                  const CalibLayer* stats,
+                                  std::vector<float> imp, ThreadPool& pool) {
+  if (stats != nullptr && imp.empty()) {  // E[x^2] per column, over groups
+    imp.assign(static_cast<size_t>(cols), 0.0f);
+    for (int64_t g = 0; g < stats->groups; ++g) {
+      for (int64_t c = 0; c < cols; ++c) {
+        imp[c] += stats->x_sq_mean[g * cols + c] / stats->groups;
+      }
+    }
+    if (std::all_of(imp.begin(), imp.end(), [](float v) { return v == 0; }))
+      imp.clear();
+  }
+  const Shape shape{rows, cols};
+  const std::string weighted = imp.empty() ? "" : " (weighted)";
+  LayerChoice best;
+  auto error_of = [&](const QuantizedTensor& q) {
+    return stats != nullptr
+               ? LayerOutputError(w, q, stats->xtx.data(), stats->groups)
+               : -1.0;
+  };
+  const bool calibrated = stats != nullptr;
+  if (method == "gptq" && calibrated) {
+    GptqReport rep;
+    LB_ASSIGN_OR_RETURN(
+        best.q, QuantizeGptq(w, shape, cfg, stats->xtx.data(), stats->groups,
+                             GptqOptions{}, pool, &rep));
+    best.method = "gptq";
+    best.layer_error = rep.gptq_error;
+    best.candidates["mse" + weighted] = rep.rtn_error;
+    best.candidates["gptq"] = rep.gptq_error;
+    return best;
+  }
+  if (method == "auto" && calibrated) {
+    // GPTQ's round-to-nearest start is the weighted mse fit: both at once.
+    GptqReport rep;
+    LB_ASSIGN_OR_RETURN(
+        best.q, QuantizeGptq(w, shape, cfg, stats->xtx.data(), stats->groups,
+                             GptqOptions{}, pool, &rep));
+    best.method = "gptq";
+    best.layer_error = rep.gptq_error;
+    best.candidates["gptq"] = rep.gptq_error;
+    best.candidates["mse" + weighted] = rep.rtn_error;
+    std::vector<std::pair<std::string, MethodSpec>> others = {
+        {"mse" + weighted, MethodSpec{Method::kMse}}};
+    if (cfg.scheme.kind == SchemeKind::kInt) {
+      others.push_back({"hqq", MethodSpec{Method::kHqq}});
+    }
+    for (const auto& [name, spec] : others) {
+      QuantConfig c = cfg;
+      c.method = spec;
+      LB_ASSIGN_OR_RETURN(
+          QuantizedTensor q,
+          Quantize(w, shape, c, pool,
+                   spec.method == Method::kHqq ? std::vector<float>() : imp));
+      const double e = name == "mse" + weighted ? rep.rtn_error : error_of(q);
+      best.candidates[name] = e;
+      if (e < best.layer_error) {
+        best.q = std::move(q);
+        best.method = name;
+        best.layer_error = e;
+      }
+    }
+    return best;
+  }
+  QuantConfig c = cfg;
+  if (method == "gptq" || method == "auto") c.method = MethodSpec{Method::kMse};
+  LB_ASSIGN_OR_RETURN(best.q, Quantize(w, shape, c, pool, imp));
+  best.method = c.method.Name() + weighted;
+  if (!calibrated && (method == "gptq" || method == "auto")) {
+    best.method += ", no statistics";
+  }
+  best.layer_error = error_of(best.q);
+  if (calibrated) best.candidates[best.method] = best.layer_error;
+  return best;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,45 @@
+// One weight, quantized with the method the user chose and the layer's
+// calibration statistics when there are any: the choice shared by
+// `quantize`, `sensitivity` and the mixed-precision search. Methods:
+//   minmax, percentile:P, mse, hqq: the per-group fit (quant/group_fit.h),
+//     weighted by the statistics' E[x^2] per column when given (or by
+//     --importance);
+//   gptq: GPTQ (quant/gptq.h) on the weighted mse scales;
+//   auto: of mse (weighted), hqq and gptq, the codes with the lowest
+//     layer-output error tr(D H D^T) on the statistics.
+// Without statistics, gptq and auto fall back to mse (the report says so).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "formats/quantized_tensor.h"
+#include "io/calib_stats_file.h"
+#include "quant/config.h"
+
+namespace lowbit {
+
+struct LayerChoice {
+  QuantizedTensor q;
+  std::string method;  // what made the codes ("gptq", "mse (weighted)", ...)
+  // Layer-output error tr(D H D^T) of the codes kept (-1 without statistics)
+  // and of every candidate tried, by method name.
+  double layer_error = -1.0;
+  std::map<std::string, double> candidates;
+};
+
+// w: rows x cols (rows = output channels). `importance` (one per column, or
+// empty) overrides the statistics' weighting. `method` is checked by the
+// caller (ConfigFor); cfg.method holds the fit for minmax/percentile/mse/hqq.
+Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
+                                  const QuantConfig& cfg,
+                                  const std::string& method,
+                                  const CalibLayer* stats,
+                                  std::vector<float> importance,
+                                  ThreadPool& pool);
+
+}  // namespace lowbit
