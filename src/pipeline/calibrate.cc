@@ -73,6 +73,15 @@ Result<std::vector<std::string>> CalibSampleFiles(const std::string& dir,
   return npy;
 }
 
+Result<graph::Tensor> LoadCalibSample(const std::string& file,
+                                      const std::string& task) {
+  if (task == "ocr") {
+    LB_ASSIGN_OR_RETURN(Image img, ReadImage(file));
+    return PreprocessOcrLine(img, 0);
+  }
+  return ReadNpy(file);
+}
+
 Result<CalibResult> CollectCalibStats(const CalibOptions& o) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
@@ -99,13 +108,7 @@ Result<CalibResult> CollectCalibStats(const CalibOptions& o) {
   Progress progress(static_cast<int64_t>(files.size()), "samples");
   double run_s = 0.0;
   for (const std::string& f : files) {
-    graph::Tensor x;
-    if (o.task == "ocr") {
-      LB_ASSIGN_OR_RETURN(Image img, ReadImage(f));
-      x = PreprocessOcrLine(img, 0);
-    } else {
-      LB_ASSIGN_OR_RETURN(x, ReadNpy(f));
-    }
+    LB_ASSIGN_OR_RETURN(graph::Tensor x, LoadCalibSample(f, o.task));
     const auto t1 = Clock::now();
     auto out = (*session)->Run({{input, x}});
     if (!out.ok()) {

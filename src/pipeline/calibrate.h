@@ -43,6 +43,11 @@ struct CalibResult {
 Result<std::vector<std::string>> CalibSampleFiles(const std::string& dir,
                                                   const std::string& task);
 
+// One sample as the model's input: the .npy file, or the line image
+// preprocessed for task "ocr".
+Result<graph::Tensor> LoadCalibSample(const std::string& file,
+                                      const std::string& task);
+
 // Runs every sample through the model (no fusion) with the collector. Also
 // times plain forward passes of the first samples, so that the report can
 // show what the statistics cost. InvalidArgument / BadInput name the model,

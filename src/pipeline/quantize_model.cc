@@ -8,6 +8,7 @@
 #include "io/onnx_model.h"
 #include "pipeline/calibrate.h"
 #include "pipeline/quantize_paths.h"
+#include "pipeline/sensitivity.h"
 
 namespace lowbit {
 
@@ -47,6 +48,45 @@ Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
   return c;
 }
 
+Result<QuantConfig> ConfigForSpec(const QuantizeModelOptions& o,
+                                  const std::string& spec) {
+  QuantizeModelOptions c = o;
+  std::vector<std::string> parts;
+  size_t at = 0;
+  while (true) {
+    const size_t colon = spec.find(':', at);
+    parts.push_back(spec.substr(at, colon - at));
+    if (colon == std::string::npos) break;
+    at = colon + 1;
+  }
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    auto shape = [&] {
+      c.per_tensor = c.per_channel = false;
+      c.group_size = 0;
+    };
+    if (p == "channel") {
+      shape();
+      c.per_channel = true;
+    } else if (p == "tensor") {
+      shape();
+      c.per_tensor = true;
+    } else if (p.size() > 1 && p[0] == 'g' &&
+               p.find_first_not_of("0123456789", 1) == std::string::npos &&
+               p.size() < 10) {
+      shape();
+      c.group_size = std::stoll(p.substr(1));
+    } else if (p == "asym" || p == "sym") {
+      c.symmetric = p == "sym";
+      c.asymmetric = p == "asym";
+    } else {
+      return InvalidArgument("'" + spec + "': unknown part '" + p +
+                             "' (expected gN, channel, tensor, asym or sym)");
+    }
+  }
+  return ConfigFor(c, parts[0]);
+}
+
 Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   if (o.per_tensor + o.per_channel + (o.group_size != 0) > 1) {
     return InvalidArgument(
@@ -70,6 +110,11 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
     return InvalidArgument("--method " + o.method +
                            " needs calibration data: --calib DIR (samples) or "
                            "--stats FILE (from lowbit stats)");
+  }
+  if (o.target_bpw > 0.0 && o.calib.empty()) {
+    return InvalidArgument(
+        "--target-bpw needs --calib DIR: each layer's candidates are "
+        "measured on the model's outputs for those samples");
   }
   if (calibrated && !HasOnnxExtension(o.model)) {
     return InvalidArgument(
@@ -116,7 +161,44 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
       stats =
           CalibStatsFile::FromLayers(cr.layers, cr.info, "--calib " + o.calib);
     }
-    return QuantizeOnnxModel(o, sel, imp.get(), stats.get());
+    if (o.target_bpw <= 0.0) {
+      return QuantizeOnnxModel(o, sel, imp.get(), stats.get());
+    }
+    // Mixed precision: measure every candidate on every layer, choose, then
+    // quantize with the choice.
+    std::vector<std::string> cands = o.candidates;
+    if (cands.empty())
+      cands = {"int8:channel", "int4:g32", "int3:g32", "int2:g32:asym"};
+    LB_ASSIGN_OR_RETURN(SensitivityResult sr,
+                        MeasureSensitivity(o, cands, stats.get()));
+    LB_ASSIGN_OR_RETURN(MixedChoice mc, ChooseMixedPrecision(sr, o.target_bpw));
+    QuantizeModelOptions chosen = o;
+    chosen.spec_by_tensor = mc.spec_by_tensor;
+    LB_ASSIGN_OR_RETURN(QuantizeModelResult r,
+                        QuantizeOnnxModel(chosen, sel, imp.get(), stats.get()));
+    std::map<std::string, int> count;
+    for (const auto& [name, spec] : mc.spec_by_tensor) ++count[spec];
+    r.report["mixed_precision"] = {
+        {"target_bpw", o.target_bpw},
+        {"candidates", cands},
+        {"budget_bytes", mc.budget},
+        {"chosen_bytes", mc.bytes},
+        {"chosen_bpw", 8.0 * mc.bytes / std::max<int64_t>(1, mc.params)},
+        {"estimated_output_error", mc.output_error},
+        {"layers_per_spec", count},
+        {"spec_by_weight", mc.spec_by_tensor},
+        {"sensitivity_seconds", sr.seconds},
+        {"sensitivity_samples", sr.samples}};
+    std::string per;
+    for (const auto& [spec, n] : count) {
+      per += (per.empty() ? "" : ", ") + spec + " x" + std::to_string(n);
+    }
+    r.text += "mixed precision within " + std::to_string(o.target_bpw) +
+              " bits per weight: " + per + " (" +
+              std::to_string(8.0 * mc.bytes / std::max<int64_t>(1, mc.params)) +
+              " bits per weight; sensitivity " + std::to_string(sr.seconds) +
+              " s on " + std::to_string(sr.samples) + " samples)\n";
+    return r;
   }
   return QuantizeSafetensorsModel(o, sel, imp.get());
 }

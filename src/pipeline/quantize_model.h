@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -50,7 +51,22 @@ struct QuantizeModelOptions {
   std::string onnx_format = "auto";  // auto, qdq, decode, float, matmulnbits
   bool gather = false;
   bool external_data = false;
+  // Mixed precision (ONNX, with --calib): per-layer choice among candidate
+  // specs (ConfigForSpec) minimising the measured output error within
+  // target_bpw bits per quantized weight as stored (pipeline/sensitivity.h).
+  double target_bpw = 0.0;  // 0: off
+  std::vector<std::string> candidates;
+  int64_t sensitivity_samples = 16;
+  // Chosen spec by tensor name (what the mixed-precision search fills);
+  // before --rule and --scheme.
+  std::map<std::string, std::string> spec_by_tensor;
 };
+
+// A scheme with an optional shape, as --candidates takes them:
+// SCHEME[:gN|:channel|:tensor][:asym|:sym] ("int4:g32", "int8:channel",
+// "int3:g32:asym"); without a suffix the command's own options apply.
+Result<QuantConfig> ConfigForSpec(const QuantizeModelOptions& o,
+                                  const std::string& spec);
 
 struct QuantizeModelResult {
   nlohmann::json report;  // per-tensor and total figures (`--json`)

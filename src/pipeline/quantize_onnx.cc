@@ -35,6 +35,44 @@ struct Row {
 
 }  // namespace
 
+OnnxEncoding ChooseOnnxEncoding(const std::string& format,
+                                const QuantizedTensor& q, int64_t opset,
+                                const Shape& shape, int axis,
+                                const std::string& op) {
+  OnnxEncoding enc = OnnxEncoding::kDecode;
+  if (format == "qdq") enc = OnnxEncoding::kQdq;
+  if (format == "float") enc = OnnxEncoding::kFloat;
+  // matmulnbits: MatMul weights as MatMulNBits, the others as auto.
+  const bool nbits = format == "matmulnbits";
+  if (nbits && op == "MatMul") enc = OnnxEncoding::kMatMulNBits;
+  // auto: QDQ where DequantizeLinear keeps the bits (5..8-bit integers, FP8,
+  // and from opset 21 int4 and blocks); otherwise the packed decode form.
+  const bool qdq = CanWriteQdq(q, opset, shape, axis);
+  const bool compact = q.scheme.bits > 4 || opset >= 21;
+  if ((format == "auto" || (nbits && op != "MatMul")) && qdq && compact) {
+    enc = OnnxEncoding::kQdq;
+  }
+  return enc;
+}
+
+Result<int64_t> OnnxStoredBytes(const std::string& format,
+                                const QuantizedTensor& q, int64_t opset,
+                                const Shape& shape, int axis,
+                                const std::string& op) {
+  // The writer on a model holding only this weight: the bytes it adds.
+  onnx::ModelProto m;
+  m.add_opset_import()->set_version(opset);
+  onnx::TensorProto* t = m.mutable_graph()->add_initializer();
+  t->set_name("w");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : shape) t->add_dims(d);
+  LB_ASSIGN_OR_RETURN(
+      OnnxWritten w,
+      WriteOnnxWeight(m, opset, "w", shape, axis, q,
+                      ChooseOnnxEncoding(format, q, opset, shape, axis, op)));
+  return w.stored_bytes;
+}
+
 Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,
                                               const ImportanceFile* importance,
@@ -58,7 +96,11 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
   int64_t params = 0, stored = 0, matched = 0;
   for (const ModelTensor* t : chosen) {
     const OnnxWeightUse& use = weights.at(t->name);
-    LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigFor(o, sel.SchemeFor(t->name)));
+    auto spec = o.spec_by_tensor.find(t->name);
+    LB_ASSIGN_OR_RETURN(QuantConfig cfg,
+                        ConfigForSpec(o, spec != o.spec_by_tensor.end()
+                                             ? spec->second
+                                             : sel.SchemeFor(t->name)));
     LB_ASSIGN_OR_RETURN(std::vector<float> x, m->ReadFloat(*t));
     const std::vector<float> front =
         AxisToFront(x.data(), t->shape, use.channel_axis);
@@ -89,20 +131,8 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     Result<QuantizedTensor> q = std::move(choice->q);
     if (!q.ok())
       return q.status().WithPrefix(o.model + ": weight '" + t->name + "'");
-    OnnxEncoding enc = OnnxEncoding::kDecode;
-    if (o.onnx_format == "qdq") enc = OnnxEncoding::kQdq;
-    if (o.onnx_format == "float") enc = OnnxEncoding::kFloat;
-    // matmulnbits: MatMul weights as MatMulNBits, the others as auto.
-    const bool nbits = o.onnx_format == "matmulnbits";
-    if (nbits && use.op == "MatMul") enc = OnnxEncoding::kMatMulNBits;
-    // auto: QDQ where DequantizeLinear keeps the bits (5..8-bit integers, FP8,
-    // and from opset 21 int4 and blocks); otherwise the packed decode form.
-    const bool qdq = CanWriteQdq(*q, m->opset(), t->shape, use.channel_axis);
-    const bool compact = q->scheme.bits > 4 || m->opset() >= 21;
-    if ((o.onnx_format == "auto" || (nbits && use.op != "MatMul")) && qdq &&
-        compact) {
-      enc = OnnxEncoding::kQdq;
-    }
+    const OnnxEncoding enc = ChooseOnnxEncoding(
+        o.onnx_format, *q, m->opset(), t->shape, use.channel_axis, use.op);
     r.name = t->name;
     r.op = use.op;
     r.shape = t->shape;

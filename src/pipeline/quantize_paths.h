@@ -3,6 +3,7 @@
 
 #include "core/status.h"
 #include "io/calib_stats_file.h"
+#include "io/onnx_quantized.h"
 #include "pipeline/importance_file.h"
 #include "pipeline/quantize_model.h"
 #include "pipeline/tensor_selector.h"
@@ -20,5 +21,16 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,
                                               const ImportanceFile* importance,
                                               const CalibStatsFile* stats);
+
+// How a weight is written for --onnx-format `format` (auto, qdq, decode,
+// float, matmulnbits), and the bytes that takes in the file.
+OnnxEncoding ChooseOnnxEncoding(const std::string& format,
+                                const QuantizedTensor& q, int64_t opset,
+                                const Shape& shape, int axis,
+                                const std::string& op);
+Result<int64_t> OnnxStoredBytes(const std::string& format,
+                                const QuantizedTensor& q, int64_t opset,
+                                const Shape& shape, int axis,
+                                const std::string& op);
 
 }  // namespace lowbit::pipeline_internal

@@ -95,6 +95,55 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
   EXPECT_GT(cmp["outputs"][0]["cosine"].get<double>(), 0.9) << cmp.dump();
 }
 
+// Sensitivity ranks layers by measured output error, and fewer bits never
+// help; --target-bpw never exceeds its budget, in the file as written.
+TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {
+  Prepare(6);
+  const nlohmann::json s =
+      RunJson("sensitivity " + P("tiny.onnx") + " --calib " + P("calib") +
+              " --scheme int8:channel,int4:g16,int2:g16:asym --method gptq "
+              "--samples 4 --json");
+  ASSERT_EQ(s["layers"].size(), 4u);
+  for (const auto& l : s["layers"]) {
+    ASSERT_EQ(l["candidates"].size(), 3u);
+    const double e8 = l["candidates"][0]["output_error"].get<double>();
+    const double e2 = l["candidates"][2]["output_error"].get<double>();
+    EXPECT_GE(e8, 0.0);
+    EXPECT_LT(e8, e2) << l.dump();
+    EXPECT_GT(l["candidates"][0]["stored_bytes"].get<int64_t>(),
+              l["candidates"][2]["stored_bytes"].get<int64_t>());
+  }
+  double previous_error = 1e300;
+  for (double target : {4.0, 5.0, 6.5, 9.0}) {
+    const nlohmann::json q =
+        RunJson("quantize " + P("tiny.onnx") + " -o " + P("mixed.onnx") +
+                " --scheme int4 --method gptq --calib " + P("calib") +
+                " --target-bpw " + std::to_string(target) +
+                " --candidates int8:channel,int4:g16,int2:g16:asym --json");
+    ASSERT_TRUE(q.contains("mixed_precision")) << target;
+    const auto& mp = q["mixed_precision"];
+    EXPECT_LE(mp["chosen_bytes"].get<int64_t>(),
+              mp["budget_bytes"].get<int64_t>());
+    EXPECT_LE(q["weight_bits_per_param"].get<double>(), target) << q.dump();
+    EXPECT_NEAR(q["weight_bits_per_param"].get<double>(),
+                mp["chosen_bpw"].get<double>(), 1e-9);
+    // A larger budget never estimates a larger error.
+    const double e = mp["estimated_output_error"].get<double>();
+    EXPECT_LE(e, previous_error * (1 + 1e-12)) << target;
+    previous_error = e;
+  }
+  ExpectBadInput("quantize " + P("tiny.onnx") + " -o " + P("m.onnx") +
+                     " --scheme int4 --calib " + P("calib") +
+                     " --target-bpw 1 --candidates int8:channel,int4:g16",
+                 "--target-bpw 1", "the smallest candidates already take", "");
+  ExpectBadInput("quantize " + P("tiny.onnx") + " -o " + P("m.onnx") +
+                     " --scheme int4 --target-bpw 4",
+                 "--target-bpw", "--calib", "");
+  ExpectBadInput("sensitivity " + P("tiny.onnx") + " --calib " + P("calib") +
+                     " --scheme int4:q7",
+                 "int4:q7", "unknown part 'q7'", "");
+}
+
 TEST_F(CalibCli, BadCalibrationInputIsRefusedByName) {
   Prepare(3);
   const std::string tiny = P("tiny.onnx");

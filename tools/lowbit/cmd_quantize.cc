@@ -109,6 +109,22 @@ Runner AddQuantize(CLI::App& app) {
       "of --calib)");
   cal->excludes(st);
   sub->add_option(
+         "--target-bpw", o->target_bpw,
+         "ONNX, with --calib: mixed precision. Each layer gets one of "
+         "--candidates, chosen to minimise the model's output error on the "
+         "calibration samples (each layer measured alone) while the quantized "
+         "weights take at most this many bits per weight as stored")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--candidates", o->candidates,
+                  "for --target-bpw: SCHEME[:gN|:channel|:tensor][:asym|:sym] "
+                  "specs (default int8:channel,int4:g32,int3:g32,"
+                  "int2:g32:asym)")
+      ->delimiter(',');
+  sub->add_option("--sensitivity-samples", o->sensitivity_samples,
+                  "for --target-bpw: calibration samples each trial runs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option(
       "--include", o->include,
       "quantize only tensors whose name matches this regex (repeatable)");
   sub->add_option("--exclude", o->exclude,

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   add(cli::AddRun);
   add(cli::AddEval);
   add(cli::AddStats);
+  add(cli::AddSensitivity);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
