@@ -65,25 +65,34 @@ Result<QuantizedTensor> Rebuild(const nlohmann::json& j,
   const bool grouped = q.granularity == Granularity::kGroup && G > 1;
   const int64_t Cp = grouped ? G * q.group_size : C;
   const int bits = q.scheme.bits;
-  const int width = bits <= 1 ? 1 : bits <= 2 ? 2 : bits <= 4 ? 4 : 8;
+  const std::vector<int> widths = CodePlaneWidths(bits);
   const std::string p = name + "/lowbit_";
-  // Codes: flat R x Cp, packed in 8 / width segments.
-  std::vector<uint8_t> flat(static_cast<size_t>(R * Cp));
+  // Codes: flat R x Cp, in bit planes, each packed in 8 / width segments.
+  std::vector<uint8_t> flat(static_cast<size_t>(R * Cp), 0);
   const int64_t total = R * Cp;
-  if (width < 8) {
-    const int per = 8 / width;
-    const int64_t seg = (total + per - 1) / per;
-    const graph::Tensor* t = Init(in, p + "codes_packed", DType::kU8, seg);
-    if (t == nullptr) return BadInput("codes_packed missing or mis-sized");
-    const uint8_t* b = t->bytes();
-    for (int64_t i = 0; i < total; ++i) {
-      flat[i] = static_cast<uint8_t>((b[i % seg] >> (width * (i / seg))) &
-                                     ((1 << width) - 1));
-    }
-  } else {
+  if (widths.size() == 1 && widths[0] == 8) {
     const graph::Tensor* t = Init(in, p + "codes", DType::kU8, total);
     if (t == nullptr) return BadInput("codes missing or mis-sized");
     std::memcpy(flat.data(), t->bytes(), static_cast<size_t>(total));
+  } else {
+    int offset = 0;
+    for (size_t k = 0; k < widths.size(); ++k) {
+      const int width = widths[k];
+      const std::string tag =
+          widths.size() == 1 ? "" : "plane" + std::to_string(k) + "_";
+      const int per = 8 / width;
+      const int64_t seg = (total + per - 1) / per;
+      const graph::Tensor* t =
+          Init(in, p + tag + "codes_packed", DType::kU8, seg);
+      if (t == nullptr) return BadInput("codes_packed missing or mis-sized");
+      const uint8_t* b = t->bytes();
+      for (int64_t i = 0; i < total; ++i) {
+        flat[i] |= static_cast<uint8_t>(
+            ((b[i % seg] >> (width * (i / seg))) & ((1 << width) - 1))
+            << offset);
+      }
+      offset += width;
+    }
   }
   q.codes.assign(static_cast<size_t>(R * q.code_row_bytes()), 0);
   for (int64_t r = 0; r < R; ++r) {

@@ -390,31 +390,34 @@ Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
             Dims{static_cast<int64_t>(v.size())}, v.data(), v.size() * 8,
             &w.stored_bytes);
   };
-  // Codes of 1, 2 or 4 bits (3 bits in 4) go 8, 4 or 2 per byte: the flat
-  // code array is cut into `per` equal segments (the last one padded), and
-  // byte i holds element i of segment j at bits [j*b, (j+1)*b). Opset 9 has no
-  // bit operators, so the unpacking is float arithmetic, exact on 0..255:
+  // Codes of 1, 2 or 4 bits go 8, 4 or 2 per byte: the flat code array is
+  // cut into `per` equal segments (the last one padded), and byte i holds
+  // element i of segment j at bits [j*b, (j+1)*b). Opset 9 has no bit
+  // operators, so the unpacking is float arithmetic, exact on 0..255:
   // t_0 = byte, t_(j+1) = floor(t_j / 2^b), code_j = t_j - 2^b t_(j+1); the
-  // segments are concatenated, the padding sliced off, the shape restored.
-  const int width = q.scheme.bits <= 1   ? 1
-                    : q.scheme.bits <= 2 ? 2
-                    : q.scheme.bits <= 4 ? 4
-                                         : 8;
+  // segments are concatenated and the padding sliced off. Codes of 3, 5, 6
+  // and 7 bits are split into bit planes of 4, 2 and 1 bits (3 = 2 + 1,
+  // 5 = 4 + 1, 6 = 4 + 2, 7 = 4 + 2 + 1, low bits first), each packed so,
+  // and summed back with their weights 2^offset: every code takes exactly its
+  // bits.
   const int64_t total = static_cast<int64_t>(codes.size());
-  if (width < 8) {
+  // Unpacks plane values (each < 2^width) into the flat float tensor `out`.
+  auto unpack_plane = [&](const std::vector<uint8_t>& vals, int width,
+                          const std::string& tag) {
     const int per = 8 / width;
     const int64_t seg = (total + per - 1) / per;
     std::vector<uint8_t> packed(static_cast<size_t>(seg), 0);
     for (int64_t i = 0; i < total; ++i) {
-      packed[i % seg] |= static_cast<uint8_t>(codes[i] << (width * (i / seg)));
+      packed[i % seg] |= static_cast<uint8_t>(vals[i] << (width * (i / seg)));
     }
-    AddInit(g, p + "codes_packed", onnx::TensorProto::UINT8, Dims{seg},
+    const std::string pt = p + tag;
+    AddInit(g, pt + "codes_packed", onnx::TensorProto::UINT8, Dims{seg},
             packed.data(), packed.size(), &w.stored_bytes);
-    std::string t = p + "unpack_0";
-    AttrInt(nodes.Add("Cast", {p + "codes_packed"}, t), "to",
+    std::string t = pt + "unpack_0";
+    AttrInt(nodes.Add("Cast", {pt + "codes_packed"}, t), "to",
             onnx::TensorProto::FLOAT);
     const float radix = static_cast<float>(1 << width);
-    AddInit(g, p + "radix", onnx::TensorProto::FLOAT, {}, &radix, 4,
+    AddInit(g, pt + "radix", onnx::TensorProto::FLOAT, {}, &radix, 4,
             &w.stored_bytes);
     std::vector<std::string> parts;
     for (int j = 0; j < per; ++j) {
@@ -423,22 +426,55 @@ Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
         break;
       }
       const std::string k = std::to_string(j);
-      nodes.Add("Div", {t, p + "radix"}, p + "unpack_div" + k);
-      const std::string next = p + "unpack_" + std::to_string(j + 1);
-      nodes.Add("Floor", {p + "unpack_div" + k}, next);
-      nodes.Add("Mul", {next, p + "radix"}, p + "unpack_up" + k);
-      nodes.Add("Sub", {t, p + "unpack_up" + k}, p + "code_seg" + k);
-      parts.push_back(p + "code_seg" + k);
+      nodes.Add("Div", {t, pt + "radix"}, pt + "unpack_div" + k);
+      const std::string next = pt + "unpack_" + std::to_string(j + 1);
+      nodes.Add("Floor", {pt + "unpack_div" + k}, next);
+      nodes.Add("Mul", {next, pt + "radix"}, pt + "unpack_up" + k);
+      nodes.Add("Sub", {t, pt + "unpack_up" + k}, pt + "code_seg" + k);
+      parts.push_back(pt + "code_seg" + k);
       t = next;
     }
-    AttrInt(nodes.Add("Concat", parts, p + "codes_flat"), "axis", 0);
-    std::string flat = p + "codes_flat";
+    AttrInt(nodes.Add("Concat", parts, pt + "codes_flat"), "axis", 0);
+    std::string flat = pt + "codes_flat";
     if (seg * per != total) {
-      slice_first(flat, 0, total, p + "codes_cut");
-      flat = p + "codes_cut";
+      slice_first(flat, 0, total, pt + "codes_cut");
+      flat = pt + "codes_cut";
     }
+    return flat;
+  };
+  const std::vector<int> widths = CodePlaneWidths(q.scheme.bits);
+  if (widths.size() == 1 && widths[0] < 8) {
+    const std::string flat = unpack_plane(codes, widths[0], "");
     add_shape(cdims, p + "codes_shape");
     nodes.Add("Reshape", {flat, p + "codes_shape"}, p + "codes_f");
+  } else if (widths.size() > 1) {
+    std::string sum;
+    int offset = 0;
+    std::vector<uint8_t> vals(static_cast<size_t>(total));
+    for (size_t k = 0; k < widths.size(); ++k) {
+      const int wdt = widths[k];
+      for (int64_t i = 0; i < total; ++i) {
+        vals[i] = static_cast<uint8_t>((codes[i] >> offset) & ((1 << wdt) - 1));
+      }
+      const std::string tag = "plane" + std::to_string(k) + "_";
+      std::string flat = unpack_plane(vals, wdt, tag);
+      if (offset > 0) {
+        const float weight = static_cast<float>(1 << offset);
+        AddInit(g, p + tag + "weight", onnx::TensorProto::FLOAT, {}, &weight, 4,
+                &w.stored_bytes);
+        nodes.Add("Mul", {flat, p + tag + "weight"}, p + tag + "weighted");
+        flat = p + tag + "weighted";
+      }
+      if (sum.empty()) {
+        sum = flat;
+      } else {
+        nodes.Add("Add", {sum, flat}, p + tag + "sum");
+        sum = p + tag + "sum";
+      }
+      offset += wdt;
+    }
+    add_shape(cdims, p + "codes_shape");
+    nodes.Add("Reshape", {sum, p + "codes_shape"}, p + "codes_f");
   } else {
     AddInit(g, p + "codes", onnx::TensorProto::UINT8, cdims, codes.data(),
             codes.size(), &w.stored_bytes);
@@ -576,6 +612,17 @@ std::vector<float> AxisFromFront(const float* x, const Shape& shape, int axis) {
   std::vector<float> out(static_cast<size_t>(NumElements(shape)));
   Reorder(x, shape, axis, out.data(), false);
   return out;
+}
+
+std::vector<int> CodePlaneWidths(int bits) {
+  if (bits == 1 || bits == 2 || bits == 4 || bits >= 8) return {bits};
+  std::vector<int> widths;
+  for (int left = bits; left > 0;) {
+    const int w = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+    widths.push_back(w);
+    left -= w;
+  }
+  return widths;
 }
 
 Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,

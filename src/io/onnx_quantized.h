@@ -59,6 +59,11 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
                                     int axis, const QuantizedTensor& q,
                                     OnnxEncoding encoding);
 
+// The bit planes lowbit's decode form stores codes of `bits` bits in, low
+// bits first: one plane of 1, 2, 4 or 8 bits, or 3 = 2 + 1, 5 = 4 + 1,
+// 6 = 4 + 2, 7 = 4 + 2 + 1 (docs/formats.md §10).
+std::vector<int> CodePlaneWidths(int bits);
+
 // Moves `axis` of row-major `x` (of `shape`) to the front; AxisFromFront is
 // the inverse. Both return an empty vector when `axis` is not a dimension of
 // `shape`.

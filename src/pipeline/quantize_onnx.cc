@@ -45,10 +45,13 @@ OnnxEncoding ChooseOnnxEncoding(const std::string& format,
   // matmulnbits: MatMul weights as MatMulNBits, the others as auto.
   const bool nbits = format == "matmulnbits";
   if (nbits && op == "MatMul") enc = OnnxEncoding::kMatMulNBits;
-  // auto: QDQ where DequantizeLinear keeps the bits (5..8-bit integers, FP8,
-  // and from opset 21 int4 and blocks); otherwise the packed decode form.
+  // auto: QDQ where DequantizeLinear stores each code in exactly its bits
+  // (8-bit integers and FP8, and from opset 21 4-bit codes); otherwise the
+  // packed decode form, which stores every width exactly (2, 3, 5, 6 and 7
+  // bits too).
   const bool qdq = CanWriteQdq(q, opset, shape, axis);
-  const bool compact = q.scheme.bits > 4 || opset >= 21;
+  const int bits = q.scheme.bits;
+  const bool compact = bits == 8 || (bits == 4 && opset >= 21);
   if ((format == "auto" || (nbits && op != "MatMul")) && qdq && compact) {
     enc = OnnxEncoding::kQdq;
   }
