@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the main job on a real model, then every scheme family.
-#  1. The PaddleOCR PP-OCRv4 text recognizer (ONNX, from npm), fp32, int8 per channel and
-#     int4 in groups of 32, run on lowbit's own engine: file size, bits per weight, peak
+#  1. The PaddleOCR PP-OCRv4 text recognizer (ONNX, from npm), fp32, int8 per channel,
+#     int4 and int3 in groups of 32, plain and calibrated (lowbit stats on lines of
+#     testdata/ocr/calib_phrases.txt, then GPTQ), run on lowbit's own engine: file size, bits per weight, peak
 #     memory, latency (exact and --fast) next to ONNX Runtime's, and character accuracy
 #     (lowbit eval, with ONNX Runtime's beside it) on lines rendered from
 #     testdata/ocr/phrases.txt.
@@ -47,8 +48,19 @@ if [ -f "$REC" ] && command -v node >/dev/null; then
                   (100 * o.char_accuracy).toFixed(2).padStart(8) + "%");' \
       "$label" "$(stat -c %s "$model")" "$bits" "$mem" "$acc" "$bench" "$fast" "$ort_acc"
   }
+  # Calibration lines: other phrases than the evaluation lines.
+  CALIB=$OUT/ocr_calib
+  [ -f "$CALIB/labels.tsv" ] ||
+    bash scripts/render_ocr_lines.sh "$CALIB" testdata/ocr/calib_phrases.txt 2>/dev/null
+  "$LOWBIT" stats "$REC" --calib "$CALIB" --calib-task ocr -o "$OUT/rec.stats.safetensors" \
+    --json > "$OUT/rec.stats.json"
   ocr_row "fp32 (original)" "$REC" 32
-  for spec in "int8-per-channel:--scheme int8 --per-channel" "int4-groups-of-32:--scheme int4 --group-size 32"; do
+  for spec in "int8-per-channel:--scheme int8 --per-channel" \
+              "int4-g32:--scheme int4 --group-size 32" \
+              "int4-g32-gptq:--scheme int4 --group-size 32 --asymmetric --method gptq --stats $OUT/rec.stats.safetensors" \
+              "int4-chan-gptq:--scheme int4 --per-channel --asymmetric --method gptq --stats $OUT/rec.stats.safetensors" \
+              "int3-g32:--scheme int3 --group-size 32" \
+              "int3-g32-gptq:--scheme int3 --group-size 32 --method gptq --stats $OUT/rec.stats.safetensors"; do
     name=${spec%%:*}
     # shellcheck disable=SC2086
     "$LOWBIT" quantize "$REC" -o "$OUT/rec.$name.onnx" ${spec#*:} --report "$OUT/rec.$name.json" -q
@@ -56,8 +68,9 @@ if [ -f "$REC" ] && command -v node >/dev/null; then
     ocr_row "$name" "$OUT/rec.$name.onnx" "$bits"
   done
   echo "(quantized weights stay packed in lowbit's memory; --fast multiplies them with int8"
-  echo " activations. At 4 bits this small recognizer loses most of its accuracy with"
-  echo " round-to-nearest: docs/benchmarks.md has every scheme and the next steps)"
+  echo " activations. *-gptq: calibrated with \`lowbit stats\` on $(wc -l < "$CALIB/labels.tsv") lines of"
+  echo " other phrases ($(node -e 'console.log(require(process.argv[1]).seconds.toFixed(1))' "$PWD/$OUT/rec.stats.json") s) and GPTQ's codes; the plain rows are"
+  echo " round-to-nearest with searched clipping. docs/benchmarks.md has every scheme and method)"
   echo
 else
   echo "(node_deps is absent (scripts/setup_npm.sh): skipping the PaddleOCR part of the demo)"

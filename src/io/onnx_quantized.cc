@@ -614,6 +614,60 @@ std::vector<float> AxisFromFront(const float* x, const Shape& shape, int axis) {
   return out;
 }
 
+Status InsertInputScale(onnx::ModelProto& m, const std::string& weight,
+                        const std::vector<float>& s, int weight_rank,
+                        int64_t* stored_bytes) {
+  onnx::GraphProto& g = *m.mutable_graph();
+  std::vector<float> inv(s.size());
+  for (size_t i = 0; i < s.size(); ++i) inv[i] = 1.0f / s[i];
+  const int64_t n = static_cast<int64_t>(s.size());
+  int readers = 0;
+  for (int i = 0; i < g.node_size(); ++i) {
+    const onnx::NodeProto& nd = g.node(i);
+    if (nd.input_size() < 2 || nd.input(1) != weight) continue;
+    bool trans_a = false;
+    for (const auto& a : nd.attribute()) {
+      if (a.name() == "transA" && a.i() != 0) trans_a = true;
+    }
+    const std::string& op = nd.op_type();
+    if (!nd.domain().empty() ||
+        (op != "Conv" && op != "MatMul" && (op != "Gemm" || trans_a))) {
+      return InvalidArgument("weight '" + weight + "' is read by " + op +
+                             (trans_a ? " with transA" : "") +
+                             ": its input cannot take AWQ's scales");
+    }
+    const std::string tag =
+        weight + "/lowbit_awq" + (readers > 0 ? std::to_string(readers) : "");
+    Dims dims = {n};
+    if (op == "Conv") {
+      dims = {1, n};
+      for (int k = 2; k < weight_rank; ++k) dims.push_back(1);
+    }
+    AddInit(g, tag + "_inv_scale", onnx::TensorProto::FLOAT, dims, inv.data(),
+            inv.size() * 4, stored_bytes);
+    onnx::NodeProto mul;
+    mul.set_op_type("Mul");
+    mul.set_name(tag + "_input/Mul");
+    mul.add_input(nd.input(0));
+    mul.add_input(tag + "_inv_scale");
+    mul.add_output(tag + "_input");
+    g.mutable_node(i)->set_input(0, tag + "_input");
+    // Insert the Mul just before its reader.
+    *g.add_node() = mul;
+    for (int k = g.node_size() - 1; k > i; --k) {
+      g.mutable_node()->SwapElements(k, k - 1);
+    }
+    ++i;  // the reader moved one place on
+    ++readers;
+  }
+  if (readers == 0) {
+    return InvalidArgument("weight '" + weight +
+                           "' has no Conv, Gemm or "
+                           "MatMul reader for AWQ's scales");
+  }
+  return Status::Ok();
+}
+
 std::vector<int> CodePlaneWidths(int bits) {
   if (bits == 1 || bits == 2 || bits == 4 || bits >= 8) return {bits};
   std::vector<int> widths;

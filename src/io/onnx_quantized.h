@@ -59,6 +59,17 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
                                     int axis, const QuantizedTensor& q,
                                     OnnxEncoding encoding);
 
+// AWQ's input scaling (quant/awq.h): every Conv, Gemm or MatMul that reads
+// `weight` as input 1 gets its input 0 multiplied by 1/s first, one value
+// per input channel (a Conv's channels: [1, C, 1...] for a weight of rank
+// `weight_rank`; a MatMul's or Gemm's features: [K]), by a Mul node inserted
+// just before it ("<weight>/lowbit_awq_*"). InvalidArgument when a reader is
+// another operator or a Gemm with transA. Adds the bytes of the new
+// initializers to *stored_bytes.
+Status InsertInputScale(onnx::ModelProto& m, const std::string& weight,
+                        const std::vector<float>& s, int weight_rank,
+                        int64_t* stored_bytes);
+
 // The bit planes lowbit's decode form stores codes of `bits` bits in, low
 // bits first: one plane of 1, 2, 4 or 8 bits, or 3 = 2 + 1, 5 = 4 + 1,
 // 6 = 4 + 2, 7 = 4 + 2 + 1 (docs/formats.md §10).

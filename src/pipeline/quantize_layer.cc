@@ -2,13 +2,14 @@
 
 #include <algorithm>
 
+#include "quant/awq.h"
 #include "quant/gptq.h"
 #include "quant/quantize.h"
 
 namespace lowbit {
 
 Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
-                                  const QuantConfig& cfg,
+                                  int64_t taps, const QuantConfig& cfg,
                                   const std::string& method,
                                   const CalibLayer* stats,
                                   std::vector<float> imp, ThreadPool& pool) {
@@ -42,6 +43,20 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
     best.candidates["gptq"] = rep.gptq_error;
     return best;
   }
+  const bool awq_fits = taps >= 1 && cols % taps == 0;
+  if (method == "awq" && calibrated && awq_fits) {
+    LB_ASSIGN_OR_RETURN(
+        AwqResult a,
+        QuantizeAwq(w, shape, cfg, stats->xtx.data(), stats->x_abs_mean.data(),
+                    stats->groups, taps, AwqOptions{}, pool));
+    best.q = std::move(a.q);
+    best.method = "awq";
+    best.layer_error = a.layer_error;
+    best.candidates["mse" + weighted] = a.rtn_error;
+    best.candidates["awq"] = a.layer_error;
+    if (a.alpha > 0.0) best.input_scale = std::move(a.channel_scale);
+    return best;
+  }
   if (method == "auto" && calibrated) {
     // GPTQ's round-to-nearest start is the weighted mse fit: both at once.
     GptqReport rep;
@@ -57,6 +72,19 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
     if (cfg.scheme.kind == SchemeKind::kInt) {
       others.push_back({"hqq", MethodSpec{Method::kHqq}});
     }
+    if (awq_fits) {
+      LB_ASSIGN_OR_RETURN(AwqResult a,
+                          QuantizeAwq(w, shape, cfg, stats->xtx.data(),
+                                      stats->x_abs_mean.data(), stats->groups,
+                                      taps, AwqOptions{}, pool));
+      best.candidates["awq"] = a.layer_error;
+      if (a.layer_error < best.layer_error) {
+        best.q = std::move(a.q);
+        best.method = "awq";
+        best.layer_error = a.layer_error;
+        if (a.alpha > 0.0) best.input_scale = std::move(a.channel_scale);
+      }
+    }
     for (const auto& [name, spec] : others) {
       QuantConfig c = cfg;
       c.method = spec;
@@ -70,15 +98,18 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
         best.q = std::move(q);
         best.method = name;
         best.layer_error = e;
+        best.input_scale.clear();
       }
     }
     return best;
   }
   QuantConfig c = cfg;
-  if (method == "gptq" || method == "auto") c.method = MethodSpec{Method::kMse};
+  const bool needs_stats =
+      method == "gptq" || method == "auto" || method == "awq";
+  if (needs_stats) c.method = MethodSpec{Method::kMse};
   LB_ASSIGN_OR_RETURN(best.q, Quantize(w, shape, c, pool, imp));
   best.method = c.method.Name() + weighted;
-  if (!calibrated && (method == "gptq" || method == "auto")) {
+  if (!calibrated && needs_stats) {
     best.method += ", no statistics";
   }
   best.layer_error = error_of(best.q);

@@ -5,7 +5,9 @@
 //     weighted by the statistics' E[x^2] per column when given (or by
 //     --importance);
 //   gptq: GPTQ (quant/gptq.h) on the weighted mse scales;
-//   auto: of mse (weighted), hqq and gptq, the codes with the lowest
+//   awq: AWQ (quant/awq.h): input channels scaled by s, the codes of W s;
+//     the caller scales the layer's input by 1/s (io/onnx_quantized.h);
+//   auto: of mse (weighted), hqq, awq and gptq, the codes with the lowest
 //     layer-output error tr(D H D^T) on the statistics.
 // Without statistics, gptq and auto fall back to mse (the report says so).
 #pragma once
@@ -30,13 +32,17 @@ struct LayerChoice {
   // and of every candidate tried, by method name.
   double layer_error = -1.0;
   std::map<std::string, double> candidates;
+  // AWQ: s per input channel (the codes are those of W s); empty otherwise.
+  std::vector<float> input_scale;
 };
 
-// w: rows x cols (rows = output channels). `importance` (one per column, or
-// empty) overrides the statistics' weighting. `method` is checked by the
-// caller (ConfigFor); cfg.method holds the fit for minmax/percentile/mse/hqq.
+// w: rows x cols (rows = output channels), `taps` columns per input
+// channel (a Conv's kernel size; 1 for MatMul/Gemm). `importance` (one per
+// column, or empty) overrides the statistics' weighting. `method` is checked by
+// the caller (ConfigFor); cfg.method holds the fit for
+// minmax/percentile/mse/hqq.
 Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
-                                  const QuantConfig& cfg,
+                                  int64_t taps, const QuantConfig& cfg,
                                   const std::string& method,
                                   const CalibLayer* stats,
                                   std::vector<float> importance,

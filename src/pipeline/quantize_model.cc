@@ -31,7 +31,9 @@ Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
   c.scheme = *scheme;
   LB_ASSIGN_OR_RETURN(
       c.method,
-      ParseMethod(o.method == "gptq" || o.method == "auto" ? "mse" : o.method));
+      ParseMethod(o.method == "gptq" || o.method == "auto" || o.method == "awq"
+                      ? "mse"
+                      : o.method));
   if (o.per_tensor) c.granularity = static_cast<int>(Granularity::kTensor);
   if (o.per_channel) c.granularity = static_cast<int>(Granularity::kChannel);
   if (o.group_size != 0) {
@@ -106,7 +108,8 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
     return InvalidArgument("--calib and --stats exclude each other");
   }
   const bool calibrated = !o.calib.empty() || !o.stats.empty();
-  if ((o.method == "gptq" || o.method == "auto") && !calibrated) {
+  if ((o.method == "gptq" || o.method == "auto" || o.method == "awq") &&
+      !calibrated) {
     return InvalidArgument("--method " + o.method +
                            " needs calibration data: --calib DIR (samples) or "
                            "--stats FILE (from lowbit stats)");

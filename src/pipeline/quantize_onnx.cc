@@ -123,12 +123,23 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     }
     if (cl != nullptr) ++matched;
     Row r;
-    auto choice = QuantizeLayer(front.data(), R, C, cfg, o.method, cl,
+    // Columns per input channel: a Conv's kernel size.
+    const int64_t taps =
+        use.op == "Conv" && t->shape.size() >= 3
+            ? NumElements(t->shape) / (t->shape[0] * t->shape[1])
+            : 1;
+    auto choice = QuantizeLayer(front.data(), R, C, taps, cfg, o.method, cl,
                                 std::move(imp), pool);
     if (!choice.ok()) {
       return choice.status().WithPrefix(o.model + ": weight '" + t->name + "'");
     }
     r.method = choice->method;
+    if (!choice->input_scale.empty()) {
+      LB_RETURN_IF_ERROR(
+          InsertInputScale(m->proto(), t->name, choice->input_scale,
+                           static_cast<int>(t->shape.size()), &r.stored)
+              .WithPrefix(o.model));
+    }
     r.layer_error = choice->layer_error;
     r.candidates = choice->candidates;
     Result<QuantizedTensor> q = std::move(choice->q);
@@ -148,7 +159,7 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     r.encoding = OnnxEncodingName(w->encoding);
     r.written = w->op;
     r.params = NumElements(t->shape);
-    r.stored = w->stored_bytes;
+    r.stored += w->stored_bytes;
     total.Merge(r.err);
     params += r.params;
     stored += r.stored;

@@ -144,8 +144,12 @@ Result<SensitivityResult> MeasureSensitivity(
     ls.params = rows * cols;
     for (const std::string& spec : candidates) {
       LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigForSpec(o, spec));
-      auto choice =
-          QuantizeLayer(front.data(), rows, cols, cfg, o.method, cl, {}, pool);
+      const int64_t taps =
+          use.op == "Conv" && t->shape.size() >= 3
+              ? NumElements(t->shape) / (t->shape[0] * t->shape[1])
+              : 1;
+      auto choice = QuantizeLayer(front.data(), rows, cols, taps, cfg, o.method,
+                                  cl, {}, pool);
       if (!choice.ok()) {
         return choice.status().WithPrefix(o.model + ": weight '" + t->name +
                                           "'");
@@ -158,7 +162,18 @@ Result<SensitivityResult> MeasureSensitivity(
                           pipeline_internal::OnnxStoredBytes(
                               o.onnx_format, choice->q, m->opset(), t->shape,
                               use.channel_axis, use.op));
-      const std::vector<float> deq = Dequantize(choice->q);
+      std::vector<float> deq = Dequantize(choice->q);
+      if (!choice->input_scale.empty()) {  // AWQ: W s / s, and the Mul's bytes
+        const int64_t groups = static_cast<int64_t>(
+            choice->input_scale.size() / static_cast<size_t>(cols / taps));
+        const int64_t rg = rows / std::max<int64_t>(1, groups),
+                      ch = cols / taps;
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* sg = choice->input_scale.data() + (r / rg) * ch;
+          for (int64_t c = 0; c < cols; ++c) deq[r * cols + c] /= sg[c / taps];
+        }
+        c.stored_bytes += static_cast<int64_t>(choice->input_scale.size()) * 4;
+      }
       const std::vector<float> back =
           AxisFromFront(deq.data(), t->shape, use.channel_axis);
       graph::Tensor w = graph::Tensor::Zeros(DType::kF32, t->shape);

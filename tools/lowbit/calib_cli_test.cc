@@ -55,6 +55,24 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
     }
     EXPECT_EQ(gptq, 4) << scheme;  // emb.w is not quantized without --gather
   }
+  // AWQ: never above round-to-nearest's layer error; each reader of a scaled
+  // weight gets a Mul on its input, and the file still computes the model.
+  const nlohmann::json awq =
+      RunJson("quantize " + P("tiny.onnx") + " -o " + P("awq.onnx") +
+              " --scheme int3 --per-channel --method awq --stats " +
+              P("s.safetensors") + " --json");
+  for (const auto& w : awq["weights"]) {
+    if (!w.contains("layer_error")) continue;
+    EXPECT_EQ(w["method"], "awq") << w.dump();
+    EXPECT_LE(w["layer_error"].get<double>(),
+              w["layer_error_by_method"]["mse (weighted)"].get<double>())
+        << w.dump();
+  }
+  WriteRandom(P("xa.npy"), {1, 4, 6, 6}, 98);
+  const nlohmann::json ca =
+      RunJson("eval " + P("awq.onnx") + " --task compare --reference " +
+              P("tiny.onnx") + " --input x=" + P("xa.npy") + " --json");
+  EXPECT_GT(ca["outputs"][0]["cosine"].get<double>(), 0.9) << ca.dump();
   // auto keeps, per layer, the method of lowest layer-output error.
   const nlohmann::json a =
       RunJson("quantize " + P("tiny.onnx") + " -o " + P("auto.onnx") +
@@ -69,7 +87,7 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
       lowest = std::min(lowest, e.get<double>());
     }
     EXPECT_EQ(w["layer_error"].get<double>(), lowest) << w.dump();
-    EXPECT_EQ(w["layer_error_by_method"].size(), 3u) << w.dump();
+    EXPECT_EQ(w["layer_error_by_method"].size(), 4u) << w.dump();
     EXPECT_EQ(w["layer_error_by_method"][w["method"].get<std::string>()],
               w["layer_error"])
         << w.dump();

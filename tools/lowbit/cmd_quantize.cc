@@ -80,8 +80,9 @@ Runner AddQuantize(CLI::App& app) {
          "schemes: half-quadratic l_p fit, data-free); with --calib or "
          "--stats (ONNX): gptq (GPTQ, arXiv 2210.17323: codes on mse's "
          "scales, each column's rounding error compensated by the next "
-         "ones) or auto (per layer, the lowest layer-output error of mse, "
-         "hqq and gptq)")
+         "ones), awq (AWQ, arXiv 2306.00978: salient input channels scaled "
+         "up, their inputs down by a Mul) or auto (per layer, the lowest "
+         "layer-output error of mse, hqq, awq and gptq)")
       ->capture_default_str();
   sub->add_option(
          "--scale-dtype", o->scale_dtype,
