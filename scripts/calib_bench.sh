@@ -6,7 +6,7 @@
 #  2. `lowbit stats` on the calibration lines (timed: forward passes and statistics);
 #  3. the recognizer at each scheme with each method: minmax (round to nearest of the range),
 #     mse (data-free clipping search + least-squares refit), hqq (data-free, quant/hqq.h), mse
-#     weighted by the statistics' E[x^2], gptq, auto (per layer the lowest layer-output error); character accuracy by tools/ort/ocr_rec_eval.js on the written file;
+#     weighted by the statistics' E[x^2], awq, gptq, auto (per layer the lowest layer-output error); character accuracy by tools/ort/ocr_rec_eval.js on the written file;
 #  4. the detector at a few schemes, calibrated on the calibration page: probability-map cosine
 #     to fp32 and text regions found on the evaluation page (tools/ort/ocr_det_eval.js).
 # Prints Markdown tables. Needs scripts/setup_npm.sh.
@@ -55,6 +55,7 @@ METHODS=(
   "mse|--method mse"
   "hqq|--method hqq"
   "mse, weighted|--method mse --stats $OUT/rec.stats.safetensors"
+  "awq|--method awq --stats $OUT/rec.stats.safetensors"
   "gptq|--method gptq --stats $OUT/rec.stats.safetensors"
   "auto|--method auto --stats $OUT/rec.stats.safetensors"
 )

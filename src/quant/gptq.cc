@@ -9,6 +9,7 @@
 #include "kernels/encode.h"
 #include "kernels/linalg.h"
 #include "kernels/sgemm.h"
+#include "quant/group_fit.h"
 #include "quant/quantize.h"
 
 namespace lowbit {
@@ -134,7 +135,7 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
       Quantize(w, shape, cfg, pool,
                any ? std::span<const float>(imp) : std::span<const float>()));
   if (report != nullptr) report->rtn_error = LayerOutputError(w, q, h, groups);
-  const Params prm = ReadParams(q);
+  Params prm = ReadParams(q);
   const std::vector<float> table =
       q.scheme.kind == SchemeKind::kInt ? std::vector<float>() : LevelTable(q);
   const bool is_int = q.scheme.kind == SchemeKind::kInt;
@@ -143,8 +144,14 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
       q.granularity == Granularity::kTensor ? cols : q.group_size;
   std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
 
+  const bool dynamic = !opt.act_order && !opt.static_groups &&
+                       q.granularity == Granularity::kGroup;
+  QuantConfig resolved = cfg;
+  LB_RETURN_IF_ERROR(resolved.Resolve(cols));
+  const MethodSpec fit_method = resolved.method;
   // One group of rows at a time; groups spread over the threads.
   pool.ParallelFor(groups, 1, [&](int64_t g0, int64_t g1) {
+    std::vector<float> vals(static_cast<size_t>(gsize));
     std::vector<float> u(static_cast<size_t>(hsz));
     std::vector<float> wt(static_cast<size_t>(cols * rg));
     std::vector<float> err(static_cast<size_t>(opt.block * rg));
@@ -190,6 +197,18 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
         const int64_t i2 = std::min(cols, i1 + opt.block);
         for (int64_t i = i1; i < i2; ++i) {
           const int64_t col = perm[i], grp = col / gsize;
+          if (dynamic && col % gsize == 0) {  // perm is the identity here
+            const int64_t n = std::min(gsize, cols - col);
+            for (int64_t r = 0; r < rg; ++r) {
+              for (int64_t k = 0; k < n; ++k) vals[k] = wt[(i + k) * rg + r];
+              const GroupFit fit =
+                  FitGroup(vals.data(), any ? imp.data() + col : nullptr, n,
+                           q.scheme, q.symmetric, fit_method, q.scale_type);
+              const int64_t at = (g * rg + r) * prm.gpr + grp;
+              prm.scale[at] = fit.scale;
+              if (is_int) prm.zero[at] = fit.zero;
+            }
+          }
           const float pivot = u[i * cols + i];
           float* wi = wt.data() + i * rg;
           float* ei = err.data() + (i - i1) * rg;
@@ -235,6 +254,19 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
   for (int64_t r = 0; r < rows; ++r) {
     PackBits(codes.data() + r * cols, cols, q.scheme.bits,
              q.codes.data() + r * q.code_row_bytes());
+  }
+  if (dynamic) {  // the refitted parameters
+    std::copy(prm.scale.begin(), prm.scale.end(), q.scales.begin());
+    if (!q.symmetric && is_int) {
+      std::vector<uint8_t> z(static_cast<size_t>(prm.gpr));
+      for (int64_t r = 0; r < q.scale_rows(); ++r) {
+        for (int64_t k = 0; k < prm.gpr; ++k) {
+          z[k] = static_cast<uint8_t>(prm.zero[r * prm.gpr + k]);
+        }
+        PackBits(z.data(), prm.gpr, q.scheme.bits,
+                 q.zeros.data() + r * q.zero_row_bytes());
+      }
+    }
   }
   q.method = "gptq/" + q.method;
   if (report != nullptr) report->gptq_error = LayerOutputError(w, q, h, groups);

@@ -29,6 +29,10 @@ struct GptqOptions {
   double damp = 0.01;     // of the mean diagonal, added to the diagonal
   int64_t block = 128;    // columns per lazy batch update
   bool act_order = true;  // columns by decreasing H_ii (static groups)
+  // Without act-order: refit each group's scale (and zero point) when its
+  // first column is reached, from the weights as the earlier columns' errors
+  // left them (the paper's original grouping), instead of fixing them first.
+  bool static_groups = true;
 };
 
 // The proxy of the layer-output error, sum over groups of tr(D H D^T) with D

@@ -42,6 +42,13 @@ std::vector<float> CorrelatedHessian(int64_t cols, int64_t n,
   return h;
 }
 
+std::vector<float> Diag(const std::vector<float>& h) {
+  const int64_t n = static_cast<int64_t>(std::sqrt(double(h.size())));
+  std::vector<float> d(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) d[i] = h[i * n + i];
+  return d;
+}
+
 std::vector<float> RandomWeights(int64_t rows, int64_t cols,
                                  std::mt19937& rng) {
   std::normal_distribution<float> nd(0.0f, 0.1f);
@@ -111,7 +118,10 @@ TEST(Gptq, BeatsRoundToNearestOnCorrelatedInputs) {
         SchemeCase{"nf4", 32, true}, SchemeCase{"fp4_e2m1", 32, true},
         SchemeCase{"fp8_e4m3", 0, true}, SchemeCase{"ternary", 0, true},
         SchemeCase{"binary", 0, true}}) {
-    for (bool act_order : {true, false}) {
+    for (int order = 0; order < 3; ++order) {
+      // act-order with static groups; natural order, static groups; natural
+      // order with each group refitted when reached.
+      const bool act_order = order == 0;
       QuantConfig cfg;
       cfg.scheme = *ParseScheme(sc.scheme);
       cfg.granularity = static_cast<int>(sc.group > 0 ? Granularity::kGroup
@@ -120,6 +130,7 @@ TEST(Gptq, BeatsRoundToNearestOnCorrelatedInputs) {
       if (cfg.scheme.SupportsAsymmetric()) cfg.symmetric = sc.symmetric;
       GptqOptions opt;
       opt.act_order = act_order;
+      opt.static_groups = order < 2;
       opt.block = 32;
       GptqReport rep;
       auto q = QuantizeGptq(w.data(), {rows, cols}, cfg, h.data(), 1, opt, pool,
@@ -131,11 +142,16 @@ TEST(Gptq, BeatsRoundToNearestOnCorrelatedInputs) {
       EXPECT_NEAR(rep.gptq_error, LayerOutputError(w.data(), *q, h.data(), 1),
                   1e-9 * rtn);
       EXPECT_LT(rep.gptq_error, rep.rtn_error)
-          << sc.scheme << " g" << sc.group << " act_order " << act_order;
+          << sc.scheme << " g" << sc.group << " order " << order;
       EXPECT_LT(rep.gptq_error, rtn)
-          << sc.scheme << " g" << sc.group << " act_order " << act_order;
-      // Same scales as the weighted search: only the codes differ.
+          << sc.scheme << " g" << sc.group << " order " << order;
       EXPECT_EQ(q->scales.size(), plain->scales.size());
+      // Static groups: the weighted search's scales, only the codes differ.
+      if (order < 2 || sc.group == 0) {
+        auto weighted = Quantize(w.data(), {rows, cols}, cfg, pool, Diag(h));
+        ASSERT_TRUE(weighted.ok());
+        EXPECT_EQ(q->scales, weighted->scales) << sc.scheme << " " << order;
+      }
     }
   }
 }

@@ -11,13 +11,17 @@ int main(int argc, char** argv) {
   using namespace lowbit;
   CLI::App app{
       "lowbit " LOWBIT_VERSION
-      ": quantize the weights of a neural-network model (safetensors or GGUF) "
-      "to\n"
-      "few bits and report what it costs in error and saves in bytes.\n\n"
+      ": quantize the weights of a neural-network model (ONNX, safetensors "
+      "or GGUF)\n"
+      "to few bits, run it, and report what it costs in error and saves in "
+      "bytes.\n\n"
       "  lowbit inspect model.safetensors\n"
       "  lowbit quantize model.safetensors -o model.int4.safetensors --scheme "
       "int4\n"
       "  lowbit quantize model.gguf -o model.q4k.gguf --scheme q4_k\n"
+      "  lowbit stats model.onnx --calib samples/ -o model.stats.safetensors\n"
+      "  lowbit quantize model.onnx -o model.int4.onnx --scheme int4 --method "
+      "gptq --stats model.stats.safetensors\n"
       "  lowbit report model.safetensors model.int4.safetensors --json\n"
       "  lowbit convert model.q4k.gguf -o model.f32.safetensors\n"
       "  lowbit run model.onnx --input x=image.npy --output-dir out/\n\n"
