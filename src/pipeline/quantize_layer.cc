@@ -8,6 +8,12 @@
 
 namespace lowbit {
 
+int64_t WeightTaps(const std::string& op, const Shape& shape) {
+  return op == "Conv" && shape.size() >= 3
+             ? NumElements(shape) / (shape[0] * shape[1])
+             : 1;
+}
+
 Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
                                   int64_t taps, const QuantConfig& cfg,
                                   const std::string& method,
@@ -32,17 +38,6 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
                : -1.0;
   };
   const bool calibrated = stats != nullptr;
-  if (method == "gptq" && calibrated) {
-    GptqReport rep;
-    LB_ASSIGN_OR_RETURN(
-        best.q, QuantizeGptq(w, shape, cfg, stats->xtx.data(), stats->groups,
-                             GptqOptions{}, pool, &rep));
-    best.method = "gptq";
-    best.layer_error = rep.gptq_error;
-    best.candidates["mse" + weighted] = rep.rtn_error;
-    best.candidates["gptq"] = rep.gptq_error;
-    return best;
-  }
   const bool awq_fits = taps >= 1 && cols % taps == 0;
   if (method == "awq" && calibrated && awq_fits) {
     LB_ASSIGN_OR_RETURN(
@@ -57,7 +52,7 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
     if (a.alpha > 0.0) best.input_scale = std::move(a.channel_scale);
     return best;
   }
-  if (method == "auto" && calibrated) {
+  if ((method == "gptq" || method == "auto") && calibrated) {
     // GPTQ's round-to-nearest start is the weighted mse fit: both at once.
     GptqReport rep;
     LB_ASSIGN_OR_RETURN(
@@ -67,6 +62,7 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
     best.layer_error = rep.gptq_error;
     best.candidates["gptq"] = rep.gptq_error;
     best.candidates["mse" + weighted] = rep.rtn_error;
+    if (method == "gptq") return best;
     std::vector<std::pair<std::string, MethodSpec>> others = {
         {"mse" + weighted, MethodSpec{Method::kMse}}};
     if (cfg.scheme.kind == SchemeKind::kInt) {

@@ -36,6 +36,9 @@ struct LayerChoice {
   std::vector<float> input_scale;
 };
 
+// Columns per input channel of an ONNX weight: a Conv's kernel size, else 1.
+int64_t WeightTaps(const std::string& op, const Shape& shape);
+
 // w: rows x cols (rows = output channels), `taps` columns per input
 // channel (a Conv's kernel size; 1 for MatMul/Gemm). `importance` (one per
 // column, or empty) overrides the statistics' weighting. `method` is checked by

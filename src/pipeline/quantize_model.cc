@@ -89,6 +89,20 @@ Result<QuantConfig> ConfigForSpec(const QuantizeModelOptions& o,
   return ConfigFor(c, parts[0]);
 }
 
+Result<std::unique_ptr<CalibStatsFile>> CalibrationStats(
+    const QuantizeModelOptions& o) {
+  if (!o.stats.empty()) return CalibStatsFile::Open(o.stats);
+  if (o.calib.empty()) return std::unique_ptr<CalibStatsFile>();
+  CalibOptions co;
+  co.model = o.model;
+  co.calib_dir = o.calib;
+  co.task = o.calib_task;
+  co.threads = o.threads;
+  co.max_samples = o.calib_samples;
+  LB_ASSIGN_OR_RETURN(CalibResult cr, CollectCalibStats(co));
+  return CalibStatsFile::FromLayers(cr.layers, cr.info, "--calib " + o.calib);
+}
+
 Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   if (o.per_tensor + o.per_channel + (o.group_size != 0) > 1) {
     return InvalidArgument(
@@ -150,20 +164,8 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   using namespace pipeline_internal;
   if (gguf) return QuantizeGgufModel(o, sel, imp.get());
   if (HasOnnxExtension(o.model)) {
-    std::unique_ptr<CalibStatsFile> stats;
-    if (!o.stats.empty()) {
-      LB_ASSIGN_OR_RETURN(stats, CalibStatsFile::Open(o.stats));
-    } else if (!o.calib.empty()) {
-      CalibOptions co;
-      co.model = o.model;
-      co.calib_dir = o.calib;
-      co.task = o.calib_task;
-      co.threads = o.threads;
-      co.max_samples = o.calib_samples;
-      LB_ASSIGN_OR_RETURN(CalibResult cr, CollectCalibStats(co));
-      stats =
-          CalibStatsFile::FromLayers(cr.layers, cr.info, "--calib " + o.calib);
-    }
+    LB_ASSIGN_OR_RETURN(std::unique_ptr<CalibStatsFile> stats,
+                        CalibrationStats(o));
     if (o.target_bpw <= 0.0) {
       return QuantizeOnnxModel(o, sel, imp.get(), stats.get());
     }

@@ -14,11 +14,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "io/calib_stats_file.h"
 #include "quant/config.h"
 
 namespace lowbit {
@@ -67,6 +69,11 @@ struct QuantizeModelOptions {
 // "int3:g32:asym"); without a suffix the command's own options apply.
 Result<QuantConfig> ConfigForSpec(const QuantizeModelOptions& o,
                                   const std::string& spec);
+
+// The calibration statistics the options name: --stats read, --calib
+// collected on lowbit's engine, or null when neither is given.
+Result<std::unique_ptr<CalibStatsFile>> CalibrationStats(
+    const QuantizeModelOptions& o);
 
 struct QuantizeModelResult {
   nlohmann::json report;  // per-tensor and total figures (`--json`)

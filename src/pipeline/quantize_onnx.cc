@@ -124,10 +124,7 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     if (cl != nullptr) ++matched;
     Row r;
     // Columns per input channel: a Conv's kernel size.
-    const int64_t taps =
-        use.op == "Conv" && t->shape.size() >= 3
-            ? NumElements(t->shape) / (t->shape[0] * t->shape[1])
-            : 1;
+    const int64_t taps = WeightTaps(use.op, t->shape);
     auto choice = QuantizeLayer(front.data(), R, C, taps, cfg, o.method, cl,
                                 std::move(imp), pool);
     if (!choice.ok()) {

@@ -81,18 +81,8 @@ Result<SensitivityResult> MeasureSensitivity(
   const auto weights = m->Weights(o.gather);
   std::unique_ptr<CalibStatsFile> own;
   const CalibStatsFile* stats = given;
-  if (stats == nullptr && !o.stats.empty()) {
-    LB_ASSIGN_OR_RETURN(own, CalibStatsFile::Open(o.stats));
-    stats = own.get();
-  } else if (stats == nullptr) {
-    CalibOptions co;
-    co.model = o.model;
-    co.calib_dir = o.calib;
-    co.task = o.calib_task;
-    co.threads = o.threads;
-    co.max_samples = o.calib_samples;
-    LB_ASSIGN_OR_RETURN(CalibResult cr, CollectCalibStats(co));
-    own = CalibStatsFile::FromLayers(cr.layers, cr.info, "--calib " + o.calib);
+  if (stats == nullptr) {
+    LB_ASSIGN_OR_RETURN(own, CalibrationStats(o));
     stats = own.get();
   }
   const int64_t n =
@@ -144,10 +134,7 @@ Result<SensitivityResult> MeasureSensitivity(
     ls.params = rows * cols;
     for (const std::string& spec : candidates) {
       LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigForSpec(o, spec));
-      const int64_t taps =
-          use.op == "Conv" && t->shape.size() >= 3
-              ? NumElements(t->shape) / (t->shape[0] * t->shape[1])
-              : 1;
+      const int64_t taps = WeightTaps(use.op, t->shape);
       auto choice = QuantizeLayer(front.data(), rows, cols, taps, cfg, o.method,
                                   cl, {}, pool);
       if (!choice.ok()) {

@@ -257,10 +257,7 @@ void Im2colConv(KernelContext& c, const ConvDims& cd, const float* x,
   const int64_t ow = w.out[2], rows = w.out[0] * w.out[1];
   const int64_t items = cd.n * cd.g;
   const int threads = c.pool().num_threads();
-  int64_t tile = std::clamp<int64_t>(kColBudget / (kdim * ow), 1, rows);
-  if (threads > 1 && items < 2 * threads) {
-    tile = std::min(tile, CeilDiv(rows, CeilDiv(2 * threads, items)));
-  }
+  const int64_t tile = RowTile(kdim * ow, rows, threads, items);
   const int64_t tiles = CeilDiv(rows, tile), per_slot = kdim * tile * ow;
   float* cols = c.ws().Take<float>(per_slot * threads);
   c.pool().ParallelForSlots(

@@ -18,6 +18,20 @@ constexpr int64_t kColBudget = int64_t{1} << 17;
 
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Rows per tile of a patch matrix of `row_floats` floats per row (of `rows`),
+// within kColBudget, and small enough that `items` images x groups give every
+// thread at least two tiles.
+inline int64_t RowTile(int64_t row_floats, int64_t rows, int threads,
+                       int64_t items) {
+  int64_t tile = kColBudget / row_floats;
+  tile = tile < 1 ? 1 : (tile > rows ? rows : tile);
+  if (threads > 1 && items < 2 * threads) {
+    const int64_t cap = CeilDiv(rows, CeilDiv(2 * threads, items));
+    tile = tile < cap ? tile : cap;
+  }
+  return tile;
+}
+
 struct ConvDims {
   Window w;
   int64_t n = 0, c = 0, m = 0, g = 1;

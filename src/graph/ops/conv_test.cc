@@ -366,6 +366,20 @@ TEST(ConvTransposeOp, HandComputed) {
                                                  4, 4, 3, 3, 4, 4}));
 }
 
+// Runs a ConvTranspose case and compares it with the reference.
+void CheckTranspose(const OpCase& oc, int64_t n, int64_t m, int64_t group,
+                    bool bias, const Geo& g, const V& out_sp) {
+  Shape shape = {n, m};
+  shape.insert(shape.end(), out_sp.begin(), out_sp.end());
+  auto res = RunOp(oc);
+  ASSERT_TRUE(res.ok()) << Describe(oc) << ": " << res.status().message();
+  ExpectClose(
+      (*res)[0], shape,
+      RefConvTranspose(oc.inputs[0], oc.inputs[1],
+                       bias ? &oc.inputs[2] : nullptr, group, g, out_sp),
+      Describe(oc));
+}
+
 TEST(ConvTransposeOp, RandomShapesMatchReference) {
   std::mt19937 rng(5);
   auto pick = [&](int64_t lo, int64_t hi) {
@@ -425,15 +439,7 @@ TEST(ConvTransposeOp, RandomShapesMatchReference) {
                                      : mode == 3 ? "SAME_LOWER"
                                                  : "VALID");
     }
-    Shape shape = {n, m};
-    shape.insert(shape.end(), out_sp.begin(), out_sp.end());
-    auto res = RunOp(oc);
-    ASSERT_TRUE(res.ok()) << Describe(oc) << ": " << res.status().message();
-    ExpectClose(
-        (*res)[0], shape,
-        RefConvTranspose(oc.inputs[0], oc.inputs[1],
-                         bias ? &oc.inputs[2] : nullptr, group, g, out_sp),
-        Describe(oc));
+    CheckTranspose(oc, n, m, group, bias, g, out_sp);
     if (HasFailure()) return;
   }
 }
@@ -477,15 +483,7 @@ TEST(ConvTransposeOp, KernelEqualToStrideMatchesReference) {
     oc.attrs["strides"] = AInts(g.s);
     oc.attrs["dilations"] = AInts(g.d);
     oc.attrs["pads"] = AInts(pads);
-    Shape shape = {n, m};
-    shape.insert(shape.end(), out_sp.begin(), out_sp.end());
-    auto res = RunOp(oc);
-    ASSERT_TRUE(res.ok()) << Describe(oc) << ": " << res.status().message();
-    ExpectClose(
-        (*res)[0], shape,
-        RefConvTranspose(oc.inputs[0], oc.inputs[1],
-                         bias ? &oc.inputs[2] : nullptr, group, g, out_sp),
-        Describe(oc));
+    CheckTranspose(oc, n, m, group, bias, g, out_sp);
     if (HasFailure()) return;
   }
 }

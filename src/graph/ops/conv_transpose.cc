@@ -40,10 +40,7 @@ void TiledConvTranspose(KernelContext& c, const ConvDims& cd, const float* x,
   const int64_t rows = w.in[0] * w.in[1], iw = w.in[2], ow = w.out[2];
   const int threads = c.pool().num_threads();
   const int64_t items = cd.n * cd.g;
-  int64_t tile = std::clamp<int64_t>(kColBudget / (mk * iw), 1, rows);
-  if (threads > 1 && items < 2 * threads) {
-    tile = std::min(tile, CeilDiv(rows, CeilDiv(2 * threads, items)));
-  }
+  const int64_t tile = RowTile(mk * iw, rows, threads, items);
   const int64_t tiles = CeilDiv(rows, tile), per_slot = mk * tile * iw;
   float* cols = c.ws().Take<float>(per_slot * threads);
   c.pool().ParallelForSlots(
