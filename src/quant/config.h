@@ -32,7 +32,9 @@ struct QuantConfig {
   // Unset (<0 / nullopt-like) fields take the scheme's defaults in Resolve().
   int granularity = -1;    // -1: default, else a Granularity value
   int64_t group_size = 0;  // 0: default
-  int symmetric = -1;  // -1: default (symmetric), 0: asymmetric, 1: symmetric
+  // -1: default (asymmetric for int2 and int4, else symmetric), 0:
+  // asymmetric, 1: symmetric.
+  int symmetric = -1;
   MethodSpec method;
   ScaleType scale_type = ScaleType::kAuto;
   uint64_t seed = 0x10b17;  // k-means++ seeding

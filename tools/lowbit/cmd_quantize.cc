@@ -67,10 +67,12 @@ Runner AddQuantize(CLI::App& app) {
       "one scale per N consecutive inputs (power of two >= 16)");
   pt->excludes(pc)->excludes(gs);
   pc->excludes(gs);
-  auto* sy =
-      sub->add_flag("--symmetric", o->symmetric, "no zero point (default)");
-  auto* as = sub->add_flag("--asymmetric", o->asymmetric,
-                           "integer zero point per group (int2..int8 only)");
+  auto* sy = sub->add_flag("--symmetric", o->symmetric,
+                           "no zero point (default, except int2 and int4)");
+  auto* as = sub->add_flag(
+      "--asymmetric", o->asymmetric,
+      "integer zero point per group (int2..int8 only; the default for int2 "
+      "and int4)");
   sy->excludes(as);
   sub->add_option(
          "--method", o->method,
