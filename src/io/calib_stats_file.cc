@@ -81,7 +81,10 @@ Result<std::unique_ptr<CalibStatsFile>> CalibStatsFile::Open(
   if (meta.contains("samples") && meta["samples"].is_number_integer()) {
     f->info_.samples = meta["samples"].get<int64_t>();
   }
-  for (const auto& [name, j] : meta["layers"].items()) {
+  for (const auto& item : meta["layers"].items()) {
+    // Named copies: lambdas may not capture structured bindings (clang 14).
+    const std::string name = item.key();
+    const nlohmann::json& j = item.value();
     auto num = [&](const char* k) -> int64_t {
       return j.is_object() && j.contains(k) && j[k].is_number_integer()
                  ? j[k].get<int64_t>()
