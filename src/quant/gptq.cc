@@ -162,8 +162,10 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
       for (int64_t i = 0; i < cols; ++i) diag[i] = hg[i * cols + i];
       std::iota(perm.begin(), perm.end(), 0);
       if (opt.act_order) {
-        std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-          return diag[a] > diag[b];
+        // Ties by column: the same order as a stable sort, without its
+        // temporary buffer.
+        std::sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
+          return diag[a] > diag[b] || (diag[a] == diag[b] && a < b);
         });
       }
       double mean = 0.0;
