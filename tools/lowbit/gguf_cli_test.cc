@@ -618,8 +618,11 @@ TEST_F(GgufCli, Stories260K) {
   const auto rep = RunJson("report " + src + " " + P("q8.gguf") + " --json");
   ASSERT_TRUE(rep.contains("total"));
   EXPECT_GT(rep["total"]["cosine"].get<double>(), 0.99);
-  EXPECT_DOUBLE_EQ(rep["total"]["mse"].get<double>(),
-                   q8["total"]["mse"].get<double>());
+  // The same sum, in chunks whose order the thread pool's stealing decides:
+  // equal up to rounding.
+  EXPECT_NEAR(rep["total"]["mse"].get<double>(),
+              q8["total"]["mse"].get<double>(),
+              1e-12 * q8["total"]["mse"].get<double>());
   {
     auto in = GgufFile::Open(src);
     ASSERT_TRUE(in.ok());
