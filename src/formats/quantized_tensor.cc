@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/half.h"
 #include "formats/bitpack.h"
 
 namespace lowbit {
@@ -28,6 +29,16 @@ std::optional<ScaleType> ParseScaleType(const std::string& s) {
   return std::nullopt;
 }
 
+std::string_view ZeroTypeName(ZeroType t) {
+  return t == ZeroType::kF16 ? "f16" : "code";
+}
+
+std::optional<ZeroType> ParseZeroType(const std::string& s) {
+  if (s == "code" || s == "int") return ZeroType::kCode;
+  if (s == "f16" || s == "float") return ZeroType::kF16;
+  return std::nullopt;
+}
+
 static int ScaleBits(ScaleType t) {
   switch (t) {
     case ScaleType::kF16:
@@ -44,7 +55,37 @@ int64_t QuantizedTensor::code_row_bytes() const {
 }
 
 int64_t QuantizedTensor::zero_row_bytes() const {
+  if (zero_type == ZeroType::kF16) return 2 * groups_per_row();
   return PackedRowBytes(groups_per_row(), scheme.bits);
+}
+
+float ZeroPointAt(const QuantizedTensor& q, int64_t srow, int64_t g) {
+  if (q.scheme.kind != SchemeKind::kInt) return 0.0f;
+  if (q.symmetric) return static_cast<float>(1 << (q.scheme.bits - 1));
+  const uint8_t* z = q.zeros.data() + srow * q.zero_row_bytes();
+  if (q.zero_type == ZeroType::kF16) {
+    return F16ToF32(static_cast<uint16_t>(z[2 * g] | (z[2 * g + 1] << 8)));
+  }
+  return static_cast<float>(CodeAt(z, g, q.scheme.bits));
+}
+
+void SetZeroPoint(QuantizedTensor& q, int64_t srow, int64_t g, float z) {
+  uint8_t* row = q.zeros.data() + srow * q.zero_row_bytes();
+  if (q.zero_type == ZeroType::kF16) {
+    const uint16_t h = F32ToF16(z);
+    row[2 * g] = static_cast<uint8_t>(h & 0xff);
+    row[2 * g + 1] = static_cast<uint8_t>(h >> 8);
+    return;
+  }
+  const int bits = q.scheme.bits;
+  const int64_t bit = g * bits;
+  const unsigned code = static_cast<unsigned>(z) << (bit % 8);
+  const unsigned mask = ((1u << bits) - 1) << (bit % 8);
+  uint8_t* b = row + bit / 8;
+  b[0] = static_cast<uint8_t>((b[0] & ~mask) | (code & mask));
+  if ((bit % 8) + bits > 8) {
+    b[1] = static_cast<uint8_t>((b[1] & ~(mask >> 8)) | ((code & mask) >> 8));
+  }
 }
 
 int64_t QuantizedTensor::StoredBytes() const {
@@ -100,8 +141,17 @@ Status QuantizedTensor::Validate() const {
   LB_RETURN_IF_ERROR(expect("scales", scales.size(),
                             kmeans ? 0 : scale_rows() * groups_per_row()));
   const bool has_zero = scheme.kind == SchemeKind::kInt && !symmetric;
+  if (zero_type == ZeroType::kF16 && !has_zero) {
+    return bad("f16 zero points go with asymmetric integer schemes only");
+  }
   LB_RETURN_IF_ERROR(expect("zeros", zeros.size(),
                             has_zero ? scale_rows() * zero_row_bytes() : 0));
+  if (has_zero && zero_type == ZeroType::kF16) {
+    for (size_t i = 0; i + 1 < zeros.size(); i += 2) {
+      if ((zeros[i + 1] & 0x7c) == 0x7c)
+        return bad("a zero point is not finite");
+    }
+  }
   LB_RETURN_IF_ERROR(expect("codebook", codebook.size(),
                             kmeans ? scale_rows() * levels() : 0));
   for (float s : scales) {
@@ -149,12 +199,6 @@ void DequantizeRow(const QuantizedTensor& q, int64_t r, float* out) {
     levels = std::span<const float>(q.codebook.data() + srow * q.levels(),
                                     static_cast<size_t>(q.levels()));
   }
-  const bool asym = q.scheme.kind == SchemeKind::kInt && !q.symmetric;
-  const uint8_t* zrow =
-      asym ? q.zeros.data() + srow * q.zero_row_bytes() : nullptr;
-  const float sym_zero = q.scheme.kind == SchemeKind::kInt
-                             ? static_cast<float>(1 << (bits - 1))
-                             : 0.0f;
   // Codes a chunk at a time (no allocation), each chunk cut at group ends.
   uint8_t codes[kCodeChunk];
   for (int64_t c0 = 0; c0 < cols; c0 += kCodeChunk) {
@@ -168,8 +212,7 @@ void DequantizeRow(const QuantizedTensor& q, int64_t r, float* out) {
       const int64_t g = i / q.group_size;
       const int64_t end = std::min(c1, (g + 1) * q.group_size);
       const float s = q.scales[srow * gpr + g];
-      const float z =
-          asym ? static_cast<float>(CodeAt(zrow, g, bits)) : sym_zero;
+      const float z = ZeroPointAt(q, srow, g);
       for (; i < end; ++i) out[i] = s * (levels[codes[i - c0]] - z);
     }
   }

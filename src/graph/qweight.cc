@@ -3,9 +3,11 @@
 #include "graph/qweight.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "core/half.h"
 #include "formats/bitpack.h"
 #include "kernels/dequant.h"
 
@@ -126,9 +128,19 @@ bool FromMatMulNBits(const Node& n, const Tensor& b, const Tensor& scales,
     return false;
   }
   const int64_t zrow = (blocks * bits + 7) / 8;
-  if (zero != nullptr &&
+  // Zero points packed like the codes, or floats (kept when every one is an
+  // f16 value: lowbit's f16 zero points; others run as the operator).
+  const bool fzero = zero != nullptr && zero->dtype() == DType::kF32;
+  if (zero != nullptr && !fzero &&
       (zero->dtype() != DType::kU8 || zero->numel() != N * zrow)) {
     return false;
+  }
+  if (fzero) {
+    if (zero->numel() != N * blocks) return false;
+    for (int64_t i = 0; i < N * blocks; ++i) {
+      const float z = zero->data<float>()[i];
+      if (!std::isfinite(z) || RoundToF16(z) != z) return false;
+    }
   }
   QuantizedTensor& q = w->q;
   q.scheme = *ParseScheme("int" + std::to_string(bits));
@@ -147,7 +159,15 @@ bool FromMatMulNBits(const Node& n, const Tensor& b, const Tensor& scales,
     PackBits(row.data(), K, bits, q.codes.data() + r * q.code_row_bytes());
   }
   q.scales.assign(scales.data<float>(), scales.data<float>() + N * blocks);
-  if (zero != nullptr) {
+  if (fzero) {
+    q.zero_type = ZeroType::kF16;
+    q.zeros.assign(static_cast<size_t>(N * q.zero_row_bytes()), 0);
+    for (int64_t r = 0; r < N; ++r) {
+      for (int64_t k = 0; k < blocks; ++k) {
+        SetZeroPoint(q, r, k, zero->data<float>()[r * blocks + k]);
+      }
+    }
+  } else if (zero != nullptr) {
     q.zeros.assign(static_cast<size_t>(N * q.zero_row_bytes()), 0);
     for (int64_t r = 0; r < N; ++r) {
       std::memcpy(q.zeros.data() + r * q.zero_row_bytes(),

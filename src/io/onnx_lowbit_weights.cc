@@ -42,6 +42,9 @@ Result<QuantizedTensor> Rebuild(const nlohmann::json& j,
   q.scale_type = *stype;
   q.group_size = j.at("group_size").get<int64_t>();
   q.symmetric = j.at("symmetric").get<bool>();
+  const auto ztype = ParseZeroType(j.value("zero_type", "code"));
+  if (!ztype) return BadInput("unknown zero type");
+  q.zero_type = *ztype;
   *axis = j.at("axis").get<int>();
   *shape = j.at("shape").get<Shape>();
   const int rank = static_cast<int>(shape->size());
@@ -121,7 +124,14 @@ Result<QuantizedTensor> Rebuild(const nlohmann::json& j,
     if (t == nullptr) return BadInput("scale missing or mis-sized");
     q.scales.assign(t->data<float>(), t->data<float>() + ns);
   }
-  if (q.scheme.kind == SchemeKind::kInt && !q.symmetric) {
+  if (q.zero_type == ZeroType::kF16) {
+    if (q.scheme.kind != SchemeKind::kInt || q.symmetric) {
+      return BadInput("f16 zero points on a symmetric scheme");
+    }
+    const graph::Tensor* t = Init(in, p + "zero_f16", DType::kF16, ns);
+    if (t == nullptr) return BadInput("zero_f16 missing or mis-sized");
+    q.zeros.assign(t->bytes(), t->bytes() + 2 * ns);
+  } else if (q.scheme.kind == SchemeKind::kInt && !q.symmetric) {
     const graph::Tensor* t = Init(in, p + "zero_u8", DType::kU8, ns);
     if (t == nullptr) return BadInput("zero_u8 missing or mis-sized");
     q.zeros.assign(static_cast<size_t>(q.scale_rows() * q.zero_row_bytes()), 0);
@@ -165,6 +175,9 @@ std::string LowbitWeightRecord(const QuantizedTensor& q, const Shape& shape,
   j["group_size"] = q.group_size;
   j["symmetric"] = q.symmetric;
   j["scale_type"] = std::string(ScaleTypeName(q.scale_type));
+  if (q.zero_type != ZeroType::kCode) {
+    j["zero_type"] = std::string(ZeroTypeName(q.zero_type));
+  }
   j["axis"] = axis;
   j["shape"] = shape;
   return j.dump();

@@ -315,7 +315,17 @@ Result<OnnxWritten> WriteMatMulNBits(onnx::ModelProto& m,
           q.scales.data(), q.scales.size() * 4, &w.stored_bytes);
   matmul->set_input(1, p + "B");
   matmul->add_input(p + "scales");
-  if (!q.symmetric) {
+  if (!q.symmetric && q.zero_type == ZeroType::kF16) {
+    // Float zero points, one per block (the type of the scales).
+    std::vector<float> z(static_cast<size_t>(N * blocks));
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t k = 0; k < blocks; ++k)
+        z[n * blocks + k] = ZeroPointAt(q, n, k);
+    }
+    AddInit(g, p + "zero_points", onnx::TensorProto::FLOAT, Dims{N * blocks},
+            z.data(), z.size() * 4, &w.stored_bytes);
+    matmul->add_input(p + "zero_points");
+  } else if (!q.symmetric) {
     const std::vector<uint8_t> z = Zeros(q);
     const int64_t zrow = (blocks * bits + 7) / 8;
     std::vector<uint8_t> zp(static_cast<size_t>(N * zrow), 0);
@@ -488,6 +498,11 @@ Result<OnnxWritten> WriteDecode(onnx::ModelProto& m, int64_t opset,
     if (q.symmetric) {
       const float z = static_cast<float>(int64_t{1} << (q.scheme.bits - 1));
       AddInit(g, zero, onnx::TensorProto::FLOAT, {}, &z, 4, &w.stored_bytes);
+    } else if (q.zero_type == ZeroType::kF16) {  // stored as they are
+      AddInit(g, p + "zero_f16", onnx::TensorProto::FLOAT16, sdims,
+              q.zeros.data(), q.zeros.size(), &w.stored_bytes);
+      AttrInt(nodes.Add("Cast", {p + "zero_f16"}, zero), "to",
+              onnx::TensorProto::FLOAT);
     } else {
       const std::vector<uint8_t> z = Zeros(q);
       AddInit(g, p + "zero_u8", onnx::TensorProto::UINT8, sdims, z.data(),
@@ -594,6 +609,7 @@ bool CanWriteQdq(const QuantizedTensor& q, int64_t opset, const Shape& shape,
     return opset >= 19;
   }
   if (q.scheme.kind != SchemeKind::kInt || q.scheme.bits > 8) return false;
+  if (!HasCodeZeros(q)) return false;  // DequantizeLinear: integer zero points
   if (q.granularity == Granularity::kGroup) {
     return opset >= 21 && BlockAxis(shape, axis) >= 0;
   }
@@ -693,9 +709,11 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
       return InvalidArgument(
           "weight '" + name + "': " + q.scheme.Name() +
           (q.granularity == Granularity::kGroup ? " in groups" : "") +
+          (HasCodeZeros(q) ? "" : " with f16 zero points") +
           " has no DequantizeLinear form at opset " + std::to_string(opset) +
-          " (integers per tensor or channel; int4 and blocks along one axis "
-          "from opset 21; fp8 from 19); use --onnx-format decode");
+          " (integers per tensor or channel with integer zero points; int4 "
+          "and blocks along one axis from opset 21; fp8 from 19); use "
+          "--onnx-format decode");
     }
     return WriteQdq(m, opset, name, shape, axis, q);
   }

@@ -51,6 +51,9 @@ std::string Describe(const QuantizedTensor& q) {
   j["symmetric"] = q.symmetric;
   j["method"] = q.method;
   j["scale_type"] = std::string(ScaleTypeName(q.scale_type));
+  if (q.zero_type != ZeroType::kCode) {  // absent: code zero points
+    j["zero_type"] = std::string(ZeroTypeName(q.zero_type));
+  }
   return j.dump();
 }
 
@@ -71,7 +74,10 @@ std::vector<Component> Components(const QuantizedTensor& q) {
                  {q.scale_rows(), q.groups_per_row()},
                  EncodeScales(q.scales, q.scale_type)});
   }
-  if (!q.zeros.empty()) {
+  if (!q.zeros.empty() && q.zero_type == ZeroType::kF16) {
+    c.push_back(
+        {".qzero", DType::kF16, {q.scale_rows(), q.groups_per_row()}, q.zeros});
+  } else if (!q.zeros.empty()) {
     c.push_back(
         {".qzero", DType::kU8, {q.scale_rows(), q.zero_row_bytes()}, q.zeros});
   }
@@ -124,6 +130,12 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
       const auto stype = ParseScaleType(st);
       if (!stype) return fail("bad scale_type " + st);
       q->scale_type = *stype;
+      const std::string zt = j.value("zero_type", "code");
+      const auto ztype = ParseZeroType(zt);
+      if (!ztype || zt != ZeroTypeName(*ztype)) {
+        return fail("bad zero_type " + zt);
+      }
+      q->zero_type = *ztype;
     } catch (const json::exception& e) {
       return fail(std::string("bad description: ") + e.what());
     }
@@ -176,7 +188,10 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
                         get(".qscale", !kmeans, {srows, groups}));
     LB_ASSIGN_OR_RETURN(
         const SafetensorsEntry* zero,
-        get(".qzero", asym, {srows, PackedRowBytes(groups, q->scheme.bits)}));
+        get(".qzero", asym,
+            {srows, q->zero_type == ZeroType::kF16
+                        ? groups
+                        : PackedRowBytes(groups, q->scheme.bits)}));
     LB_ASSIGN_OR_RETURN(const SafetensorsEntry* book,
                         get(".qcodebook", kmeans, {srows, q->levels()}));
     const DType sd = ScaleDType(q->scale_type);
@@ -203,7 +218,12 @@ Result<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     if (book != nullptr && kmeans)
       LB_RETURN_IF_ERROR(decode_floats(book, q->codebook));
     if (zero != nullptr && asym) {
-      if (zero->dtype != DType::kU8) return fail("zero points must be U8");
+      const DType zd =
+          q->zero_type == ZeroType::kF16 ? DType::kF16 : DType::kU8;
+      if (zero->dtype != zd) {
+        return fail(zd == DType::kF16 ? "zero points must be F16"
+                                      : "zero points must be U8");
+      }
       q->zeros.assign(zero->data, zero->data + zero->nbytes);
     }
     const Status valid = q->Validate();

@@ -63,8 +63,10 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
     const uint8_t* row = q.codes.data() + r * q.code_row_bytes();
     const float* table =
         km ? q.codebook.data() + srow * q.levels() : table_fixed;
-    const uint8_t* zrow =
-        asym ? q.zeros.data() + srow * q.zero_row_bytes() : nullptr;
+    // Code zero points read in place; f16 ones through ZeroPointAt.
+    const uint8_t* zrow = asym && q.zero_type == ZeroType::kCode
+                              ? q.zeros.data() + srow * q.zero_row_bytes()
+                              : nullptr;
 #if HWY_TARGET <= HWY_AVX3
     const bool permute = bits == 4;  // 16 levels in 16 lanes
     const auto tv = permute ? hn::LoadU(df, table) : hn::Zero(df);
@@ -93,8 +95,9 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
         const int64_t g = i / q.group_size;
         const int64_t end = std::min(c1, (g + 1) * q.group_size);
         const float s = km ? 1.0f : q.scales[srow * gpr + g];
-        const float z =
-            asym ? static_cast<float>(CodeAt(zrow, g, bits)) : sym_zero;
+        const float z = asym ? (zrow ? static_cast<float>(CodeAt(zrow, g, bits))
+                                     : ZeroPointAt(q, srow, g))
+                             : sym_zero;
         const auto vs = hn::Set(df, s), vz = hn::Set(df, z);
         for (; i + N <= end; i += N) {
           const auto k = hn::PromoteTo(di, hn::LoadU(du8, c + (i - c0)));

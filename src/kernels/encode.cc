@@ -30,8 +30,8 @@ namespace lowbit {
 struct EncodeSpec {
   enum Kind { kInt, kTable, kMini, kTernary, kBinary } kind = kInt;
   float scale = 0.0f, inv = 0.0f;
-  float lo = 0.0f, hi = 0.0f, zero = 0.0f;  // int
-  float levels[16] = {};                    // table, ascending
+  float lo = 0.0f, hi = 0.0f, zero = 0.0f, off = 0.0f;  // int
+  float levels[16] = {};                                // table, ascending
   int n = 0;
   int mbits = 0, bias = 0, cmax = 0, sign_bit = 0;  // minifloat
   float vmax = 0.0f;  // the largest finite magnitude (code cmax)
@@ -57,11 +57,12 @@ HWY_INLINE void Map(D d, const EncodeSpec& e, hn::Vec<D> xs,
   const VF magic = hn::Set(d, 12582912.0f);  // 1.5 * 2^23: round to even
   switch (e.kind) {
     case EncodeSpec::kInt: {
-      VF v = hn::Min(hn::Max(xs, hn::Set(d, e.lo - 1.0f)),
-                     hn::Set(d, e.hi + 1.0f));
+      VF v = hn::Min(
+          hn::Max(hn::Add(xs, hn::Set(d, e.off)), hn::Set(d, e.lo - 1.0f)),
+          hn::Set(d, e.hi + 1.0f));
       v = hn::Sub(hn::Add(v, magic), magic);
       v = hn::Min(hn::Max(v, hn::Set(d, e.lo)), hn::Set(d, e.hi));
-      *level = v;
+      *level = hn::Sub(v, hn::Set(d, e.off));
       *code = hn::ConvertTo(di, hn::Add(v, hn::Set(d, e.zero)));
       return;
     }
@@ -246,6 +247,7 @@ EncodeSpec MakeSpec(const Scheme& scheme, const CodeParams& p) {
     case SchemeKind::kInt: {
       e.kind = EncodeSpec::kInt;
       e.zero = static_cast<float>(p.zero);
+      e.off = p.offset;
       e.lo = -e.zero;
       e.hi = static_cast<float>((1 << scheme.bits) - 1) - e.zero;
       break;

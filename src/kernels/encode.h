@@ -7,7 +7,8 @@
 //
 // The code of x for scale s is the scheme's code of x / s (x times 1/s; s = 0
 // maps everything to the code of 0):
-//   int:      clamp(round_even(x/s), -zero, 2^bits - 1 - zero) + zero
+//   int:      clamp(round_even(x/s + offset), -zero, 2^bits - 1 - zero) + zero
+//             (level: code - zero - offset; offset 0 but for f16 zero points)
 //   nf4:      the nearest of the 16 levels, ties to the lower
 //   fp8_e4m3, fp8_e5m2, fp4_e2m1, mxfp4: the nearest minifloat, ties to the
 //             even code, saturating (the top code for NaN), +0 for zero
@@ -27,6 +28,7 @@ struct CodeParams {
   float scale = 0.0f;
   int zero = 0;            // int: the zero-point code
   float threshold = 0.0f;  // ternary: in units of the scale
+  float offset = 0.0f;     // int: the zero point is zero + offset (f16 zeros)
 };
 
 // Whether the kernels cover the scheme: every kind but k-means.

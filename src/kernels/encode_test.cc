@@ -69,6 +69,9 @@ std::vector<std::pair<Scheme, CodeParams>> Cases() {
     c.push_back({sc, CodeParams{0.37f, 1 << (bits - 1), 0.0f}});  // symmetric
     c.push_back({sc, CodeParams{0.011f, 1, 0.0f}});               // asymmetric
     c.push_back({sc, CodeParams{0.0f, 2, 0.0f}});                 // scale 0
+    // f16 zero points: zero + offset, offsets of either sign.
+    c.push_back({sc, CodeParams{0.013f, 2, 0.0f, 0.3125f}});
+    c.push_back({sc, CodeParams{0.29f, 1, 0.0f, -0.4375f}});
   }
   for (SchemeKind k :
        {SchemeKind::kNf4, SchemeKind::kFp8E4M3, SchemeKind::kFp8E5M2,
@@ -98,7 +101,8 @@ TEST(Encode, EqualsTheScalarCodecsOnEveryTarget) {
       std::uniform_real_distribution<float> u(0.0f, 2.0f);
       for (float& v : w) v = u(rng);
       const std::string what = scheme.Name() + " s=" + std::to_string(p.scale) +
-                               " z=" + std::to_string(p.zero) + " on " +
+                               " z=" + std::to_string(p.zero) + "+" +
+                               std::to_string(p.offset) + " on " +
                                hwy::TargetName(target);
       // Everything at once, then short runs at odd starts.
       std::vector<uint8_t> got(x.size()), want(x.size());

@@ -315,7 +315,7 @@ bool MatMulSupports(const QuantizedTensor& w) {
       k == SchemeKind::kMxfp4 || k == SchemeKind::kKmeans) {
     return w.scheme.bits == 4 && w.cols % 2 == 0 && w.group_size % 2 == 0;
   }
-  if (k != SchemeKind::kInt) return false;
+  if (k != SchemeKind::kInt || !HasCodeZeros(w)) return false;
   if (w.scheme.bits == 8) return w.granularity != Granularity::kGroup;
   return w.scheme.bits == 4 && w.granularity == Granularity::kGroup &&
          w.group_size % 2 == 0 && w.cols % w.group_size == 0;

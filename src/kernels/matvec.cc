@@ -534,7 +534,8 @@ float QuantizeActivations(const float* x, int64_t n, int16_t* xq) {
 }
 
 bool MatVecQ8Supports(const QuantizedTensor& w) {
-  if (w.scheme.kind != SchemeKind::kInt || w.cols >= (int64_t{1} << 16)) {
+  if (w.scheme.kind != SchemeKind::kInt || w.cols >= (int64_t{1} << 16) ||
+      !HasCodeZeros(w)) {
     return false;  // (int32 sums cannot overflow below 2^16 columns)
   }
   if (w.scheme.bits == 8) {
@@ -623,7 +624,7 @@ bool MatVecSupports(const QuantizedTensor& w) {
     // 4-bit levels through a table; whole byte pairs per group.
     return w.scheme.bits == 4 && w.cols % 2 == 0 && w.group_size % 2 == 0;
   }
-  if (k != SchemeKind::kInt) return false;
+  if (k != SchemeKind::kInt || !HasCodeZeros(w)) return false;
   if (w.scheme.bits == 8) return w.granularity != Granularity::kGroup;
   if (w.scheme.bits != 4 || w.granularity != Granularity::kGroup) return false;
   const int64_t lanes =

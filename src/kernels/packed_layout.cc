@@ -45,8 +45,8 @@ bool CanPackInt8(const QuantizedTensor& w) {
 
 bool CanPackInt4(const QuantizedTensor& w) {
   return w.scheme.kind == SchemeKind::kInt && w.scheme.bits == 4 &&
-         w.granularity == Granularity::kGroup && w.group_size >= 16 &&
-         (w.group_size & (w.group_size - 1)) == 0 &&
+         HasCodeZeros(w) && w.granularity == Granularity::kGroup &&
+         w.group_size >= 16 && (w.group_size & (w.group_size - 1)) == 0 &&
          w.cols % w.group_size == 0 && w.cols < (int64_t{1} << 16);
 }
 

@@ -295,7 +295,7 @@ bool QGemmHasVnni() {
 
 bool QGemmSupports(const QuantizedTensor& q) {
   if (q.scheme.kind != SchemeKind::kInt || q.scheme.bits < 2 ||
-      q.scheme.bits > 8 || q.rows <= 0 || q.cols <= 0) {
+      q.scheme.bits > 8 || q.rows <= 0 || q.cols <= 0 || !HasCodeZeros(q)) {
     return false;
   }
   if (q.granularity == Granularity::kGroup && q.group_size % 4 != 0) {

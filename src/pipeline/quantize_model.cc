@@ -42,6 +42,12 @@ Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
   }
   if (o.symmetric) c.symmetric = 1;
   if (o.asymmetric) c.symmetric = 0;
+  const auto zt = ParseZeroType(o.zero_point);
+  if (!zt) {
+    return InvalidArgument("--zero-point " + o.zero_point +
+                           ": expected code or f16");
+  }
+  c.zero_type = *zt;
   c.seed = o.seed;
   if (o.scale_dtype == "f16") c.scale_type = ScaleType::kF16;
   if (o.scale_dtype == "f32") c.scale_type = ScaleType::kF32;
@@ -81,9 +87,12 @@ Result<QuantConfig> ConfigForSpec(const QuantizeModelOptions& o,
     } else if (p == "asym" || p == "sym") {
       c.symmetric = p == "sym";
       c.asymmetric = p == "asym";
+    } else if (p == "zf16" || p == "zcode") {
+      c.zero_point = p.substr(1);
     } else {
-      return InvalidArgument("'" + spec + "': unknown part '" + p +
-                             "' (expected gN, channel, tensor, asym or sym)");
+      return InvalidArgument(
+          "'" + spec + "': unknown part '" + p +
+          "' (expected gN, channel, tensor, asym, sym, zf16 or zcode)");
     }
   }
   return ConfigFor(c, parts[0]);

@@ -36,6 +36,7 @@ struct QuantizeModelOptions {
   bool per_tensor = false, per_channel = false;
   int64_t group_size = 0;
   bool symmetric = false, asymmetric = false;
+  std::string zero_point = "code";  // asymmetric int: "code" or "f16"
   // minmax, percentile:P, mse, or gptq (with --calib or --stats: GPTQ's
   // codes on the mse search's scales, weighted by the statistics).
   std::string method = "mse";

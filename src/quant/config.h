@@ -37,6 +37,9 @@ struct QuantConfig {
   int symmetric = -1;
   MethodSpec method;
   ScaleType scale_type = ScaleType::kAuto;
+  // Asymmetric int only: how zero points are stored
+  // (formats/quantized_tensor.h).
+  ZeroType zero_type = ZeroType::kCode;
   uint64_t seed = 0x10b17;  // k-means++ seeding
   int kmeans_iters = 30;
 

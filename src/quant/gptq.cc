@@ -15,10 +15,11 @@
 namespace lowbit {
 namespace {
 
-// Per (scale row, group): the scale and the integer zero point.
+// Per (scale row, group): the scale and the zero point (an integer, or an f16
+// value with f16 zero points).
 struct Params {
   std::vector<float> scale;
-  std::vector<int> zero;
+  std::vector<float> zero;
   int64_t gpr = 1;
 };
 
@@ -27,19 +28,10 @@ Params ReadParams(const QuantizedTensor& q) {
   p.gpr = q.granularity == Granularity::kTensor ? 1 : q.groups_per_row();
   const int64_t n = q.scale_rows() * p.gpr;
   p.scale.assign(q.scales.begin(), q.scales.begin() + n);
-  p.zero.assign(static_cast<size_t>(n), 0);
-  if (q.scheme.kind == SchemeKind::kInt) {
-    std::vector<uint8_t> z(static_cast<size_t>(p.gpr));
-    for (int64_t r = 0; r < q.scale_rows(); ++r) {
-      if (q.symmetric) {
-        std::fill_n(p.zero.begin() + r * p.gpr, p.gpr,
-                    1 << (q.scheme.bits - 1));
-      } else {
-        UnpackBits(q.zeros.data() + r * q.zero_row_bytes(), p.gpr,
-                   q.scheme.bits, z.data());
-        for (int64_t g = 0; g < p.gpr; ++g) p.zero[r * p.gpr + g] = z[g];
-      }
-    }
+  p.zero.assign(static_cast<size_t>(n), 0.0f);
+  for (int64_t r = 0; r < q.scale_rows(); ++r) {
+    for (int64_t g = 0; g < p.gpr; ++g)
+      p.zero[r * p.gpr + g] = ZeroPointAt(q, r, g);
   }
   return p;
 }
@@ -203,12 +195,12 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
             const int64_t n = std::min(gsize, cols - col);
             for (int64_t r = 0; r < rg; ++r) {
               for (int64_t k = 0; k < n; ++k) vals[k] = wt[(i + k) * rg + r];
-              const GroupFit fit =
-                  FitGroup(vals.data(), any ? imp.data() + col : nullptr, n,
-                           q.scheme, q.symmetric, fit_method, q.scale_type);
+              const GroupFit fit = FitGroup(
+                  vals.data(), any ? imp.data() + col : nullptr, n, q.scheme,
+                  q.symmetric, fit_method, q.scale_type, q.zero_type);
               const int64_t at = (g * rg + r) * prm.gpr + grp;
               prm.scale[at] = fit.scale;
-              if (is_int) prm.zero[at] = fit.zero;
+              if (is_int) prm.zero[at] = fit.zero_point();
             }
           }
           const float pivot = u[i * cols + i];
@@ -224,11 +216,15 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
             int code;
             float v;
             if (is_int) {
-              const int z = prm.zero[at];
-              const float t = s != 0.0f ? std::nearbyint(x * (1.0f / s)) : 0;
-              code = static_cast<int>(std::clamp<float>(
-                  t + static_cast<float>(z), 0.0f, static_cast<float>(top)));
-              v = s * static_cast<float>(code - z);
+              // As kernels/encode.h: the zero point split into an integer
+              // and an offset (0 for code zero points).
+              const float z = prm.zero[at], zi = std::nearbyint(z);
+              const float off = z - zi;
+              const float t =
+                  s != 0.0f ? std::nearbyint(x * (1.0f / s) + off) : 0;
+              code = static_cast<int>(
+                  std::clamp<float>(t + zi, 0.0f, static_cast<float>(top)));
+              v = s * ((static_cast<float>(code) - zi) - off);
             } else {
               uint8_t c8;
               EncodeValues(q.scheme, CodeParams{s, 0, 0.5f}, &x, 1, &c8);
@@ -260,13 +256,10 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
   if (dynamic) {  // the refitted parameters
     std::copy(prm.scale.begin(), prm.scale.end(), q.scales.begin());
     if (!q.symmetric && is_int) {
-      std::vector<uint8_t> z(static_cast<size_t>(prm.gpr));
       for (int64_t r = 0; r < q.scale_rows(); ++r) {
         for (int64_t k = 0; k < prm.gpr; ++k) {
-          z[k] = static_cast<uint8_t>(prm.zero[r * prm.gpr + k]);
+          SetZeroPoint(q, r, k, prm.zero[r * prm.gpr + k]);
         }
-        PackBits(z.data(), prm.gpr, q.scheme.bits,
-                 q.zeros.data() + r * q.zero_row_bytes());
       }
     }
   }

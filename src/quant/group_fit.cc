@@ -144,8 +144,49 @@ GroupFit FitSymmetricInt(const float* x, const float* w, int64_t n, int bits,
   return f;
 }
 
+// From the fit `best` (code zero point): x ~ a c + b by weighted least squares
+// on the codes c, then the codes again, kFloatZeroIters times; the scale
+// rounded to its type, the zero point -b / a to f16. Keeps the best.
+constexpr int kFloatZeroIters = 6;
+
+void RefitFloatZero(const float* x, const float* w, int64_t n, int bits,
+                    ScaleType st, GroupFit* best) {
+  const float qmax = static_cast<float>((1 << bits) - 1);
+  const Scheme sc{SchemeKind::kInt, bits};
+  GroupFit cur = *best;
+  for (int it = 0; it < kFloatZeroIters; ++it) {
+    const IntCodec codec{qmax, static_cast<float>(cur.zero), cur.offset};
+    const float inv = 1.0f / cur.scale;
+    double sw = 0, sc1 = 0, sx = 0, scc = 0, scx = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double wi = w ? w[i] : 1.0;
+      const double c = codec.Encode(x[i] * inv);
+      sw += wi;
+      sc1 += wi * c;
+      sx += wi * x[i];
+      scc += wi * c * c;
+      scx += wi * c * x[i];
+    }
+    const double var = sw * scc - sc1 * sc1;
+    if (!(var > 0.0)) break;
+    const double a = (sw * scx - sc1 * sx) / var;
+    const double b = (sx - a * sc1) / sw;
+    const float s = RoundScale(static_cast<float>(a), st);
+    if (!(s > 0.0f) || !std::isfinite(s)) break;
+    const double z = -b / s;
+    if (!(z > -qmax && z < 2.0 * qmax)) break;
+    GroupFit next;
+    next.scale = s;
+    SetFitZero(RoundToF16(static_cast<float>(z)), &next);
+    next.err = EncodeError(sc, next.params(), x, w, n);
+    if (!(next.err < cur.err) && it > 0) break;
+    cur = next;
+    if (cur.err < best->err) *best = cur;
+  }
+}
+
 GroupFit FitAsymmetricInt(const float* x, const float* w, int64_t n, int bits,
-                          const MethodSpec& m, ScaleType st) {
+                          const MethodSpec& m, ScaleType st, ZeroType zt) {
   const int qmax = (1 << bits) - 1;
   float lo = 0.0f, hi = 0.0f;
   if (m.method == Method::kPercentile) {
@@ -216,6 +257,7 @@ GroupFit FitAsymmetricInt(const float* x, const float* w, int64_t n, int bits,
     consider(s, z);
     if (!(best.err < before)) break;
   }
+  if (zt == ZeroType::kF16) RefitFloatZero(x, w, n, bits, st, &best);
   return best;
 }
 
@@ -337,17 +379,24 @@ float RoundScale(float s, ScaleType t) {
   return t == ScaleType::kF16 ? RoundToF16(s) : s;
 }
 
+void SetFitZero(float z, GroupFit* fit) {
+  const float zi = std::nearbyint(z);
+  fit->zero = static_cast<int>(zi);
+  fit->offset = z - zi;
+}
+
 GroupFit FitGroup(const float* x, const float* w, int64_t n,
                   const Scheme& scheme, bool symmetric,
-                  const MethodSpec& method, ScaleType st) {
+                  const MethodSpec& method, ScaleType st, ZeroType zero_type) {
   const float* lv = scheme.Levels().data();
   switch (scheme.kind) {
     case SchemeKind::kInt:
       if (method.method == Method::kHqq) {
-        return FitHqq(x, n, scheme.bits, symmetric, st);
+        return FitHqq(x, n, scheme.bits, symmetric, st, zero_type);
       }
       return symmetric ? FitSymmetricInt(x, w, n, scheme.bits, method, st)
-                       : FitAsymmetricInt(x, w, n, scheme.bits, method, st);
+                       : FitAsymmetricInt(x, w, n, scheme.bits, method, st,
+                                          zero_type);
     case SchemeKind::kBinary:
       return FitBinary(x, w, n, st);
     case SchemeKind::kTernary:
@@ -379,8 +428,7 @@ void EncodeGroup(const float* x, int64_t n, const Scheme& scheme,
   (void)method;
   LB_CHECK(EncodeSupports(scheme) &&
            "EncodeGroup: k-means codes come from the codebook");
-  EncodeValues(scheme, CodeParams{fit.scale, fit.zero, fit.threshold}, x, n,
-               codes);
+  EncodeValues(scheme, fit.params(), x, n, codes);
 }
 
 }  // namespace lowbit

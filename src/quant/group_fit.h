@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "formats/quantized_tensor.h"
+#include "kernels/encode.h"
 #include "quant/config.h"
 
 namespace lowbit {
@@ -19,7 +20,19 @@ struct GroupFit {
   float threshold = 0.0f;  // ternary only: |x| > threshold gets a nonzero code
   double err =
       0.0;  // weighted squared error of the group with these parameters
+  // With f16 zero points: the zero point is zero + offset, an f16 value
+  // (zero the nearest integer); 0 with code zero points.
+  float offset = 0.0f;
+
+  float zero_point() const { return static_cast<float>(zero) + offset; }
+  CodeParams params() const {
+    return CodeParams{scale, zero, threshold, offset};
+  }
 };
+
+// The fit's zero point set to z, split into an integer and a fraction (z must
+// be exactly representable: an f16 value).
+void SetFitZero(float z, GroupFit* fit);
 
 // Rounds a scale to what its storage type holds (f16: nearest even; E8M0 is not
 // handled here: mxfp4 scales are chosen as powers of two).
@@ -27,10 +40,14 @@ float RoundScale(float s, ScaleType t);
 
 // Chooses the parameters for n values x (weights w, or nullptr for all ones)
 // under `scheme` (any kind but kKmeans) and `method`. Never worse than kMinMax
-// for kMse.
+// for kMse. With zero_type kF16 (asymmetric int), kMse goes on from the best
+// code zero point to a least-squares fit of scale and an f16 zero point,
+// alternating with the codes, and kHqq keeps its zero point unrounded; never
+// worse than the code zero point.
 GroupFit FitGroup(const float* x, const float* w, int64_t n,
                   const Scheme& scheme, bool symmetric,
-                  const MethodSpec& method, ScaleType scale_type);
+                  const MethodSpec& method, ScaleType scale_type,
+                  ZeroType zero_type = ZeroType::kCode);
 
 // Writes one code per value (unpacked, one byte each) for the chosen
 // parameters. For ternary with kMinMax / kPercentile the TWN threshold rule of

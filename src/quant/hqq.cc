@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/half.h"
 #include "kernels/encode.h"
 
 namespace lowbit {
@@ -17,10 +18,19 @@ inline float Shrink(float r, float beta, float p) {
   return t > 0.0f ? std::copysign(t, r) : 0.0f;
 }
 
+float qmax_of(int bits) { return static_cast<float>((1 << bits) - 1); }
+
 }  // namespace
 
 GroupFit FitHqq(const float* x, int64_t n, int bits, bool symmetric,
-                ScaleType st, const HqqOptions& opt) {
+                ScaleType st, ZeroType zt, const HqqOptions& opt) {
+  const bool f16_zero = zt == ZeroType::kF16 && !symmetric;
+  // The zero point as stored.
+  auto stored_zero = [&](float zc) {
+    return f16_zero
+               ? RoundToF16(std::clamp(zc, -qmax_of(bits), 2 * qmax_of(bits)))
+               : std::clamp(std::nearbyint(zc), 0.0f, qmax_of(bits));
+  };
   const float qmax = static_cast<float>((1 << bits) - 1);
   const float half = static_cast<float>(1 << (bits - 1));
   float lo = 0.0f, hi = 0.0f;
@@ -51,8 +61,7 @@ GroupFit FitHqq(const float* x, int64_t n, int bits, bool symmetric,
   // zero point to an integer code.
   auto stored_lp = [&](float sc, float zc) {
     const float ss = RoundScale(sc, st);
-    const float zi =
-        symmetric ? half : std::clamp(std::nearbyint(zc), 0.0f, qmax);
+    const float zi = symmetric ? half : stored_zero(zc);
     const float inv = ss > 0.0f ? 1.0f / ss : 0.0f;
     double acc = 0.0;
     for (int64_t i = 0; i < n; ++i) {
@@ -107,10 +116,8 @@ GroupFit FitHqq(const float* x, int64_t n, int bits, bool symmetric,
     }
   }
   out.scale = RoundScale(best_s, st);
-  out.zero = static_cast<int>(std::clamp(std::nearbyint(best_z), 0.0f, qmax));
-  if (symmetric) out.zero = static_cast<int>(half);
-  out.err =
-      EncodeError(scheme, CodeParams{out.scale, out.zero, 0}, x, nullptr, n);
+  SetFitZero(symmetric ? half : stored_zero(best_z), &out);
+  out.err = EncodeError(scheme, out.params(), x, nullptr, n);
   return out;
 }
 

@@ -9,7 +9,8 @@
 // given e (the zero point as the mean of Q - (x - e) / s; with a fixed zero
 // point, symmetric schemes, the scale by least squares instead). beta grows
 // by kappa each round; the rounds stop when the mean absolute error stops
-// falling. The zero point is then rounded to the integer the format stores.
+// falling. The zero point is then rounded to what the format stores: an
+// integer code, or an f16 value.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,7 @@ struct HqqOptions {
 // importance, is not used: HQQ is calibration-free), its scale representable
 // in `st`; err is the plain squared error of the result.
 GroupFit FitHqq(const float* x, int64_t n, int bits, bool symmetric,
-                ScaleType st, const HqqOptions& opt = HqqOptions{});
+                ScaleType st, ZeroType zt = ZeroType::kCode,
+                const HqqOptions& opt = HqqOptions{});
 
 }  // namespace lowbit

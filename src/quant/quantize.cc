@@ -185,6 +185,7 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
   q.granularity = cfg.gran();
   q.group_size = cfg.group_size;
   q.symmetric = cfg.is_symmetric();
+  if (!q.symmetric) q.zero_type = cfg.zero_type;
   switch (cfg.scheme.kind) {
     case SchemeKind::kKmeans:
       q.method = "kmeans++/lloyd";
@@ -236,12 +237,9 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
     }
     const GroupFit fit =
         FitGroup(data, imp ? w.data() : nullptr, rows * cols, cfg.scheme,
-                 q.symmetric, cfg.method, q.scale_type);
+                 q.symmetric, cfg.method, q.scale_type, q.zero_type);
     q.scales[0] = fit.scale;
-    if (asym) {
-      const uint8_t z = static_cast<uint8_t>(fit.zero);
-      PackBits(&z, 1, cfg.scheme.bits, q.zeros.data());
-    }
+    if (asym) SetZeroPoint(q, 0, 0, fit.zero_point());
     pool.ParallelFor(rows, 0, [&](int64_t r0, int64_t r1) {
       std::vector<uint8_t> codes(static_cast<size_t>(cols));
       for (int64_t r = r0; r < r1; ++r) {
@@ -256,7 +254,6 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
 
   pool.ParallelFor(rows, 0, [&](int64_t r0, int64_t r1) {
     std::vector<uint8_t> codes(static_cast<size_t>(cols));
-    std::vector<uint8_t> zeros(static_cast<size_t>(gpr));
     for (int64_t r = r0; r < r1; ++r) {
       const float* row = data + r * cols;
       for (int64_t g = 0; g < gpr; ++g) {
@@ -264,17 +261,13 @@ Result<QuantizedTensor> Quantize(const float* data, const Shape& shape,
         const int64_t n = std::min(cols, b + q.group_size) - b;
         const GroupFit fit =
             FitGroup(row + b, imp ? imp + b : nullptr, n, cfg.scheme,
-                     q.symmetric, cfg.method, q.scale_type);
+                     q.symmetric, cfg.method, q.scale_type, q.zero_type);
         q.scales[r * gpr + g] = fit.scale;
-        zeros[g] = static_cast<uint8_t>(fit.zero);
+        if (asym) SetZeroPoint(q, r, g, fit.zero_point());
         EncodeGroup(row + b, n, cfg.scheme, fit, cfg.method, codes.data() + b);
       }
       PackBits(codes.data(), cols, cfg.scheme.bits,
                q.codes.data() + r * q.code_row_bytes());
-      if (asym) {
-        PackBits(zeros.data(), gpr, cfg.scheme.bits,
-                 q.zeros.data() + r * q.zero_row_bytes());
-      }
     }
   });
   return CheckStorable(std::move(q));

@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "eval/error_stats.h"
 #include "formats/bitpack.h"
 
@@ -412,6 +414,79 @@ TEST(QuantizeProperty, ImportanceWeightsShiftTheError) {
     }
     EXPECT_LT(eb, ea) << s;
   }
+}
+
+// f16 zero points: per group never worse than the code zero point the search
+// started from (mse and hqq, weighted or not); each stored zero point is an
+// f16 value, decoding is s (code - z), and the least-squares refit leaves the
+// groups' mean error far smaller than code zero points do.
+TEST(QuantizeProperty, F16ZeroPointsNeverWorseThanCodeZeroPoints) {
+  const int64_t rows = 16, cols = 96;
+  std::vector<float> x = Gaussian(rows * cols, 31);
+  for (int64_t i = 0; i < cols; ++i) x[3 * cols + i] += 0.8f;  // a biased row
+  x[40] = 7.0f;                                                // an outlier
+  std::vector<float> imp(cols);
+  for (int64_t i = 0; i < cols; ++i) imp[i] = 0.1f + (i % 7);
+  for (int b = 2; b <= 8; ++b) {
+    for (const char* method : {"mse", "hqq"}) {
+      for (int gran : {kG, kC}) {
+        for (bool weighted : {false, true}) {
+          QuantConfig code = Config("int" + std::to_string(b), gran,
+                                    gran == kG ? 32 : 0, 0, method);
+          QuantConfig f16 = code;
+          f16.zero_type = ZeroType::kF16;
+          const std::vector<float> none;
+          auto a = Quantize(x.data(), {rows, cols}, code, Pool(),
+                            weighted ? imp : none);
+          auto c = Quantize(x.data(), {rows, cols}, f16, Pool(),
+                            weighted ? imp : none);
+          ASSERT_TRUE(a.ok() && c.ok());
+          ASSERT_EQ(c->zero_type, ZeroType::kF16);
+          ASSERT_TRUE(c->Validate().ok());
+          const auto ya = Dequantize(*a), yc = Dequantize(*c);
+          const std::string what = "int" + std::to_string(b) + " " + method +
+                                   (gran == kG ? " g32" : " channel") +
+                                   (weighted ? " weighted" : "");
+          const int64_t g = c->group_size, gpr = c->groups_per_row();
+          double mean_a = 0, mean_c = 0;
+          std::vector<uint8_t> codes(static_cast<size_t>(cols));
+          for (int64_t r = 0; r < rows; ++r) {
+            UnpackBits(c->codes.data() + r * c->code_row_bytes(), cols, b,
+                       codes.data());
+            for (int64_t k = 0; k < gpr; ++k) {
+              const float z = ZeroPointAt(*c, r, k);
+              EXPECT_EQ(RoundToF16(z), z) << what;
+              double ea = 0, ec = 0, sa = 0, sc = 0;
+              for (int64_t i = k * g; i < std::min(cols, (k + 1) * g); ++i) {
+                const double wi = weighted ? imp[i] : 1.0;
+                const int64_t at = r * cols + i;
+                ASSERT_EQ(yc[at], c->scales[r * gpr + k] * (codes[i] - z));
+                ea += wi * std::pow(x[at] - ya[at], 2);
+                ec += wi * std::pow(x[at] - yc[at], 2);
+                sa += wi * (x[at] - ya[at]);  // the weighted mean error
+                sc += wi * (x[at] - yc[at]);
+              }
+              if (std::string(method) == "mse") {
+                EXPECT_LE(ec, ea * (1 + 1e-6) + 1e-12) << what << " row " << r;
+              }
+              mean_a += std::fabs(sa);
+              mean_c += std::fabs(sc);
+            }
+          }
+          if (b <= 4 && std::string(method) == "mse") {
+            EXPECT_LT(mean_c, 0.5 * mean_a) << what;
+          }
+        }
+      }
+    }
+  }
+  // f16 zero points need a zero point.
+  QuantConfig sym = Config("int4", kG, 32, 1, "mse");
+  sym.zero_type = ZeroType::kF16;
+  EXPECT_FALSE(Quantize(x.data(), {rows, cols}, sym, Pool()).ok());
+  QuantConfig nf4 = Config("nf4", kG, 32, -1, "mse");
+  nf4.zero_type = ZeroType::kF16;
+  EXPECT_FALSE(Quantize(x.data(), {rows, cols}, nf4, Pool()).ok());
 }
 
 // ---- errors a user can cause

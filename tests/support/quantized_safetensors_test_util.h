@@ -42,6 +42,7 @@ struct SchemeCase {
   int64_t group;
   int sym;  // -1: default
   ScaleType scale_type;
+  ZeroType zero_type = ZeroType::kCode;
 };
 
 // Test names print the label, not the bytes of the struct.
@@ -54,6 +55,10 @@ inline std::vector<SchemeCase> AllSchemeCases() {
       {"int8_channel_f32", "int8", kC, 0, 1, ScaleType::kF32},
       {"int4_tensor_asym", "int4", kT, 0, 0, ScaleType::kAuto},
       {"int2_asym_g16_f32", "int2", kG, 16, 0, ScaleType::kF32},
+      {"int4_asym_g32_zf16", "int4", kG, 32, 0, ScaleType::kAuto,
+       ZeroType::kF16},
+      {"int3_tensor_zf16", "int3", kT, 0, 0, ScaleType::kF32, ZeroType::kF16},
+      {"int8_channel_zf16", "int8", kC, 0, 0, ScaleType::kAuto, ZeroType::kF16},
       {"binary", "binary", -1, 0, -1, ScaleType::kAuto},
       {"ternary", "ternary", -1, 0, -1, ScaleType::kAuto},
       {"nf4", "nf4", -1, 0, -1, ScaleType::kAuto},
@@ -76,6 +81,7 @@ inline QuantConfig ConfigFor(const SchemeCase& c) {
   cfg.symmetric = c.sym;
   cfg.method = ParseMethod("mse").value();
   cfg.scale_type = c.scale_type;
+  cfg.zero_type = c.zero_type;
   return cfg;
 }
 

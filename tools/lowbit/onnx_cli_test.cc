@@ -83,24 +83,27 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
   if (!HaveOrt())
     GTEST_SKIP()
         << "node_deps/onnxruntime-node missing: run scripts/setup_npm.sh";
-  const std::vector<std::string> schemes = {"int8 --per-tensor",
-                                            "int8 --per-channel",
-                                            "int8 --asymmetric",
-                                            "int6 --per-channel",
-                                            "int4 --per-channel",
-                                            "int4 --group-size 16",
-                                            "int4 --group-size 32 --asymmetric",
-                                            "int3 --group-size 16",
-                                            "int2 --group-size 16",
-                                            "nf4",
-                                            "kmeans4",
-                                            "kmeans3 --per-tensor",
-                                            "fp8_e4m3",
-                                            "fp8_e5m2",
-                                            "fp4_e2m1",
-                                            "mxfp4",
-                                            "ternary",
-                                            "binary"};
+  const std::vector<std::string> schemes = {
+      "int8 --per-tensor",
+      "int8 --per-channel",
+      "int8 --asymmetric",
+      "int6 --per-channel",
+      "int4 --per-channel",
+      "int4 --group-size 16",
+      "int4 --group-size 32 --asymmetric",
+      "int4 --group-size 32 --zero-point f16",
+      "int8 --zero-point f16",
+      "int3 --group-size 16",
+      "int2 --group-size 16",
+      "nf4",
+      "kmeans4",
+      "kmeans3 --per-tensor",
+      "fp8_e4m3",
+      "fp8_e5m2",
+      "fp4_e2m1",
+      "mxfp4",
+      "ternary",
+      "binary"};
   WriteRandom(P("x.npy"), {1, 4, 6, 6}, 7);
   for (int64_t opset : {9, 13, 21}) {
     Save(TinyModel(opset), P("tiny.onnx"));
@@ -116,8 +119,10 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
         // fp8 from 19; blocks only along a single axis, which the 3x3
         // convolutions' groups (across channels and kernel taps) are not.
         const bool grouped = s.find("group") != std::string::npos;
+        // f16 zero points: DequantizeLinear takes integer ones only.
+        const bool f16_zero = s.find("f16") != std::string::npos;
         const bool qdq_ok =
-            !grouped &&
+            !grouped && !f16_zero &&
             (s.rfind("int", 0) == 0 || (s.rfind("fp8", 0) == 0 && opset >= 19));
         if (fmt == "qdq" && !qdq_ok) {
           EXPECT_EQ(r.status, 2) << s << ": qdq should be refused\n" << r.err;
@@ -175,7 +180,9 @@ TEST_F(OnnxCli, MatMulNBitsComputesLowbitsWeights) {
     for (const std::string s :
          {"int4 --group-size 32", "int4 --group-size 16 --asymmetric",
           "int8 --group-size 32", "int2 --group-size 32",
-          "int2 --group-size 64 --asymmetric"}) {
+          "int2 --group-size 64 --asymmetric",
+          "int4 --group-size 16 --zero-point f16",
+          "int2 --group-size 32 --zero-point f16"}) {
       const std::string base =
           "quantize " + P("tiny.onnx") + " --scheme " + s + " -q";
       ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0)

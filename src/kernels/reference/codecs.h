@@ -12,13 +12,19 @@
 
 namespace lowbit::codecs {
 
+// Integer codes; the zero point is zero + offset (offset 0 but for f16 zero
+// points, quant/group_fit.h).
 struct Int {
   float qmax;
   float zero;
+  float offset = 0.0f;
   uint8_t Encode(float xs) const {
-    return static_cast<uint8_t>(RoundClamp(xs, -zero, qmax - zero) + zero);
+    return static_cast<uint8_t>(RoundClamp(xs + offset, -zero, qmax - zero) +
+                                zero);
   }
-  float Level(uint8_t c) const { return static_cast<float>(c) - zero; }
+  float Level(uint8_t c) const {
+    return (static_cast<float>(c) - zero) - offset;
+  }
 };
 
 // Nearest level of an ascending table (NF4), ties to the lower.
@@ -73,7 +79,7 @@ auto WithCodec(const Scheme& scheme, const CodeParams& p, F&& f) {
   switch (scheme.kind) {
     case SchemeKind::kInt:
       return f(Int{static_cast<float>((1 << scheme.bits) - 1),
-                   static_cast<float>(p.zero)});
+                   static_cast<float>(p.zero), p.offset});
     case SchemeKind::kNf4:
       return f(Table{lv, 16});
     case SchemeKind::kFp8E4M3:
