@@ -49,7 +49,16 @@ CONFIGS=(
   "int3 g32|--scheme int3 --group-size 32"
   "int3 g32, asym.|--scheme int3 --group-size 32 --asymmetric"
   "int2 g32, asym.|--scheme int2 --group-size 32 --asymmetric"
+  "int4 g32, f16 zero|--scheme int4 --group-size 32 --zero-point f16"
+  "int3 g32, f16 zero|--scheme int3 --group-size 32 --zero-point f16"
+  "int2 g32, f16 zero|--scheme int2 --group-size 32 --zero-point f16"
 )
+# ONLY=REGEX: just the configurations whose label matches.
+if [ -n "${ONLY:-}" ]; then
+  kept=()
+  for c in "${CONFIGS[@]}"; do [[ "${c%%|*}" =~ $ONLY ]] && kept+=("$c"); done
+  CONFIGS=("${kept[@]}")
+fi
 METHODS=(
   "minmax|--method minmax"
   "mse|--method mse"
@@ -78,7 +87,7 @@ for c in "${CONFIGS[@]}"; do
   echo "$line$sizes$cells |"
 done
 
-[ -f "$DET" ] || exit 0
+[ -f "$DET" ] && [ -z "${NO_DET:-}" ] || exit 0  # NO_DET=1: the recognizer alone
 # The detector: calibrated on the calibration page, judged on the evaluation page.
 page_npy() {  # PNG -> 1 x 3 x 640 x 640, PaddleOCR's det normalization
   /usr/bin/convert "$1" -resize '640x640!' -depth 8 rgb:"$2.rgb"

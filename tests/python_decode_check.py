@@ -14,7 +14,9 @@ without any lowbit code:
   W.qscale     F16/F32 [scale_rows, groups] (U8 E8M0 codes 2^(c-127) for
                mxfp4); scale_rows = 1 per tensor, else rows
   W.qzero      U8 [scale_rows, ceil(groups * bits / 8)], packed zero points
-               (asymmetric int only); symmetric int uses zero = 2^(bits-1)
+               (asymmetric int only), or F16 [scale_rows, groups] when the
+               description says "zero_type": "f16"; symmetric int uses
+               zero = 2^(bits-1)
   W.qcodebook  F16/F32 [scale_rows, 2^bits] (kmeans only)
   __metadata__["lowbit.q.W"] = JSON description (scheme, shape, dtype,
                granularity, group_size, symmetric, method, scale_type)
@@ -315,10 +317,16 @@ def decode(name, desc, tensors):
     require(np.all(np.isfinite(scales)), "non-finite scale")
     if asym:
         dt, zshape, raw = tensors[name + ".qzero"]
-        require(dt == "U8", f"zeros stored as {dt}")
-        zeros = unpack_rows(as_array(dt, zshape, raw), groups, bits)
-        require(zeros.shape == (scale_rows, groups), "zeros shape")
-        zeros = zeros.astype(np.float32)
+        if desc.get("zero_type", "code") == "f16":
+            require(dt == "F16", f"f16 zeros stored as {dt}")
+            require(zshape == (scale_rows, groups), "zeros shape")
+            zeros = as_array(dt, zshape, raw).astype(np.float32)
+            require(np.all(np.isfinite(zeros)), "non-finite zero point")
+        else:
+            require(dt == "U8", f"zeros stored as {dt}")
+            zeros = unpack_rows(as_array(dt, zshape, raw), groups, bits)
+            require(zeros.shape == (scale_rows, groups), "zeros shape")
+            zeros = zeros.astype(np.float32)
     elif scheme.startswith("int"):
         zeros = np.full((scale_rows, groups), float(1 << (bits - 1)),
                         dtype=np.float32)

@@ -21,6 +21,7 @@
 #include "kernels/error_sums.h"
 #include "pipeline/quantize_paths.h"
 #include "quant/ggml_quantize.h"
+#include "quant/gptq_ggml.h"
 
 namespace lowbit::pipeline_internal {
 namespace {
@@ -140,25 +141,73 @@ Status QuantizeTensor(const QuantizeModelOptions& o, const GgufModel& in,
   return Status::Ok();
 }
 
+// GPTQ on tensor p.t with the statistics `layer` (its H), appending the
+// blocks to w; the error sums of the written blocks into stats.
+Result<GgmlGptqResult> QuantizeTensorGptq(const QuantizeModelOptions& o,
+                                          GgufModel& in, const Plan& p,
+                                          const CalibLayer& layer,
+                                          ThreadPool& pool, GgufWriter& w,
+                                          ErrorStats& stats) {
+  const ModelTensor& t = *p.t;
+  const GgmlType type = static_cast<GgmlType>(p.type_out);
+  const int64_t cols = t.shape.back();
+  const int64_t rows = NumElements(t.shape) / cols;
+  LB_ASSIGN_OR_RETURN(std::vector<float> x, in.ReadFloat(t));
+  const int64_t bad = FirstNonFinite(x.data(), rows * cols);
+  if (bad >= 0) {
+    return InvalidArgument(o.model + ": tensor '" + t.name + "': value " +
+                           std::to_string(bad) + " is " +
+                           (std::isnan(x[bad]) ? "NaN" : "infinite") +
+                           ": only finite weights can be quantized");
+  }
+  LB_ASSIGN_OR_RETURN(GgmlGptqResult r,
+                      QuantizeGgmlGptq(type, x.data(), rows, cols,
+                                       layer.xtx.data(), GptqOptions{}, pool));
+  std::vector<float> y(x.size());
+  DequantizeGgmlRow(type, r.bytes.data(), y.data(), rows * cols);
+  stats.Add(x.data(), y.data(), rows * cols);
+  LB_RETURN_IF_ERROR(w.WritePart(t.name, r.bytes.data(), r.bytes.size()));
+  return r;
+}
+
 }  // namespace
 
-Result<QuantizeModelResult> QuantizeGgufModel(
-    const QuantizeModelOptions& o, const TensorSelector& sel,
-    const ImportanceFile* importance) {
+Result<QuantizeModelResult> QuantizeGgufModel(const QuantizeModelOptions& o,
+                                              const TensorSelector& sel,
+                                              const ImportanceFile* importance,
+                                              const CalibStatsFile* stats) {
+  const bool gptq = o.method == "gptq";
   if (o.per_tensor || o.per_channel || o.group_size != 0 || o.symmetric ||
-      o.asymmetric || o.scale_dtype != "auto" || o.method != "mse") {
+      o.asymmetric || o.scale_dtype != "auto" || (o.method != "mse" && !gptq) ||
+      o.zero_point != "auto") {
     return InvalidArgument(
         "--per-tensor, --per-channel, --group-size, --symmetric, --asymmetric, "
-        "--method "
-        "and --scale-dtype shape lowbit's schemes; ggml block formats fix all "
-        "of them");
+        "--zero-point, --method (but gptq with --stats) and --scale-dtype "
+        "shape lowbit's schemes; ggml block formats fix all of them");
+  }
+  if (importance != nullptr && stats != nullptr) {
+    return InvalidArgument(
+        "--importance and --stats both weight the blocks' errors: give one");
   }
   LB_ASSIGN_OR_RETURN(auto in, GgufModel::Open(o.model));
   std::vector<Plan> plans;
   std::vector<std::string> notes;
   std::map<uint32_t, int64_t> params_by_type;
+  int64_t with_stats = 0;
   for (const ModelTensor& t : in->tensors()) {
     Plan p{&t, t.gguf->ggml_type, false};
+    const CalibLayer* layer = stats ? stats->Find(t.name) : nullptr;
+    if (layer != nullptr && sel.Selected(t)) {
+      const int64_t cols = t.shape.back();
+      if (layer->groups != 1 || layer->cols != cols) {
+        return BadInput(stats->path() + ": the statistics of '" + t.name +
+                        "' have " + std::to_string(layer->groups) + " x " +
+                        std::to_string(layer->cols) +
+                        " inputs; the tensor's rows have " +
+                        std::to_string(cols));
+      }
+      ++with_stats;
+    }
     if (sel.Selected(t)) {
       const std::string& name = sel.SchemeFor(t.name);
       const GgmlTypeInfo* info = FindGgmlTypeInfoByName(name);
@@ -195,6 +244,10 @@ Result<QuantizeModelResult> QuantizeGgufModel(
             GgufValue::String(std::string(main->scheme_name)));
     }
   }
+  if (stats != nullptr && with_stats == 0) {
+    return BadInput(stats->path() + ": no statistics for any tensor of " +
+                    o.model + " chosen for quantization");
+  }
   SetKV(kvs, "lowbit.version", GgufValue::String(LOWBIT_VERSION));
   std::vector<GgufTensorDesc> descs;
   for (const Plan& p : plans)
@@ -207,6 +260,7 @@ Result<QuantizeModelResult> QuantizeGgufModel(
   for (const Plan& p : plans) total += p.quantize;
   Progress progress(total, "tensors");
   const auto t0 = std::chrono::steady_clock::now();
+  nlohmann::json gptq_errors = nlohmann::json::object();
   ModelReport report;
   report.original = o.model;
   report.quantized = o.out;
@@ -236,10 +290,30 @@ Result<QuantizeModelResult> QuantizeGgufModel(
     if (importance != nullptr) {
       LB_ASSIGN_OR_RETURN(imp, importance->For(t.name, t.shape.back()));
     }
+    const CalibLayer* layer = stats ? stats->Find(t.name) : nullptr;
+    if (layer != nullptr) imp = layer->x_sq_mean;  // groups == 1: cols values
     const GgmlTypeInfo& out_type = GetGgmlTypeInfo(
         static_cast<GgmlType>(p.type_out));  // a codec type: FitRow's result
     tr.scheme = std::string(out_type.ggml_name);
-    const Status st = QuantizeTensor(o, *in, p, imp, pool, *w, tr.stats);
+    Status st;
+    if (gptq && layer != nullptr && GgmlRowGrid::Supports(out_type.type)) {
+      Result<GgmlGptqResult> r =
+          QuantizeTensorGptq(o, *in, p, *layer, pool, *w, tr.stats);
+      st = r.status();
+      if (r.ok()) {
+        gptq_errors[t.name] = {{"rtn_error", r->rtn_error},
+                               {"gptq_error", r->gptq_error}};
+      }
+    } else {
+      if (gptq) {
+        notes.push_back(t.name + ": " +
+                        (layer
+                             ? "no GPTQ for " + std::string(out_type.ggml_name)
+                             : std::string("no statistics")) +
+                        "; the blocks' search instead");
+      }
+      st = QuantizeTensor(o, *in, p, imp, pool, *w, tr.stats);
+    }
     in->Release(t);
     LB_RETURN_IF_ERROR(st);
     tr.quantized = out_type.block_elements > 1;
@@ -263,6 +337,16 @@ Result<QuantizeModelResult> QuantizeGgufModel(
   res.report = ReportToJson(report);
   res.report["seconds"] = res.seconds;
   res.report["notes"] = notes;
+  if (gptq) {
+    // Per tensor, tr(D H D^T) of the nearest codes and of GPTQ's on the same
+    // scales (quant/gptq_ggml.h).
+    res.report["gptq"] = gptq_errors;
+    for (const auto& [name, e] : gptq_errors.items()) {
+      res.text += fmt::format(
+          "gptq {}: layer-output error {:.4g} (nearest {:.4g})\n", name,
+          e["gptq_error"].get<double>(), e["rtn_error"].get<double>());
+    }
+  }
   res.text = ReportToText(report);
   for (const std::string& n : notes) res.text += "note: " + n + "\n";
   res.text += fmt::format("quantized {} tensors in {:.2f} s, wrote {}\n", total,

@@ -1,5 +1,6 @@
 #include "pipeline/quantize_model.h"
 
+#include <filesystem>
 #include <memory>
 
 #include "formats/ggml/ggml_type.h"
@@ -42,12 +43,19 @@ Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
   }
   if (o.symmetric) c.symmetric = 1;
   if (o.asymmetric) c.symmetric = 0;
-  const auto zt = ParseZeroType(o.zero_point);
-  if (!zt) {
-    return InvalidArgument("--zero-point " + o.zero_point +
-                           ": expected code or f16");
+  if (o.zero_point == "auto") {
+    c.zero_type =
+        c.scheme.kind == SchemeKind::kInt && c.scheme.bits == 2 && !o.symmetric
+            ? ZeroType::kF16
+            : ZeroType::kCode;
+  } else {
+    const auto zt = ParseZeroType(o.zero_point);
+    if (!zt) {
+      return InvalidArgument("--zero-point " + o.zero_point +
+                             ": expected auto, code or f16");
+    }
+    c.zero_type = *zt;
   }
-  c.zero_type = *zt;
   c.seed = o.seed;
   if (o.scale_dtype == "f16") c.scale_type = ScaleType::kF16;
   if (o.scale_dtype == "f32") c.scale_type = ScaleType::kF32;
@@ -112,6 +120,53 @@ Result<std::unique_ptr<CalibStatsFile>> CalibrationStats(
   return CalibStatsFile::FromLayers(cr.layers, cr.info, "--calib " + o.calib);
 }
 
+// Sequential calibration (--calib-passes N >= 2): pass k collects each
+// layer's input statistics on the model quantized with pass k - 1's (written
+// with float weights beside the output, then removed), so that every layer
+// sees the inputs its quantized predecessors give it, as GPTQ's sequential
+// scheme does (arXiv 2210.17323, section 4), at the cost of a collection per
+// pass instead of one per layer. AWQ's input Mul would change what a layer
+// sees, so the intermediate passes use GPTQ where awq or auto is asked.
+Result<std::unique_ptr<CalibStatsFile>> SequentialStats(
+    const QuantizeModelOptions& o, const TensorSelector& sel,
+    const ImportanceFile* imp) {
+  LB_ASSIGN_OR_RETURN(std::unique_ptr<CalibStatsFile> stats,
+                      CalibrationStats(o));
+  for (int pass = 2; pass <= o.calib_passes; ++pass) {
+    QuantizeModelOptions p = o;
+    p.out = o.out + ".lowbit-pass" + std::to_string(pass - 1) + ".onnx";
+    p.onnx_format = "float";
+    p.external_data = false;
+    if (p.method == "awq" || p.method == "auto") p.method = "gptq";
+    struct Remove {
+      std::string path;
+      ~Remove() {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+      }
+    } remove{p.out};
+    LB_RETURN_IF_ERROR(
+        pipeline_internal::QuantizeOnnxModel(p, sel, imp, stats.get())
+            .status());
+    CalibOptions co;
+    co.model = p.out;
+    co.calib_dir = o.calib;
+    co.task = o.calib_task;
+    co.threads = o.threads;
+    co.max_samples = o.calib_samples;
+    LB_ASSIGN_OR_RETURN(CalibResult cr, CollectCalibStats(co));
+    cr.info.model = o.model;
+    cr.info.mode = "sequential, pass " + std::to_string(pass) + " of " +
+                   std::to_string(o.calib_passes) +
+                   ": inputs from the model quantized with pass " +
+                   std::to_string(pass - 1) + "'s statistics";
+    stats = CalibStatsFile::FromLayers(
+        cr.layers, cr.info,
+        "--calib " + o.calib + " (pass " + std::to_string(pass) + ")");
+  }
+  return stats;
+}
+
 Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   if (o.per_tensor + o.per_channel + (o.group_size != 0) > 1) {
     return InvalidArgument(
@@ -137,16 +192,32 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
                            " needs calibration data: --calib DIR (samples) or "
                            "--stats FILE (from lowbit stats)");
   }
+  if (o.calib_passes < 1 || o.calib_passes > 8) {
+    return InvalidArgument("--calib-passes " + std::to_string(o.calib_passes) +
+                           ": 1 to 8");
+  }
+  if (o.calib_passes > 1 && (o.calib.empty() || o.target_bpw > 0.0)) {
+    return InvalidArgument(
+        "--calib-passes needs --calib DIR (the samples are run again on each "
+        "pass's model) and no --target-bpw");
+  }
   if (o.target_bpw > 0.0 && o.calib.empty()) {
     return InvalidArgument(
         "--target-bpw needs --calib DIR: each layer's candidates are "
         "measured on the model's outputs for those samples");
   }
-  if (calibrated && !HasOnnxExtension(o.model)) {
+  const bool gguf = LooksLikeGguf(o.model);
+  if (!o.calib.empty() && !HasOnnxExtension(o.model)) {
     return InvalidArgument(
-        (o.calib.empty() ? "--stats" : "--calib") +
-        std::string(" works on ONNX models (lowbit's engine runs them to "
-                    "collect the statistics)"));
+        "--calib works on ONNX models (lowbit's engine runs them to collect "
+        "the statistics); GGUF models take --stats FILE (by tensor name)");
+  }
+  if (!o.stats.empty() && !HasOnnxExtension(o.model) && !gguf) {
+    return InvalidArgument("--stats works on ONNX and GGUF models");
+  }
+  if (gguf && (o.method == "auto" || o.method == "awq")) {
+    return InvalidArgument("--method " + o.method +
+                           " works on ONNX models; GGUF models take gptq");
   }
   std::unique_ptr<ImportanceFile> imp;
   if (!o.importance.empty()) {
@@ -154,7 +225,6 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   }
   // Every scheme named must suit the input's format, whether or not a tensor
   // ends up using it.
-  const bool gguf = LooksLikeGguf(o.model);
   for (const auto& [option, name] : sel.AllSchemes()) {
     if (gguf) {
       const GgmlTypeInfo* info = FindGgmlTypeInfoByName(name);
@@ -171,10 +241,15 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
     }
   }
   using namespace pipeline_internal;
-  if (gguf) return QuantizeGgufModel(o, sel, imp.get());
-  if (HasOnnxExtension(o.model)) {
+  if (gguf) {
     LB_ASSIGN_OR_RETURN(std::unique_ptr<CalibStatsFile> stats,
                         CalibrationStats(o));
+    return QuantizeGgufModel(o, sel, imp.get(), stats.get());
+  }
+  if (HasOnnxExtension(o.model)) {
+    LB_ASSIGN_OR_RETURN(std::unique_ptr<CalibStatsFile> stats,
+                        o.calib_passes > 1 ? SequentialStats(o, sel, imp.get())
+                                           : CalibrationStats(o));
     if (o.target_bpw <= 0.0) {
       return QuantizeOnnxModel(o, sel, imp.get(), stats.get());
     }

@@ -36,7 +36,10 @@ struct QuantizeModelOptions {
   bool per_tensor = false, per_channel = false;
   int64_t group_size = 0;
   bool symmetric = false, asymmetric = false;
-  std::string zero_point = "code";  // asymmetric int: "code" or "f16"
+  // Asymmetric int zero points: "code", "f16", or "auto": f16 for int2
+  // (measured: the recognizer's int2 g32 GPTQ reads 86% with f16 zero points,
+  // 14% with codes), code otherwise (QDQ and the integer kernels take them).
+  std::string zero_point = "auto";
   // minmax, percentile:P, mse, or gptq (with --calib or --stats: GPTQ's
   // codes on the mse search's scales, weighted by the statistics).
   std::string method = "mse";
@@ -48,7 +51,11 @@ struct QuantizeModelOptions {
   // input column (unless --importance is given).
   std::string calib, calib_task, stats;
   int64_t calib_samples = 0;  // 0: all
-  int threads = 0;            // 0: all cores
+  // Calibration passes (--calib): 1, every layer's inputs from the fp32
+  // model; 2 and more, sequential: pass k takes each layer's inputs from the
+  // model quantized with pass k - 1's statistics.
+  int calib_passes = 1;
+  int threads = 0;  // 0: all cores
   uint64_t seed = 0x10b17;
   // ONNX only.
   std::string onnx_format = "auto";  // auto, qdq, decode, float, matmulnbits
@@ -66,8 +73,9 @@ struct QuantizeModelOptions {
 };
 
 // A scheme with an optional shape, as --candidates takes them:
-// SCHEME[:gN|:channel|:tensor][:asym|:sym] ("int4:g32", "int8:channel",
-// "int3:g32:asym"); without a suffix the command's own options apply.
+// SCHEME[:gN|:channel|:tensor][:asym|:sym][:zf16|:zcode] ("int4:g32",
+// "int8:channel", "int3:g32:asym"); without a suffix the command's own options
+// apply.
 Result<QuantConfig> ConfigForSpec(const QuantizeModelOptions& o,
                                   const std::string& spec);
 

@@ -13,9 +13,12 @@ namespace lowbit::pipeline_internal {
 Result<QuantizeModelResult> QuantizeSafetensorsModel(
     const QuantizeModelOptions& o, const TensorSelector& sel,
     const ImportanceFile* importance);
+// stats (--stats, by tensor name), or null: GPTQ for --method gptq, else the
+// blocks' search weighted by each tensor's E[x^2].
 Result<QuantizeModelResult> QuantizeGgufModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,
-                                              const ImportanceFile* importance);
+                                              const ImportanceFile* importance,
+                                              const CalibStatsFile* stats);
 // stats: calibration statistics (--calib / --stats), or null.
 Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,

@@ -71,13 +71,14 @@ class QuantizedRun : public ::testing::Test {
   std::string P(const std::string& f) const { return (dir_ / f).string(); }
   int64_t Quantize(const std::string& scheme, int64_t group,
                    const std::string& format, const std::string& out,
-                   bool asym = false) {
+                   bool asym = false, const std::string& zero = "auto") {
     QuantizeModelOptions o;
     o.model = P("tiny.onnx");
     o.out = out;
     o.scheme = scheme;
     o.group_size = group;
     o.asymmetric = asym;
+    o.zero_point = zero;
     o.onnx_format = format;
     o.threads = 1;
     auto r = QuantizeModel(o);
@@ -93,10 +94,12 @@ TEST_F(QuantizedRun, EveryWeightStaysCodesAndExactModeIsTheFloatFile) {
     int64_t group;
     std::string format;
     bool asym;
+    std::string zero = "auto";
   };
   const std::vector<Case> cases = {
       {"int4", 16, "decode", false},   {"int4", 0, "decode", true},
-      {"int3", 16, "auto", false},     {"int2", 16, "auto", true},
+      {"int3", 16, "auto", false},     {"int2", 16, "auto", true, "code"},
+      {"int2", 16, "decode", true},  // f16 zero points: decoded in fast mode
       {"nf4", 16, "auto", false},      {"kmeans3", 0, "auto", false},
       {"ternary", 0, "auto", false},   {"binary", 0, "auto", false},
       {"fp4_e2m1", 16, "auto", false}, {"int8", 0, "auto", true},
@@ -107,9 +110,9 @@ TEST_F(QuantizedRun, EveryWeightStaysCodesAndExactModeIsTheFloatFile) {
     const std::string q = P("q" + std::to_string(k) + ".onnx");
     const std::string f = P("f" + std::to_string(k) + ".onnx");
     ++k;
-    const int64_t n = Quantize(c.scheme, c.group, c.format, q, c.asym);
+    const int64_t n = Quantize(c.scheme, c.group, c.format, q, c.asym, c.zero);
     ASSERT_GT(n, 0) << what;
-    ASSERT_EQ(Quantize(c.scheme, c.group, "float", f, c.asym), n);
+    ASSERT_EQ(Quantize(c.scheme, c.group, "float", f, c.asym, c.zero), n);
     const Ran rq = RunFile(q, false), rf = RunFile(f, false);
     EXPECT_EQ(rq.stats.quantized_weights, n) << what;
     EXPECT_EQ(rf.stats.quantized_weights, 0) << what;
@@ -119,7 +122,9 @@ TEST_F(QuantizedRun, EveryWeightStaysCodesAndExactModeIsTheFloatFile) {
     // Fast mode: integer codes on int8 activations where QGemm runs them.
     const Ran fast = RunFile(q, true);
     ASSERT_EQ(fast.out.size(), 1u) << what;
-    const bool integer = c.scheme.rfind("int", 0) == 0;
+    // The integer kernels take code zero points (int2's default is f16).
+    const bool integer = c.scheme.rfind("int", 0) == 0 &&
+                         !(c.scheme == "int2" && c.zero == "auto");
     if (integer) EXPECT_GT(fast.stats.fast_weights, 0) << what;
     if (!integer) EXPECT_EQ(fast.stats.fast_weights, 0) << what;
     EXPECT_LT(MaxRel(fast.out[0], rf.out[0]), 0.05) << what;

@@ -4,10 +4,12 @@
 #include "quant/ggml_quantize.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/status.h"
 #include "formats/ggml/blocks.h"
+#include "formats/ggml/decode.h"
 #include "formats/ggml/pack.h"
 #include "quant/ggml_fit.h"
 #include "quant/group_fit.h"
@@ -50,20 +52,21 @@ void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
 }
 
 // q4_1 / q5_1: one scale and one offset per block (quant/ggml_fit.h).
+constexpr UnitFitParams kAffineFit{4, 3, 0.3f, 2};
+
 void EncodeAffine(GgmlType t, const float* x, const float* w, uint8_t* out,
                   int64_t nb) {
   constexpr int64_t kPiece = 2048;  // blocks, so that the scratch stays small
   thread_local std::vector<float> d, m;
   thread_local std::vector<uint8_t> c;
   const int qmax = t == GgmlType::kQ4_1 ? 15 : 31;
-  const UnitFitParams fit{4, 3, 0.3f, 2};
   for (int64_t b0 = 0; b0 < nb; b0 += kPiece) {
     const int64_t n = std::min(kPiece, nb - b0);
     d.resize(n);
     m.resize(n);
     c.resize(n * 32);
-    FitAffineRow(x + b0 * 32, w ? w + b0 * 32 : nullptr, n, 32, qmax, fit,
-                 d.data(), m.data(), c.data());
+    FitAffineRow(x + b0 * 32, w ? w + b0 * 32 : nullptr, n, 32, qmax,
+                 kAffineFit, d.data(), m.data(), c.data());
     PackAffineBlocks(t, d.data(), m.data(), c.data(), n,
                      out + b0 * GetGgmlTypeInfo(t).block_bytes);
   }
@@ -184,6 +187,12 @@ bool CanEncodeGgml(GgmlType t) {
 
 void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
                      const float* w) {
+  if (w != nullptr && GgmlRowGrid::Supports(t)) {
+    // Weighted: the better of the weighted and unweighted fits per block.
+    thread_local GgmlRowGrid grid;
+    grid.Fit(t, x, n, w);
+    return grid.Pack(out);
+  }
   switch (t) {
     case GgmlType::kF32:
     case GgmlType::kF16:
@@ -234,6 +243,182 @@ void QuantizeGgmlRows(GgmlType t, const float* x, uint8_t* out, int64_t rows,
   const int64_t rb = GetGgmlTypeInfo(t).RowBytes(cols);
   for (int64_t r = 0; r < rows; ++r)
     QuantizeGgmlRow(t, x + r * cols, out + r * rb, cols, importance);
+}
+
+}  // namespace lowbit
+
+namespace lowbit {
+
+bool GgmlRowGrid::Supports(GgmlType t) {
+  switch (t) {
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ5_0:
+    case GgmlType::kIQ4_NL:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_1:
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+    case GgmlType::kIQ4_XS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void GgmlRowGrid::Fit(GgmlType t, const float* x, int64_t n, const float* w) {
+  FitOnce(t, x, n, w);
+  if (w == nullptr) return;
+  // Weighted: per block, never worse under the weighted error than the fit
+  // without weights (the searches are heuristic; this makes it hold). Both
+  // decoded by ggml's decoder itself.
+  thread_local GgmlRowGrid alt;
+  thread_local std::vector<uint8_t> a, b;
+  thread_local std::vector<float> ya, yb;
+  alt.FitOnce(t, x, n, nullptr);
+  const GgmlTypeInfo& info = GetGgmlTypeInfo(t);
+  const int64_t rb = info.RowBytes(n), be = info.block_elements;
+  a.resize(rb);
+  b.resize(rb);
+  ya.resize(n);
+  yb.resize(n);
+  Pack(a.data());
+  alt.Pack(b.data());
+  DequantizeGgmlRow(t, a.data(), ya.data(), n);
+  DequantizeGgmlRow(t, b.data(), yb.data(), n);
+  for (int64_t k = 0; k < n / be; ++k) {
+    double ea = 0.0, eb = 0.0;
+    for (int64_t i = k * be; i < (k + 1) * be; ++i) {
+      const double da = x[i] - ya[i], db = x[i] - yb[i];
+      ea += w[i] * da * da;
+      eb += w[i] * db * db;
+    }
+    if (!(eb < ea)) continue;
+    if (family_ == kTwoLevel) {
+      blocks_[k] = alt.blocks_[k];
+      continue;
+    }
+    d_[k] = alt.d_[k];
+    if (family_ == kAffine) m_[k] = alt.m_[k];
+    std::copy_n(alt.codes_.begin() + k * be, be, codes_.begin() + k * be);
+  }
+}
+
+void GgmlRowGrid::FitOnce(GgmlType t, const float* x, int64_t n,
+                          const float* w) {
+  LB_CHECK(Supports(t) && "GgmlRowGrid: a type without a fixed grid");
+  type_ = t;
+  n_ = n;
+  switch (t) {
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_1: {
+      family_ = kAffine;
+      qmin_ = 0;
+      qmax_ = t == GgmlType::kQ4_1 ? 15 : 31;
+      const int64_t nb = n / 32;
+      d_.resize(nb);
+      m_.resize(nb);
+      codes_.resize(n);
+      FitAffineRow(x, w, nb, 32, qmax_, kAffineFit, d_.data(), m_.data(),
+                   codes_.data());
+      return;
+    }
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ5_0:
+    case GgmlType::kIQ4_NL: {
+      family_ = kOneLevel;
+      const OneLevel o = OneLevelOf(t);
+      qmin_ = o.levels.qmin;
+      qmax_ = o.levels.qmax;
+      table_ = o.levels.table;
+      const int64_t nb = n / 32;
+      d_.resize(nb);
+      codes_.resize(n);
+      FitOneLevelRow(x, w, nb, 32, o.levels, o.fit, d_.data(), codes_.data());
+      return;
+    }
+    default: {
+      family_ = kTwoLevel;
+      const TwoLevelSpec spec = KSpec(t);
+      qmin_ = spec.qmin;
+      qmax_ = spec.qmax;
+      table_ = spec.table;
+      sub_ = spec.sub;
+      has_min_ = spec.has_min;
+      blocks_.resize(n / 256);
+      FitTwoLevelRow(x, w, n / 256, spec, blocks_.data());
+      return;
+    }
+  }
+}
+
+float GgmlRowGrid::Round(int64_t i, float v) {
+  // The grid a L(k) + b over the stored codes k = 0 .. qmax - qmin.
+  float a, b = 0.0f;
+  int* kq = nullptr;  // k-quants keep q itself (qmin .. qmax)
+  uint8_t* kc = nullptr;
+  switch (family_) {
+    case kAffine:
+      a = d_[i / 32];
+      b = m_[i / 32];
+      kc = &codes_[i];
+      break;
+    case kOneLevel:
+      a = d_[i / 32];
+      kc = &codes_[i];
+      break;
+    default: {
+      KQuantBlock& blk = blocks_[i / 256];
+      const int j = static_cast<int>((i % 256) / sub_);
+      a = blk.d * static_cast<float>(blk.sc[j]);
+      if (has_min_) b = -blk.dmin * static_cast<float>(blk.mn[j]);
+      kq = &blk.q[i % 256];
+    }
+  }
+  const int levels = qmax_ - qmin_ + 1;
+  auto level = [&](int k) {
+    return table_ ? table_[k] : static_cast<float>(k + qmin_);
+  };
+  int k;
+  if (a == 0.0f) {
+    k = kq ? *kq - qmin_ : *kc;  // every code decodes to b: keep it
+  } else if (table_ == nullptr) {
+    const float u = (v - b) / a;
+    k = static_cast<int>(std::clamp(std::nearbyint(u) - qmin_, 0.0f,
+                                    static_cast<float>(levels - 1)));
+  } else {
+    const float u = (v - b) / a;
+    k = 0;
+    for (int c = 1; c < levels; ++c) {
+      if (std::fabs(u - table_[c]) < std::fabs(u - table_[k])) k = c;
+    }
+  }
+  if (kq) {
+    *kq = k + qmin_;
+  } else {
+    *kc = static_cast<uint8_t>(k);
+  }
+  return a * level(k) + b;
+}
+
+void GgmlRowGrid::Pack(uint8_t* out) const {
+  switch (family_) {
+    case kAffine:
+      return PackAffineBlocks(type_, d_.data(), m_.data(), codes_.data(),
+                              n_ / 32, out);
+    case kOneLevel:
+      return PackOneLevelBlocks(type_, d_.data(), codes_.data(), n_ / 32, out);
+    default: {
+      const int64_t bytes = GetGgmlTypeInfo(type_).block_bytes;
+      for (size_t b = 0; b < blocks_.size(); ++b) {
+        PackKQuantBlock(type_, blocks_[b], out + b * bytes);
+      }
+    }
+  }
 }
 
 }  // namespace lowbit

@@ -9,8 +9,10 @@
 #include "kernels/encode.h"
 #include "kernels/linalg.h"
 #include "kernels/sgemm.h"
+#include "quant/gptq_sweep.h"
 #include "quant/group_fit.h"
 #include "quant/quantize.h"
+#include "quant/scale_refit.h"
 
 namespace lowbit {
 namespace {
@@ -75,11 +77,7 @@ double LayerOutputError(const float* w, const QuantizedTensor& q,
         d[r * cols + c] = w[row * cols + c] - d[r * cols + c];
       }
     }
-    Sgemm(false, false, rg, cols, cols, 1.0f, d.data(), cols,
-          h + g * cols * cols, cols, 0.0f, dh.data(), cols);
-    for (int64_t i = 0; i < rg * cols; ++i) {
-      total += static_cast<double>(d[i]) * dh[i];
-    }
+    total += TraceDHDt(d.data(), rg, cols, h + g * cols * cols, dh.data());
   }
   return total;
 }
@@ -100,18 +98,7 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
                            std::to_string(groups) + " groups");
   }
   const int64_t rg = rows / groups, hsz = cols * cols;
-  for (int64_t g = 0; g < groups; ++g) {
-    const float* hg = h + g * hsz;
-    for (int64_t i = 0; i < cols; ++i) {
-      for (int64_t j = i; j < cols; ++j) {
-        const float a = hg[i * cols + j], b = hg[j * cols + i];
-        if (!std::isfinite(a) || a != b) {
-          return InvalidArgument(
-              "the input statistics H are not finite and symmetric");
-        }
-      }
-    }
-  }
+  LB_RETURN_IF_ERROR(CheckGptqStatistics(h, cols, groups));
   // Static parameters: the configured search weighted by the inputs' mean
   // squares (diag H averaged over the groups).
   std::vector<float> imp(static_cast<size_t>(cols), 0.0f);
@@ -144,107 +131,57 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
   // One group of rows at a time; groups spread over the threads.
   pool.ParallelFor(groups, 1, [&](int64_t g0, int64_t g1) {
     std::vector<float> vals(static_cast<size_t>(gsize));
-    std::vector<float> u(static_cast<size_t>(hsz));
-    std::vector<float> wt(static_cast<size_t>(cols * rg));
-    std::vector<float> err(static_cast<size_t>(opt.block * rg));
-    std::vector<int64_t> perm(static_cast<size_t>(cols));
-    std::vector<float> diag(static_cast<size_t>(cols));
+    GptqScratch scratch;
     for (int64_t g = g0; g < g1; ++g) {
-      const float* hg = h + g * hsz;
-      for (int64_t i = 0; i < cols; ++i) diag[i] = hg[i * cols + i];
-      std::iota(perm.begin(), perm.end(), 0);
-      if (opt.act_order) {
-        // Ties by column: the same order as a stable sort, without its
-        // temporary buffer.
-        std::sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-          return diag[a] > diag[b] || (diag[a] == diag[b] && a < b);
-        });
-      }
-      double mean = 0.0;
-      for (int64_t i = 0; i < cols; ++i) mean += std::max(0.0f, diag[i]);
-      mean = std::max(mean / cols, 1e-12);
-      const float damp = static_cast<float>(opt.damp * mean);
-      // H permuted and damped; a column nothing reaches gets a unit pivot.
-      for (int64_t i = 0; i < cols; ++i) {
-        for (int64_t j = 0; j < cols; ++j) {
-          u[i * cols + j] = hg[perm[i] * cols + perm[j]];
+      // Dynamic groups (no act-order: perm is the identity) refit a group's
+      // parameters from its columns as the earlier errors left them.
+      auto begin = [&](int64_t i, int64_t col, const float* wt) {
+        if (!dynamic || col % gsize != 0) return;
+        const int64_t n = std::min(gsize, cols - col);
+        for (int64_t r = 0; r < rg; ++r) {
+          for (int64_t k = 0; k < n; ++k) vals[k] = wt[(i + k) * rg + r];
+          const GroupFit fit = FitGroup(
+              vals.data(), any ? imp.data() + col : nullptr, n, q.scheme,
+              q.symmetric, fit_method, q.scale_type, q.zero_type);
+          const int64_t at = (g * rg + r) * prm.gpr + col / gsize;
+          prm.scale[at] = fit.scale;
+          if (is_int) prm.zero[at] = fit.zero_point();
         }
-        float& d = u[i * cols + i];
-        d = d > 0.0f ? d + damp : 1.0f;
-      }
-      // Transposed rows of this group: wt[i][r] = w[row r][column perm[i]].
-      for (int64_t r = 0; r < rg; ++r) {
-        const float* wr = w + (g * rg + r) * cols;
-        for (int64_t i = 0; i < cols; ++i) wt[i * rg + r] = wr[perm[i]];
-      }
-      if (!UpperCholeskyOfInverse(u.data(), cols).ok()) {
+      };
+      auto round = [&](int64_t r, int64_t col, float x) {
+        const int64_t row = g * rg + r;
+        const int64_t at = q.granularity == Granularity::kTensor
+                               ? 0
+                               : row * prm.gpr + col / gsize;
+        const float s = prm.scale[at];
+        int code;
+        float v;
+        if (is_int) {
+          // As kernels/encode.h: the zero point split into an integer and
+          // an offset (0 for code zero points).
+          const float z = prm.zero[at], zi = std::nearbyint(z);
+          const float off = z - zi;
+          const float t = s != 0.0f ? std::nearbyint(x * (1.0f / s) + off) : 0;
+          code = static_cast<int>(
+              std::clamp<float>(t + zi, 0.0f, static_cast<float>(top)));
+          v = s * ((static_cast<float>(code) - zi) - off);
+        } else {
+          uint8_t c8;
+          EncodeValues(q.scheme, CodeParams{s, 0, 0.5f}, &x, 1, &c8);
+          code = c8;
+          v = s * table[c8];
+        }
+        codes[row * cols + col] = static_cast<uint8_t>(code);
+        return v;
+      };
+      if (!GptqSweep(w + g * rg * cols, rg, cols, h + g * hsz, opt, scratch,
+                     begin, round)) {
         // Not positive definite even damped (degenerate statistics): keep
         // the round-to-nearest codes of this group.
         for (int64_t r = 0; r < rg; ++r) {
           const int64_t row = g * rg + r;
           UnpackBits(q.codes.data() + row * q.code_row_bytes(), cols,
                      q.scheme.bits, codes.data() + row * cols);
-        }
-        continue;
-      }
-      for (int64_t i1 = 0; i1 < cols; i1 += opt.block) {
-        const int64_t i2 = std::min(cols, i1 + opt.block);
-        for (int64_t i = i1; i < i2; ++i) {
-          const int64_t col = perm[i], grp = col / gsize;
-          if (dynamic && col % gsize == 0) {  // perm is the identity here
-            const int64_t n = std::min(gsize, cols - col);
-            for (int64_t r = 0; r < rg; ++r) {
-              for (int64_t k = 0; k < n; ++k) vals[k] = wt[(i + k) * rg + r];
-              const GroupFit fit = FitGroup(
-                  vals.data(), any ? imp.data() + col : nullptr, n, q.scheme,
-                  q.symmetric, fit_method, q.scale_type, q.zero_type);
-              const int64_t at = (g * rg + r) * prm.gpr + grp;
-              prm.scale[at] = fit.scale;
-              if (is_int) prm.zero[at] = fit.zero_point();
-            }
-          }
-          const float pivot = u[i * cols + i];
-          float* wi = wt.data() + i * rg;
-          float* ei = err.data() + (i - i1) * rg;
-          for (int64_t r = 0; r < rg; ++r) {
-            const int64_t row = g * rg + r;
-            const int64_t at =
-                (q.granularity == Granularity::kTensor ? 0 : row) * prm.gpr +
-                (q.granularity == Granularity::kTensor ? 0 : grp);
-            const float s = prm.scale[at];
-            const float x = wi[r];
-            int code;
-            float v;
-            if (is_int) {
-              // As kernels/encode.h: the zero point split into an integer
-              // and an offset (0 for code zero points).
-              const float z = prm.zero[at], zi = std::nearbyint(z);
-              const float off = z - zi;
-              const float t =
-                  s != 0.0f ? std::nearbyint(x * (1.0f / s) + off) : 0;
-              code = static_cast<int>(
-                  std::clamp<float>(t + zi, 0.0f, static_cast<float>(top)));
-              v = s * ((static_cast<float>(code) - zi) - off);
-            } else {
-              uint8_t c8;
-              EncodeValues(q.scheme, CodeParams{s, 0, 0.5f}, &x, 1, &c8);
-              code = c8;
-              v = s * table[c8];
-            }
-            codes[row * cols + col] = static_cast<uint8_t>(code);
-            ei[r] = (x - v) / pivot;
-          }
-          for (int64_t j = i + 1; j < i2; ++j) {
-            const float f = u[i * cols + j];
-            if (f == 0.0f) continue;
-            float* wj = wt.data() + j * rg;
-            for (int64_t r = 0; r < rg; ++r) wj[r] -= f * ei[r];
-          }
-        }
-        if (i2 < cols) {  // wt[i2:] -= U[i1:i2, i2:]^T err
-          Sgemm(true, false, cols - i2, rg, i2 - i1, -1.0f,
-                u.data() + i1 * cols + i2, cols, err.data(), rg, 1.0f,
-                wt.data() + i2 * rg, rg);
         }
       }
     }
@@ -262,6 +199,10 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
         }
       }
     }
+  }
+  if (opt.refit &&
+      static_cast<double>(rows) * cols * cols <= opt.refit_max_madds) {
+    RefitOnOutputError(w, codes.data(), h, groups, q, pool);
   }
   q.method = "gptq/" + q.method;
   if (report != nullptr) report->gptq_error = LayerOutputError(w, q, h, groups);

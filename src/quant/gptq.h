@@ -33,6 +33,11 @@ struct GptqOptions {
   // first column is reached, from the weights as the earlier columns' errors
   // left them (the paper's original grouping), instead of fixing them first.
   bool static_groups = true;
+  // Then each row's scales (and zero points) refitted by least squares on
+  // the layer-output error, the codes fixed (quant/scale_refit.h), where the
+  // layer costs at most refit_max_madds multiply-adds (rows x cols^2).
+  bool refit = true;
+  double refit_max_madds = 8.6e9;
 };
 
 // The proxy of the layer-output error, sum over groups of tr(D H D^T) with D

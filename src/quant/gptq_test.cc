@@ -4,57 +4,25 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "formats/scheme.h"
 #include "kernels/linalg.h"
 #include "quant/quantize.h"
+#include "tests/support/gptq_test_util.h"
 
 namespace lowbit {
 namespace {
 
-// H = X^T X / n for n correlated inputs: x = z A with z standard normal and
-// A a random mixing matrix whose columns have very different scales (some
-// input channels carry much larger activations than others).
-std::vector<float> CorrelatedHessian(int64_t cols, int64_t n,
-                                     std::mt19937& rng) {
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> a(static_cast<size_t>(cols * cols));
-  for (int64_t i = 0; i < cols; ++i) {
-    const float col_scale = std::exp(1.5f * nd(rng));
-    for (int64_t j = 0; j < cols; ++j) {
-      a[i * cols + j] = (i == j ? 1.0f : 0.4f * nd(rng)) * col_scale;
-    }
-  }
-  std::vector<float> x(static_cast<size_t>(n * cols), 0.0f), z(cols);
-  for (int64_t s = 0; s < n; ++s) {
-    for (auto& v : z) v = nd(rng);
-    for (int64_t j = 0; j < cols; ++j) {
-      float acc = 0.0f;
-      for (int64_t i = 0; i < cols; ++i) acc += z[i] * a[i * cols + j];
-      x[s * cols + j] = acc;
-    }
-  }
-  std::vector<float> h(static_cast<size_t>(cols * cols), 0.0f);
-  AccumulateGram(x.data(), n, cols, h.data());
-  SymmetrizeFromUpper(h.data(), cols);
-  for (float& v : h) v /= static_cast<float>(n);
-  return h;
-}
+using testing_util::CorrelatedHessian;
+using testing_util::RandomWeights;
 
 std::vector<float> Diag(const std::vector<float>& h) {
   const int64_t n = static_cast<int64_t>(std::sqrt(double(h.size())));
   std::vector<float> d(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) d[i] = h[i * n + i];
   return d;
-}
-
-std::vector<float> RandomWeights(int64_t rows, int64_t cols,
-                                 std::mt19937& rng) {
-  std::normal_distribution<float> nd(0.0f, 0.1f);
-  std::vector<float> w(static_cast<size_t>(rows * cols));
-  for (float& v : w) v = nd(rng);
-  return w;
 }
 
 TEST(Linalg, UpperCholeskyOfInverseFactorsTheInverse) {
@@ -132,6 +100,7 @@ TEST(Gptq, BeatsRoundToNearestOnCorrelatedInputs) {
       opt.act_order = act_order;
       opt.static_groups = order < 2;
       opt.block = 32;
+      opt.refit = false;  // the refit's own test is below
       GptqReport rep;
       auto q = QuantizeGptq(w.data(), {rows, cols}, cfg, h.data(), 1, opt, pool,
                             &rep);
@@ -158,6 +127,48 @@ TEST(Gptq, BeatsRoundToNearestOnCorrelatedInputs) {
 
 // Row groups (a grouped convolution) use their own matrices: the same as
 // quantizing each group alone.
+// The least-squares refit of the scales after GPTQ (quant/scale_refit.h)
+// never raises the layer-output error, lowers it overall, and keeps the
+// codes.
+TEST(Gptq, RefitLowersTheLayerOutputError) {
+  std::mt19937 rng(4);
+  const int64_t rows = 16, cols = 128;
+  const std::vector<float> h = CorrelatedHessian(cols, 500, rng);
+  const std::vector<float> w = RandomWeights(rows, cols, rng);
+  ThreadPool pool(2);
+  double before = 0.0, after = 0.0;
+  for (const char* spec :
+       {"int4:32:sym", "int4:32:asym", "int4:32:f16", "int2:32:f16",
+        "int3:0:sym", "int2:0:asym", "nf4:32:sym", "fp4_e2m1:32:sym"}) {
+    const std::string s(spec);
+    const size_t c1 = s.find(':'), c2 = s.rfind(':');
+    const int64_t group = std::stoll(s.substr(c1 + 1, c2 - c1 - 1));
+    const std::string mode = s.substr(c2 + 1);
+    QuantConfig cfg;
+    cfg.scheme = *ParseScheme(s.substr(0, c1));
+    cfg.granularity = static_cast<int>(group > 0 ? Granularity::kGroup
+                                                 : Granularity::kChannel);
+    cfg.group_size = group;
+    if (cfg.scheme.SupportsAsymmetric()) cfg.symmetric = mode == "sym";
+    if (mode == "f16") cfg.zero_type = ZeroType::kF16;
+    GptqOptions opt;
+    opt.refit = false;
+    GptqReport a, b;
+    auto qa =
+        QuantizeGptq(w.data(), {rows, cols}, cfg, h.data(), 1, opt, pool, &a);
+    opt.refit = true;
+    auto qb =
+        QuantizeGptq(w.data(), {rows, cols}, cfg, h.data(), 1, opt, pool, &b);
+    ASSERT_TRUE(qa.ok() && qb.ok()) << spec;
+    EXPECT_EQ(qa->codes, qb->codes) << spec;
+    EXPECT_TRUE(qb->Validate().ok()) << spec;
+    EXPECT_LE(b.gptq_error, a.gptq_error * (1 + 1e-6)) << spec;
+    before += a.gptq_error / a.rtn_error;
+    after += b.gptq_error / a.rtn_error;
+  }
+  EXPECT_LT(after, 0.95 * before);
+}
+
 TEST(Gptq, RowGroupsUseTheirOwnStatistics) {
   std::mt19937 rng(3);
   const int64_t rg = 5, cols = 40;

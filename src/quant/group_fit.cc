@@ -385,9 +385,12 @@ void SetFitZero(float z, GroupFit* fit) {
   fit->offset = z - zi;
 }
 
-GroupFit FitGroup(const float* x, const float* w, int64_t n,
-                  const Scheme& scheme, bool symmetric,
-                  const MethodSpec& method, ScaleType st, ZeroType zero_type) {
+namespace {
+
+GroupFit FitGroupOnce(const float* x, const float* w, int64_t n,
+                      const Scheme& scheme, bool symmetric,
+                      const MethodSpec& method, ScaleType st,
+                      ZeroType zero_type) {
   const float* lv = scheme.Levels().data();
   switch (scheme.kind) {
     case SchemeKind::kInt:
@@ -420,6 +423,31 @@ GroupFit FitGroup(const float* x, const float* w, int64_t n,
   }
   LB_CHECK(false && "FitGroup: k-means has no fixed level table");
   return {};
+}
+
+}  // namespace
+
+GroupFit FitGroup(const float* x, const float* w, int64_t n,
+                  const Scheme& scheme, bool symmetric,
+                  const MethodSpec& method, ScaleType st, ZeroType zero_type) {
+  GroupFit f = FitGroupOnce(x, w, n, scheme, symmetric, method, st, zero_type);
+  if (w == nullptr) return f;
+  // Weighted: never worse, under the weighted error, than the unweighted
+  // fit (the searches are heuristic; this makes the relation hold).
+  GroupFit u =
+      FitGroupOnce(x, nullptr, n, scheme, symmetric, method, st, zero_type);
+  f.err = EncodeError(scheme, f.params(), x, w, n);
+  u.err = EncodeError(scheme, u.params(), x, w, n);
+  if (u.err < f.err) f = u;
+  if (zero_type == ZeroType::kF16 && !symmetric) {
+    // The unweighted code zero point too (an f16 value as well), so that f16
+    // zero points stay never worse than code ones under the weighted error.
+    GroupFit c = FitGroupOnce(x, nullptr, n, scheme, symmetric, method, st,
+                              ZeroType::kCode);
+    c.err = EncodeError(scheme, c.params(), x, w, n);
+    if (c.err < f.err) f = c;
+  }
+  return f;
 }
 
 void EncodeGroup(const float* x, int64_t n, const Scheme& scheme,

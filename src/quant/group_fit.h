@@ -43,7 +43,8 @@ float RoundScale(float s, ScaleType t);
 // for kMse. With zero_type kF16 (asymmetric int), kMse goes on from the best
 // code zero point to a least-squares fit of scale and an f16 zero point,
 // alternating with the codes, and kHqq keeps its zero point unrounded; never
-// worse than the code zero point.
+// worse than the code zero point. With weights w, never worse under the
+// weighted error than the fit without them (both are tried).
 GroupFit FitGroup(const float* x, const float* w, int64_t n,
                   const Scheme& scheme, bool symmetric,
                   const MethodSpec& method, ScaleType scale_type,

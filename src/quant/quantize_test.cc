@@ -416,6 +416,36 @@ TEST(QuantizeProperty, ImportanceWeightsShiftTheError) {
   }
 }
 
+// The importance-weighted search is never worse, under its own weighted error,
+// than the unweighted one, for every scheme with fixed levels and every method
+// (k-means fits its codebook to the data: a different search).
+TEST(QuantizeProperty, WeightedNeverWorseUnderItsOwnError) {
+  const int64_t rows = 10, cols = 200;
+  std::vector<float> x = Gaussian(rows * cols, 41);
+  x[77] = 8.0f;
+  std::vector<float> imp(cols);
+  for (int64_t i = 0; i < cols; ++i) imp[i] = i % 5 ? 0.5f + (i % 3) : 40.0f;
+  for (const Case& c : AllCases()) {
+    if (c.scheme.rfind("kmeans", 0) == 0) continue;
+    for (const char* method : {"minmax", "percentile:99", "mse", "hqq"}) {
+      if (std::string(method) == "hqq" && c.scheme.rfind("int", 0) != 0) {
+        continue;
+      }
+      const QuantConfig cfg = Config(c.scheme, c.gran, c.group, c.sym, method);
+      auto a = Quantize(x.data(), {rows, cols}, cfg, Pool());
+      auto b = Quantize(x.data(), {rows, cols}, cfg, Pool(), imp);
+      ASSERT_TRUE(a.ok() && b.ok()) << Label(c, method);
+      const auto ya = Dequantize(*a), yb = Dequantize(*b);
+      double ea = 0, eb = 0;
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        ea += imp[i % cols] * std::pow(double(x[i]) - ya[i], 2);
+        eb += imp[i % cols] * std::pow(double(x[i]) - yb[i], 2);
+      }
+      EXPECT_LE(eb, ea * (1 + 1e-9)) << Label(c, method);
+    }
+  }
+}
+
 // f16 zero points: per group never worse than the code zero point the search
 // started from (mse and hqq, weighted or not); each stored zero point is an
 // f16 value, decoding is s (code - z), and the least-squares refit leaves the

@@ -117,10 +117,10 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
 // help; --target-bpw never exceeds its budget, in the file as written.
 TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {
   Prepare(6);
-  const nlohmann::json s =
-      RunJson("sensitivity " + P("tiny.onnx") + " --calib " + P("calib") +
-              " --scheme int8:channel,int4:g16,int2:g16:asym --method gptq "
-              "--samples 4 --json");
+  const nlohmann::json s = RunJson(
+      "sensitivity " + P("tiny.onnx") + " --calib " + P("calib") +
+      " --scheme int8:channel,int4:g16,int2:g16:asym:zcode --method gptq "
+      "--samples 4 --json");
   ASSERT_EQ(s["layers"].size(), 4u);
   for (const auto& l : s["layers"]) {
     ASSERT_EQ(l["candidates"].size(), 3u);
@@ -133,11 +133,11 @@ TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {
   }
   double previous_error = 1e300;
   for (double target : {4.0, 5.0, 6.5, 9.0}) {
-    const nlohmann::json q =
-        RunJson("quantize " + P("tiny.onnx") + " -o " + P("mixed.onnx") +
-                " --scheme int4 --method gptq --calib " + P("calib") +
-                " --target-bpw " + std::to_string(target) +
-                " --candidates int8:channel,int4:g16,int2:g16:asym --json");
+    const nlohmann::json q = RunJson(
+        "quantize " + P("tiny.onnx") + " -o " + P("mixed.onnx") +
+        " --scheme int4 --method gptq --calib " + P("calib") +
+        " --target-bpw " + std::to_string(target) +
+        " --candidates int8:channel,int4:g16,int2:g16:asym:zcode --json");
     ASSERT_TRUE(q.contains("mixed_precision")) << target;
     const auto& mp = q["mixed_precision"];
     EXPECT_LE(mp["chosen_bytes"].get<int64_t>(),
