@@ -115,6 +115,42 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
 
 // Sensitivity ranks layers by measured output error, and fewer bits never
 // help; --target-bpw never exceeds its budget, in the file as written.
+// Sequential calibration: pass 2 takes each layer's inputs from the model
+// quantized with pass 1's statistics, which differ from the fp32 ones; the
+// report says so, and no intermediate file is left.
+TEST_F(CalibCli, SequentialPassesTakeTheQuantizedModelsInputs) {
+  Prepare(12);
+  const std::string base = "quantize " + P("tiny.onnx") +
+                           " --scheme int2 --group-size 16 --method gptq "
+                           "--threads 2 --json --calib " +
+                           P("calib");
+  const nlohmann::json one = RunJson(base + " -o " + P("one.onnx"));
+  const nlohmann::json two =
+      RunJson(base + " --calib-passes 2 -o " + P("two.onnx"));
+  EXPECT_EQ(one["calibration"]["mode"], "fp32");
+  EXPECT_NE(two["calibration"]["mode"].get<std::string>().find(
+                "sequential, pass 2 of 2"),
+            std::string::npos)
+      << two["calibration"].dump();
+  EXPECT_EQ(two["calibration"]["weights_with_statistics"], 4);
+  // Different statistics give different codes somewhere.
+  EXPECT_NE(ReadAll(dir_ / "one.onnx"), ReadAll(dir_ / "two.onnx"));
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().string().find("lowbit-pass"), std::string::npos)
+        << e.path();
+  }
+  // Only with --calib (the samples are run again), 1 to 8 passes.
+  for (const std::string& bad :
+       {std::string("--stats ") + P("none.safetensors"), std::string("")}) {
+    const RunResult r =
+        Run("quantize " + P("tiny.onnx") + " --scheme int4 --calib-passes 2 " +
+            bad + " -o " + P("x.onnx"));
+    EXPECT_EQ(r.status, 2) << bad << "\n" << r.err;
+  }
+  EXPECT_EQ(Run(base + " --calib-passes 9 -o " + P("x.onnx")).status, 2);
+  EXPECT_FALSE(fs::exists(dir_ / "x.onnx"));
+}
+
 TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {
   Prepare(6);
   const nlohmann::json s = RunJson(
