@@ -7,6 +7,7 @@
 
 #include "core/half.h"
 #include "formats/bitpack.h"
+#include "io/onnx_awq_fold.h"
 #include "io/onnx_lowbit_weights.h"
 #include "kernels/dequant.h"
 
@@ -632,7 +633,7 @@ std::vector<float> AxisFromFront(const float* x, const Shape& shape, int axis) {
 
 Status InsertInputScale(onnx::ModelProto& m, const std::string& weight,
                         const std::vector<float>& s, int weight_rank,
-                        int64_t* stored_bytes) {
+                        int64_t* stored_bytes, std::string* placed) {
   onnx::GraphProto& g = *m.mutable_graph();
   std::vector<float> inv(s.size());
   for (size_t i = 0; i < s.size(); ++i) inv[i] = 1.0f / s[i];
@@ -652,6 +653,13 @@ Status InsertInputScale(onnx::ModelProto& m, const std::string& weight,
                              (trans_a ? " with transA" : "") +
                              ": its input cannot take AWQ's scales");
     }
+    std::string how;
+    if (FoldInputScale(g, i, inv, stored_bytes, &how)) {
+      if (placed != nullptr) *placed = "folded into " + how;
+      ++readers;
+      continue;
+    }
+    if (placed != nullptr) *placed = "Mul";
     const std::string tag =
         weight + "/lowbit_awq" + (readers > 0 ? std::to_string(readers) : "");
     Dims dims = {n};

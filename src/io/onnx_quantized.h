@@ -66,9 +66,12 @@ Result<OnnxWritten> WriteOnnxWeight(onnx::ModelProto& m, int64_t opset,
 // just before it ("<weight>/lowbit_awq_*"). InvalidArgument when a reader is
 // another operator or a Gemm with transA. Adds the bytes of the new
 // initializers to *stored_bytes.
+// Where the graph allows, the scales fold into the input's producer instead
+// (io/onnx_awq_fold.h); *placed (if given) says which: "Mul" or "folded into
+// ...".
 Status InsertInputScale(onnx::ModelProto& m, const std::string& weight,
                         const std::vector<float>& s, int weight_rank,
-                        int64_t* stored_bytes);
+                        int64_t* stored_bytes, std::string* placed = nullptr);
 
 // The bit planes lowbit's decode form stores codes of `bits` bits in, low
 // bits first: one plane of 1, 2, 4 or 8 bits, or 3 = 2 + 1, 5 = 4 + 1,

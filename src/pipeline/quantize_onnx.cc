@@ -25,6 +25,7 @@ namespace {
 
 struct Row {
   std::string name, op, scheme, encoding, written, method;
+  std::string awq_input;    // AWQ: "Mul" or "folded into ..." (else empty)
   double layer_error = -1;  // tr(D H D^T) with calibration statistics
   std::map<std::string, double> candidates;  // every method tried
   Shape shape;
@@ -132,10 +133,11 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     }
     r.method = choice->method;
     if (!choice->input_scale.empty()) {
-      LB_RETURN_IF_ERROR(
-          InsertInputScale(m->proto(), t->name, choice->input_scale,
-                           static_cast<int>(t->shape.size()), &r.stored)
-              .WithPrefix(o.model));
+      LB_RETURN_IF_ERROR(InsertInputScale(m->proto(), t->name,
+                                          choice->input_scale,
+                                          static_cast<int>(t->shape.size()),
+                                          &r.stored, &r.awq_input)
+                             .WithPrefix(o.model));
     }
     r.layer_error = choice->layer_error;
     r.candidates = choice->candidates;
@@ -216,6 +218,7 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
          {"rel_rmse", r.err.rel_rmse()},
          {"sqnr_db", std::min(999.0, r.err.sqnr_db())},
          {"method", r.method}});
+    if (!r.awq_input.empty()) arr.back()["awq_input_scale"] = r.awq_input;
     if (r.layer_error >= 0) {
       arr.back()["layer_error"] = r.layer_error;
       arr.back()["layer_error_by_method"] = r.candidates;
