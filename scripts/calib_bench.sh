@@ -7,9 +7,11 @@
 #  3. the recognizer at each scheme with each method: minmax (round to nearest of the range),
 #     mse (data-free clipping search + least-squares refit), hqq (data-free, quant/hqq.h), mse
 #     weighted by the statistics' E[x^2], awq, gptq, auto (per layer the lowest layer-output error); character accuracy by tools/ort/ocr_rec_eval.js on the written file;
-#  4. the detector at a few schemes, calibrated on the calibration page: probability-map cosine
-#     to fp32 and text regions found on the evaluation page (tools/ort/ocr_det_eval.js).
-# Prints Markdown tables. Needs scripts/setup_npm.sh.
+#  4. the detector at the recognizer's schemes with every method (and GPTQ without its scale
+#     refit), calibrated on the calibration page: probability-map cosine to fp32 and text
+#     regions found on the evaluation page (tools/ort/ocr_det_eval.js).
+# Prints Markdown tables. Needs scripts/setup_npm.sh. ONLY=REGEX keeps the recognizer rows
+# whose label matches; NO_REC=1 skips the recognizer, NO_DET=1 the detector.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -40,18 +42,19 @@ fp32=$(node "$ROOT/tools/ort/ocr_rec_eval.js" "$REC" "$LINES" --json | json char
 echo
 echo "recognizer fp32: $(printf '%.2f' "$(pct "$fp32")")% characters (ONNX Runtime)"
 echo
+# Defaults: int4 and int2 asymmetric (int2 with f16 zero points), int3 symmetric.
 CONFIGS=(
+  "int4 per channel, sym.|--scheme int4 --per-channel --symmetric"
   "int4 per channel|--scheme int4 --per-channel"
-  "int4 per channel, asym.|--scheme int4 --per-channel --asymmetric"
   "int4 g128|--scheme int4 --group-size 128"
+  "int4 g32, sym.|--scheme int4 --group-size 32 --symmetric"
   "int4 g32|--scheme int4 --group-size 32"
-  "int4 g32, asym.|--scheme int4 --group-size 32 --asymmetric"
+  "int4 g32, f16 zero|--scheme int4 --group-size 32 --zero-point f16"
   "int3 g32|--scheme int3 --group-size 32"
   "int3 g32, asym.|--scheme int3 --group-size 32 --asymmetric"
-  "int2 g32, asym.|--scheme int2 --group-size 32 --asymmetric"
-  "int4 g32, f16 zero|--scheme int4 --group-size 32 --zero-point f16"
   "int3 g32, f16 zero|--scheme int3 --group-size 32 --zero-point f16"
-  "int2 g32, f16 zero|--scheme int2 --group-size 32 --zero-point f16"
+  "int2 g32, code zero|--scheme int2 --group-size 32 --zero-point code"
+  "int2 g32 (f16 zero)|--scheme int2 --group-size 32"
 )
 # ONLY=REGEX: just the configurations whose label matches.
 if [ -n "${ONLY:-}" ]; then
@@ -68,6 +71,7 @@ METHODS=(
   "gptq|--method gptq --stats $OUT/rec.stats.safetensors"
   "auto|--method auto --stats $OUT/rec.stats.safetensors"
 )
+if [ -z "${NO_REC:-}" ]; then  # NO_REC=1: the detector alone
 header="| recognizer | MiB | bits/weight"
 for m in "${METHODS[@]}"; do header="$header | ${m%%|*}"; done
 echo "$header |"
@@ -86,6 +90,7 @@ for c in "${CONFIGS[@]}"; do
   done
   echo "$line$sizes$cells |"
 done
+fi
 
 [ -f "$DET" ] && [ -z "${NO_DET:-}" ] || exit 0  # NO_DET=1: the recognizer alone
 # The detector: calibrated on the calibration page, judged on the evaluation page.
@@ -109,9 +114,14 @@ node "$ROOT/tools/ort/ocr_det_eval.js" "$DET" "$LINES/page.png" --save-prob "$OU
 echo
 echo "| detector (evaluation page: $(json regions < "$OUT/det_fp32.json") regions in fp32) | method | prob. map cosine vs fp32 | regions |"
 echo "|---|---|---:|---:|"
-for c in "int4 g32|--scheme int4 --group-size 32" "int4 per channel, asym.|--scheme int4 --per-channel --asymmetric" \
-         "int3 g32|--scheme int3 --group-size 32" "int2 g32, asym.|--scheme int2 --group-size 32 --asymmetric"; do
-  for m in "mse|--method mse" "gptq|--method gptq --stats $OUT/det.stats.safetensors"; do
+for c in "int4 per channel|--scheme int4 --per-channel" "int4 g128|--scheme int4 --group-size 128" \
+         "int4 g32|--scheme int4 --group-size 32" "int3 g32|--scheme int3 --group-size 32" \
+         "int2 g32 (f16 zero)|--scheme int2 --group-size 32"; do
+  for m in "minmax|--method minmax" "mse|--method mse" "hqq|--method hqq" \
+           "awq|--method awq --stats $OUT/det.stats.safetensors" \
+           "gptq|--method gptq --stats $OUT/det.stats.safetensors" \
+           "gptq, no refit|--method gptq --no-gptq-refit --stats $OUT/det.stats.safetensors" \
+           "auto|--method auto --stats $OUT/det.stats.safetensors"; do
     tag=$(echo "${c#*|} ${m%%|*}" | tr -c 'a-zA-Z0-9' '_')
     # shellcheck disable=SC2086
     "$LOWBIT" quantize "$DET" -o "$OUT/det_$tag.onnx" ${c#*|} ${m#*|} -q

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the main job on a real model, then every scheme family.
 #  1. The PaddleOCR PP-OCRv4 text recognizer (ONNX, from npm), fp32, int8 per channel,
-#     int4 and int3 in groups of 32, plain and calibrated (lowbit stats on lines of
+#     int4, int3 and int2 in groups of 32, plain and calibrated (lowbit stats on lines of
 #     testdata/ocr/calib_phrases.txt, then GPTQ), run on lowbit's own engine: file size, bits per weight, peak
 #     memory, latency (exact and --fast) next to ONNX Runtime's, and character accuracy
 #     (lowbit eval, with ONNX Runtime's beside it) on lines rendered from
@@ -60,7 +60,9 @@ if [ -f "$REC" ] && command -v node >/dev/null; then
               "int4-g32-gptq:--scheme int4 --group-size 32 --asymmetric --method gptq --stats $OUT/rec.stats.safetensors" \
               "int4-chan-gptq:--scheme int4 --per-channel --asymmetric --method gptq --stats $OUT/rec.stats.safetensors" \
               "int3-g32:--scheme int3 --group-size 32" \
-              "int3-g32-gptq:--scheme int3 --group-size 32 --method gptq --stats $OUT/rec.stats.safetensors"; do
+              "int3-g32-gptq:--scheme int3 --group-size 32 --method gptq --stats $OUT/rec.stats.safetensors" \
+              "int4-g32-f16zero:--scheme int4 --group-size 32 --zero-point f16" \
+              "int2-g32-gptq:--scheme int2 --group-size 32 --method gptq --stats $OUT/rec.stats.safetensors"; do
     name=${spec%%:*}
     # shellcheck disable=SC2086
     "$LOWBIT" quantize "$REC" -o "$OUT/rec.$name.onnx" ${spec#*:} --report "$OUT/rec.$name.json" -q
@@ -70,7 +72,8 @@ if [ -f "$REC" ] && command -v node >/dev/null; then
   echo "(quantized weights stay packed in lowbit's memory; --fast multiplies them with int8"
   echo " activations. *-gptq: calibrated with \`lowbit stats\` on $(wc -l < "$CALIB/labels.tsv") lines of"
   echo " other phrases ($(node -e 'console.log(require(process.argv[1]).seconds.toFixed(1))' "$PWD/$OUT/rec.stats.json") s) and GPTQ's codes; the plain rows are"
-  echo " round-to-nearest with searched clipping. docs/benchmarks.md has every scheme and method)"
+  echo " round-to-nearest with searched clipping; *-f16zero and int2: zero points stored as f16"
+  echo " values, refitted by least squares. docs/benchmarks.md has every scheme and method)"
   echo
 else
   echo "(node_deps is absent (scripts/setup_npm.sh): skipping the PaddleOCR part of the demo)"

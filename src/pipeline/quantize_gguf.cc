@@ -160,6 +160,8 @@ Result<GgmlGptqResult> QuantizeTensorGptq(const QuantizeModelOptions& o,
                            (std::isnan(x[bad]) ? "NaN" : "infinite") +
                            ": only finite weights can be quantized");
   }
+  // (The block scales stay as fitted: GptqOptions' refit is for lowbit's
+  // schemes, whose scales are free floats.)
   LB_ASSIGN_OR_RETURN(GgmlGptqResult r,
                       QuantizeGgmlGptq(type, x.data(), rows, cols,
                                        layer.xtx.data(), GptqOptions{}, pool));

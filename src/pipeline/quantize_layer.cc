@@ -18,7 +18,8 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
                                   int64_t taps, const QuantConfig& cfg,
                                   const std::string& method,
                                   const CalibLayer* stats,
-                                  std::vector<float> imp, ThreadPool& pool) {
+                                  std::vector<float> imp, ThreadPool& pool,
+                                  const GptqOptions& gptq) {
   if (stats != nullptr && imp.empty()) {  // E[x^2] per column, over groups
     imp.assign(static_cast<size_t>(cols), 0.0f);
     for (int64_t g = 0; g < stats->groups; ++g) {
@@ -55,9 +56,8 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
   if ((method == "gptq" || method == "auto") && calibrated) {
     // GPTQ's round-to-nearest start is the weighted mse fit: both at once.
     GptqReport rep;
-    LB_ASSIGN_OR_RETURN(
-        best.q, QuantizeGptq(w, shape, cfg, stats->xtx.data(), stats->groups,
-                             GptqOptions{}, pool, &rep));
+    LB_ASSIGN_OR_RETURN(best.q, QuantizeGptq(w, shape, cfg, stats->xtx.data(),
+                                             stats->groups, gptq, pool, &rep));
     best.method = "gptq";
     best.layer_error = rep.gptq_error;
     best.candidates["gptq"] = rep.gptq_error;

@@ -22,6 +22,7 @@
 #include "formats/quantized_tensor.h"
 #include "io/calib_stats_file.h"
 #include "quant/config.h"
+#include "quant/gptq.h"
 
 namespace lowbit {
 
@@ -49,6 +50,7 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
                                   const std::string& method,
                                   const CalibLayer* stats,
                                   std::vector<float> importance,
-                                  ThreadPool& pool);
+                                  ThreadPool& pool,
+                                  const GptqOptions& gptq = GptqOptions{});
 
 }  // namespace lowbit

@@ -55,6 +55,9 @@ struct QuantizeModelOptions {
   // model; 2 and more, sequential: pass k takes each layer's inputs from the
   // model quantized with pass k - 1's statistics.
   int calib_passes = 1;
+  // GPTQ's least-squares refit of the scales on the layer-output error
+  // (quant/scale_refit.h); --no-gptq-refit keeps the search's scales.
+  bool gptq_refit = true;
   int threads = 0;  // 0: all cores
   uint64_t seed = 0x10b17;
   // ONNX only.

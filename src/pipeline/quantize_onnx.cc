@@ -126,8 +126,10 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     Row r;
     // Columns per input channel: a Conv's kernel size.
     const int64_t taps = WeightTaps(use.op, t->shape);
+    GptqOptions gopt;
+    gopt.refit = o.gptq_refit;
     auto choice = QuantizeLayer(front.data(), R, C, taps, cfg, o.method, cl,
-                                std::move(imp), pool);
+                                std::move(imp), pool, gopt);
     if (!choice.ok()) {
       return choice.status().WithPrefix(o.model + ": weight '" + t->name + "'");
     }

@@ -22,7 +22,12 @@ enum class Method : uint8_t {
 struct MethodSpec {
   Method method = Method::kMse;
   double percentile = 100.0;  // for kPercentile, in [50, 100]
-  std::string Name() const;   // "minmax", "percentile:99.9", "mse", "hqq"
+  // With importance weights: also fit without them and keep, per group, the
+  // better under the weighted error (so that weighting never hurts its own
+  // objective; twice the search). GPTQ turns it off for its starting scales,
+  // whose codes it chooses again anyway.
+  bool unweighted_guard = true;
+  std::string Name() const;  // "minmax", "percentile:99.9", "mse", "hqq"
 };
 // Parses "minmax", "percentile:P" (50 <= P <= 100), "mse", "hqq".
 Result<MethodSpec> ParseMethod(const std::string& s);

@@ -109,6 +109,7 @@ Result<QuantizedTensor> QuantizeGptq(const float* w, const Shape& shape,
   }
   const bool any =
       std::any_of(imp.begin(), imp.end(), [](float v) { return v > 0.0f; });
+  cfg.method.unweighted_guard = false;  // the codes are chosen again below
   LB_ASSIGN_OR_RETURN(
       QuantizedTensor q,
       Quantize(w, shape, cfg, pool,

@@ -431,7 +431,7 @@ GroupFit FitGroup(const float* x, const float* w, int64_t n,
                   const Scheme& scheme, bool symmetric,
                   const MethodSpec& method, ScaleType st, ZeroType zero_type) {
   GroupFit f = FitGroupOnce(x, w, n, scheme, symmetric, method, st, zero_type);
-  if (w == nullptr) return f;
+  if (w == nullptr || !method.unweighted_guard) return f;
   // Weighted: never worse, under the weighted error, than the unweighted
   // fit (the searches are heuristic; this makes the relation hold).
   GroupFit u =

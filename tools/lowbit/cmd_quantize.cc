@@ -127,6 +127,10 @@ Runner AddQuantize(CLI::App& app) {
          "predecessors give it")
       ->check(CLI::Range(1, 8))
       ->capture_default_str();
+  sub->add_flag("--no-gptq-refit{false}", o->gptq_refit,
+                "--method gptq/auto: keep the search's scales (by default each "
+                "row's scales and zero points are refitted by least squares on "
+                "the layer-output error once GPTQ has chosen the codes)");
   auto* st = sub->add_option(
       "--stats", o->stats,
       "calibration statistics written by `lowbit stats` (instead of "
