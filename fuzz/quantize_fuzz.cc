@@ -24,6 +24,8 @@ const Choice kChoices[] = {
     {".gguf", "q4_k"},         {".gguf", "q8_0"},
     {".gguf", "q6_k"},         {".gguf", "q4_0"},
     {".onnx", "int8"},         {".onnx", "int4"},
+    // int2: f16 zero points by default.
+    {".safetensors", "int2"},  {".onnx", "int2"},
 };
 
 }  // namespace
