@@ -106,17 +106,24 @@ Result<QuantConfig> ConfigForSpec(const QuantizeModelOptions& o,
   return ConfigFor(c, parts[0]);
 }
 
-Result<std::unique_ptr<CalibStatsFile>> CalibrationStats(
-    const QuantizeModelOptions& o) {
-  if (!o.stats.empty()) return CalibStatsFile::Open(o.stats);
-  if (o.calib.empty()) return std::unique_ptr<CalibStatsFile>();
+// The calibration options of `o` for running the samples through `model`.
+static CalibOptions CalibOptionsFor(const QuantizeModelOptions& o,
+                                    const std::string& model) {
   CalibOptions co;
-  co.model = o.model;
+  co.model = model;
   co.calib_dir = o.calib;
   co.task = o.calib_task;
   co.threads = o.threads;
   co.max_samples = o.calib_samples;
-  LB_ASSIGN_OR_RETURN(CalibResult cr, CollectCalibStats(co));
+  return co;
+}
+
+Result<std::unique_ptr<CalibStatsFile>> CalibrationStats(
+    const QuantizeModelOptions& o) {
+  if (!o.stats.empty()) return CalibStatsFile::Open(o.stats);
+  if (o.calib.empty()) return std::unique_ptr<CalibStatsFile>();
+  LB_ASSIGN_OR_RETURN(CalibResult cr,
+                      CollectCalibStats(CalibOptionsFor(o, o.model)));
   return CalibStatsFile::FromLayers(cr.layers, cr.info, "--calib " + o.calib);
 }
 
@@ -127,7 +134,7 @@ Result<std::unique_ptr<CalibStatsFile>> CalibrationStats(
 // scheme does (arXiv 2210.17323, section 4), at the cost of a collection per
 // pass instead of one per layer. AWQ's input Mul would change what a layer
 // sees, so the intermediate passes use GPTQ where awq or auto is asked.
-Result<std::unique_ptr<CalibStatsFile>> SequentialStats(
+static Result<std::unique_ptr<CalibStatsFile>> SequentialStats(
     const QuantizeModelOptions& o, const TensorSelector& sel,
     const ImportanceFile* imp) {
   LB_ASSIGN_OR_RETURN(std::unique_ptr<CalibStatsFile> stats,
@@ -148,13 +155,8 @@ Result<std::unique_ptr<CalibStatsFile>> SequentialStats(
     LB_RETURN_IF_ERROR(
         pipeline_internal::QuantizeOnnxModel(p, sel, imp, stats.get())
             .status());
-    CalibOptions co;
-    co.model = p.out;
-    co.calib_dir = o.calib;
-    co.task = o.calib_task;
-    co.threads = o.threads;
-    co.max_samples = o.calib_samples;
-    LB_ASSIGN_OR_RETURN(CalibResult cr, CollectCalibStats(co));
+    LB_ASSIGN_OR_RETURN(CalibResult cr,
+                        CollectCalibStats(CalibOptionsFor(o, p.out)));
     cr.info.model = o.model;
     cr.info.mode = "sequential, pass " + std::to_string(pass) + " of " +
                    std::to_string(o.calib_passes) +

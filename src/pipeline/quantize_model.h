@@ -37,8 +37,8 @@ struct QuantizeModelOptions {
   int64_t group_size = 0;
   bool symmetric = false, asymmetric = false;
   // Asymmetric int zero points: "code", "f16", or "auto": f16 for int2
-  // (measured: the recognizer's int2 g32 GPTQ reads 86% with f16 zero points,
-  // 14% with codes), code otherwise (QDQ and the integer kernels take them).
+  // (measured: the recognizer's int2 g32 GPTQ reads 83% with f16 zero points,
+  // 8% with codes), code otherwise (QDQ and the integer kernels take them).
   std::string zero_point = "auto";
   // minmax, percentile:P, mse, or gptq (with --calib or --stats: GPTQ's
   // codes on the mse search's scales, weighted by the statistics).

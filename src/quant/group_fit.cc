@@ -144,6 +144,27 @@ GroupFit FitSymmetricInt(const float* x, const float* w, int64_t n, int bits,
   return f;
 }
 
+// x ~ a c + b by weighted least squares on the codes c that `codec` gives
+// at 1/inv; false when the codes do not vary.
+bool AffineFit(const float* x, const float* w, int64_t n, const IntCodec& codec,
+               float inv, double* a, double* b) {
+  double sw = 0, sc = 0, sx = 0, scc = 0, scx = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double wi = w ? w[i] : 1.0;
+    const double c = codec.Encode(x[i] * inv);
+    sw += wi;
+    sc += wi * c;
+    sx += wi * x[i];
+    scc += wi * c * c;
+    scx += wi * c * x[i];
+  }
+  const double var = sw * scc - sc * sc;
+  if (!(var > 0.0)) return false;
+  *a = (sw * scx - sc * sx) / var;
+  *b = (sx - *a * sc) / sw;
+  return true;
+}
+
 // From the fit `best` (code zero point): x ~ a c + b by weighted least squares
 // on the codes c, then the codes again, kFloatZeroIters times; the scale
 // rounded to its type, the zero point -b / a to f16. Keeps the best.
@@ -156,21 +177,8 @@ void RefitFloatZero(const float* x, const float* w, int64_t n, int bits,
   GroupFit cur = *best;
   for (int it = 0; it < kFloatZeroIters; ++it) {
     const IntCodec codec{qmax, static_cast<float>(cur.zero), cur.offset};
-    const float inv = 1.0f / cur.scale;
-    double sw = 0, sc1 = 0, sx = 0, scc = 0, scx = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double wi = w ? w[i] : 1.0;
-      const double c = codec.Encode(x[i] * inv);
-      sw += wi;
-      sc1 += wi * c;
-      sx += wi * x[i];
-      scc += wi * c * c;
-      scx += wi * c * x[i];
-    }
-    const double var = sw * scc - sc1 * sc1;
-    if (!(var > 0.0)) break;
-    const double a = (sw * scx - sc1 * sx) / var;
-    const double b = (sx - a * sc1) / sw;
+    double a, b;
+    if (!AffineFit(x, w, n, codec, 1.0f / cur.scale, &a, &b)) break;
     const float s = RoundScale(static_cast<float>(a), st);
     if (!(s > 0.0f) || !std::isfinite(s)) break;
     const double z = -b / s;
@@ -235,21 +243,8 @@ GroupFit FitAsymmetricInt(const float* x, const float* w, int64_t n, int bits,
   for (int it = 0; it < kRefineIters; ++it) {
     const IntCodec codec{static_cast<float>(qmax),
                          static_cast<float>(best.zero)};
-    const float inv = 1.0f / best.scale;
-    double sw = 0, sc = 0, sx = 0, scc = 0, scx = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double wi = w ? w[i] : 1.0;
-      const double c = codec.Encode(x[i] * inv);
-      sw += wi;
-      sc += wi * c;
-      sx += wi * x[i];
-      scc += wi * c * c;
-      scx += wi * c * x[i];
-    }
-    const double var = sw * scc - sc * sc;
-    if (!(var > 0.0)) break;
-    const double a = (sw * scx - sc * sx) / var;
-    const double b = (sx - a * sc) / sw;
+    double a, b;
+    if (!AffineFit(x, w, n, codec, 1.0f / best.scale, &a, &b)) break;
     const float s = RoundScale(static_cast<float>(a), st);
     if (!(s > 0.0f)) break;
     const int z = static_cast<int>(std::nearbyint(-b / s));
