@@ -18,14 +18,21 @@ struct Choice {
   const char* scheme;
 };
 const Choice kChoices[] = {
-    {".safetensors", "int4"},  {".safetensors", "int8"},
-    {".safetensors", "nf4"},   {".safetensors", "kmeans3"},
-    {".safetensors", "mxfp4"}, {".safetensors", "ternary"},
-    {".gguf", "q4_k"},         {".gguf", "q8_0"},
-    {".gguf", "q6_k"},         {".gguf", "q4_0"},
-    {".onnx", "int8"},         {".onnx", "int4"},
+    {".safetensors", "int4"},
+    {".safetensors", "int8"},
+    {".safetensors", "nf4"},
+    {".safetensors", "kmeans3"},
+    {".safetensors", "mxfp4"},
+    {".safetensors", "ternary"},
+    {".gguf", "q4_k"},
+    {".gguf", "q8_0"},
+    {".gguf", "q6_k"},
+    {".gguf", "q4_0"},
+    {".onnx", "int8"},
+    {".onnx", "int4"},
     // int2: f16 zero points by default.
-    {".safetensors", "int2"},  {".onnx", "int2"},
+    {".safetensors", "int2"},
+    {".onnx", "int2"},
 };
 
 }  // namespace

@@ -26,7 +26,7 @@ std::optional<ScaleType> ParseScaleType(const std::string& s);
 // width (an integer in [0, 2^bits)), packed like the codes; what ONNX's
 // DequantizeLinear and the integer kernels take. kF16: any finite f16 value,
 // two bytes each: the least-squares zero point of a group, which removes the
-// group's mean rounding error (the recognizer's data-free int4 g32 reads 98.4%
+// group's mean rounding error (the recognizer's data-free int4 g32 reads 98.0%
 // with it, 86.3% with code zero points; docs/benchmarks.md).
 enum class ZeroType : uint8_t { kCode, kF16 };
 std::string_view ZeroTypeName(ZeroType t);  // "code", "f16"

@@ -53,8 +53,6 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
   const int64_t cols = q.cols, gpr = q.groups_per_row();
   const bool km = q.scheme.kind == SchemeKind::kKmeans;
   const bool is_int = q.scheme.kind == SchemeKind::kInt;
-  const bool asym = is_int && !q.symmetric;
-  const float sym_zero = is_int ? static_cast<float>(1 << (bits - 1)) : 0.0f;
   uint8_t codes[kCodeChunk];
   const float* table_fixed = q.scheme.Levels().data();
   for (int64_t r = r0; r < r1; ++r) {
@@ -63,10 +61,6 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
     const uint8_t* row = q.codes.data() + r * q.code_row_bytes();
     const float* table =
         km ? q.codebook.data() + srow * q.levels() : table_fixed;
-    // Code zero points read in place; f16 ones through ZeroPointAt.
-    const uint8_t* zrow = asym && q.zero_type == ZeroType::kCode
-                              ? q.zeros.data() + srow * q.zero_row_bytes()
-                              : nullptr;
 #if HWY_TARGET <= HWY_AVX3
     const bool permute = bits == 4;  // 16 levels in 16 lanes
     const auto tv = permute ? hn::LoadU(df, table) : hn::Zero(df);
@@ -95,9 +89,7 @@ void DequantizeRowsImpl(const QuantizedTensor& q, int64_t r0, int64_t r1,
         const int64_t g = i / q.group_size;
         const int64_t end = std::min(c1, (g + 1) * q.group_size);
         const float s = km ? 1.0f : q.scales[srow * gpr + g];
-        const float z = asym ? (zrow ? static_cast<float>(CodeAt(zrow, g, bits))
-                                     : ZeroPointAt(q, srow, g))
-                             : sym_zero;
+        const float z = ZeroPointAt(q, srow, g);  // 0 but for integers
         const auto vs = hn::Set(df, s), vz = hn::Set(df, z);
         for (; i + N <= end; i += N) {
           const auto k = hn::PromoteTo(di, hn::LoadU(du8, c + (i - c0)));

@@ -73,6 +73,15 @@ struct Plan {
   bool quantize;
 };
 
+// The refusal of tensor t's value number `at`, v (NaN or infinite).
+Status NonFinite(const QuantizeModelOptions& o, const ModelTensor& t,
+                 int64_t at, float v) {
+  return InvalidArgument(o.model + ": tensor '" + t.name + "': value " +
+                         std::to_string(at) + " is " +
+                         (std::isnan(v) ? "NaN" : "infinite") +
+                         ": only finite weights can be quantized");
+}
+
 // Quantizes tensor p.t to p.type_out, appending it to w, and measures the
 // error of the written blocks against the input.
 Status QuantizeTensor(const QuantizeModelOptions& o, const GgufModel& in,
@@ -128,13 +137,7 @@ Status QuantizeTensor(const QuantizeModelOptions& o, const GgufModel& in,
       std::lock_guard<std::mutex> lock(mu);
       stats.Merge(part);
     });
-    if (bad >= 0) {
-      const float v = xb[bad];
-      return InvalidArgument(o.model + ": tensor '" + t.name + "': value " +
-                             std::to_string(b0 * cols + bad) + " is " +
-                             (std::isnan(v) ? "NaN" : "infinite") +
-                             ": only finite weights can be quantized");
-    }
+    if (bad >= 0) return NonFinite(o, t, b0 * cols + bad, xb[bad]);
     LB_RETURN_IF_ERROR(
         w.WritePart(t.name, out.data(), static_cast<size_t>(nb * out_rb)));
   }
@@ -154,12 +157,7 @@ Result<GgmlGptqResult> QuantizeTensorGptq(const QuantizeModelOptions& o,
   const int64_t rows = NumElements(t.shape) / cols;
   LB_ASSIGN_OR_RETURN(std::vector<float> x, in.ReadFloat(t));
   const int64_t bad = FirstNonFinite(x.data(), rows * cols);
-  if (bad >= 0) {
-    return InvalidArgument(o.model + ": tensor '" + t.name + "': value " +
-                           std::to_string(bad) + " is " +
-                           (std::isnan(x[bad]) ? "NaN" : "infinite") +
-                           ": only finite weights can be quantized");
-  }
+  if (bad >= 0) return NonFinite(o, t, bad, x[bad]);
   // (The block scales stay as fitted: GptqOptions' refit is for lowbit's
   // schemes, whose scales are free floats.)
   LB_ASSIGN_OR_RETURN(GgmlGptqResult r,

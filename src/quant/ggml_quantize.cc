@@ -24,53 +24,8 @@ struct OneLevel {
   UnitFitParams fit;
 };
 
-OneLevel OneLevelOf(GgmlType t);
-
-void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
-                         uint8_t* out, int64_t nb);
-
-// In pieces, so that the scratch stays in the cache however long the row.
-void EncodeOneLevel(GgmlType t, const float* x, const float* w, uint8_t* out,
-                    int64_t nb) {
-  constexpr int64_t kPiece = 2048;  // blocks
-  const int64_t bytes = GetGgmlTypeInfo(t).block_bytes;
-  for (int64_t b = 0; b < nb; b += kPiece) {
-    EncodeOneLevelPiece(t, x + b * 32, w ? w + b * 32 : nullptr,
-                        out + b * bytes, std::min(kPiece, nb - b));
-  }
-}
-
-void EncodeOneLevelPiece(GgmlType t, const float* x, const float* w,
-                         uint8_t* out, int64_t nb) {
-  const OneLevel o = OneLevelOf(t);
-  thread_local std::vector<float> d;
-  thread_local std::vector<uint8_t> c;
-  d.resize(static_cast<size_t>(nb));
-  c.resize(static_cast<size_t>(nb) * 32);
-  FitOneLevelRow(x, w, nb, 32, o.levels, o.fit, d.data(), c.data());
-  PackOneLevelBlocks(t, d.data(), c.data(), nb, out);
-}
-
 // q4_1 / q5_1: one scale and one offset per block (quant/ggml_fit.h).
 constexpr UnitFitParams kAffineFit{4, 3, 0.3f, 2};
-
-void EncodeAffine(GgmlType t, const float* x, const float* w, uint8_t* out,
-                  int64_t nb) {
-  constexpr int64_t kPiece = 2048;  // blocks, so that the scratch stays small
-  thread_local std::vector<float> d, m;
-  thread_local std::vector<uint8_t> c;
-  const int qmax = t == GgmlType::kQ4_1 ? 15 : 31;
-  for (int64_t b0 = 0; b0 < nb; b0 += kPiece) {
-    const int64_t n = std::min(kPiece, nb - b0);
-    d.resize(n);
-    m.resize(n);
-    c.resize(n * 32);
-    FitAffineRow(x + b0 * 32, w ? w + b0 * 32 : nullptr, n, 32, qmax,
-                 kAffineFit, d.data(), m.data(), c.data());
-    PackAffineBlocks(t, d.data(), m.data(), c.data(), n,
-                     out + b0 * GetGgmlTypeInfo(t).block_bytes);
-  }
-}
 
 const float* IQ4Levels() {
   static const float* levels = [] {
@@ -187,50 +142,29 @@ bool CanEncodeGgml(GgmlType t) {
 
 void QuantizeGgmlRow(GgmlType t, const float* x, uint8_t* out, int64_t n,
                      const float* w) {
-  if (w != nullptr && GgmlRowGrid::Supports(t)) {
-    // Weighted: the better of the weighted and unweighted fits per block.
-    thread_local GgmlRowGrid grid;
-    grid.Fit(t, x, n, w);
-    return grid.Pack(out);
-  }
   switch (t) {
     case GgmlType::kF32:
     case GgmlType::kF16:
     case GgmlType::kBF16:
       return PackFloatRow(t, x, n, out);
-    case GgmlType::kQ8_0:
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ5_0:
-    case GgmlType::kIQ4_NL:
-      return EncodeOneLevel(t, x, w, out, n / 32);
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_1:
-      return EncodeAffine(t, x, w, out, n / 32);
     case GgmlType::kTQ1_0:
     case GgmlType::kTQ2_0:
       return EncodeTQ(t, x, w, out, n / 256);
-    case GgmlType::kQ2_K:
-    case GgmlType::kQ3_K:
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
-    case GgmlType::kIQ4_XS: {
-      const TwoLevelSpec spec = KSpec(t);
-      const int64_t bytes = GetGgmlTypeInfo(t).block_bytes;
-      constexpr int64_t kPiece = 64;  // super-blocks (70 KiB of blocks)
-      thread_local std::vector<KQuantBlock> blocks;
-      blocks.resize(kPiece);
-      for (int64_t b = 0; b < n / 256; b += kPiece) {
-        const int64_t nb = std::min(kPiece, n / 256 - b);
-        FitTwoLevelRow(x + b * 256, w ? w + b * 256 : nullptr, nb, spec,
-                       blocks.data());
-        for (int64_t i = 0; i < nb; ++i)
-          PackKQuantBlock(t, blocks[i], out + (b + i) * bytes);
-      }
-      return;
-    }
     default:
-      LB_CHECK(false && "QuantizeGgmlRow: type without an encoder");
+      break;
+  }
+  LB_CHECK(GgmlRowGrid::Supports(t) &&
+           "QuantizeGgmlRow: type without an encoder");
+  // In pieces, so that the scratch stays in the cache however long the row:
+  // 2048 blocks of 32, or 64 super-blocks of 256 (70 KiB of k-quant blocks).
+  const GgmlTypeInfo& info = GetGgmlTypeInfo(t);
+  const int64_t be = info.block_elements;
+  const int64_t piece = (be == 256 ? 64 : 2048) * be;
+  thread_local GgmlRowGrid grid;
+  for (int64_t b = 0; b < n; b += piece) {
+    const int64_t m = std::min(piece, n - b);
+    grid.Fit(t, x + b, m, w ? w + b : nullptr);
+    grid.Pack(out + b / be * info.block_bytes);
   }
 }
 

@@ -172,6 +172,7 @@ constexpr int kFloatZeroIters = 6;
 
 void RefitFloatZero(const float* x, const float* w, int64_t n, int bits,
                     ScaleType st, GroupFit* best) {
+  if (!(best->scale > 0.0f)) return;  // an all-zero group
   const float qmax = static_cast<float>((1 << bits) - 1);
   const Scheme sc{SchemeKind::kInt, bits};
   GroupFit cur = *best;
@@ -182,10 +183,10 @@ void RefitFloatZero(const float* x, const float* w, int64_t n, int bits,
     const float s = RoundScale(static_cast<float>(a), st);
     if (!(s > 0.0f) || !std::isfinite(s)) break;
     const double z = -b / s;
-    if (!(z > -qmax && z < 2.0 * qmax)) break;
+    if (!std::isfinite(z)) break;
     GroupFit next;
     next.scale = s;
-    SetFitZero(RoundToF16(static_cast<float>(z)), &next);
+    SetFitZero(StoredZeroPoint(z, bits, ZeroType::kF16), &next);
     next.err = EncodeError(sc, next.params(), x, w, n);
     if (!(next.err < cur.err) && it > 0) break;
     cur = next;
@@ -194,7 +195,7 @@ void RefitFloatZero(const float* x, const float* w, int64_t n, int bits,
 }
 
 GroupFit FitAsymmetricInt(const float* x, const float* w, int64_t n, int bits,
-                          const MethodSpec& m, ScaleType st, ZeroType zt) {
+                          const MethodSpec& m, ScaleType st) {
   const int qmax = (1 << bits) - 1;
   float lo = 0.0f, hi = 0.0f;
   if (m.method == Method::kPercentile) {
@@ -252,7 +253,6 @@ GroupFit FitAsymmetricInt(const float* x, const float* w, int64_t n, int bits,
     consider(s, z);
     if (!(best.err < before)) break;
   }
-  if (zt == ZeroType::kF16) RefitFloatZero(x, w, n, bits, st, &best);
   return best;
 }
 
@@ -374,6 +374,14 @@ float RoundScale(float s, ScaleType t) {
   return t == ScaleType::kF16 ? RoundToF16(s) : s;
 }
 
+float StoredZeroPoint(double z, int bits, ZeroType t) {
+  const double qmax = (1 << bits) - 1;
+  if (t == ZeroType::kCode) {
+    return static_cast<float>(std::clamp(std::nearbyint(z), 0.0, qmax));
+  }
+  return RoundToF16(static_cast<float>(std::clamp(z, -qmax, 2.0 * qmax)));
+}
+
 void SetFitZero(float z, GroupFit* fit) {
   const float zi = std::nearbyint(z);
   fit->zero = static_cast<int>(zi);
@@ -393,8 +401,7 @@ GroupFit FitGroupOnce(const float* x, const float* w, int64_t n,
         return FitHqq(x, n, scheme.bits, symmetric, st, zero_type);
       }
       return symmetric ? FitSymmetricInt(x, w, n, scheme.bits, method, st)
-                       : FitAsymmetricInt(x, w, n, scheme.bits, method, st,
-                                          zero_type);
+                       : FitAsymmetricInt(x, w, n, scheme.bits, method, st);
     case SchemeKind::kBinary:
       return FitBinary(x, w, n, st);
     case SchemeKind::kTernary:
@@ -425,22 +432,36 @@ GroupFit FitGroupOnce(const float* x, const float* w, int64_t n,
 GroupFit FitGroup(const float* x, const float* w, int64_t n,
                   const Scheme& scheme, bool symmetric,
                   const MethodSpec& method, ScaleType st, ZeroType zero_type) {
+  // f16 zero points (kMse): a least-squares refit from a code zero point's fit
+  // (HQQ keeps its own unrounded zero point instead).
+  const bool f16 = zero_type == ZeroType::kF16 &&
+                   scheme.kind == SchemeKind::kInt && !symmetric &&
+                   method.method == Method::kMse;
   GroupFit f = FitGroupOnce(x, w, n, scheme, symmetric, method, st, zero_type);
-  if (w == nullptr || !method.unweighted_guard) return f;
+  const bool guard = w != nullptr && method.unweighted_guard;
   // Weighted: never worse, under the weighted error, than the unweighted
-  // fit (the searches are heuristic; this makes the relation hold).
-  GroupFit u =
-      FitGroupOnce(x, nullptr, n, scheme, symmetric, method, st, zero_type);
-  f.err = EncodeError(scheme, f.params(), x, w, n);
-  u.err = EncodeError(scheme, u.params(), x, w, n);
-  if (u.err < f.err) f = u;
-  if (zero_type == ZeroType::kF16 && !symmetric) {
-    // The unweighted code zero point too (an f16 value as well), so that f16
-    // zero points stay never worse than code ones under the weighted error.
-    GroupFit c = FitGroupOnce(x, nullptr, n, scheme, symmetric, method, st,
-                              ZeroType::kCode);
-    c.err = EncodeError(scheme, c.params(), x, w, n);
-    if (c.err < f.err) f = c;
+  // fit (the searches are heuristic; the guard makes the relation hold).
+  auto keep_better = [&](const GroupFit& u) {
+    const double e = EncodeError(scheme, u.params(), x, w, n);
+    if (e < f.err) {
+      f = u;
+      f.err = e;
+    }
+  };
+  GroupFit u;  // the unweighted fit, its own error
+  if (guard) {
+    u = FitGroupOnce(x, nullptr, n, scheme, symmetric, method, st, zero_type);
+    f.err = EncodeError(scheme, f.params(), x, w, n);
+    keep_better(u);
+  }
+  if (f16) {
+    // From the better code zero point: never worse than it; then against
+    // the unweighted f16 fit.
+    RefitFloatZero(x, w, n, scheme.bits, st, &f);
+    if (guard) {
+      RefitFloatZero(x, nullptr, n, scheme.bits, st, &u);
+      keep_better(u);
+    }
   }
   return f;
 }

@@ -34,6 +34,11 @@ struct GroupFit {
 // be exactly representable: an f16 value).
 void SetFitZero(float z, GroupFit* fit);
 
+// Zero point z of a `bits`-bit integer grid as it is stored: the nearest code
+// in [0, 2^bits) for kCode; for kF16, z limited to [-qmax, 2 qmax] (a grid
+// that far off its group is degenerate) and rounded to f16.
+float StoredZeroPoint(double z, int bits, ZeroType t);
+
 // Rounds a scale to what its storage type holds (f16: nearest even; E8M0 is not
 // handled here: mxfp4 scales are chosen as powers of two).
 float RoundScale(float s, ScaleType t);

@@ -18,8 +18,6 @@ inline float Shrink(float r, float beta, float p) {
   return t > 0.0f ? std::copysign(t, r) : 0.0f;
 }
 
-float qmax_of(int bits) { return static_cast<float>((1 << bits) - 1); }
-
 }  // namespace
 
 GroupFit FitHqq(const float* x, int64_t n, int bits, bool symmetric,
@@ -27,9 +25,7 @@ GroupFit FitHqq(const float* x, int64_t n, int bits, bool symmetric,
   const bool f16_zero = zt == ZeroType::kF16 && !symmetric;
   // The zero point as stored.
   auto stored_zero = [&](float zc) {
-    return f16_zero
-               ? RoundToF16(std::clamp(zc, -qmax_of(bits), 2 * qmax_of(bits)))
-               : std::clamp(std::nearbyint(zc), 0.0f, qmax_of(bits));
+    return StoredZeroPoint(zc, bits, f16_zero ? zt : ZeroType::kCode);
   };
   const float qmax = static_cast<float>((1 << bits) - 1);
   const float half = static_cast<float>(1 << (bits - 1));

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <vector>
 
-#include "core/half.h"
 #include "quant/group_fit.h"
 
 namespace lowbit {
@@ -59,7 +58,6 @@ int64_t RefitOnOutputError(const float* w, const uint8_t* codes, const float* h,
   const std::span<const float> lv = q.scheme.Levels();
   const float zfix =
       is_int && q.symmetric ? static_cast<float>(1 << (q.scheme.bits - 1)) : 0;
-  const float qmax = static_cast<float>((1 << q.scheme.bits) - 1);
   std::vector<int64_t> changed(static_cast<size_t>(rows), 0);
   pool.ParallelFor(rows, 1, [&](int64_t r0, int64_t r1) {
     std::vector<double> hj(static_cast<size_t>(cols * P)), hw(cols);
@@ -146,15 +144,12 @@ int64_t RefitOnOutputError(const float* w, const uint8_t* codes, const float* h,
         ns[g] = s;
         theta[g * nb] = s;
         if (asym) {
-          double z = -theta[g * nb + 1] / s;
-          if (q.zero_type == ZeroType::kF16) {
-            z = std::clamp(z, -static_cast<double>(qmax), 2.0 * qmax);
-            z = RoundToF16(static_cast<float>(z));
-          } else {
-            z = std::clamp(std::nearbyint(z), 0.0, static_cast<double>(qmax));
-          }
+          const double zc = -theta[g * nb + 1] / s;
+          // A group whose scale stayed 0 gives an infinite zc: clamped, it
+          // is stored like any other (its values are 0 whatever z is).
+          const float z = StoredZeroPoint(zc, q.scheme.bits, q.zero_type);
           ok = std::isfinite(z);
-          nz[g] = static_cast<float>(z);
+          nz[g] = z;
           theta[g * nb + 1] = -static_cast<double>(s) * z;
         }
       }
