@@ -477,14 +477,20 @@ std::map<std::string, OnnxWeightUse> OnnxModel::Weights(bool gather) const {
     if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
     const std::string& op = node.op_type();
     int input = 1, axis = -1;
+    int64_t groups = 1;
+    bool scalable = op == "Conv" || op == "MatMul" || op == "Gemm";
     if (op == "Conv" && node.input_size() >= 2) {
       axis = 0;
+      for (const auto& a : node.attribute()) {
+        if (a.name() == "group") groups = a.i();
+      }
     } else if (op == "ConvTranspose" && node.input_size() >= 2) {
       axis = 1;
     } else if (op == "Gemm" && node.input_size() >= 2) {
       int64_t trans_b = 0;
       for (const auto& a : node.attribute()) {
         if (a.name() == "transB") trans_b = a.i();
+        if (a.name() == "transA" && a.i() != 0) scalable = false;
       }
       axis = trans_b ? 0 : 1;
     } else if (op == "MatMul" && node.input_size() >= 2) {
@@ -498,7 +504,7 @@ std::map<std::string, OnnxWeightUse> OnnxModel::Weights(bool gather) const {
     const std::string& name = node.input(input);
     const int r = rank(name);
     if (r < 2 || axis < 0 || axis >= r || w.count(name)) continue;
-    w[name] = OnnxWeightUse{op, axis};
+    w[name] = OnnxWeightUse{op, axis, groups, scalable};
   }
   return w;
 }

@@ -30,8 +30,12 @@ namespace lowbit {
 class MappedFile;
 
 struct OnnxWeightUse {
-  std::string op;    // "Conv", "MatMul", ...
-  int channel_axis;  // axis of the output channels in the weight's shape
+  std::string op;      // "Conv", "MatMul", ...
+  int channel_axis;    // axis of the output channels in the weight's shape
+  int64_t groups = 1;  // a Conv's `group` attribute
+  // Whether a per-input-channel scale can be put on the reader's input (AWQ,
+  // equalization): Conv, MatMul, and Gemm without transA.
+  bool input_scalable = false;
 };
 
 class OnnxModel : public Model {

@@ -654,7 +654,7 @@ Status InsertInputScale(onnx::ModelProto& m, const std::string& weight,
                              ": its input cannot take AWQ's scales");
     }
     std::string how;
-    if (FoldInputScale(g, i, inv, stored_bytes, &how)) {
+    if (FoldInputScale(g, i, inv, weight_rank, stored_bytes, &how)) {
       if (placed != nullptr) *placed = "folded into " + how;
       ++readers;
       continue;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "quant/awq.h"
+#include "quant/equalize.h"
 #include "quant/gptq.h"
 #include "quant/quantize.h"
 
@@ -19,7 +20,8 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
                                   const std::string& method,
                                   const CalibLayer* stats,
                                   std::vector<float> imp, ThreadPool& pool,
-                                  const GptqOptions& gptq) {
+                                  const LayerOptions& opt) {
+  const GptqOptions& gptq = opt.gptq;
   if (stats != nullptr && imp.empty()) {  // E[x^2] per column, over groups
     imp.assign(static_cast<size_t>(cols), 0.0f);
     for (int64_t g = 0; g < stats->groups; ++g) {
@@ -103,12 +105,25 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
   const bool needs_stats =
       method == "gptq" || method == "auto" || method == "awq";
   if (needs_stats) c.method = MethodSpec{Method::kMse};
-  LB_ASSIGN_OR_RETURN(best.q, Quantize(w, shape, c, pool, imp));
+  const int64_t groups = calibrated ? stats->groups : opt.groups;
+  if (opt.equalize && awq_fits && groups >= 1 && rows % groups == 0 &&
+      cols / taps > 1) {
+    LB_ASSIGN_OR_RETURN(
+        AwqResult a,
+        QuantizeEqualized(w, shape, c, calibrated ? stats->xtx.data() : nullptr,
+                          imp, groups, taps, EqualizeOptions{}, pool));
+    best.q = std::move(a.q);
+    if (a.alpha > 0.0) best.input_scale = std::move(a.channel_scale);
+    if (calibrated) best.layer_error = a.layer_error;
+  } else {
+    LB_ASSIGN_OR_RETURN(best.q, Quantize(w, shape, c, pool, imp));
+  }
   best.method = c.method.Name() + weighted;
+  if (!best.input_scale.empty()) best.method += ", equalized";
   if (!calibrated && needs_stats) {
     best.method += ", no statistics";
   }
-  best.layer_error = error_of(best.q);
+  if (best.input_scale.empty()) best.layer_error = error_of(best.q);
   if (calibrated) best.candidates[best.method] = best.layer_error;
   return best;
 }

@@ -10,6 +10,9 @@
 //   auto: of mse (weighted), hqq, awq and gptq, the codes with the lowest
 //     layer-output error tr(D H D^T) on the statistics.
 // Without statistics, gptq and auto fall back to mse (the report says so).
+// With LayerOptions::equalize, the data-free fits (and the mse fallback) go
+// through input-channel equalization (quant/equalize.h): like awq, the codes
+// of W s with the layer's input scaled by 1/s.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +36,17 @@ struct LayerChoice {
   // and of every candidate tried, by method name.
   double layer_error = -1.0;
   std::map<std::string, double> candidates;
-  // AWQ: s per input channel (the codes are those of W s); empty otherwise.
+  // AWQ or equalization: s per input channel (the codes are those of W s),
+  // groups x channels; empty otherwise.
   std::vector<float> input_scale;
+};
+
+struct LayerOptions {
+  GptqOptions gptq;
+  bool equalize = false;
+  // Row groups of a grouped Conv (its `group`), used where no statistics
+  // give them.
+  int64_t groups = 1;
 };
 
 // Columns per input channel of an ONNX weight: a Conv's kernel size, else 1.
@@ -51,6 +63,6 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
                                   const CalibLayer* stats,
                                   std::vector<float> importance,
                                   ThreadPool& pool,
-                                  const GptqOptions& gptq = GptqOptions{});
+                                  const LayerOptions& opt = LayerOptions{});
 
 }  // namespace lowbit

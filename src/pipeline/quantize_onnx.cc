@@ -77,6 +77,25 @@ Result<int64_t> OnnxStoredBytes(const std::string& format,
   return w.stored_bytes;
 }
 
+LayerOptions LayerOptionsFor(const QuantizeModelOptions& o,
+                             const OnnxWeightUse& use, const QuantConfig& cfg,
+                             int64_t cols) {
+  LayerOptions l;
+  l.gptq.refit = o.gptq_refit;
+  l.groups = use.groups;
+  if (!use.input_scalable) {
+    l.equalize = false;
+  } else if (o.equalize == "auto") {
+    QuantConfig r = cfg;
+    l.equalize = r.Resolve(cols).ok() && r.scheme.kind == SchemeKind::kInt &&
+                 !r.is_symmetric() && r.zero_type == ZeroType::kF16 &&
+                 r.gran() == Granularity::kGroup && r.group_size <= 128;
+  } else {
+    l.equalize = o.equalize == "on";
+  }
+  return l;
+}
+
 Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,
                                               const ImportanceFile* importance,
@@ -91,6 +110,24 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
   for (const ModelTensor& t : m->tensors()) {
     if (weights.count(t.name) && sel.Selected(t)) chosen.push_back(&t);
   }
+  // Last layer first: a layer's input scales (AWQ, equalization) may fold
+  // into the layer before it (io/onnx_awq_fold.h), whose weight must then
+  // still be float. The report lists the weights in graph order.
+  std::map<std::string, int> first_reader;
+  {
+    const auto& nodes = m->proto().graph().node();
+    for (int i = nodes.size() - 1; i >= 0; --i) {
+      for (const auto& in : nodes.Get(i).input()) first_reader[in] = i;
+    }
+  }
+  auto order = [&](const std::string& name) {
+    auto it = first_reader.find(name);
+    return it == first_reader.end() ? -1 : it->second;
+  };
+  std::stable_sort(chosen.begin(), chosen.end(),
+                   [&](const ModelTensor* a, const ModelTensor* b) {
+                     return order(a->name) > order(b->name);
+                   });
   ThreadPool pool(o.threads);
   Progress progress(static_cast<int64_t>(chosen.size()), "weights");
   const auto t0 = std::chrono::steady_clock::now();
@@ -126,10 +163,9 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     Row r;
     // Columns per input channel: a Conv's kernel size.
     const int64_t taps = WeightTaps(use.op, t->shape);
-    GptqOptions gopt;
-    gopt.refit = o.gptq_refit;
-    auto choice = QuantizeLayer(front.data(), R, C, taps, cfg, o.method, cl,
-                                std::move(imp), pool, gopt);
+    auto choice =
+        QuantizeLayer(front.data(), R, C, taps, cfg, o.method, cl,
+                      std::move(imp), pool, LayerOptionsFor(o, use, cfg, C));
     if (!choice.ok()) {
       return choice.status().WithPrefix(o.model + ": weight '" + t->name + "'");
     }
@@ -153,7 +189,17 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     r.shape = t->shape;
     r.axis = use.channel_axis;
     r.scheme = q->scheme.Name();
-    r.err = QuantizedError(*q, front.data(), pool);
+    if (choice->input_scale.empty()) {
+      r.err = QuantizedError(*q, front.data(), pool);
+    } else {  // the codes are W s's: the weight the layer applies is decode / s
+      std::vector<float> y = Dequantize(*q);
+      const int64_t ch = static_cast<int64_t>(choice->input_scale.size()),
+                    per = C / taps, rg = R / std::max<int64_t>(1, ch / per);
+      for (int64_t i = 0; i < R * C; ++i) {
+        y[i] /= choice->input_scale[(i / C / rg) * per + (i % C) / taps];
+      }
+      r.err.Add(front.data(), y.data(), R * C);
+    }
     auto w = WriteOnnxWeight(m->proto(), m->opset(), t->name, t->shape,
                              use.channel_axis, *q, enc);
     if (!w.ok()) return w.status().WithPrefix(o.model);
@@ -168,6 +214,7 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     progress.Step(t->name);
   }
   progress.Done();
+  std::reverse(rows.begin(), rows.end());
   if (stats != nullptr && matched == 0 && !chosen.empty()) {
     return InvalidArgument(stats->path() + ": does not match " + o.model +
                            ": no statistics for any of its " +

@@ -3,8 +3,10 @@
 
 #include "core/status.h"
 #include "io/calib_stats_file.h"
+#include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
 #include "pipeline/importance_file.h"
+#include "pipeline/quantize_layer.h"
 #include "pipeline/quantize_model.h"
 #include "pipeline/tensor_selector.h"
 
@@ -24,6 +26,12 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
                                               const TensorSelector& sel,
                                               const ImportanceFile* importance,
                                               const CalibStatsFile* stats);
+
+// QuantizeLayer's options for one ONNX weight of `cols` columns per row
+// under the command's options and its config.
+LayerOptions LayerOptionsFor(const QuantizeModelOptions& o,
+                             const OnnxWeightUse& use, const QuantConfig& cfg,
+                             int64_t cols);
 
 // How a weight is written for --onnx-format `format` (auto, qdq, decode,
 // float, matmulnbits), and the bytes that takes in the file.

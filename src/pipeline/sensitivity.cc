@@ -135,10 +135,9 @@ Result<SensitivityResult> MeasureSensitivity(
     for (const std::string& spec : candidates) {
       LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigForSpec(o, spec));
       const int64_t taps = WeightTaps(use.op, t->shape);
-      GptqOptions gopt;
-      gopt.refit = o.gptq_refit;
-      auto choice = QuantizeLayer(front.data(), rows, cols, taps, cfg, o.method,
-                                  cl, {}, pool, gopt);
+      auto choice = QuantizeLayer(
+          front.data(), rows, cols, taps, cfg, o.method, cl, {}, pool,
+          pipeline_internal::LayerOptionsFor(o, use, cfg, cols));
       if (!choice.ok()) {
         return choice.status().WithPrefix(o.model + ": weight '" + t->name +
                                           "'");

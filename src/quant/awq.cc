@@ -7,15 +7,12 @@
 #include "quant/quantize.h"
 
 namespace lowbit {
-namespace {
-
-// tr(D H D^T) over the row groups, D = w - decode(q) / s (s per column of
-// each group).
 double ScaledError(const float* w, const QuantizedTensor& q, const float* h,
-                   int64_t groups, const std::vector<float>& col_scale) {
+                   int64_t groups, const std::vector<float>& col_scale,
+                   std::span<const float> importance) {
   const int64_t rows = q.rows, cols = q.cols, rg = rows / groups;
   std::vector<float> d(static_cast<size_t>(rg * cols)),
-      dh(static_cast<size_t>(rg * cols));
+      dh(static_cast<size_t>(h != nullptr ? rg * cols : 0));
   double total = 0.0;
   for (int64_t g = 0; g < groups; ++g) {
     const float* s = col_scale.data() + g * cols;
@@ -27,6 +24,16 @@ double ScaledError(const float* w, const QuantizedTensor& q, const float* h,
         dr[c] = w[row * cols + c] - dr[c] / s[c];
       }
     }
+    if (h == nullptr) {
+      for (int64_t r = 0; r < rg; ++r) {
+        const float* dr = d.data() + r * cols;
+        for (int64_t c = 0; c < cols; ++c) {
+          const double e = static_cast<double>(dr[c]) * dr[c];
+          total += importance.empty() ? e : e * importance[c];
+        }
+      }
+      continue;
+    }
     Sgemm(false, false, rg, cols, cols, 1.0f, d.data(), cols,
           h + g * cols * cols, cols, 0.0f, dh.data(), cols);
     for (int64_t i = 0; i < rg * cols; ++i) {
@@ -36,7 +43,42 @@ double ScaledError(const float* w, const QuantizedTensor& q, const float* h,
   return total;
 }
 
-}  // namespace
+void PowerChannelScales(const std::vector<double>& m, int64_t groups,
+                        int64_t ch, int64_t taps, double alpha,
+                        std::vector<float>* chan,
+                        std::vector<float>* col_scale) {
+  chan->resize(static_cast<size_t>(groups * ch));
+  col_scale->resize(static_cast<size_t>(groups * ch * taps));
+  for (int64_t g = 0; g < groups; ++g) {
+    double lo = INFINITY, hi = 0.0;
+    for (int64_t c = 0; c < ch; ++c) {
+      const double a = std::max(m[g * ch + c], 1e-8);
+      const double v = alpha == 0.0 ? 1.0 : std::pow(a, alpha);
+      (*chan)[g * ch + c] = static_cast<float>(v);
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    const double norm = std::sqrt(lo * hi);
+    for (int64_t c = 0; c < ch; ++c) {
+      float& v = (*chan)[g * ch + c];
+      v = alpha == 0.0 ? 1.0f : static_cast<float>(v / norm);
+      for (int64_t t = 0; t < taps; ++t) {
+        (*col_scale)[(g * ch + c) * taps + t] = v;
+      }
+    }
+  }
+}
+
+void ScaleColumns(const float* w, int64_t rows, int64_t cols, int64_t groups,
+                  const std::vector<float>& col_scale, float* out) {
+  const int64_t rg = rows / groups;
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* s = col_scale.data() + (row / rg) * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      out[row * cols + c] = w[row * cols + c] * s[c];
+    }
+  }
+}
 
 Result<AwqResult> QuantizeAwq(const float* w, const Shape& shape,
                               const QuantConfig& cfg, const float* h,
@@ -72,33 +114,8 @@ Result<AwqResult> QuantizeAwq(const float* w, const Shape& shape,
   std::vector<float> chan(static_cast<size_t>(groups * ch));
   std::vector<float> imp(static_cast<size_t>(cols));
   for (double alpha : alphas) {
-    // s_c = act_c^alpha, normalised per group: max(s) min(s) = 1.
-    for (int64_t g = 0; g < groups; ++g) {
-      double lo = INFINITY, hi = 0.0;
-      for (int64_t c = 0; c < ch; ++c) {
-        const double a = std::max(act[g * ch + c], 1e-8);
-        const double v = alpha == 0.0 ? 1.0 : std::pow(a, alpha);
-        chan[g * ch + c] = static_cast<float>(v);
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-      const double norm = std::sqrt(lo * hi);
-      for (int64_t c = 0; c < ch; ++c) {
-        chan[g * ch + c] = static_cast<float>(chan[g * ch + c] / norm);
-        if (alpha == 0.0) chan[g * ch + c] = 1.0f;
-      }
-      for (int64_t c = 0; c < cols; ++c) {
-        col_scale[g * cols + c] = chan[g * ch + c / taps];
-      }
-    }
-    for (int64_t g = 0; g < groups; ++g) {
-      for (int64_t r = 0; r < rg; ++r) {
-        const int64_t row = g * rg + r;
-        for (int64_t c = 0; c < cols; ++c) {
-          scaled[row * cols + c] = w[row * cols + c] * col_scale[g * cols + c];
-        }
-      }
-    }
+    PowerChannelScales(act, groups, ch, taps, alpha, &chan, &col_scale);
+    ScaleColumns(w, rows, cols, groups, col_scale, scaled.data());
     // The scaled layer's inputs are x / s: their mean squares weight the
     // search.
     std::fill(imp.begin(), imp.end(), 0.0f);

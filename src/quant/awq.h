@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/status.h"
@@ -34,6 +35,25 @@ struct AwqResult {
   double layer_error = 0.0;  // at the chosen alpha
   double rtn_error = 0.0;    // at alpha = 0 (scales 1)
 };
+
+// Shared with quant/equalize.h. s_c = m_c^alpha per input channel (m: groups
+// x ch values, clamped below at 1e-8), normalised per group so that max(s)
+// min(s) = 1 (alpha = 0: all 1); `chan` gets groups x ch values, `col_scale`
+// groups x (ch taps), each channel's scale repeated over its taps.
+void PowerChannelScales(const std::vector<double>& m, int64_t groups,
+                        int64_t ch, int64_t taps, double alpha,
+                        std::vector<float>* chan,
+                        std::vector<float>* col_scale);
+
+// w s per row group: out[row, c] = w[row, c] col_scale[g, c].
+void ScaleColumns(const float* w, int64_t rows, int64_t cols, int64_t groups,
+                  const std::vector<float>& col_scale, float* out);
+
+// tr(D H D^T) over the row groups, D = w - decode(q) / s; h = nullptr: the
+// squared error sum(D^2), each column weighted by importance[c] when given.
+double ScaledError(const float* w, const QuantizedTensor& q, const float* h,
+                   int64_t groups, const std::vector<float>& col_scale,
+                   std::span<const float> importance = {});
 
 // w: rows x cols (rows = output channels, split into `groups` consecutive
 // blocks as in quant/gptq.h); a column is (input channel, tap) with `taps`

@@ -131,6 +131,19 @@ Runner AddQuantize(CLI::App& app) {
                 "--method gptq/auto: keep the search's scales (by default each "
                 "row's scales and zero points are refitted by least squares on "
                 "the layer-output error once GPTQ has chosen the codes)");
+  sub->add_option(
+         "--equalize", o->equalize,
+         "ONNX, --method minmax/percentile/mse/hqq: input-channel "
+         "equalization. Each layer's input channels are scaled by s = "
+         "(largest |w| of the channel)^-alpha before quantizing, alpha per "
+         "layer in 0..0.5 by the weight error (the layer-output error with "
+         "statistics); the layer's input is scaled by 1/s, folded into the "
+         "operator before it where the graph allows, else an explicit Mul. "
+         "auto: on for asymmetric int with f16 zero points in groups of at "
+         "most 128 (data-free int4 g32 with --zero-point f16 reads 98.5% of "
+         "the recognizer's characters with it, 98.2% without)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   auto* st = sub->add_option(
       "--stats", o->stats,
       "calibration statistics written by `lowbit stats` (instead of "

@@ -7,6 +7,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "tests/support/onnx_builder.h"
@@ -166,6 +167,97 @@ TEST_F(OnnxCli, OnnxRuntimeComputesLowbitsWeightsForEveryScheme) {
                 .status,
             0);
   EXPECT_EQ(Judge(P("q.onnx"), P("tiny.onnx")), 1) << judge_;
+}
+
+// Input-channel equalization (quant/equalize.h): on a Conv whose first input
+// channel has weights 20 times smaller than the others, the codes are those
+// of W s and a Mul scales the Conv's input (the graph input here: nothing to
+// fold into); the file computes, in ONNX Runtime and in lowbit's engine, what
+// its float form does, and its weight error is below the plain fit's.
+TEST_F(OnnxCli, EqualizationScalesTheLayersInputs) {
+  onnx::ModelProto m = TinyModel(13);
+  for (auto& n : *m.mutable_graph()->mutable_node()) {
+    if (n.op_type() != "Constant" || n.output(0) != "conv1.w") continue;
+    std::string* raw = n.mutable_attribute(0)->mutable_t()->mutable_raw_data();
+    std::vector<float> w(raw->size() / 4);
+    std::memcpy(w.data(), raw->data(), raw->size());
+    for (int o = 0; o < 8; ++o) {
+      for (int t = 0; t < 9; ++t) w[o * 36 + t] *= 0.05f;  // input channel 0
+    }
+    raw->assign(reinterpret_cast<const char*>(w.data()), raw->size());
+  }
+  Save(m, P("tiny.onnx"));
+  WriteRandom(P("x.npy"), {1, 4, 6, 6}, 9);
+  const std::string base = "quantize " + P("tiny.onnx") +
+                           " --scheme int4 --group-size 16 --zero-point f16 "
+                           "--include conv1.w --json";
+  const auto on = RunJson(base + " -o " + P("q.onnx"));
+  const auto off = RunJson(base + " --equalize off -o " + P("p.onnx"));
+  ASSERT_EQ(on["weights"].size(), 1u);
+  const auto& w = on["weights"][0];
+  EXPECT_EQ(w["method"], "mse, equalized") << w.dump();
+  EXPECT_EQ(w["awq_input_scale"], "Mul") << w.dump();
+  EXPECT_EQ(off["weights"][0]["method"], "mse");
+  EXPECT_LT(w["rel_rmse"].get<double>(),
+            off["weights"][0]["rel_rmse"].get<double>());
+  if (HaveOrt()) {
+    ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0);
+    EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx")), 0) << judge_;
+    EXPECT_LT(AgainstOrt(P("q.onnx"), "x=" + P("x.npy"), "eq"), 1e-5);
+  }
+  // Asked for where it cannot apply (the depthwise Conv: one channel per
+  // group), the weight is quantized as without it.
+  const auto dw = RunJson("quantize " + P("tiny.onnx") +
+                          " --scheme int4 --group-size 16 --equalize on "
+                          "--include dw.w --json -o " +
+                          P("d.onnx"));
+  EXPECT_EQ(dw["weights"][0]["method"], "mse") << dw.dump();
+}
+
+// Equalization folds into the layer before through a Relu: x -> Conv a (with
+// bias) -> Relu -> Conv b. b is quantized first; its input scales divide a's
+// output channels (weight and bias, then a is quantized itself), no Mul for
+// b; ONNX Runtime and lowbit's engine compute the file's float form.
+TEST_F(OnnxCli, EqualizationFoldsIntoTheConvBefore) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto& g = *m.mutable_graph();
+  g.set_name("pair");
+  ValueInfo(g.add_input(), "x", {1, 4, 5, 5});
+  ValueInfo(g.add_output(), "y", {1, 16, 5, 5});
+  *g.add_initializer() = Tensor("a.w", {32, 4, 3, 3}, 11, true);
+  *g.add_initializer() = Tensor("a.b", {32}, 12, true);
+  onnx::TensorProto bw = Tensor("b.w", {16, 32, 1, 1}, 13, true);
+  {  // channels of very different weight magnitudes
+    std::string* raw = bw.mutable_raw_data();
+    std::vector<float> w(raw->size() / 4);
+    std::memcpy(w.data(), raw->data(), raw->size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] *= (i % 32) % 4 == 0 ? 0.05f : 1;
+    raw->assign(reinterpret_cast<const char*>(w.data()), raw->size());
+  }
+  *g.add_initializer() = bw;
+  Ints(Node(g, "Conv", {"x", "a.w", "a.b"}, "a"), "pads", {1, 1, 1, 1});
+  Node(g, "Relu", {"a"}, "r");
+  Node(g, "Conv", {"r", "b.w"}, "y");
+  Save(m, P("pair.onnx"));
+  WriteRandom(P("x.npy"), {1, 4, 5, 5}, 10);
+  const std::string base = "quantize " + P("pair.onnx") +
+                           " --scheme int4 --group-size 16 --zero-point f16 "
+                           "--equalize on --json";
+  const auto j = RunJson(base + " -o " + P("q.onnx"));
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& w : j["weights"]) by[w["name"]] = w;
+  ASSERT_EQ(by.size(), 2u) << j.dump();
+  EXPECT_EQ(by["b.w"]["method"], "mse, equalized") << j.dump();
+  EXPECT_EQ(by["b.w"]["awq_input_scale"], "folded into Conv through Relu");
+  // Listed in graph order.
+  EXPECT_EQ(j["weights"][0]["name"], "a.w");
+  if (HaveOrt()) {
+    ASSERT_EQ(Run(base + " --onnx-format float -o " + P("f.onnx")).status, 0);
+    EXPECT_EQ(Judge(P("q.onnx"), P("f.onnx"), "x=1,4,5,5"), 0) << judge_;
+    EXPECT_LT(AgainstOrt(P("q.onnx"), "x=" + P("x.npy"), "fold"), 1e-5);
+  }
 }
 
 // MatMulNBits: the MatMul weight computes from its packed codes, 2, 4 and 8
