@@ -42,13 +42,15 @@ fp32=$(node "$ROOT/tools/ort/ocr_rec_eval.js" "$REC" "$LINES" --json | json char
 echo
 echo "recognizer fp32: $(printf '%.2f' "$(pct "$fp32")")% characters (ONNX Runtime)"
 echo
-# Defaults: int4 and int2 asymmetric (int2 with f16 zero points), int3 symmetric.
+# Defaults: int4 and int2 asymmetric (int2 with f16 zero points), int3 symmetric;
+# equalization (--equalize auto) with f16 zero points in groups for the data-free fits.
 CONFIGS=(
   "int4 per channel, sym.|--scheme int4 --per-channel --symmetric"
   "int4 per channel|--scheme int4 --per-channel"
   "int4 g128|--scheme int4 --group-size 128"
   "int4 g32, sym.|--scheme int4 --group-size 32 --symmetric"
   "int4 g32|--scheme int4 --group-size 32"
+  "int4 g32, f16 zero, no eq.|--scheme int4 --group-size 32 --zero-point f16 --equalize off"
   "int4 g32, f16 zero|--scheme int4 --group-size 32 --zero-point f16"
   "int3 g32|--scheme int3 --group-size 32"
   "int3 g32, asym.|--scheme int3 --group-size 32 --asymmetric"

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(cmake ninja-build g++ clang libclang-rt-14-dev llvm time pkg-config libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libopenblas-dev libdnnl-dev
-      libprotobuf-dev libonnx-dev libpng-dev python3-numpy python3-onnx)
+      libprotobuf-dev libonnx-dev libpng-dev python3-numpy python3-onnx dataset-fashion-mnist)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

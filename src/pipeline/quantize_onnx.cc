@@ -87,8 +87,11 @@ LayerOptions LayerOptionsFor(const QuantizeModelOptions& o,
     l.equalize = false;
   } else if (o.equalize == "auto") {
     QuantConfig r = cfg;
-    l.equalize = r.Resolve(cols).ok() && r.scheme.kind == SchemeKind::kInt &&
-                 !r.is_symmetric() && r.zero_type == ZeroType::kF16 &&
+    // Not for HQQ (its own fit; measured worse with it: int4 g32 97.2% ->
+    // 89.1% of the recognizer's characters).
+    l.equalize = o.method != "hqq" && r.Resolve(cols).ok() &&
+                 r.scheme.kind == SchemeKind::kInt && !r.is_symmetric() &&
+                 r.zero_type == ZeroType::kF16 &&
                  r.gran() == Granularity::kGroup && r.group_size <= 128;
   } else {
     l.equalize = o.equalize == "on";

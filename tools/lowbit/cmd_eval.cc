@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "pipeline/compare_outputs.h"
+#include "pipeline/eval_classifier.h"
 #include "pipeline/eval_ocr.h"
 #include "tools/lowbit/commands.h"
 
@@ -14,6 +15,7 @@ Runner AddEval(CLI::App& app) {
   struct Opts {
     CompareOptions c;
     OcrEvalOptions ocr;
+    ClassifierEvalOptions cls;
     std::string task;
     std::vector<std::string> inputs, shapes;
     bool json = false;
@@ -32,6 +34,9 @@ Runner AddEval(CLI::App& app) {
       "  PNG or binary PGM/PPM) and report character accuracy (1 - edit\n"
       "  distance / label length, in code points), the same without spaces,\n"
       "  and exactly matching lines, as tools/ort/ocr_rec_eval.js does.\n"
+      "  --task fashion-mnist: top-1 accuracy of a classifier (input\n"
+      "  [N, 1, 28, 28] of pixel / 255, output 10 logits) on the 10,000 test\n"
+      "  images of Debian's dataset-fashion-mnist.\n"
       "Examples:\n"
       "  lowbit eval rec.int4.onnx --task compare --reference rec.onnx \\\n"
       "      --input x=line.npy --json\n"
@@ -40,9 +45,13 @@ Runner AddEval(CLI::App& app) {
       "      --charset ppocr_keys_v1.txt");
   sub->add_option("MODEL", o->c.model, "the model to evaluate (.onnx)")
       ->required();
-  sub->add_option("--task", o->task, "what to measure: compare or ocr")
+  sub->add_option("--task", o->task,
+                  "what to measure: compare, ocr or fashion-mnist")
       ->required()
-      ->check(CLI::IsMember({"compare", "ocr"}));
+      ->check(CLI::IsMember({"compare", "ocr", "fashion-mnist"}));
+  sub->add_option("--data-dir", o->cls.data_dir,
+                  "fashion-mnist: where the dataset's files are")
+      ->capture_default_str();
   sub->add_option("--reference", o->c.reference,
                   "compare: the reference model (.onnx)");
   sub->add_option("--input", o->inputs, "NAME=FILE.npy (repeatable)");
@@ -68,6 +77,14 @@ Runner AddEval(CLI::App& app) {
   sub->add_flag("--fast", o->c.fast, "run MODEL with int8 activations");
   sub->add_flag("--json", o->json, "print the figures as JSON");
   return [o]() -> Status {
+    if (o->task == "fashion-mnist") {
+      o->cls.model = o->c.model;
+      o->cls.threads = o->c.threads;
+      o->cls.fast = o->c.fast;
+      LB_ASSIGN_OR_RETURN(ClassifierEvalResult r, EvalFashionMnist(o->cls));
+      fmt::print("{}", o->json ? r.report.dump(2) + "\n" : r.text);
+      return Status::Ok();
+    }
     if (o->task == "ocr") {
       if (o->ocr.images.empty()) {
         return InvalidArgument("--task ocr needs --images DIR");

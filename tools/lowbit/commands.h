@@ -22,6 +22,7 @@ Runner AddRun(CLI::App& app);
 Runner AddEval(CLI::App& app);
 Runner AddStats(CLI::App& app);
 Runner AddSensitivity(CLI::App& app);
+Runner AddTrain(CLI::App& app);
 
 // Writes text to `path` through a temporary file and a rename.
 Status WriteTextFile(const std::string& path, const std::string& text);

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   add(cli::AddEval);
   add(cli::AddStats);
   add(cli::AddSensitivity);
+  add(cli::AddTrain);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,387 @@
+// Every operator gradient against central finite differences, through the
+// Tape on one-node graphs and on a small CNN; refusals.
+//
+// Tolerances: the engine's kernels are f32, so a central difference
+// (L(x + e) - L(x - e)) / 2e of the loss L = sum(y r) (summed in double, r
+// fixed random weights) carries a rounding error of about 1e-7 |y| |r|
+// sqrt(numel) / e and a truncation error of O(e^2 f'''). With e = 1e-2 and
+// values of order 1, both stay below about 1e-3 of the gradient's scale:
+// |numeric - analytic| <= 1e-2 (|numeric| + |analytic|) + 2e-3 G, G the
+// largest analytic gradient of that input. Inputs of non-smooth operators
+// (Relu, MaxPool, Clip, ...) are drawn at least 0.1 from their kinks, so the
+// difference never straddles one; the whole CNN, where one weight moves many
+// pre-activations, takes e = 1e-3 (rounding then about 1e-4 of the loss).
+#include "graph/autodiff.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "graph/grad/grad.h"
+
+namespace lowbit::graph {
+namespace {
+
+Attribute Ints(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+Attribute Int(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInt;
+  a.i = v;
+  return a;
+}
+Attribute Float(float v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kFloat;
+  a.f = v;
+  return a;
+}
+Attribute Str(std::string v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kString;
+  a.s = std::move(v);
+  return a;
+}
+
+// Values uniform in [lo, hi] with |v| >= away (0: anything).
+Tensor Random(Shape s, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f,
+              float away = 0.0f) {
+  Tensor t = Tensor::Zeros(DType::kF32, s);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    float v;
+    do {
+      v = u(rng);
+    } while (std::fabs(v) < away);
+    t.data<float>()[i] = v;
+  }
+  return t;
+}
+
+// Distinct values 0.05 apart, shuffled (MaxPool: one maximum per window).
+Tensor Distinct(Shape s, std::mt19937& rng) {
+  Tensor t = Tensor::Zeros(DType::kF32, s);
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 0.05f * i - 1.0f;
+  std::shuffle(v.begin(), v.end(), rng);
+  std::copy(v.begin(), v.end(), t.data<float>());
+  return t;
+}
+
+struct Case {
+  std::string op;
+  std::vector<Tensor> in = {};  // constants; f32 ones are differentiated
+  std::map<std::string, Attribute> attrs = {};
+  int opset = 17;
+  std::vector<int> skip = {};  // f32 inputs not checked
+};
+
+std::shared_ptr<Graph> OneNode(const Case& c,
+                               std::vector<std::string>* params) {
+  auto g = std::make_shared<Graph>();
+  g->opsets[""] = c.opset;
+  Node n;
+  n.op = c.op;
+  n.name = c.op;
+  n.attrs = c.attrs;
+  for (size_t k = 0; k < c.in.size(); ++k) {
+    const std::string name = "in" + std::to_string(k);
+    const int id = g->ValueId(name);
+    g->constants[id] = c.in[k];
+    n.inputs.push_back(id);
+    if (c.in[k].dtype() == DType::kF32 &&
+        !std::count(c.skip.begin(), c.skip.end(), static_cast<int>(k))) {
+      params->push_back(name);
+    }
+  }
+  const int y = g->ValueId("y");
+  n.outputs.push_back(y);
+  g->nodes.push_back(n);
+  ValueInfo vi;
+  vi.name = "y";
+  g->outputs.push_back(vi);
+  g->output_ids.push_back(y);
+  return g;
+}
+
+// Checks every parameter's gradient of L = sum(y r) by central differences
+// on up to 16 elements each.
+void CheckGradients(std::shared_ptr<Graph> g,
+                    const std::vector<std::string>& params,
+                    const std::string& what, std::mt19937& rng,
+                    float eps = 1e-2f) {
+  ThreadPool pool(2);
+  auto tape = Tape::Create(g, params, pool);
+  ASSERT_TRUE(tape.ok()) << what << ": " << tape.status().message();
+  auto out = (*tape)->Forward({});
+  ASSERT_TRUE(out.ok()) << what << ": " << out.status().message();
+  ASSERT_EQ(out->size(), 1u);
+  const Tensor r = Random((*out)[0].shape(), rng);
+  auto loss = [&]() {
+    auto o = (*tape)->Forward({});
+    EXPECT_TRUE(o.ok()) << what;
+    double s = 0.0;
+    for (int64_t i = 0; i < r.numel(); ++i) {
+      s += static_cast<double>((*o)[0].data<float>()[i]) * r.data<float>()[i];
+    }
+    return s;
+  };
+  (void)loss();
+  auto grads = (*tape)->Backward({r});
+  ASSERT_TRUE(grads.ok()) << what << ": " << grads.status().message();
+  const float kEps = eps;
+  for (const std::string& p : params) {
+    const Tensor& ga = grads->at(p);
+    Tensor& x = (*tape)->param(p);
+    ASSERT_EQ(ga.shape(), x.shape()) << what << " " << p;
+    double scale = 0.0;
+    for (int64_t i = 0; i < ga.numel(); ++i) {
+      scale = std::max(scale, std::fabs(double{ga.data<float>()[i]}));
+    }
+    std::uniform_int_distribution<int64_t> pick(0, x.numel() - 1);
+    const int64_t tries = std::min<int64_t>(16, x.numel());
+    for (int64_t t = 0; t < tries; ++t) {
+      const int64_t e = x.numel() <= 16 ? t : pick(rng);
+      float* v = x.data<float>() + e;
+      const float keep = *v;
+      *v = keep + kEps;
+      const double lp = loss();
+      *v = keep - kEps;
+      const double lm = loss();
+      *v = keep;
+      const double num = (lp - lm) / (2.0 * kEps);
+      const double ana = ga.data<float>()[e];
+      EXPECT_LE(std::fabs(num - ana),
+                1e-2 * (std::fabs(num) + std::fabs(ana)) + 2e-3 * scale)
+          << what << ": d/d " << p << "[" << e << "] numeric " << num
+          << " analytic " << ana;
+    }
+  }
+}
+
+void Check(const Case& c, const std::string& what, std::mt19937& rng) {
+  std::vector<std::string> params;
+  auto g = OneNode(c, &params);
+  CheckGradients(g, params, what, rng);
+}
+
+TEST(Autodiff, ConvGradients) {
+  std::mt19937 rng(1);
+  // 2-D, two groups, strides, asymmetric pads, dilation, bias.
+  Check(
+      {"Conv",
+       {Random({2, 4, 7, 6}, rng), Random({6, 2, 3, 3}, rng), Random({6}, rng)},
+       {{"group", Int(2)},
+        {"strides", Ints({2, 1})},
+        {"pads", Ints({1, 0, 2, 1})},
+        {"dilations", Ints({1, 2})}}},
+      "conv2d grouped", rng);
+  Check({"Conv",
+         {Random({1, 3, 9}, rng), Random({4, 3, 3}, rng)},
+         {{"pads", Ints({1, 1})}, {"strides", Ints({2})}}},
+        "conv1d", rng);
+  Check({"Conv",
+         {Random({2, 4, 5, 5}, rng), Random({4, 1, 3, 3}, rng)},
+         {{"group", Int(4)}, {"pads", Ints({1, 1, 1, 1})}}},
+        "depthwise", rng);
+  Check({"Conv",
+         {Random({1, 2, 4, 4, 3}, rng), Random({3, 2, 2, 3, 2}, rng)},
+         {{"auto_pad", Str("SAME_UPPER")}}},
+        "conv3d same", rng);
+}
+
+TEST(Autodiff, GemmAndMatMulGradients) {
+  std::mt19937 rng(2);
+  for (int ta : {0, 1}) {
+    for (int tb : {0, 1}) {
+      Check({"Gemm",
+             {Random(ta ? Shape{4, 3} : Shape{3, 4}, rng),
+              Random(tb ? Shape{5, 4} : Shape{4, 5}, rng), Random({5}, rng)},
+             {{"transA", Int(ta)},
+              {"transB", Int(tb)},
+              {"alpha", Float(0.7f)},
+              {"beta", Float(1.3f)}}},
+            "gemm " + std::to_string(ta) + std::to_string(tb), rng);
+    }
+  }
+  Check({"MatMul", {Random({3, 4}, rng), Random({4, 5}, rng)}}, "matmul", rng);
+  Check({"MatMul", {Random({2, 1, 3, 4}, rng), Random({3, 4, 5}, rng)}},
+        "matmul broadcast", rng);
+  Check({"MatMul", {Random({2, 3, 4}, rng), Random({4}, rng)}}, "matmul 1-D B",
+        rng);
+  Check({"MatMul", {Random({4}, rng), Random({2, 4, 3}, rng)}}, "matmul 1-D A",
+        rng);
+}
+
+TEST(Autodiff, ElementwiseGradients) {
+  std::mt19937 rng(3);
+  for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
+    Check({op, {Random({2, 3, 4}, rng), Random({3, 1}, rng, 0.5f, 1.5f)}}, op,
+          rng);
+  }
+  Check({"Pow", {Random({3, 4}, rng, 0.5f, 2.0f), Random({4}, rng)}}, "Pow",
+        rng);
+  Check({"PRelu",
+         {Random({2, 3, 4, 4}, rng, -1, 1, 0.1f), Random({3, 1, 1}, rng)}},
+        "PRelu", rng);
+  for (const char* op :
+       {"Relu", "LeakyRelu", "Abs", "HardSigmoid", "HardSwish"}) {
+    Check({op, {Random({3, 5}, rng, -2, 2, 0.1f)}}, op, rng);
+  }
+  for (const char* op : {"Sigmoid", "Tanh", "Exp", "Neg", "Identity", "Erf",
+                         "Softplus", "Gelu"}) {
+    Check({op, {Random({3, 5}, rng, -2, 2)}}, op, rng);
+  }
+  Check({"Gelu", {Random({3, 5}, rng, -2, 2)}, {{"approximate", Str("tanh")}}},
+        "Gelu tanh", rng);
+  for (const char* op : {"Log", "Sqrt", "Reciprocal"}) {
+    Check({op, {Random({3, 5}, rng, 0.5f, 2.0f)}}, op, rng);
+  }
+  // Clip: bounds as inputs (opset 13), values away from them.
+  Tensor x = Random({4, 5}, rng, -1, 1, 0.0f);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    float& v = x.data<float>()[i];
+    if (std::fabs(std::fabs(v) - 0.5f) < 0.1f) v *= 0.6f;
+  }
+  Check({"Clip",
+         {x, Tensor::Scalar(-0.5f), Tensor::Scalar(0.5f)},
+         {},
+         13,
+         {1, 2}},
+        "Clip", rng);
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    Check({op, {Random({2, 3, 4}, rng, -2, 2)}, {{"axis", Int(1)}}}, op, rng);
+    Check({op, {Random({2, 3, 4}, rng, -2, 2)}, {{"axis", Int(1)}}, 11},
+          std::string(op) + " opset 11", rng);
+  }
+}
+
+TEST(Autodiff, PoolGradients) {
+  std::mt19937 rng(4);
+  Check({"MaxPool",
+         {Distinct({2, 3, 6, 7}, rng)},
+         {{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}},
+        "maxpool", rng);
+  Check({"MaxPool",
+         {Distinct({1, 2, 5, 5}, rng)},
+         {{"kernel_shape", Ints({3, 3})},
+          {"strides", Ints({2, 2})},
+          {"pads", Ints({1, 1, 1, 1})},
+          {"ceil_mode", Int(1)}}},
+        "maxpool pads ceil", rng);
+  for (int include : {0, 1}) {
+    Check({"AveragePool",
+           {Random({2, 2, 5, 6}, rng)},
+           {{"kernel_shape", Ints({3, 2})},
+            {"strides", Ints({2, 1})},
+            {"pads", Ints({1, 0, 1, 1})},
+            {"count_include_pad", Int(include)}}},
+          "avgpool " + std::to_string(include), rng);
+  }
+  Check({"GlobalAveragePool", {Random({2, 3, 4, 5}, rng)}}, "gap", rng);
+  Check({"GlobalMaxPool", {Distinct({2, 3, 4, 5}, rng)}}, "gmp", rng);
+}
+
+TEST(Autodiff, ShapeAndReduceGradients) {
+  std::mt19937 rng(5);
+  Check({"Flatten", {Random({2, 3, 4}, rng)}, {{"axis", Int(1)}}}, "flatten",
+        rng);
+  Check({"Reshape", {Random({2, 3, 4}, rng), Tensor::Ints({4, -1})}}, "reshape",
+        rng);
+  Check({"Transpose", {Random({2, 3, 4}, rng)}, {{"perm", Ints({2, 0, 1})}}},
+        "transpose", rng);
+  Check(
+      {"Concat",
+       {Random({2, 1, 3}, rng), Random({2, 4, 3}, rng), Random({2, 2, 3}, rng)},
+       {{"axis", Int(1)}}},
+      "concat", rng);
+  Check({"Squeeze", {Random({2, 1, 3}, rng), Tensor::Ints({1})}}, "squeeze",
+        rng);
+  Check({"Unsqueeze", {Random({2, 3}, rng), Tensor::Ints({0})}}, "unsqueeze",
+        rng);
+  Check({"ReduceMean",
+         {Random({2, 3, 4}, rng)},
+         {{"axes", Ints({0, 2})}, {"keepdims", Int(0)}},
+         13},
+        "reducemean", rng);
+  Check({"ReduceSum", {Random({2, 3, 4}, rng), Tensor::Ints({-1})}, {}, 13},
+        "reducesum", rng);
+}
+
+// A small CNN end to end: Conv -> Relu -> MaxPool -> Flatten -> Gemm ->
+// LogSoftmax, the weights and biases differentiated through every node, and
+// a weight read by two nodes (the gradients add).
+TEST(Autodiff, SmallCnnGradients) {
+  std::mt19937 rng(6);
+  auto g = std::make_shared<Graph>();
+  g->opsets[""] = 17;
+  auto constant = [&](const std::string& name, Tensor t) {
+    g->constants[g->ValueId(name)] = std::move(t);
+  };
+  constant("x", Random({2, 1, 6, 6}, rng));
+  constant("w1", Random({4, 1, 3, 3}, rng));
+  constant("b1", Random({4}, rng));
+  constant("w2", Random({5, 16}, rng));
+  constant("b2", Random({5}, rng));
+  auto node = [&](const std::string& op, std::vector<std::string> in,
+                  const std::string& out,
+                  std::map<std::string, Attribute> attrs = {}) {
+    Node n;
+    n.op = op;
+    n.name = out;
+    n.attrs = std::move(attrs);
+    for (const auto& s : in) n.inputs.push_back(g->ValueId(s));
+    n.outputs.push_back(g->ValueId(out));
+    g->nodes.push_back(n);
+  };
+  node("Conv", {"x", "w1", "b1"}, "c");
+  node("Relu", {"c"}, "r");
+  node("MaxPool", {"r"}, "p",
+       {{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}});
+  node("Flatten", {"p"}, "f");
+  node("Gemm", {"f", "w2", "b2"}, "h", {{"transB", Int(1)}});
+  node("Add", {"h", "b2"}, "h2");  // b2 read twice
+  node("LogSoftmax", {"h2"}, "y", {{"axis", Int(1)}});
+  ValueInfo vi;
+  vi.name = "y";
+  g->outputs.push_back(vi);
+  g->output_ids.push_back(g->ValueId("y"));
+  // A step of 1e-3: a weight moves many pre-activations at once, and a
+  // larger step would carry some of them across Relu's or MaxPool's kinks.
+  CheckGradients(g, {"w1", "b1", "w2", "b2"}, "cnn", rng, 1e-3f);
+}
+
+TEST(Autodiff, RefusesWhatItCannotDifferentiate) {
+  std::mt19937 rng(7);
+  {
+    Case c{"Floor", {Random({3}, rng)}};
+    std::vector<std::string> params;
+    auto g = OneNode(c, &params);
+    ThreadPool pool(1);
+    auto t = Tape::Create(g, params, pool);
+    ASSERT_FALSE(t.ok());
+    EXPECT_NE(t.status().message().find("Floor"), std::string::npos)
+        << t.status().message();
+    EXPECT_NE(t.status().message().find("no gradient"), std::string::npos);
+  }
+  {  // A parameter reaching only Reshape's shape input needs no gradient.
+    Case c{"Reshape", {Random({2, 3}, rng), Tensor::Ints({3, 2})}};
+    std::vector<std::string> params;
+    auto g = OneNode(c, &params);
+    ThreadPool pool(1);
+    auto t = Tape::Create(g, {"in9"}, pool);
+    EXPECT_FALSE(t.ok());
+    EXPECT_NE(t.status().message().find("in9"), std::string::npos);
+    EXPECT_TRUE(Tape::Create(g, params, pool).ok());
+  }
+  EXPECT_GE(OpsWithGradients().size(), 40u);
+}
+
+}  // namespace
+}  // namespace lowbit::graph

@@ -1,0 +1,141 @@
+// Gradients of the pools: MaxPool sends each output's gradient to the first
+// input position holding its window's maximum (the value the forward kernel
+// kept); AveragePool spreads it over the window's taps, divided as the
+// forward kernel divides (count_include_pad or the valid taps);
+// GlobalAveragePool and GlobalMaxPool over the whole plane.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "graph/grad/grad.h"
+#include "graph/ops/window.h"
+
+namespace lowbit::graph {
+namespace {
+
+Status PoolGrad(GradContext& c) {
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr || !c.need(0)) return Status::Ok();
+  const Node& n = c.node();
+  const Tensor& x = c.in(0);
+  if (x.dtype() != DType::kF32 || x.rank() < 3 || x.rank() > 5) {
+    return c.Fail("gradients of f32 pools of rank 3 to 5 only");
+  }
+  const std::vector<int64_t> k = n.Ints("kernel_shape");
+  if (k.size() != static_cast<size_t>(x.rank() - 2)) {
+    return c.Fail("kernel_shape does not match X");
+  }
+  Window w;
+  LB_RETURN_IF_ERROR(
+      MakeWindow(n, x.shape(), k.data(), n.Int("ceil_mode", 0) != 0, &w)
+          .WithPrefix(c.graph().NodeLabel(n)));
+  if (c.out(0).numel() != x.dim(0) * x.dim(1) * w.OutSize()) {
+    return c.Fail("output does not match the window");
+  }
+  const bool is_max = n.op == "MaxPool";
+  const bool include_pad = n.Int("count_include_pad", 0) != 0;
+  const int64_t planes = x.dim(0) * x.dim(1), pin = w.InSize(),
+                pout = w.OutSize();
+  const float* xd = x.data<float>();
+  const float* g = dy->data<float>();
+  float* dx = c.din(0).data<float>();
+  c.pool().ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t pl = i0; pl < i1; ++pl) {
+      const float* xp = xd + pl * pin;
+      float* dp = dx + pl * pin;
+      for (int64_t o = 0; o < pout; ++o) {
+        const int64_t od = o / (w.out[1] * w.out[2]);
+        const int64_t oh = o / w.out[2] % w.out[1], ow = o % w.out[2];
+        int64_t best = -1, valid = 0, padded = 1;
+        float bv = -INFINITY;
+        for (int j = 0; j < 3; ++j) {  // taps inside [-pb, in + pe)
+          const int64_t oj = j == 0 ? od : j == 1 ? oh : ow;
+          int64_t cnt = 0;
+          for (int64_t t = 0; t < w.k[j]; ++t) {
+            const int64_t p = oj * w.s[j] - w.pb[j] + t * w.d[j];
+            cnt += p >= -w.pb[j] && p < w.in[j] + w.pe[j];
+          }
+          padded *= cnt;
+        }
+        // The window's valid taps, in the forward kernel's order.
+        for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+          const int64_t id = od * w.s[0] - w.pb[0] + kd * w.d[0];
+          if (id < 0 || id >= w.in[0]) continue;
+          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+            const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+            if (ih < 0 || ih >= w.in[1]) continue;
+            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+              const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
+              if (iw < 0 || iw >= w.in[2]) continue;
+              const int64_t at = (id * w.in[1] + ih) * w.in[2] + iw;
+              ++valid;
+              if (is_max && xp[at] > bv) {
+                bv = xp[at];
+                best = at;
+              }
+            }
+          }
+        }
+        const float gi = g[pl * pout + o];
+        if (is_max) {
+          if (best >= 0) dp[best] += gi;
+          continue;
+        }
+        const int64_t count = include_pad ? padded : valid;
+        if (count == 0) continue;
+        const float share = gi / static_cast<float>(count);
+        for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+          const int64_t id = od * w.s[0] - w.pb[0] + kd * w.d[0];
+          if (id < 0 || id >= w.in[0]) continue;
+          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+            const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+            if (ih < 0 || ih >= w.in[1]) continue;
+            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+              const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
+              if (iw < 0 || iw >= w.in[2]) continue;
+              dp[(id * w.in[1] + ih) * w.in[2] + iw] += share;
+            }
+          }
+        }
+      }
+    }
+  });
+  return Status::Ok();
+}
+
+Status GlobalPoolGrad(GradContext& c) {
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr || !c.need(0)) return Status::Ok();
+  const Tensor& x = c.in(0);
+  if (x.dtype() != DType::kF32 || x.rank() < 2) {
+    return c.Fail("gradients of f32 pools only");
+  }
+  const int64_t planes = x.dim(0) * x.dim(1),
+                size = planes > 0 ? x.numel() / planes : 0;
+  const bool is_max = c.node().op == "GlobalMaxPool";
+  const float* xd = x.data<float>();
+  const float* g = dy->data<float>();
+  float* dx = c.din(0).data<float>();
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float* xp = xd + pl * size;
+    float* dp = dx + pl * size;
+    if (is_max) {
+      if (size > 0) dp[std::max_element(xp, xp + size) - xp] += g[pl];
+    } else {
+      const float share = g[pl] / static_cast<float>(size);
+      for (int64_t i = 0; i < size; ++i) dp[i] += share;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddPoolGrads(std::vector<GradSchema>& t) {
+  t.push_back({"MaxPool", PoolGrad, {}});
+  t.push_back({"AveragePool", PoolGrad, {}});
+  t.push_back({"GlobalAveragePool", GlobalPoolGrad, {}});
+  t.push_back({"GlobalMaxPool", GlobalPoolGrad, {}});
+}
+
+}  // namespace lowbit::graph

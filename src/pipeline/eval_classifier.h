@@ -1,0 +1,32 @@
+// `lowbit eval --task fashion-mnist`: top-1 accuracy of an image classifier
+// (input [N, 1, 28, 28] of pixel / 255, output the 10 logits) on the 10,000
+// test images of Debian's dataset-fashion-mnist, on lowbit's engine.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/status.h"
+#include "train/fashion_mnist.h"
+
+namespace lowbit {
+
+struct ClassifierEvalOptions {
+  std::string model;
+  std::string data_dir = kFashionMnistDir;
+  int threads = 0;
+  bool fast = false;  // int8 activations for quantized weights
+  int64_t batch = 500;
+};
+
+struct ClassifierEvalResult {
+  double accuracy = 0.0;
+  int64_t images = 0;
+  double seconds = 0.0;
+  nlohmann::json report;
+  std::string text;
+};
+
+Result<ClassifierEvalResult> EvalFashionMnist(const ClassifierEvalOptions& o);
+
+}  // namespace lowbit

@@ -1,0 +1,121 @@
+#include "pipeline/train_model.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "graph/autodiff.h"
+#include "graph/session.h"
+#include "io/onnx_import.h"
+#include "io/onnx_model.h"
+#include "train/fmnist_cnn.h"
+
+namespace lowbit {
+
+Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
+  namespace fs = std::filesystem;
+  if (o.arch != "fmnist-cnn") {
+    return InvalidArgument("--arch " + o.arch + ": expected fmnist-cnn");
+  }
+  if (o.data != "fashion-mnist") {
+    return InvalidArgument("--data " + o.data + ": expected fashion-mnist");
+  }
+  if (fs::path(o.out).extension() != ".onnx") {
+    return InvalidArgument("-o " + o.out + ": the model is written as .onnx");
+  }
+  LB_ASSIGN_OR_RETURN(ImageDataset train,
+                      LoadFashionMnist(o.data_dir, "train"));
+  LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
+  onnx::ModelProto proto = FashionMnistCnn(o.train.seed);
+  // The engine's graph of the fresh model (through a file: the importer
+  // checks what it reads).
+  const std::string init = o.out + ".init.tmp";
+  LB_RETURN_IF_ERROR(WriteOnnxModel(proto, init, false));
+  auto imported = ImportOnnx(init);
+  std::error_code ec;
+  fs::remove(init, ec);
+  LB_ASSIGN_OR_RETURN(std::shared_ptr<graph::Graph> g, std::move(imported));
+  std::vector<std::string> params;
+  for (const auto& t : proto.graph().initializer()) params.push_back(t.name());
+  ThreadPool pool(o.threads);
+  LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
+  const bool tty = o.progress && ::isatty(2) != 0;
+  auto on_step = [&](const StepInfo& s) {
+    if (!o.progress || (!tty && s.step % 100 != 0 && s.step != s.steps)) {
+      return;
+    }
+    fmt::print(stderr,
+               "{}epoch {} step {}/{}: loss {:.4f}, lr {:.4g}, {:.0f} "
+               "images/s{}",
+               tty ? "\r" : "", s.epoch, s.step, s.steps, s.loss, s.lr,
+               s.images_per_second, tty ? "   " : "\n");
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  LB_ASSIGN_OR_RETURN(std::vector<EpochReport> epochs,
+                      TrainClassifier(*tape, "x", train, o.train, on_step));
+  if (tty) fmt::print(stderr, "\n");
+  const double train_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  // The trained values into the model's initializers.
+  for (auto& t : *proto.mutable_graph()->mutable_initializer()) {
+    const graph::Tensor& v = tape->param(t.name());
+    t.clear_float_data();
+    t.set_raw_data(v.bytes(), static_cast<size_t>(v.nbytes()));
+  }
+  auto* meta = proto.add_metadata_props();
+  meta->set_key("lowbit.trained");
+  meta->set_value(
+      fmt::format("{} on {}, {} epochs", o.arch, o.data, epochs.size()));
+  LB_RETURN_IF_ERROR(WriteOnnxModel(proto, o.out, false));
+  // The written file, on lowbit's engine: the test accuracy.
+  LB_ASSIGN_OR_RETURN(auto written, ImportOnnx(o.out));
+  graph::SessionOptions so;
+  so.threads = o.threads;
+  LB_ASSIGN_OR_RETURN(auto session, graph::Session::Create(written, so));
+  LB_ASSIGN_OR_RETURN(
+      const double acc,
+      ClassifierAccuracy(
+          test, 500, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
+            LB_ASSIGN_OR_RETURN(auto out, session->Run({{"x", x}}));
+            return out[0];
+          }));
+  TrainModelResult r;
+  nlohmann::json ej = nlohmann::json::array();
+  for (const EpochReport& e : epochs) {
+    ej.push_back({{"epoch", e.epoch},
+                  {"loss", e.loss},
+                  {"train_accuracy", e.train_accuracy},
+                  {"seconds", e.seconds}});
+    r.text += fmt::format(
+        "epoch {}: loss {:.4f}, training accuracy {:.2f}%, {:.1f} s\n", e.epoch,
+        e.loss, 100.0 * e.train_accuracy, e.seconds);
+  }
+  int64_t nparams = 0;
+  for (const std::string& p : params) nparams += tape->param(p).numel();
+  r.report = {{"arch", o.arch},
+              {"data", o.data},
+              {"output", o.out},
+              {"parameters", nparams},
+              {"epochs", ej},
+              {"batch", o.train.batch},
+              {"lr", o.train.lr},
+              {"optimizer", o.train.optimizer.kind},
+              {"schedule", o.train.schedule},
+              {"seed", o.train.seed},
+              {"threads", pool.num_threads()},
+              {"train_seconds", train_seconds},
+              {"test_images", test.n},
+              {"test_accuracy", acc}};
+  r.text += fmt::format(
+      "{} ({} parameters) trained in {:.1f} s; test accuracy {:.2f}% on {} "
+      "images (lowbit's engine); wrote {}\n",
+      o.arch, nparams, train_seconds, 100.0 * acc, test.n, o.out);
+  return r;
+}
+
+}  // namespace lowbit

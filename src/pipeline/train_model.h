@@ -1,0 +1,34 @@
+// `lowbit train`: an fp32 model of a known architecture trained from scratch
+// on lowbit's engine (train/classifier.h) and written as ONNX. Today: the
+// Fashion-MNIST CNN (train/fmnist_cnn.h) on Debian's dataset-fashion-mnist.
+// The report gives every epoch's loss, training accuracy and time, and the
+// test accuracy of the written model on lowbit's engine.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/status.h"
+#include "train/classifier.h"
+#include "train/fashion_mnist.h"
+
+namespace lowbit {
+
+struct TrainModelOptions {
+  std::string arch = "fmnist-cnn";
+  std::string data = "fashion-mnist";
+  std::string data_dir = kFashionMnistDir;
+  std::string out;
+  TrainOptions train;
+  int threads = 0;
+  bool progress = true;  // a line per step on stderr when a terminal
+};
+
+struct TrainModelResult {
+  nlohmann::json report;
+  std::string text;
+};
+
+Result<TrainModelResult> TrainModel(const TrainModelOptions& o);
+
+}  // namespace lowbit

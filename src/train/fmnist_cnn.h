@@ -1,0 +1,17 @@
+// The Fashion-MNIST CNN of issue 15, as an ONNX model: input x f32
+// [N, 1, 28, 28] (pixel / 255), Conv 3x3 (32, no padding) -> Relu -> MaxPool
+// 2x2 -> Conv 3x3 (64) -> Relu -> MaxPool 2x2 -> Flatten (1600) -> Gemm
+// (128) -> Relu -> Gemm (10): output `logits` [N, 10]. 225,034 parameters,
+// initialised as PyTorch initialises Conv2d and Linear (uniform in
+// +-1/sqrt(fan_in), from `seed`).
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+
+namespace lowbit {
+
+onnx::ModelProto FashionMnistCnn(uint64_t seed);
+
+}  // namespace lowbit

@@ -1,0 +1,89 @@
+// lowbit train: a short run of the Fashion-MNIST CNN learns (test accuracy
+// far above chance), the same seed gives the same file byte for byte, the
+// written model computes in ONNX Runtime what it computes in lowbit's engine,
+// and bad options or a missing dataset are refused with nothing written.
+// Skipped with a message where dataset-fashion-mnist is not installed.
+#include <fstream>
+#include <sstream>
+
+#include "io/npy.h"
+#include "tools/lowbit/cli_fixture.h"
+#include "train/fashion_mnist.h"
+
+namespace lowbit::testing_cli {
+namespace {
+
+class TrainCli : public CliFixture {
+ protected:
+  TrainCli() : CliFixture("m.onnx") {}
+};
+
+bool HaveFashionMnist() {
+  return fs::exists(std::string(kFashionMnistDir) +
+                    "/train-images-idx3-ubyte.gz");
+}
+
+std::string Bytes(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+TEST_F(TrainCli, ShortRunLearnsAndRepeats) {
+  if (!HaveFashionMnist())
+    GTEST_SKIP() << kFashionMnistDir
+                 << " missing: apt-get install dataset-fashion-mnist";
+  const std::string base =
+      "train --arch fmnist-cnn --data fashion-mnist --max-steps 60 --batch 32 "
+      "--threads 2 --json -o ";
+  const auto j = RunJson(base + P("a.onnx"));
+  ASSERT_TRUE(j.contains("test_accuracy")) << j.dump();
+  EXPECT_EQ(j["parameters"], 225034);
+  EXPECT_EQ(j["test_images"], 10000);
+  // 60 steps of 32 images: far above the 10% of chance.
+  EXPECT_GT(j["test_accuracy"].get<double>(), 0.5) << j.dump();
+  ASSERT_EQ(j["epochs"].size(), 1u);
+  // The same seed: the same file.
+  ASSERT_EQ(Run(base + P("b.onnx")).status, 0);
+  EXPECT_EQ(Bytes(P("a.onnx")), Bytes(P("b.onnx")));
+  // lowbit eval on the written file: the accuracy the report gave.
+  const auto e =
+      RunJson("eval " + P("a.onnx") + " --task fashion-mnist --json");
+  ASSERT_TRUE(e.contains("accuracy")) << e.dump();
+  EXPECT_EQ(e["accuracy"].get<double>(), j["test_accuracy"].get<double>());
+  EXPECT_EQ(e["images"], 10000);
+  // ONNX Runtime computes what lowbit's engine computes: on test images, and
+  // the accuracy over the whole test set within one image.
+  if (HaveOrt()) {
+    const std::string cmd =
+        "NODE_PATH=" + (kSource / "node_deps/node_modules").string() +
+        " node " + (kSource / "tools/ort/fmnist_eval.js").string() + " " +
+        P("a.onnx") + " --json > " + P("ort.json");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const auto o = nlohmann::json::parse(Bytes(P("ort.json")));
+    EXPECT_NEAR(o["accuracy"].get<double>(), e["accuracy"].get<double>(),
+                1.5e-4);
+    auto test = LoadFashionMnist(kFashionMnistDir, "test");
+    ASSERT_TRUE(test.ok());
+    graph::Tensor x = graph::Tensor::Zeros(DType::kF32, {16, 1, 28, 28});
+    std::copy_n(test->images.data(), 16 * 784, x.data<float>());
+    ASSERT_TRUE(WriteNpy(P("x.npy"), x).ok());
+    EXPECT_LT(AgainstOrt(P("a.onnx"), "x=" + P("x.npy"), "t"), 1e-5);
+  }
+}
+
+TEST_F(TrainCli, RefusesBadInput) {
+  ExpectBadInput("train --data-dir " + P("nowhere"), P("nowhere"),
+                 "dataset-fashion-mnist");
+  ExpectBadInput("train --arch resnet", "--arch resnet", "fmnist-cnn");
+  ExpectBadInput("train --data cifar", "--data cifar", "fashion-mnist");
+  ExpectBadInput("train --epochs 0", "--epochs", "");
+  ExpectBadInput("train", "-o " + P("m.txt"), ".onnx", "m.txt");
+  ExpectBadInput("eval " + P("m.onnx") + " --task fashion-mnist --data-dir " +
+                     P("nowhere"),
+                 P("nowhere"), "dataset-fashion-mnist", "");
+}
+
+}  // namespace
+}  // namespace lowbit::testing_cli
