@@ -29,8 +29,8 @@ graph::Tensor Batch(const ImageDataset& d, const std::vector<int64_t>& idx,
 
 Result<std::vector<EpochReport>> TrainClassifier(
     graph::Tape& tape, const std::string& input, const ImageDataset& data,
-    const TrainOptions& o,
-    const std::function<void(const StepInfo&)>& on_step) {
+    const TrainOptions& o, const std::function<void(const StepInfo&)>& on_step,
+    const TrainHooks& hooks) {
   if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0.0)) {
     return InvalidArgument("epochs, batch and learning rate must be positive");
   }
@@ -57,6 +57,7 @@ Result<std::vector<EpochReport>> TrainClassifier(
       const auto s0 = std::chrono::steady_clock::now();
       const int64_t b1 = std::min(data.n, b0 + o.batch);
       graph::Tensor x = Batch(data, idx, b0, b1, &labels);
+      if (hooks.before_forward) LB_RETURN_IF_ERROR(hooks.before_forward());
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                           tape.Forward({{input, x}}));
       LB_ASSIGN_OR_RETURN(LossResult loss,
@@ -65,10 +66,16 @@ Result<std::vector<EpochReport>> TrainClassifier(
       seeds[0] = std::move(loss.grad);
       LB_ASSIGN_OR_RETURN(auto grads, tape.Backward(seeds));
       std::vector<const graph::Tensor*> g;
-      for (const std::string& p : tape.params()) g.push_back(&grads.at(p));
+      std::vector<graph::Tensor*> targets;
+      if (hooks.step_targets) {
+        LB_RETURN_IF_ERROR(hooks.step_targets(grads, &targets, &g));
+      } else {
+        targets = params;
+        for (const std::string& p : tape.params()) g.push_back(&grads.at(p));
+      }
       LB_ASSIGN_OR_RETURN(const double lr,
                           ScheduledRate(o.schedule, o.lr, step, total));
-      LB_RETURN_IF_ERROR(opt.Step(params, g, lr));
+      LB_RETURN_IF_ERROR(opt.Step(targets, g, lr));
       rep.loss += loss.loss;
       ++batches;
       correct += loss.correct;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,12 +41,29 @@ struct EpochReport {
   double seconds = 0.0;
 };
 
-// Trains the tape's parameters (all of them) on `data`, feeding input
-// `input`, the graph's first output being the logits [batch, classes].
+// What the optimiser steps, for training schemes that are not the tape's
+// parameters themselves (quantization-aware training: latent weights and
+// steps behind fake-quantized ones, train/fake_quant.h).
+struct TrainHooks {
+  // Before every forward pass (e.g. the fake-quantized weights into the
+  // graph).
+  std::function<Status()> before_forward;
+  // From the tape's gradients (by parameter name), the tensors to step and
+  // their gradients, in the same order every step.
+  std::function<Status(std::map<std::string, graph::Tensor>& grads,
+                       std::vector<graph::Tensor*>* params,
+                       std::vector<const graph::Tensor*>* g)>
+      step_targets;
+};
+
+// Trains on `data`, feeding input `input`, the graph's first output being the
+// logits [batch, classes]: the tape's parameters (all of them), or what
+// `hooks` says.
 Result<std::vector<EpochReport>> TrainClassifier(
     graph::Tape& tape, const std::string& input, const ImageDataset& data,
     const TrainOptions& o,
-    const std::function<void(const StepInfo&)>& on_step = nullptr);
+    const std::function<void(const StepInfo&)>& on_step = nullptr,
+    const TrainHooks& hooks = {});
 
 // Top-1 accuracy of `logits_of` (a batch of images [B, C, H, W] -> logits
 // [B, classes]) on the whole dataset, batches of `batch`.

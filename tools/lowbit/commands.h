@@ -23,6 +23,7 @@ Runner AddEval(CLI::App& app);
 Runner AddStats(CLI::App& app);
 Runner AddSensitivity(CLI::App& app);
 Runner AddTrain(CLI::App& app);
+Runner AddQat(CLI::App& app);
 
 // Writes text to `path` through a temporary file and a rename.
 Status WriteTextFile(const std::string& path, const std::string& text);

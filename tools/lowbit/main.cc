@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   add(cli::AddStats);
   add(cli::AddSensitivity);
   add(cli::AddTrain);
+  add(cli::AddQat);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -73,6 +73,50 @@ TEST_F(TrainCli, ShortRunLearnsAndRepeats) {
   }
 }
 
+// lowbit qat on a briefly trained model: the written file holds codes (about
+// the scheme's bits per weight), computes in ONNX Runtime what lowbit's
+// engine computes (the test accuracy within one image), and its accuracy is
+// the report's; int4 with LSQ and ternary with STE.
+TEST_F(TrainCli, QatWritesAQuantizedModelThatRuns) {
+  if (!HaveFashionMnist())
+    GTEST_SKIP() << kFashionMnistDir
+                 << " missing: apt-get install dataset-fashion-mnist";
+  ASSERT_EQ(
+      Run("train --max-steps 60 --batch 32 --threads 2 -q -o " + P("fp32.onnx"))
+          .status,
+      0);
+  for (const std::string s : {"int4 --method lsq", "ternary --method ste"}) {
+    const auto j = RunJson("qat " + P("fp32.onnx") + " --scheme " + s +
+                           " --max-steps 30 --batch 32 --threads 2 --json -o " +
+                           P("q.onnx"));
+    ASSERT_TRUE(j.contains("qat_accuracy")) << s << j.dump();
+    EXPECT_EQ(j["quantized_weights"], 4) << s;
+    const double bits = j["weight_bits_per_param"].get<double>();
+    EXPECT_LT(bits, s.rfind("int4", 0) == 0 ? 4.6 : 2.6) << s;
+    EXPECT_GT(j["qat_accuracy"].get<double>(), 0.3) << s << j.dump();
+    EXPECT_GT(j["fp32_accuracy"].get<double>(), 0.5) << s;
+    const auto e =
+        RunJson("eval " + P("q.onnx") + " --task fashion-mnist --json");
+    EXPECT_EQ(e["accuracy"].get<double>(), j["qat_accuracy"].get<double>())
+        << s;
+    if (HaveOrt()) {
+      const std::string cmd =
+          "NODE_PATH=" + (kSource / "node_deps/node_modules").string() +
+          " node " + (kSource / "tools/ort/fmnist_eval.js").string() + " " +
+          P("q.onnx") + " --json > " + P("ort.json");
+      ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+      const auto o = nlohmann::json::parse(Bytes(P("ort.json")));
+      EXPECT_NEAR(o["accuracy"].get<double>(), e["accuracy"].get<double>(),
+                  1.5e-4)
+          << s;
+    }
+  }
+  ExpectBadInput("qat " + P("fp32.onnx") + " --scheme nf4", "--scheme nf4",
+                 "int2..int8");
+  ExpectBadInput("qat " + P("none.onnx") + " --scheme int4", P("none.onnx"),
+                 "");
+}
+
 TEST_F(TrainCli, RefusesBadInput) {
   ExpectBadInput("train --data-dir " + P("nowhere"), P("nowhere"),
                  "dataset-fashion-mnist");
