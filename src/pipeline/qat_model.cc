@@ -4,6 +4,7 @@
 #include <onnx/onnx_pb.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -127,10 +128,20 @@ Result<QatResult> QatModel(const QatOptions& o) {
   if (ws.empty()) {
     return InvalidArgument(o.model + ": no Conv, Gemm or MatMul weight");
   }
+  // Trained: the weights and biases of the Conv, Gemm and MatMul layers
+  // (other constants, such as an input normalisation, stay).
   std::vector<std::string> params;
-  for (const auto& [id, t] : g->constants) {
-    if (t.dtype() == DType::kF32 && t.numel() > 0) {
-      params.push_back(g->value_names[id]);
+  for (const graph::Node& n : g->nodes) {
+    if (n.op != "Conv" && n.op != "Gemm" && n.op != "MatMul") continue;
+    for (int k = 1; k <= 2 && k < n.num_inputs(); ++k) {
+      const int id = n.inputs[k];
+      if (id < 0 || !g->constants.count(id)) continue;
+      const graph::Tensor& t = g->constants.at(id);
+      const std::string& name = g->value_names[id];
+      if (t.dtype() == DType::kF32 && t.numel() > 0 &&
+          std::find(params.begin(), params.end(), name) == params.end()) {
+        params.push_back(name);
+      }
     }
   }
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));

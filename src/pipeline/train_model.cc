@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -40,7 +41,11 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   fs::remove(init, ec);
   LB_ASSIGN_OR_RETURN(std::shared_ptr<graph::Graph> g, std::move(imported));
   std::vector<std::string> params;
-  for (const auto& t : proto.graph().initializer()) params.push_back(t.name());
+  for (const auto& t : proto.graph().initializer()) {
+    const std::string& n = t.name();
+    const bool weight = n.ends_with(".weight") || n.ends_with(".bias");
+    if (weight) params.push_back(n);
+  }
   ThreadPool pool(o.threads);
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
   const bool tty = o.progress && ::isatty(2) != 0;
@@ -63,6 +68,9 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
           .count();
   // The trained values into the model's initializers.
   for (auto& t : *proto.mutable_graph()->mutable_initializer()) {
+    if (std::find(params.begin(), params.end(), t.name()) == params.end()) {
+      continue;
+    }
     const graph::Tensor& v = tape->param(t.name());
     t.clear_float_data();
     t.set_raw_data(v.bytes(), static_cast<size_t>(v.nbytes()));

@@ -201,6 +201,12 @@ Status UnaryGrad(GradContext& c) {
   const float* y = c.out(0).data<float>();
   const float* g = dy->data<float>();
   float* dx = c.din(0).data<float>();
+  if (n.op == "Relu") {  // the common case, without a call per element
+    c.pool().ParallelFor(dy->numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) dx[i] += x[i] > 0.0f ? g[i] : 0.0f;
+    });
+    return Status::Ok();
+  }
   c.pool().ParallelFor(dy->numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) dx[i] += g[i] * f(x[i], y[i], p);
   });

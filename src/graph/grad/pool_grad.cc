@@ -48,7 +48,8 @@ Status PoolGrad(GradContext& c) {
         const int64_t oh = o / w.out[2] % w.out[1], ow = o % w.out[2];
         int64_t best = -1, valid = 0, padded = 1;
         float bv = -INFINITY;
-        for (int j = 0; j < 3; ++j) {  // taps inside [-pb, in + pe)
+        for (int j = 0; j < 3 && !is_max && include_pad; ++j) {
+          // taps inside [-pb, in + pe)
           const int64_t oj = j == 0 ? od : j == 1 ? oh : ow;
           int64_t cnt = 0;
           for (int64_t t = 0; t < w.k[j]; ++t) {
