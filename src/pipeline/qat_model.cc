@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -186,22 +185,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
     return Status::Ok();
   };
-  const bool tty = o.progress && ::isatty(2) != 0;
-  auto on_step = [&](const StepInfo& s) {
-    if (!o.progress || (!tty && s.step % 100 != 0 && s.step != s.steps)) {
-      return;
-    }
-    fmt::print(stderr,
-               "{}epoch {} step {}/{}: loss {:.4f}, lr {:.4g}, {:.0f} "
-               "images/s{}",
-               tty ? "\r" : "", s.epoch, s.step, s.steps, s.loss, s.lr,
-               s.images_per_second, tty ? "   " : "\n");
-  };
+  const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
   LB_ASSIGN_OR_RETURN(
       std::vector<EpochReport> epochs,
       TrainClassifier(*tape, input, train, o.train, on_step, hooks));
-  if (tty) fmt::print(stderr, "\n");
+  on_step.Finish();
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();

@@ -1,5 +1,8 @@
 #include "train/classifier.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -97,6 +100,21 @@ Result<std::vector<EpochReport>> TrainClassifier(
     reports.push_back(rep);
   }
   return reports;
+}
+
+StepPrinter::StepPrinter(bool enabled)
+    : enabled_(enabled), tty_(enabled && ::isatty(2) != 0) {}
+
+void StepPrinter::operator()(const StepInfo& s) const {
+  if (!enabled_ || (!tty_ && s.step % 100 != 0 && s.step != s.steps)) return;
+  fmt::print(stderr,
+             "{}epoch {} step {}/{}: loss {:.4f}, lr {:.4g}, {:.0f} images/s{}",
+             tty_ ? "\r" : "", s.epoch, s.step, s.steps, s.loss, s.lr,
+             s.images_per_second, tty_ ? "   " : "\n");
+}
+
+void StepPrinter::Finish() const {
+  if (tty_) fmt::print(stderr, "\n");
 }
 
 Result<double> ClassifierAccuracy(

@@ -65,6 +65,19 @@ Result<std::vector<EpochReport>> TrainClassifier(
     const std::function<void(const StepInfo&)>& on_step = nullptr,
     const TrainHooks& hooks = {});
 
+// Progress on stderr: a line per step rewritten in place on a terminal, else
+// every 100th step and the last; nothing when `enabled` is false. Finish()
+// ends the terminal's line.
+class StepPrinter {
+ public:
+  explicit StepPrinter(bool enabled);
+  void operator()(const StepInfo& s) const;
+  void Finish() const;
+
+ private:
+  bool enabled_, tty_;
+};
+
 // Top-1 accuracy of `logits_of` (a batch of images [B, C, H, W] -> logits
 // [B, classes]) on the whole dataset, batches of `batch`.
 Result<double> ClassifierAccuracy(

@@ -42,28 +42,7 @@ Runner AddQat(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--data-dir", o->q.data_dir, "where the dataset's files are")
       ->capture_default_str();
-  sub->add_option("--epochs", o->q.train.epochs, "passes over the data")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  sub->add_option("--batch", o->q.train.batch, "images per step")
-      ->check(CLI::Range(1, 65536))
-      ->capture_default_str();
-  sub->add_option("--lr", o->q.train.lr, "the base learning rate")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--optimizer", o->q.train.optimizer.kind,
-                  "sgd (with momentum) or adam")
-      ->check(CLI::IsMember({"sgd", "adam"}))
-      ->capture_default_str();
-  sub->add_option("--schedule", o->q.train.schedule,
-                  "learning rate over the run: cosine, step or constant")
-      ->check(CLI::IsMember({"cosine", "step", "constant"}))
-      ->capture_default_str();
-  sub->add_option("--seed", o->q.train.seed, "shuffling")
-      ->capture_default_str();
-  sub->add_option("--max-steps", o->q.train.max_steps,
-                  "stop after N steps (0: every epoch in full)")
-      ->check(CLI::NonNegativeNumber);
+  AddTrainOptions(sub, &o->q.train);
   sub->add_option("--threads", o->q.threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", o->json, "print the report as JSON");

@@ -34,36 +34,7 @@ Runner AddTrain(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-o,--output", o->t.out, "the trained model (.onnx)")
       ->required();
-  sub->add_option("--epochs", o->t.train.epochs, "passes over the data")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  sub->add_option("--batch", o->t.train.batch, "images per step")
-      ->check(CLI::Range(1, 65536))
-      ->capture_default_str();
-  sub->add_option("--lr", o->t.train.lr, "the base learning rate")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--optimizer", o->t.train.optimizer.kind,
-                  "sgd (with momentum) or adam")
-      ->check(CLI::IsMember({"sgd", "adam"}))
-      ->capture_default_str();
-  sub->add_option("--momentum", o->t.train.optimizer.momentum, "SGD's momentum")
-      ->check(CLI::Range(0.0, 0.999))
-      ->capture_default_str();
-  sub->add_option("--weight-decay", o->t.train.optimizer.weight_decay,
-                  "L2 weight decay")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  sub->add_option("--schedule", o->t.train.schedule,
-                  "learning rate over the run: cosine, step or constant")
-      ->check(CLI::IsMember({"cosine", "step", "constant"}))
-      ->capture_default_str();
-  sub->add_option("--seed", o->t.train.seed,
-                  "initialisation and shuffling (the same seed, the same run)")
-      ->capture_default_str();
-  sub->add_option("--max-steps", o->t.train.max_steps,
-                  "stop after N steps (0: every epoch in full; smoke runs)")
-      ->check(CLI::NonNegativeNumber);
+  AddTrainOptions(sub, &o->t.train);
   sub->add_option("--threads", o->t.threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", o->json, "print the report as JSON");

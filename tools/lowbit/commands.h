@@ -7,6 +7,10 @@
 
 #include "core/status.h"
 
+namespace lowbit {
+struct TrainOptions;  // train/classifier.h
+}  // namespace lowbit
+
 namespace lowbit::cli {
 
 // A registered subcommand: `run` is called when the user chose it.
@@ -24,6 +28,10 @@ Runner AddStats(CLI::App& app);
 Runner AddSensitivity(CLI::App& app);
 Runner AddTrain(CLI::App& app);
 Runner AddQat(CLI::App& app);
+
+// The training options of `train` and `qat` (epochs, batch, lr, optimizer,
+// momentum, weight decay, schedule, seed, max steps).
+void AddTrainOptions(CLI::App* sub, lowbit::TrainOptions* t);
 
 // Writes text to `path` through a temporary file and a rename.
 Status WriteTextFile(const std::string& path, const std::string& text);

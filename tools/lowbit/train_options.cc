@@ -1,0 +1,40 @@
+// The training options `train` and `qat` share (train/classifier.h).
+#include "tools/lowbit/commands.h"
+#include "train/classifier.h"
+
+namespace lowbit::cli {
+
+void AddTrainOptions(CLI::App* sub, TrainOptions* t) {
+  sub->add_option("--epochs", t->epochs, "passes over the data")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  sub->add_option("--batch", t->batch, "images per step")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  sub->add_option("--lr", t->lr, "the base learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--optimizer", t->optimizer.kind,
+                  "sgd (with momentum) or adam")
+      ->check(CLI::IsMember({"sgd", "adam"}))
+      ->capture_default_str();
+  sub->add_option("--momentum", t->optimizer.momentum, "SGD's momentum")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  sub->add_option("--weight-decay", t->optimizer.weight_decay,
+                  "L2 weight decay")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--schedule", t->schedule,
+                  "learning rate over the run: cosine, step or constant")
+      ->check(CLI::IsMember({"cosine", "step", "constant"}))
+      ->capture_default_str();
+  sub->add_option("--seed", t->seed,
+                  "initialisation and shuffling (the same seed, the same run)")
+      ->capture_default_str();
+  sub->add_option("--max-steps", t->max_steps,
+                  "stop after N steps (0: every epoch in full; smoke runs)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace lowbit::cli
