@@ -10,29 +10,38 @@
 
 namespace lowbit {
 
+Result<double> GraphAccuracy(std::shared_ptr<graph::Graph> g,
+                             const ImageDataset& data, int threads, bool fast,
+                             const std::string& what, int64_t batch) {
+  graph::SessionOptions so;
+  so.threads = threads;
+  so.fast = fast;
+  auto s = graph::Session::Create(std::make_shared<graph::Graph>(*g), so);
+  if (!s.ok()) return s.status().WithPrefix(what);
+  if ((*s)->inputs().size() != 1) {
+    return InvalidArgument(what +
+                           ": a classifier takes one input; this model takes " +
+                           std::to_string((*s)->inputs().size()));
+  }
+  const std::string input = (*s)->inputs()[0].name;
+  auto acc = ClassifierAccuracy(
+      data, batch, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
+        LB_ASSIGN_OR_RETURN(auto out, (*s)->Run({{input, x}}));
+        return out[0];
+      });
+  if (!acc.ok()) return acc.status().WithPrefix(what);
+  return *acc;
+}
+
 Result<ClassifierEvalResult> EvalFashionMnist(const ClassifierEvalOptions& o) {
   LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
   LB_ASSIGN_OR_RETURN(auto g, ImportOnnx(o.model));
-  graph::SessionOptions so;
-  so.threads = o.threads;
-  so.fast = o.fast;
-  LB_ASSIGN_OR_RETURN(auto s, graph::Session::Create(g, so));
-  if (s->inputs().size() != 1) {
-    return InvalidArgument(o.model +
-                           ": a classifier takes one input; this model takes " +
-                           std::to_string(s->inputs().size()));
-  }
-  const std::string input = s->inputs()[0].name;
-  auto logits = [&](const graph::Tensor& x) -> Result<graph::Tensor> {
-    auto out = s->Run({{input, x}});
-    if (!out.ok()) return out.status().WithPrefix(o.model);
-    return (*out)[0];
-  };
   const auto t0 = std::chrono::steady_clock::now();
-  auto acc = ClassifierAccuracy(test, o.batch, logits);
-  if (!acc.ok()) return acc.status().WithPrefix(o.model);
+  LB_ASSIGN_OR_RETURN(
+      const double acc,
+      GraphAccuracy(g, test, o.threads, o.fast, o.model, o.batch));
   ClassifierEvalResult r;
-  r.accuracy = *acc;
+  r.accuracy = acc;
   r.images = test.n;
   r.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

@@ -3,10 +3,14 @@
 // test images of Debian's dataset-fashion-mnist, on lowbit's engine.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
+#include "graph/ir.h"
+#include "train/classifier.h"
 #include "train/fashion_mnist.h"
 
 namespace lowbit {
@@ -28,5 +32,12 @@ struct ClassifierEvalResult {
 };
 
 Result<ClassifierEvalResult> EvalFashionMnist(const ClassifierEvalOptions& o);
+
+// Top-1 accuracy of a classifier graph (one input, logits first) on `data`,
+// in a Session of its own over a copy of the graph (its constants shared);
+// errors prefixed with `what` (the model's file).
+Result<double> GraphAccuracy(std::shared_ptr<graph::Graph> g,
+                             const ImageDataset& data, int threads, bool fast,
+                             const std::string& what, int64_t batch = 500);
 
 }  // namespace lowbit

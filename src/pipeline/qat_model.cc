@@ -13,6 +13,7 @@
 #include "io/onnx_import.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
+#include "pipeline/eval_classifier.h"
 #include "pipeline/quantize_paths.h"
 #include "train/fake_quant.h"
 
@@ -28,21 +29,6 @@ struct QatWeight {
   FakeQuantWeight fq;
   graph::Tensor grad_latent, grad_step;
 };
-
-Result<double> Accuracy(std::shared_ptr<graph::Graph> g,
-                        const ImageDataset& test, int threads,
-                        const std::string& what) {
-  graph::SessionOptions so;
-  so.threads = threads;
-  auto s = graph::Session::Create(std::make_shared<graph::Graph>(*g), so);
-  if (!s.ok()) return s.status().WithPrefix(what);
-  const std::string input = (*s)->inputs().at(0).name;
-  return ClassifierAccuracy(
-      test, 500, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
-        LB_ASSIGN_OR_RETURN(auto out, (*s)->Run({{input, x}}));
-        return out[0];
-      });
-}
 
 // The fake-quantized values of every weight into the graph's constants.
 void WriteFakeQuant(std::vector<QatWeight>& ws, graph::Graph& g) {
@@ -97,7 +83,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   const std::string input = g->inputs[0].name;
   ThreadPool pool(o.threads);
   LB_ASSIGN_OR_RETURN(const double fp32_acc,
-                      Accuracy(g, test, o.threads, o.model));
+                      GraphAccuracy(g, test, o.threads, false, o.model));
   // The weights to quantize, and every float constant to train.
   std::vector<QatWeight> ws;
   const auto uses = model->Weights(false);
@@ -147,7 +133,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   // Post-training quantization with the initial steps: the starting point.
   WriteFakeQuant(ws, *g);
   LB_ASSIGN_OR_RETURN(const double ptq_acc,
-                      Accuracy(g, test, o.threads, o.model));
+                      GraphAccuracy(g, test, o.threads, false, o.model));
   std::map<std::string, QatWeight*> by_name;
   for (QatWeight& w : ws) by_name[w.name] = &w;
   TrainHooks hooks;
@@ -225,18 +211,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
   LB_RETURN_IF_ERROR(WriteOnnxModel(proto, o.out, false));
   LB_ASSIGN_OR_RETURN(auto written, ImportOnnx(o.out));
   LB_ASSIGN_OR_RETURN(const double qat_acc,
-                      Accuracy(written, test, o.threads, o.out));
+                      GraphAccuracy(written, test, o.threads, false, o.out));
   QatResult r;
-  nlohmann::json ej = nlohmann::json::array();
-  for (const EpochReport& e : epochs) {
-    ej.push_back({{"epoch", e.epoch},
-                  {"loss", e.loss},
-                  {"train_accuracy", e.train_accuracy},
-                  {"seconds", e.seconds}});
-    r.text += fmt::format(
-        "epoch {}: loss {:.4f}, training accuracy {:.2f}%, {:.1f} s\n", e.epoch,
-        e.loss, 100.0 * e.train_accuracy, e.seconds);
-  }
+  r.text = EpochsText(epochs);
   r.report = {{"model", o.model},
               {"output", o.out},
               {"scheme", o.scheme},
@@ -246,7 +223,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"quantized_params", qparams},
               {"weight_bits_per_param",
                qparams ? 8.0 * static_cast<double>(stored) / qparams : 0.0},
-              {"epochs", ej},
+              {"epochs", EpochsJson(epochs)},
               {"batch", o.train.batch},
               {"lr", o.train.lr},
               {"train_seconds", train_seconds},

@@ -9,6 +9,21 @@
 
 namespace lowbit {
 
+std::vector<float> AppliedWeight(const QuantizedTensor& q,
+                                 const std::vector<float>& input_scale,
+                                 int64_t taps) {
+  std::vector<float> y = Dequantize(q);
+  if (input_scale.empty()) return y;
+  const int64_t rows = q.rows, cols = q.cols, ch = cols / taps;
+  const int64_t groups = static_cast<int64_t>(input_scale.size()) / ch;
+  const int64_t rg = rows / std::max<int64_t>(1, groups);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* sg = input_scale.data() + (r / rg) * ch;
+    for (int64_t k = 0; k < cols; ++k) y[r * cols + k] /= sg[k / taps];
+  }
+  return y;
+}
+
 int64_t WeightTaps(const std::string& op, const Shape& shape) {
   return op == "Conv" && shape.size() >= 3
              ? NumElements(shape) / (shape[0] * shape[1])

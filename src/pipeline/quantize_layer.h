@@ -49,6 +49,13 @@ struct LayerOptions {
   int64_t groups = 1;
 };
 
+// The weight a layer applies, rows x cols: q decoded, divided by the input
+// scale of each column's channel where there is one (LayerChoice::input_scale:
+// the codes are those of W s).
+std::vector<float> AppliedWeight(const QuantizedTensor& q,
+                                 const std::vector<float>& input_scale,
+                                 int64_t taps);
+
 // Columns per input channel of an ONNX weight: a Conv's kernel size, else 1.
 int64_t WeightTaps(const std::string& op, const Shape& shape);
 

@@ -194,13 +194,8 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     r.scheme = q->scheme.Name();
     if (choice->input_scale.empty()) {
       r.err = QuantizedError(*q, front.data(), pool);
-    } else {  // the codes are W s's: the weight the layer applies is decode / s
-      std::vector<float> y = Dequantize(*q);
-      const int64_t ch = static_cast<int64_t>(choice->input_scale.size()),
-                    per = C / taps, rg = R / std::max<int64_t>(1, ch / per);
-      for (int64_t i = 0; i < R * C; ++i) {
-        y[i] /= choice->input_scale[(i / C / rg) * per + (i % C) / taps];
-      }
+    } else {  // the codes are W s's
+      const std::vector<float> y = AppliedWeight(*q, choice->input_scale, taps);
       r.err.Add(front.data(), y.data(), R * C);
     }
     auto w = WriteOnnxWeight(m->proto(), m->opset(), t->name, t->shape,

@@ -150,18 +150,10 @@ Result<SensitivityResult> MeasureSensitivity(
                           pipeline_internal::OnnxStoredBytes(
                               o.onnx_format, choice->q, m->opset(), t->shape,
                               use.channel_axis, use.op));
-      std::vector<float> deq = Dequantize(choice->q);
-      if (!choice->input_scale.empty()) {  // AWQ: W s / s, and the Mul's bytes
-        const int64_t groups = static_cast<int64_t>(
-            choice->input_scale.size() / static_cast<size_t>(cols / taps));
-        const int64_t rg = rows / std::max<int64_t>(1, groups),
-                      ch = cols / taps;
-        for (int64_t r = 0; r < rows; ++r) {
-          const float* sg = choice->input_scale.data() + (r / rg) * ch;
-          for (int64_t c = 0; c < cols; ++c) deq[r * cols + c] /= sg[c / taps];
-        }
-        c.stored_bytes += static_cast<int64_t>(choice->input_scale.size()) * 4;
-      }
+      const std::vector<float> deq =
+          AppliedWeight(choice->q, choice->input_scale, taps);
+      // AWQ or equalization: the input scales' bytes too.
+      c.stored_bytes += static_cast<int64_t>(choice->input_scale.size()) * 4;
       const std::vector<float> back =
           AxisFromFront(deq.data(), t->shape, use.channel_axis);
       graph::Tensor w = graph::Tensor::Zeros(DType::kF32, t->shape);

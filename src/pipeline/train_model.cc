@@ -12,6 +12,7 @@
 #include "graph/session.h"
 #include "io/onnx_import.h"
 #include "io/onnx_model.h"
+#include "pipeline/eval_classifier.h"
 #include "train/fmnist_cnn.h"
 
 namespace lowbit {
@@ -71,34 +72,17 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   LB_RETURN_IF_ERROR(WriteOnnxModel(proto, o.out, false));
   // The written file, on lowbit's engine: the test accuracy.
   LB_ASSIGN_OR_RETURN(auto written, ImportOnnx(o.out));
-  graph::SessionOptions so;
-  so.threads = o.threads;
-  LB_ASSIGN_OR_RETURN(auto session, graph::Session::Create(written, so));
-  LB_ASSIGN_OR_RETURN(
-      const double acc,
-      ClassifierAccuracy(
-          test, 500, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
-            LB_ASSIGN_OR_RETURN(auto out, session->Run({{"x", x}}));
-            return out[0];
-          }));
+  LB_ASSIGN_OR_RETURN(const double acc,
+                      GraphAccuracy(written, test, o.threads, false, o.out));
   TrainModelResult r;
-  nlohmann::json ej = nlohmann::json::array();
-  for (const EpochReport& e : epochs) {
-    ej.push_back({{"epoch", e.epoch},
-                  {"loss", e.loss},
-                  {"train_accuracy", e.train_accuracy},
-                  {"seconds", e.seconds}});
-    r.text += fmt::format(
-        "epoch {}: loss {:.4f}, training accuracy {:.2f}%, {:.1f} s\n", e.epoch,
-        e.loss, 100.0 * e.train_accuracy, e.seconds);
-  }
+  r.text = EpochsText(epochs);
   int64_t nparams = 0;
   for (const std::string& p : params) nparams += tape->param(p).numel();
   r.report = {{"arch", o.arch},
               {"data", o.data},
               {"output", o.out},
               {"parameters", nparams},
-              {"epochs", ej},
+              {"epochs", EpochsJson(epochs)},
               {"batch", o.train.batch},
               {"lr", o.train.lr},
               {"optimizer", o.train.optimizer.kind},

@@ -102,6 +102,27 @@ Result<std::vector<EpochReport>> TrainClassifier(
   return reports;
 }
 
+nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const EpochReport& e : epochs) {
+    j.push_back({{"epoch", e.epoch},
+                 {"loss", e.loss},
+                 {"train_accuracy", e.train_accuracy},
+                 {"seconds", e.seconds}});
+  }
+  return j;
+}
+
+std::string EpochsText(const std::vector<EpochReport>& epochs) {
+  std::string t;
+  for (const EpochReport& e : epochs) {
+    t += fmt::format(
+        "epoch {}: loss {:.4f}, training accuracy {:.2f}%, {:.1f} s\n", e.epoch,
+        e.loss, 100.0 * e.train_accuracy, e.seconds);
+  }
+  return t;
+}
+
 StepPrinter::StepPrinter(bool enabled)
     : enabled_(enabled), tty_(enabled && ::isatty(2) != 0) {}
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,10 @@ Result<std::vector<EpochReport>> TrainClassifier(
     const TrainOptions& o,
     const std::function<void(const StepInfo&)>& on_step = nullptr,
     const TrainHooks& hooks = {});
+
+// The epochs as JSON and as text lines (the reports of train and qat).
+nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs);
+std::string EpochsText(const std::vector<EpochReport>& epochs);
 
 // Progress on stderr: a line per step rewritten in place on a terminal, else
 // every 100th step and the last; nothing when `enabled` is false. Finish()

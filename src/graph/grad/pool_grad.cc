@@ -58,25 +58,31 @@ Status PoolGrad(GradContext& c) {
           }
           padded *= cnt;
         }
-        // The window's valid taps, in the forward kernel's order.
-        for (int64_t kd = 0; kd < w.k[0]; ++kd) {
-          const int64_t id = od * w.s[0] - w.pb[0] + kd * w.d[0];
-          if (id < 0 || id >= w.in[0]) continue;
-          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-            const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
-            if (ih < 0 || ih >= w.in[1]) continue;
-            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-              const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
-              if (iw < 0 || iw >= w.in[2]) continue;
-              const int64_t at = (id * w.in[1] + ih) * w.in[2] + iw;
-              ++valid;
-              if (is_max && xp[at] > bv) {
-                bv = xp[at];
-                best = at;
+        // The window's valid taps (offsets in the plane), in the forward
+        // kernel's order.
+        auto each_tap = [&](auto&& fn) {
+          for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+            const int64_t id = od * w.s[0] - w.pb[0] + kd * w.d[0];
+            if (id < 0 || id >= w.in[0]) continue;
+            for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+              const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+              if (ih < 0 || ih >= w.in[1]) continue;
+              for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
+                if (iw >= 0 && iw < w.in[2]) {
+                  fn((id * w.in[1] + ih) * w.in[2] + iw);
+                }
               }
             }
           }
-        }
+        };
+        each_tap([&](int64_t at) {
+          ++valid;
+          if (is_max && xp[at] > bv) {
+            bv = xp[at];
+            best = at;
+          }
+        });
         const float gi = g[pl * pout + o];
         if (is_max) {
           if (best >= 0) dp[best] += gi;
@@ -85,19 +91,7 @@ Status PoolGrad(GradContext& c) {
         const int64_t count = include_pad ? padded : valid;
         if (count == 0) continue;
         const float share = gi / static_cast<float>(count);
-        for (int64_t kd = 0; kd < w.k[0]; ++kd) {
-          const int64_t id = od * w.s[0] - w.pb[0] + kd * w.d[0];
-          if (id < 0 || id >= w.in[0]) continue;
-          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-            const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
-            if (ih < 0 || ih >= w.in[1]) continue;
-            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-              const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
-              if (iw < 0 || iw >= w.in[2]) continue;
-              dp[(id * w.in[1] + ih) * w.in[2] + iw] += share;
-            }
-          }
-        }
+        each_tap([&](int64_t at) { dp[at] += share; });
       }
     }
   });
