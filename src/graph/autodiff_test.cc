@@ -80,6 +80,7 @@ struct Case {
   std::map<std::string, Attribute> attrs = {};
   int opset = 17;
   std::vector<int> skip = {};  // f32 inputs not checked
+  int outputs = 1;
 };
 
 std::shared_ptr<Graph> OneNode(const Case& c,
@@ -100,18 +101,21 @@ std::shared_ptr<Graph> OneNode(const Case& c,
       params->push_back(name);
     }
   }
-  const int y = g->ValueId("y");
-  n.outputs.push_back(y);
+  for (int k = 0; k < c.outputs; ++k) {
+    const std::string name = k == 0 ? "y" : "y" + std::to_string(k);
+    const int y = g->ValueId(name);
+    n.outputs.push_back(y);
+    ValueInfo vi;
+    vi.name = name;
+    g->outputs.push_back(vi);
+    g->output_ids.push_back(y);
+  }
   g->nodes.push_back(n);
-  ValueInfo vi;
-  vi.name = "y";
-  g->outputs.push_back(vi);
-  g->output_ids.push_back(y);
   return g;
 }
 
-// Checks every parameter's gradient of L = sum(y r) by central differences
-// on up to 16 elements each.
+// Checks every parameter's gradient of L = sum over the outputs of sum(y r)
+// by central differences on up to 16 elements each.
 void CheckGradients(std::shared_ptr<Graph> g,
                     const std::vector<std::string>& params,
                     const std::string& what, std::mt19937& rng,
@@ -121,19 +125,23 @@ void CheckGradients(std::shared_ptr<Graph> g,
   ASSERT_TRUE(tape.ok()) << what << ": " << tape.status().message();
   auto out = (*tape)->Forward({});
   ASSERT_TRUE(out.ok()) << what << ": " << out.status().message();
-  ASSERT_EQ(out->size(), 1u);
-  const Tensor r = Random((*out)[0].shape(), rng);
+  ASSERT_GE(out->size(), 1u);
+  std::vector<Tensor> r;
+  for (const Tensor& y : *out) r.push_back(Random(y.shape(), rng));
   auto loss = [&]() {
     auto o = (*tape)->Forward({});
     EXPECT_TRUE(o.ok()) << what;
     double s = 0.0;
-    for (int64_t i = 0; i < r.numel(); ++i) {
-      s += static_cast<double>((*o)[0].data<float>()[i]) * r.data<float>()[i];
+    for (size_t k = 0; k < r.size(); ++k) {
+      for (int64_t i = 0; i < r[k].numel(); ++i) {
+        s += static_cast<double>((*o)[k].data<float>()[i]) *
+             r[k].data<float>()[i];
+      }
     }
     return s;
   };
   (void)loss();
-  auto grads = (*tape)->Backward({r});
+  auto grads = (*tape)->Backward(r);
   ASSERT_TRUE(grads.ok()) << what << ": " << grads.status().message();
   const float kEps = eps;
   for (const std::string& p : params) {
@@ -317,6 +325,49 @@ TEST(Autodiff, ShapeAndReduceGradients) {
 // A small CNN end to end: Conv -> Relu -> MaxPool -> Flatten -> Gemm ->
 // LogSoftmax, the weights and biases differentiated through every node, and
 // a weight read by two nodes (the gradients add).
+TEST(Autodiff, NormalizationGradients) {
+  std::mt19937 rng(11);
+  // Frozen statistics: mean and var take no gradient.
+  Check({"BatchNormalization",
+         {Random({2, 3, 4, 2}, rng), Random({3}, rng, 0.5f, 1.5f),
+          Random({3}, rng), Random({3}, rng), Random({3}, rng, 0.5f, 1.5f)},
+         {{"epsilon", Float(1e-3f)}},
+         15,
+         {3, 4}},
+        "batchnorm", rng);
+  Check({"LayerNormalization",
+         {Random({3, 2, 5}, rng, -2, 2), Random({5}, rng, 0.5f, 1.5f),
+          Random({5}, rng)}},
+        "layernorm last axis", rng);
+  Check({"LayerNormalization",
+         {Random({3, 2, 5}, rng, -2, 2), Random({2, 1}, rng, 0.5f, 1.5f),
+          Random({5}, rng)},
+         {{"axis", Int(1)}, {"epsilon", Float(1e-2f)}}},
+        "layernorm two axes, broadcast scale", rng);
+}
+
+TEST(Autodiff, SliceSplitCastGradients) {
+  std::mt19937 rng(12);
+  Check({"Slice",
+         {Random({4, 6, 3}, rng), Tensor::Ints({1, -1}), Tensor::Ints({4, 0}),
+          Tensor::Ints({0, 1}), Tensor::Ints({2, -2})}},
+        "slice steps 2 and -2", rng);
+  Check({"Slice",
+         {Random({4, 6}, rng)},
+         {{"starts", Ints({1})}, {"ends", Ints({5})}, {"axes", Ints({1})}},
+         9},
+        "slice opset 9", rng);
+  Check({"Split",
+         {Random({2, 7, 3}, rng), Tensor::Ints({3, 4})},
+         {{"axis", Int(1)}},
+         13,
+         {},
+         2},
+        "split", rng);
+  Attribute to = Int(1);  // FLOAT
+  Check({"Cast", {Random({3, 4}, rng)}, {{"to", to}}}, "cast", rng);
+}
+
 TEST(Autodiff, SmallCnnGradients) {
   std::mt19937 rng(6);
   auto g = std::make_shared<Graph>();

@@ -74,10 +74,11 @@ Result<std::vector<std::string>> CalibSampleFiles(const std::string& dir,
 }
 
 Result<graph::Tensor> LoadCalibSample(const std::string& file,
-                                      const std::string& task) {
+                                      const std::string& task,
+                                      int64_t ocr_pad_width) {
   if (task == "ocr") {
     LB_ASSIGN_OR_RETURN(Image img, ReadImage(file));
-    return PreprocessOcrLine(img, 0);
+    return PreprocessOcrLine(img, ocr_pad_width);
   }
   return ReadNpy(file);
 }

@@ -44,9 +44,11 @@ Result<std::vector<std::string>> CalibSampleFiles(const std::string& dir,
                                                   const std::string& task);
 
 // One sample as the model's input: the .npy file, or the line image
-// preprocessed for task "ocr".
+// preprocessed for task "ocr" (padded to `ocr_pad_width` as PaddleOCR pads
+// what it reads, eval_ocr.h; 0: the resized width, as statistics take it).
 Result<graph::Tensor> LoadCalibSample(const std::string& file,
-                                      const std::string& task);
+                                      const std::string& task,
+                                      int64_t ocr_pad_width = 0);
 
 // Runs every sample through the model (no fusion) with the collector. Also
 // times plain forward passes of the first samples, so that the report can

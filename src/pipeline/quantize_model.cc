@@ -8,8 +8,8 @@
 #include "io/model.h"
 #include "io/onnx_model.h"
 #include "pipeline/calibrate.h"
+#include "pipeline/mixed_precision.h"
 #include "pipeline/quantize_paths.h"
-#include "pipeline/sensitivity.h"
 
 namespace lowbit {
 
@@ -255,41 +255,7 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
     if (o.target_bpw <= 0.0) {
       return QuantizeOnnxModel(o, sel, imp.get(), stats.get());
     }
-    // Mixed precision: measure every candidate on every layer, choose, then
-    // quantize with the choice.
-    std::vector<std::string> cands = o.candidates;
-    if (cands.empty())
-      cands = {"int8:channel", "int4:g32", "int3:g32", "int2:g32:asym"};
-    LB_ASSIGN_OR_RETURN(SensitivityResult sr,
-                        MeasureSensitivity(o, cands, stats.get()));
-    LB_ASSIGN_OR_RETURN(MixedChoice mc, ChooseMixedPrecision(sr, o.target_bpw));
-    QuantizeModelOptions chosen = o;
-    chosen.spec_by_tensor = mc.spec_by_tensor;
-    LB_ASSIGN_OR_RETURN(QuantizeModelResult r,
-                        QuantizeOnnxModel(chosen, sel, imp.get(), stats.get()));
-    std::map<std::string, int> count;
-    for (const auto& [name, spec] : mc.spec_by_tensor) ++count[spec];
-    r.report["mixed_precision"] = {
-        {"target_bpw", o.target_bpw},
-        {"candidates", cands},
-        {"budget_bytes", mc.budget},
-        {"chosen_bytes", mc.bytes},
-        {"chosen_bpw", 8.0 * mc.bytes / std::max<int64_t>(1, mc.params)},
-        {"estimated_output_error", mc.output_error},
-        {"layers_per_spec", count},
-        {"spec_by_weight", mc.spec_by_tensor},
-        {"sensitivity_seconds", sr.seconds},
-        {"sensitivity_samples", sr.samples}};
-    std::string per;
-    for (const auto& [spec, n] : count) {
-      per += (per.empty() ? "" : ", ") + spec + " x" + std::to_string(n);
-    }
-    r.text += "mixed precision within " + std::to_string(o.target_bpw) +
-              " bits per weight: " + per + " (" +
-              std::to_string(8.0 * mc.bytes / std::max<int64_t>(1, mc.params)) +
-              " bits per weight; sensitivity " + std::to_string(sr.seconds) +
-              " s on " + std::to_string(sr.samples) + " samples)\n";
-    return r;
+    return QuantizeMixedPrecision(o, sel, imp.get(), stats.get());
   }
   return QuantizeSafetensorsModel(o, sel, imp.get());
 }

@@ -77,6 +77,9 @@ struct QuantizeModelOptions {
   double target_bpw = 0.0;  // 0: off
   std::vector<std::string> candidates;
   int64_t sensitivity_samples = 16;
+  // Calibration samples the trial choices are run on (pipeline/
+  // mixed_precision.h); 0: all.
+  int64_t decision_samples = 0;
   // Chosen spec by tensor name (what the mixed-precision search fills);
   // before --rule and --scheme.
   std::map<std::string, std::string> spec_by_tensor;

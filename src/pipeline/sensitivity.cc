@@ -197,12 +197,22 @@ Result<SensitivityResult> MeasureSensitivity(
 }
 
 Result<MixedChoice> ChooseMixedPrecision(const SensitivityResult& s,
-                                         double target_bpw) {
+                                         double target_bpw,
+                                         const std::vector<bool>& allowed) {
   MixedChoice mc;
-  std::vector<size_t> pick(s.layers.size(), 0);
+  const auto ok = [&](size_t k) { return allowed.empty() || allowed[k]; };
+  size_t first = 0;
+  while (!allowed.empty() && first < allowed.size() && !allowed[first]) {
+    ++first;
+  }
+  if (!allowed.empty() && first == allowed.size()) {
+    return InvalidArgument("no candidate allowed");
+  }
+  std::vector<size_t> pick(s.layers.size(), first);
   for (size_t l = 0; l < s.layers.size(); ++l) {
     const auto& c = s.layers[l].costs;
-    for (size_t k = 1; k < c.size(); ++k) {
+    for (size_t k = first + 1; k < c.size(); ++k) {
+      if (!ok(k)) continue;
       const auto& a = c[k];
       const auto& b = c[pick[l]];
       if (a.stored_bytes < b.stored_bytes ||
@@ -228,6 +238,7 @@ Result<MixedChoice> ChooseMixedPrecision(const SensitivityResult& s,
       const auto& c = s.layers[l].costs;
       const LayerCost& cur = c[pick[l]];
       for (size_t k = 0; k < c.size(); ++k) {
+        if (!ok(k)) continue;
         const int64_t add = c[k].stored_bytes - cur.stored_bytes;
         const double gain = cur.output_error - c[k].output_error;
         if (gain <= 0.0 || mc.bytes + add > mc.budget) continue;

@@ -63,8 +63,10 @@ struct MixedChoice {
 };
 
 // The choice within target_bpw (InvalidArgument naming the smallest bits
-// per weight the candidates allow when even that does not fit).
+// per weight the candidates allow when even that does not fit). `allowed`:
+// which candidates (by index) may be chosen; empty: all.
 Result<MixedChoice> ChooseMixedPrecision(const SensitivityResult& s,
-                                         double target_bpw);
+                                         double target_bpw,
+                                         const std::vector<bool>& allowed = {});
 
 }  // namespace lowbit

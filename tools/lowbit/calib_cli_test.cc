@@ -181,10 +181,39 @@ TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {
     EXPECT_LE(q["weight_bits_per_param"].get<double>(), target) << q.dump();
     EXPECT_NEAR(q["weight_bits_per_param"].get<double>(),
                 mp["chosen_bpw"].get<double>(), 1e-9);
-    // A larger budget never estimates a larger error.
-    const double e = mp["estimated_output_error"].get<double>();
-    EXPECT_LE(e, previous_error * (1 + 1e-12)) << target;
-    previous_error = e;
+    // The trials: greedy choices from candidate subsets, each within the
+    // budget and tried once; the one written has the fewest argmax changes
+    // on the calibration samples, so no more than any uniform scheme
+    // within the budget (a one-candidate trial).
+    const auto& trials = mp["trials"];
+    ASSERT_GE(trials.size(), 1u) << mp.dump();
+    int chosen = 0;
+    double whole = -1.0;
+    for (const auto& t : trials) {
+      EXPECT_LE(t["bpw"].get<double>(), target) << t.dump();
+      if (t["chosen"].get<bool>()) {
+        EXPECT_EQ(t["argmax_changes"], mp["decision_error"]["argmax_changes"]);
+      }
+      EXPECT_GE(t["argmax_changes"].get<int64_t>(),
+                mp["decision_error"]["argmax_changes"].get<int64_t>())
+          << t.dump();
+      chosen += t["chosen"].get<bool>();
+      if (t["candidates"].size() == 3) {
+        whole = t["estimated_output_error"].get<double>();
+      }
+    }
+    EXPECT_EQ(chosen, 1) << mp.dump();
+    EXPECT_EQ(mp["decision_samples"], 6);
+    // A larger budget never estimates a larger error for the greedy choice
+    // among all the candidates (tried unless equal to a smaller subset's).
+    if (whole >= 0.0) {
+      EXPECT_LE(whole, previous_error * (1 + 1e-12)) << target;
+      previous_error = whole;
+    }
+  }
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().string().find("lowbit-trial"), std::string::npos)
+        << e.path();
   }
   ExpectBadInput("quantize " + P("tiny.onnx") + " -o " + P("m.onnx") +
                      " --scheme int4 --calib " + P("calib") +

@@ -154,18 +154,29 @@ Runner AddQuantize(CLI::App& app) {
   sub->add_option(
          "--target-bpw", o->target_bpw,
          "ONNX, with --calib: mixed precision. Each layer gets one of "
-         "--candidates, chosen to minimise the model's output error on the "
-         "calibration samples (each layer measured alone) while the quantized "
-         "weights take at most this many bits per weight as stored")
+         "--candidates while the quantized weights take at most this many "
+         "bits per weight as stored. Each layer's output error under each "
+         "candidate is measured alone; greedy choices from every subset of "
+         "the candidates are then run whole on the calibration samples, and "
+         "the one whose decisions differ least from fp32's is written (with "
+         "--calib-task ocr: CTC edits; otherwise argmax changes along the "
+         "output's last axis). The report lists every trial.")
       ->check(CLI::PositiveNumber);
   sub->add_option("--candidates", o->candidates,
                   "for --target-bpw: SCHEME[:gN|:channel|:tensor][:asym|:sym] "
-                  "specs (default int8:channel,int4:g32,int3:g32,"
-                  "int2:g32:asym)")
+                  "specs (default int8:channel,int4:channel,int4:g32,"
+                  "int3:channel,int3:g32,int2:g32; with up to 6, every "
+                  "subset is tried)")
       ->delimiter(',');
   sub->add_option("--sensitivity-samples", o->sensitivity_samples,
-                  "for --target-bpw: calibration samples each trial runs")
+                  "for --target-bpw: calibration samples each layer's "
+                  "candidates are measured on")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--decision-samples", o->decision_samples,
+                  "for --target-bpw: calibration samples each whole trial "
+                  "choice runs on (0: all)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_option(
       "--include", o->include,

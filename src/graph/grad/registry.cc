@@ -13,6 +13,7 @@ const std::vector<GradSchema>& Table() {
     AddElementwiseGrads(t);
     AddPoolGrads(t);
     AddShapeGrads(t);
+    AddNormGrads(t);
     return t;
   }();
   return table;

@@ -2,12 +2,16 @@
 // (Flatten, Reshape, Squeeze, Unsqueeze: the same elements in the same order;
 // Transpose: the inverse permutation; Concat: the output's gradient cut back
 // into the inputs) and of ReduceMean / ReduceSum (the gradient broadcast back
-// over the reduced axes, divided by their size for the mean).
+// over the reduced axes, divided by their size for the mean); Slice (the
+// output's gradient added back at the positions it was taken from), Split
+// (each output's gradient into its part), Cast between f32 tensors (as is)
+// and Shape (no gradient: its output holds no values of its input).
 #include <algorithm>
 #include <vector>
 
 #include "graph/grad/grad.h"
 #include "graph/ops/broadcast.h"
+#include "graph/ops/slice_spec.h"
 
 namespace lowbit::graph {
 namespace {
@@ -134,6 +138,88 @@ Status ReduceGrad(GradContext& c) {
   return Status::Ok();
 }
 
+std::vector<int64_t> IntsOf(GradContext& c, int k) {
+  std::vector<int64_t> v;
+  if (!c.has(k)) return v;
+  for (int64_t i = 0; i < c.in(k).numel(); ++i) v.push_back(c.in(k).GetInt(i));
+  return v;
+}
+
+Status SliceGrad(GradContext& c) {
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr || !c.need(0)) return Status::Ok();
+  const Shape& xs = c.in(0).shape();
+  const bool attrs = c.graph().opset() < 10;
+  const Node& n = c.node();
+  Result<SliceSpec> s =
+      attrs ? MakeSlice(xs, n.Ints("starts"), n.Ints("ends"), n.Ints("axes"),
+                        {})
+            : MakeSlice(xs, IntsOf(c, 1), IntsOf(c, 2), IntsOf(c, 3),
+                        IntsOf(c, 4));
+  if (!s.ok()) return c.Fail(s.status().message());
+  if (s->out != dy->shape()) return c.Fail("the gradient's shape differs");
+  const int r = static_cast<int>(xs.size());
+  std::vector<int64_t> xstride(static_cast<size_t>(r), 1);
+  for (int d = r - 2; d >= 0; --d) xstride[d] = xstride[d + 1] * xs[d + 1];
+  int64_t off = 0;
+  std::vector<int64_t> step(static_cast<size_t>(r));
+  for (int d = 0; d < r; ++d) {
+    off += s->start[d] * xstride[d];
+    step[d] = s->step[d] * xstride[d];
+  }
+  std::vector<int64_t> idx(static_cast<size_t>(r), 0);
+  const float* g = dy->data<float>();
+  float* dx = c.din(0).data<float>();
+  for (int64_t i = 0; i < dy->numel(); ++i) {
+    dx[off] += g[i];
+    for (int d = r - 1; d >= 0; --d) {
+      off += step[d];
+      if (++idx[d] < s->out[d]) break;
+      off -= step[d] * s->out[d];
+      idx[d] = 0;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SplitGrad(GradContext& c) {
+  if (!c.need(0)) return Status::Ok();
+  const Shape& xs = c.in(0).shape();
+  const int r = static_cast<int>(xs.size());
+  int64_t axis = c.node().Int("axis", 0);
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r) return c.Fail("axis out of range");
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= xs[d];
+  for (int d = static_cast<int>(axis) + 1; d < r; ++d) inner *= xs[d];
+  float* dx = c.din(0).data<float>();
+  int64_t at = 0;
+  for (int k = 0; k < static_cast<int>(c.node().outputs.size()); ++k) {
+    const int64_t len = c.out(k).dim(static_cast<int>(axis));
+    if (const Tensor* dy = c.dout(k); dy != nullptr) {
+      const float* g = dy->data<float>();
+      for (int64_t o = 0; o < outer; ++o) {
+        float* dst = dx + (o * xs[axis] + at) * inner;
+        const float* src = g + o * len * inner;
+        for (int64_t i = 0; i < len * inner; ++i) dst[i] += src[i];
+      }
+    }
+    at += len;
+  }
+  return Status::Ok();
+}
+
+Status CastGrad(GradContext& c) {
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr || !c.need(0)) return Status::Ok();
+  if (dy->dtype() != DType::kF32 || c.in(0).dtype() != DType::kF32) {
+    return c.Fail("gradients of casts between f32 tensors only");
+  }
+  return SameOrderGrad(c);
+}
+
+Status NoGrad(GradContext&) { return Status::Ok(); }
+
 }  // namespace
 
 void AddShapeGrads(std::vector<GradSchema>& t) {
@@ -145,6 +231,10 @@ void AddShapeGrads(std::vector<GradSchema>& t) {
   t.push_back({"Concat", ConcatGrad, {}});
   t.push_back({"ReduceMean", ReduceGrad, {1}});
   t.push_back({"ReduceSum", ReduceGrad, {1}});
+  t.push_back({"Slice", SliceGrad, {1, 2, 3, 4}});
+  t.push_back({"Split", SplitGrad, {1}});
+  t.push_back({"Cast", CastGrad, {}});
+  t.push_back({"Shape", NoGrad, {0}});
 }
 
 }  // namespace lowbit::graph

@@ -1,0 +1,149 @@
+// Gradients of the normalizations:
+//   - BatchNormalization with its running statistics frozen (inference form,
+//     as the engine runs it): y = a_c x + b_c, a_c = scale_c / sqrt(var_c +
+//     eps); dx = a_c dy, dscale_c = sum dy (x - mean_c) / sqrt(var_c + eps),
+//     dB_c = sum dy. Mean and var take no gradient.
+//   - LayerNormalization over the axes from `axis` on: with r = 1 / sqrt(var
+//     + eps), xh = (x - mean) r and g = dy scale, dx = r (g - mean(g) - xh
+//     mean(g xh)) per row; dscale = sum over rows of dy xh, dB = sum dy, each
+//     summed down to the parameter's (broadcast) shape.
+#include <cmath>
+#include <vector>
+
+#include "graph/grad/grad.h"
+
+namespace lowbit::graph {
+namespace {
+
+int64_t Product(const Shape& s, int from, int to) {
+  int64_t p = 1;
+  for (int d = from; d < to; ++d) p *= s[d];
+  return p;
+}
+
+Status BatchNormGrad(GradContext& c) {
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr) return Status::Ok();
+  const Tensor& x = c.in(0);
+  if (x.rank() < 2) return c.Fail("X needs (N, C, ...)");
+  const int64_t channels = x.dim(1);
+  const int64_t inner = Product(x.shape(), 2, x.rank());
+  const float eps = c.node().Float("epsilon", 1e-5f);
+  const float* scale = c.in(1).data<float>();
+  const float* mean = c.in(3).data<float>();
+  const float* var = c.in(4).data<float>();
+  const float* px = x.data<float>();
+  const float* g = dy->data<float>();
+  std::vector<double> ds(static_cast<size_t>(channels), 0.0),
+      db(static_cast<size_t>(channels), 0.0);
+  float* dx = c.need(0) ? c.din(0).data<float>() : nullptr;
+  for (int64_t n = 0; n < x.dim(0); ++n) {
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      const float inv = 1.0f / std::sqrt(var[ch] + eps);
+      const int64_t at = (n * channels + ch) * inner;
+      double s = 0.0, b = 0.0;
+      for (int64_t i = 0; i < inner; ++i) {
+        const float gi = g[at + i];
+        if (dx != nullptr) dx[at + i] += gi * scale[ch] * inv;
+        s += static_cast<double>(gi) * (px[at + i] - mean[ch]) * inv;
+        b += gi;
+      }
+      ds[ch] += s;
+      db[ch] += b;
+    }
+  }
+  for (int k : {1, 2}) {
+    if (!c.need(k)) continue;
+    float* d = c.din(k).data<float>();
+    const std::vector<double>& src = k == 1 ? ds : db;
+    for (int64_t ch = 0; ch < channels; ++ch) d[ch] += static_cast<float>(src[ch]);
+  }
+  return Status::Ok();
+}
+
+// `p` (broadcasting to `norm`) expanded to norm's elements.
+std::vector<float> Expand(const Tensor& p, const Shape& norm) {
+  Tensor full = Tensor::Zeros(DType::kF32, norm);
+  std::vector<float> out(static_cast<size_t>(full.numel()));
+  const int pr = p.rank(), nr = static_cast<int>(norm.size());
+  for (int64_t i = 0; i < full.numel(); ++i) {
+    int64_t rest = i, off = 0, stride = 1;
+    for (int d = nr - 1, q = pr - 1; d >= 0; --d, --q) {
+      const int64_t coord = rest % norm[d];
+      rest /= norm[d];
+      if (q >= 0) {
+        if (p.dim(q) != 1) off += coord * stride;
+        stride *= p.dim(q);
+      }
+    }
+    out[i] = p.data<float>()[off];
+  }
+  return out;
+}
+
+Status LayerNormGrad(GradContext& c) {
+  for (int k = 1; k < 3; ++k) {
+    if (c.dout(k) != nullptr) {
+      return c.Fail("no gradient through the Mean and InvStdDev outputs");
+    }
+  }
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr) return Status::Ok();
+  const Tensor& x = c.in(0);
+  const int r = x.rank();
+  int64_t axis = c.node().Int("axis", -1);
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r) return c.Fail("axis out of range");
+  const int64_t rows = Product(x.shape(), 0, static_cast<int>(axis));
+  const int64_t d = Product(x.shape(), static_cast<int>(axis), r);
+  const Shape norm(x.shape().begin() + axis, x.shape().end());
+  const float eps = c.node().Float("epsilon", 1e-5f);
+  const std::vector<float> scale = Expand(c.in(1), norm);
+  const float* px = x.data<float>();
+  const float* g = dy->data<float>();
+  Tensor dscale = Tensor::Zeros(DType::kF32, norm);
+  Tensor dbias = Tensor::Zeros(DType::kF32, norm);
+  float* dsp = dscale.data<float>();
+  float* dbp = dbias.data<float>();
+  float* dx = c.need(0) ? c.din(0).data<float>() : nullptr;
+  std::vector<float> xh(static_cast<size_t>(d));
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* xr = px + row * d;
+    const float* gr = g + row * d;
+    double sum = 0.0;
+    for (int64_t i = 0; i < d; ++i) sum += xr[i];
+    const double mean = sum / static_cast<double>(d);
+    double sq = 0.0;
+    for (int64_t i = 0; i < d; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
+    const double inv = 1.0 / std::sqrt(sq / static_cast<double>(d) + eps);
+    double mg = 0.0, mgx = 0.0;
+    for (int64_t i = 0; i < d; ++i) {
+      xh[i] = static_cast<float>((xr[i] - mean) * inv);
+      const double gi = static_cast<double>(gr[i]) * scale[i];
+      mg += gi;
+      mgx += gi * xh[i];
+      dsp[i] += gr[i] * xh[i];
+      dbp[i] += gr[i];
+    }
+    mg /= static_cast<double>(d);
+    mgx /= static_cast<double>(d);
+    if (dx == nullptr) continue;
+    float* dr = dx + row * d;
+    for (int64_t i = 0; i < d; ++i) {
+      const double gi = static_cast<double>(gr[i]) * scale[i];
+      dr[i] += static_cast<float>(inv * (gi - mg - xh[i] * mgx));
+    }
+  }
+  if (c.need(1)) SumToShape(dscale, c.in(1).shape(), &c.din(1));
+  if (c.has(2) && c.need(2)) SumToShape(dbias, c.in(2).shape(), &c.din(2));
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddNormGrads(std::vector<GradSchema>& t) {
+  t.push_back({"BatchNormalization", BatchNormGrad, {3, 4}});
+  t.push_back({"LayerNormalization", LayerNormGrad, {}});
+}
+
+}  // namespace lowbit::graph
