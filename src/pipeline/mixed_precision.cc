@@ -40,7 +40,8 @@ Result<RowsBySample> RunArgmax(const std::string& model,
   LB_RETURN_IF_ERROR(m->Materialize());
   LB_ASSIGN_OR_RETURN(std::shared_ptr<graph::Graph> g, ImportOnnxModel(*m));
   if (g->inputs.size() != 1) {
-    return InvalidArgument(model + ": --target-bpw feeds models with one input");
+    return InvalidArgument(model +
+                           ": --target-bpw feeds models with one input");
   }
   graph::SessionOptions so;
   so.threads = threads;
@@ -52,8 +53,7 @@ Result<RowsBySample> RunArgmax(const std::string& model,
     auto y = s->Run({{g->inputs[0].name, x}});
     if (!y.ok()) return y.status().WithPrefix(model + ": " + f);
     const graph::Tensor& t = (*y)[0];
-    if (t.dtype() != DType::kF32 || t.shape().empty() ||
-        t.shape().back() < 1) {
+    if (t.dtype() != DType::kF32 || t.shape().empty() || t.shape().back() < 1) {
       return InvalidArgument(model +
                              ": the first output is not a float tensor with "
                              "a last axis to take the argmax over");
@@ -145,7 +145,7 @@ Result<QuantizeModelResult> QuantizeMixedPrecision(
     // Every width at both granularities the recognizer's measurements
     // favour; the trials choose among their mixes (63 subsets at most).
     cands = {"int8:channel", "int4:channel", "int4:g32",
-             "int3:channel", "int3:g32",    "int2:g32"};
+             "int3:channel", "int3:g32",     "int2:g32"};
   }
   LB_ASSIGN_OR_RETURN(SensitivityResult sr,
                       MeasureSensitivity(o, cands, stats));
@@ -203,7 +203,8 @@ Result<QuantizeModelResult> QuantizeMixedPrecision(
     LB_RETURN_IF_ERROR(QuantizeOnnxModel(p, sel, imp, stats).status());
     LB_ASSIGN_OR_RETURN(RowsBySample got,
                         RunArgmax(p.out, files, o.calib_task, o.threads));
-    t.decision_error = DecisionError(ref, got, ctc, charset ? &*charset : nullptr);
+    t.decision_error =
+        DecisionError(ref, got, ctc, charset ? &*charset : nullptr);
     progress.Step(fmt::format("{} errors", t.decision_error));
   }
   progress.Done();
@@ -275,8 +276,7 @@ Result<QuantizeModelResult> QuantizeMixedPrecision(
       "choices from candidate subsets) run on {} samples in {:.1f} s, "
       "{} against fp32:\n{}",
       o.target_bpw, per, bpw(mc), sr.seconds, sr.samples, trials.size(),
-      files.size(), trial_seconds,
-      ctc ? "CTC edits" : "argmax changes", table);
+      files.size(), trial_seconds, ctc ? "CTC edits" : "argmax changes", table);
   return r;
 }
 

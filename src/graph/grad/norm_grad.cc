@@ -56,7 +56,8 @@ Status BatchNormGrad(GradContext& c) {
     if (!c.need(k)) continue;
     float* d = c.din(k).data<float>();
     const std::vector<double>& src = k == 1 ? ds : db;
-    for (int64_t ch = 0; ch < channels; ++ch) d[ch] += static_cast<float>(src[ch]);
+    for (int64_t ch = 0; ch < channels; ++ch)
+      d[ch] += static_cast<float>(src[ch]);
   }
   return Status::Ok();
 }

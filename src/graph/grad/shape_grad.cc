@@ -151,11 +151,10 @@ Status SliceGrad(GradContext& c) {
   const Shape& xs = c.in(0).shape();
   const bool attrs = c.graph().opset() < 10;
   const Node& n = c.node();
-  Result<SliceSpec> s =
-      attrs ? MakeSlice(xs, n.Ints("starts"), n.Ints("ends"), n.Ints("axes"),
-                        {})
-            : MakeSlice(xs, IntsOf(c, 1), IntsOf(c, 2), IntsOf(c, 3),
-                        IntsOf(c, 4));
+  Result<SliceSpec> s = attrs ? MakeSlice(xs, n.Ints("starts"), n.Ints("ends"),
+                                          n.Ints("axes"), {})
+                              : MakeSlice(xs, IntsOf(c, 1), IntsOf(c, 2),
+                                          IntsOf(c, 3), IntsOf(c, 4));
   if (!s.ok()) return c.Fail(s.status().message());
   if (s->out != dy->shape()) return c.Fail("the gradient's shape differs");
   const int r = static_cast<int>(xs.size());
