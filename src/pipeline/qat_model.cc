@@ -13,8 +13,12 @@
 #include "io/onnx_import.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
+#include "pipeline/calibrate.h"
 #include "pipeline/eval_classifier.h"
+#include "pipeline/quantize_layer.h"
+#include "pipeline/quantize_model.h"
 #include "pipeline/quantize_paths.h"
+#include "train/distill.h"
 #include "train/fake_quant.h"
 
 namespace lowbit {
@@ -27,7 +31,7 @@ struct QatWeight {
   std::string op;
   Shape front;  // the channel-first shape
   FakeQuantWeight fq;
-  graph::Tensor grad_latent, grad_step;
+  graph::Tensor grad_latent, grad_step, grad_zero;
 };
 
 // The fake-quantized values of every weight into the graph's constants.
@@ -46,18 +50,155 @@ void WriteFakeQuant(std::vector<QatWeight>& ws, graph::Graph& g) {
   }
 }
 
+// The options of lowbit's own quantization for the starting point.
+QuantizeModelOptions StartOptions(const QatOptions& o) {
+  QuantizeModelOptions q;
+  q.model = o.model;
+  q.scheme = o.scheme;
+  q.method = o.init;
+  q.calib = o.calib;
+  q.calib_task = o.calib_task;
+  q.threads = o.threads;
+  if (o.group_size > 0) {
+    q.group_size = o.group_size;
+  } else {
+    q.per_channel = true;
+  }
+  q.symmetric = !o.asymmetric;
+  q.asymmetric = o.asymmetric;
+  q.zero_point = o.asymmetric && o.zero_point == "auto" ? "f16" : o.zero_point;
+  q.equalize = "off";  // the latent weights are the layer's own
+  return q;
+}
+
+// Every Conv, Gemm and MatMul weight, fake-quantized from lowbit's
+// quantization of it.
+Result<std::vector<QatWeight>> StartingWeights(const QatOptions& o,
+                                               OnnxModel& model,
+                                               const graph::Graph& g,
+                                               ThreadPool& pool) {
+  const QuantizeModelOptions qo = StartOptions(o);
+  std::unique_ptr<CalibStatsFile> stats;
+  if (o.init == "gptq") {
+    LB_ASSIGN_OR_RETURN(stats, CalibrationStats(qo));
+  }
+  std::vector<QatWeight> ws;
+  const auto uses = model.Weights(false);
+  for (const ModelTensor& t : model.tensors()) {
+    auto u = uses.find(t.name);
+    if (u == uses.end() || t.dtype != DType::kF32) continue;
+    const int id = g.Find(t.name);
+    if (id < 0 || !g.constants.count(id)) continue;
+    const graph::Tensor& v = g.constants.at(id);
+    QatWeight w;
+    w.name = t.name;
+    w.shape = v.shape();
+    w.axis = u->second.channel_axis;
+    w.op = u->second.op;
+    const int64_t rows = w.shape[w.axis], cols = v.numel() / rows;
+    std::vector<float> front = AxisToFront(v.data<float>(), w.shape, w.axis);
+    w.front = {rows, cols};
+    LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigFor(qo, o.scheme));
+    const CalibLayer* cl = stats ? stats->Find(t.name) : nullptr;
+    auto choice = QuantizeLayer(
+        front.data(), rows, cols, WeightTaps(w.op, w.shape), cfg, qo.method,
+        cl, {}, pool,
+        pipeline_internal::LayerOptionsFor(qo, u->second, cfg, cols));
+    if (!choice.ok()) {
+      return choice.status().WithPrefix(o.model + ": '" + t.name + "'");
+    }
+    // From GPTQ, the latent weights are its decoded ones, so that training
+    // starts where it ended.
+    if (o.init == "gptq") front = Dequantize(choice->q);
+    auto fq = FakeQuantWeight::FromQuantized(front.data(), choice->q,
+                                             o.method == "lsq");
+    if (!fq.ok()) return fq.status().WithPrefix(o.model + ": '" + t.name + "'");
+    w.fq = std::move(fq).value();
+    w.grad_latent = graph::Tensor::Zeros(DType::kF32, {rows, cols});
+    w.grad_step = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
+    w.grad_zero = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
+    ws.push_back(std::move(w));
+  }
+  if (ws.empty()) {
+    return InvalidArgument(o.model + ": no Conv, Gemm or MatMul weight");
+  }
+  return ws;
+}
+
+// The weights and biases of the Conv, Gemm and MatMul layers (other
+// constants, such as an input normalisation, stay).
+std::vector<std::string> TrainedParams(const graph::Graph& g) {
+  std::vector<std::string> params;
+  for (const graph::Node& n : g.nodes) {
+    if (n.op != "Conv" && n.op != "Gemm" && n.op != "MatMul") continue;
+    for (int k = 1; k <= 2 && k < n.num_inputs(); ++k) {
+      const int id = n.inputs[k];
+      if (id < 0 || !g.constants.count(id)) continue;
+      const graph::Tensor& t = g.constants.at(id);
+      const std::string& name = g.value_names[id];
+      if (t.dtype() == DType::kF32 && t.numel() > 0 &&
+          std::find(params.begin(), params.end(), name) == params.end()) {
+        params.push_back(name);
+      }
+    }
+  }
+  return params;
+}
+
+// Where the model ends in a Softmax over its last axis, the graph without
+// it (its input the first output, the logits): true. Else unchanged.
+bool CutFinalSoftmax(graph::Graph& g) {
+  if (g.output_ids.empty()) return false;
+  const int y = g.output_ids[0];
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const graph::Node& n = g.nodes[i];
+    if (n.outputs.empty() || n.outputs[0] != y) continue;
+    if (n.op != "Softmax" || n.inputs.empty()) return false;
+    const int64_t axis = n.Int("axis", g.opset() >= 13 ? -1 : 1);
+    const graph::ValueInfo& vi = g.outputs[0];
+    const int64_t rank = vi.has_shape ? static_cast<int64_t>(vi.dims.size())
+                                      : -1;
+    if (axis != -1 && axis != rank - 1) return false;
+    const int x = n.inputs[0];
+    g.nodes.erase(g.nodes.begin() + static_cast<std::ptrdiff_t>(i));
+    g.output_ids[0] = x;
+    g.outputs[0] = graph::ValueInfo{};
+    g.outputs[0].name = g.value_names[x];
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<QatResult> QatModel(const QatOptions& o) {
   namespace fs = std::filesystem;
-  if (o.data != "fashion-mnist") {
-    return InvalidArgument("--data " + o.data + ": expected fashion-mnist");
+  const bool distill = o.distill || !o.calib.empty();
+  if (distill && (!o.distill || o.calib.empty())) {
+    return InvalidArgument(
+        "--distill takes --calib DIR: the samples whose fp32 outputs the "
+        "quantized model learns");
+  }
+  if (!distill && o.data != "fashion-mnist") {
+    return InvalidArgument("--data " + o.data +
+                           ": expected fashion-mnist (or --calib DIR "
+                           "--distill, without labels)");
   }
   if (o.method != "lsq" && o.method != "ste") {
     return InvalidArgument("--method " + o.method + ": expected lsq or ste");
   }
+  if (o.init != "mse" && o.init != "gptq") {
+    return InvalidArgument("--init " + o.init + ": expected mse or gptq");
+  }
+  if (o.init == "gptq" && o.calib.empty()) {
+    return InvalidArgument("--init gptq needs --calib DIR (its statistics)");
+  }
   if (fs::path(o.out).extension() != ".onnx") {
     return InvalidArgument("-o " + o.out + ": the model is written as .onnx");
+  }
+  if (o.out == o.model) {
+    return InvalidArgument("-o " + o.out +
+                           ": refusing to overwrite the input model");
   }
   const std::optional<Scheme> scheme = ParseScheme(o.scheme);
   if (!scheme ||
@@ -71,69 +212,74 @@ Result<QatResult> QatModel(const QatOptions& o) {
   LB_ASSIGN_OR_RETURN(auto model, OnnxModel::Open(o.model));
   LB_RETURN_IF_ERROR(model->Materialize());
   LB_ASSIGN_OR_RETURN(std::shared_ptr<graph::Graph> g, ImportOnnx(o.model));
-  LB_ASSIGN_OR_RETURN(ImageDataset train,
-                      LoadFashionMnist(o.data_dir, "train"));
-  LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
   if (g->inputs.size() != 1) {
-    return InvalidArgument(o.model +
-                           ": a classifier takes one input; this "
-                           "model takes " +
+    return InvalidArgument(o.model + ": qat feeds models with one input; "
+                           "this one takes " +
                            std::to_string(g->inputs.size()));
   }
   const std::string input = g->inputs[0].name;
   ThreadPool pool(o.threads);
-  LB_ASSIGN_OR_RETURN(const double fp32_acc,
-                      GraphAccuracy(g, test, o.threads, false, o.model));
-  // The weights to quantize, and every float constant to train.
-  std::vector<QatWeight> ws;
-  const auto uses = model->Weights(false);
-  for (const ModelTensor& t : model->tensors()) {
-    auto u = uses.find(t.name);
-    if (u == uses.end() || t.dtype != DType::kF32) continue;
-    const int id = g->Find(t.name);
-    if (id < 0 || !g->constants.count(id)) continue;
-    const graph::Tensor& v = g->constants.at(id);
-    QatWeight w;
-    w.name = t.name;
-    w.shape = v.shape();
-    w.axis = u->second.channel_axis;
-    w.op = u->second.op;
-    const int64_t rows = w.shape[w.axis], cols = v.numel() / rows;
-    const std::vector<float> front =
-        AxisToFront(v.data<float>(), w.shape, w.axis);
-    w.front = {rows, cols};
-    auto fq = FakeQuantWeight::Create(front.data(), rows, cols, *scheme,
-                                      o.method == "lsq", pool);
-    if (!fq.ok()) return fq.status().WithPrefix(o.model + ": '" + t.name + "'");
-    w.fq = std::move(fq).value();
-    w.grad_latent = graph::Tensor::Zeros(DType::kF32, {rows, cols});
-    w.grad_step = graph::Tensor::Zeros(DType::kF32, {rows});
-    ws.push_back(std::move(w));
-  }
-  if (ws.empty()) {
-    return InvalidArgument(o.model + ": no Conv, Gemm or MatMul weight");
-  }
-  // Trained: the weights and biases of the Conv, Gemm and MatMul layers
-  // (other constants, such as an input normalisation, stay).
-  std::vector<std::string> params;
-  for (const graph::Node& n : g->nodes) {
-    if (n.op != "Conv" && n.op != "Gemm" && n.op != "MatMul") continue;
-    for (int k = 1; k <= 2 && k < n.num_inputs(); ++k) {
-      const int id = n.inputs[k];
-      if (id < 0 || !g->constants.count(id)) continue;
-      const graph::Tensor& t = g->constants.at(id);
-      const std::string& name = g->value_names[id];
-      if (t.dtype() == DType::kF32 && t.numel() > 0 &&
-          std::find(params.begin(), params.end(), name) == params.end()) {
-        params.push_back(name);
-      }
+
+  // The data, and what the fp32 model does on it, before any weight is
+  // touched (the graphs share their constants).
+  ImageDataset train, test;
+  double fp32_acc = 0.0;
+  std::vector<DistillSample> samples;
+  bool kl = false;
+  if (!distill) {
+    LB_ASSIGN_OR_RETURN(train, LoadFashionMnist(o.data_dir, "train"));
+    LB_ASSIGN_OR_RETURN(test, LoadFashionMnist(o.data_dir, "test"));
+    LB_ASSIGN_OR_RETURN(fp32_acc,
+                        GraphAccuracy(g, test, o.threads, false, o.model));
+  } else {
+    kl = CutFinalSoftmax(*g);
+    LB_ASSIGN_OR_RETURN(std::vector<std::string> files,
+                        CalibSampleFiles(o.calib, o.calib_task));
+    if (o.max_samples > 0 &&
+        static_cast<int64_t>(files.size()) > o.max_samples) {
+      files.resize(o.max_samples);
+    }
+    graph::SessionOptions so;
+    so.threads = o.threads;
+    LB_ASSIGN_OR_RETURN(auto teacher, graph::Session::Create(
+                                          std::make_shared<graph::Graph>(*g),
+                                          so));
+    for (const std::string& f : files) {
+      // Line images padded as PaddleOCR reads them (pipeline/eval_ocr.h).
+      LB_ASSIGN_OR_RETURN(graph::Tensor x,
+                          LoadCalibSample(f, o.calib_task,
+                                          o.calib_task == "ocr" ? 320 : 0));
+      auto y = teacher->Run({{input, x}});
+      if (!y.ok()) return y.status().WithPrefix(o.model + ": " + f);
+      samples.push_back({std::move(x), std::move((*y)[0])});
     }
   }
+  LB_ASSIGN_OR_RETURN(std::vector<QatWeight> ws,
+                      StartingWeights(o, *model, *g, pool));
+  const std::vector<std::string> params = TrainedParams(*g);
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
-  // Post-training quantization with the initial steps: the starting point.
+  const DistillLoss loss_kind = kl ? DistillLoss::kKl : DistillLoss::kMse;
+  // The distillation loss over the samples, the weights as they are.
+  const auto sample_loss = [&]() -> Result<double> {
+    double sum = 0.0;
+    for (const DistillSample& s : samples) {
+      LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
+                          tape->Forward({{input, s.x}}));
+      LB_ASSIGN_OR_RETURN(LossResult l,
+                          DistillLossOf(out[0], s.teacher, loss_kind));
+      sum += l.loss;
+    }
+    return sum / static_cast<double>(std::max<size_t>(1, samples.size()));
+  };
+  // The starting point: lowbit's post-training quantization.
   WriteFakeQuant(ws, *g);
-  LB_ASSIGN_OR_RETURN(const double ptq_acc,
-                      GraphAccuracy(g, test, o.threads, false, o.model));
+  double ptq_acc = 0.0, ptq_loss = 0.0;
+  if (distill) {
+    LB_ASSIGN_OR_RETURN(ptq_loss, sample_loss());
+  } else {
+    LB_ASSIGN_OR_RETURN(ptq_acc,
+                        GraphAccuracy(g, test, o.threads, false, o.model));
+  }
   std::map<std::string, QatWeight*> by_name;
   for (QatWeight& w : ws) by_name[w.name] = &w;
   TrainHooks hooks;
@@ -153,33 +299,42 @@ Result<QatResult> QatModel(const QatOptions& o) {
       }
       QatWeight& w = *it->second;
       const graph::Tensor& gq = grads.at(p);
-      if (w.axis == 0) {
-        w.fq.Backward(gq.data<float>(), w.grad_latent.data<float>(),
-                      w.grad_step.data<float>());
-      } else {
-        const std::vector<float> front =
-            AxisToFront(gq.data<float>(), w.shape, w.axis);
-        w.fq.Backward(front.data(), w.grad_latent.data<float>(),
-                      w.grad_step.data<float>());
-      }
+      const std::vector<float> front =
+          w.axis == 0 ? std::vector<float>()
+                      : AxisToFront(gq.data<float>(), w.shape, w.axis);
+      w.fq.Backward(w.axis == 0 ? gq.data<float>() : front.data(),
+                    w.grad_latent.data<float>(), w.grad_step.data<float>(),
+                    w.grad_zero.data<float>());
       targets->push_back(&w.fq.latent());
       gs->push_back(&w.grad_latent);
       if (w.fq.lsq()) {
         targets->push_back(&w.fq.step());
         gs->push_back(&w.grad_step);
       }
+      if (w.fq.trains_zero()) {
+        targets->push_back(&w.fq.zero());
+        gs->push_back(&w.grad_zero);
+      }
     }
     return Status::Ok();
   };
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
-  LB_ASSIGN_OR_RETURN(
-      std::vector<EpochReport> epochs,
-      TrainClassifier(*tape, input, train, o.train, on_step, hooks));
+  Result<std::vector<EpochReport>> trained =
+      distill ? TrainDistill(*tape, input, samples, loss_kind, o.train,
+                             on_step, hooks)
+              : TrainClassifier(*tape, input, train, o.train, on_step, hooks);
   on_step.Finish();
+  if (!trained.ok()) return trained.status().WithPrefix(o.model);
+  const std::vector<EpochReport>& epochs = *trained;
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
+  WriteFakeQuant(ws, *g);
+  double qat_loss = 0.0;
+  if (distill) {
+    LB_ASSIGN_OR_RETURN(qat_loss, sample_loss());
+  }
   // The model: quantized weights as codes, the other constants as trained.
   onnx::ModelProto& proto = model->proto();
   for (auto& t : *proto.mutable_graph()->mutable_initializer()) {
@@ -204,21 +359,24 @@ Result<QatResult> QatModel(const QatOptions& o) {
     qparams += q.rows * q.cols;
     stored += wr->stored_bytes;
   }
+  const std::string granularity =
+      o.group_size > 0 ? "groups of " + std::to_string(o.group_size)
+                       : std::string("channel");
   auto* meta = proto.add_metadata_props();
   meta->set_key("lowbit.qat");
-  meta->set_value(fmt::format("{} per channel, {}, {} epochs", o.scheme,
-                              o.method, epochs.size()));
+  meta->set_value(fmt::format("{} per {}, {}, {} epochs{}", o.scheme,
+                              granularity, o.method, epochs.size(),
+                              distill ? ", distilled" : ""));
   LB_RETURN_IF_ERROR(WriteOnnxModel(proto, o.out, false));
-  LB_ASSIGN_OR_RETURN(auto written, ImportOnnx(o.out));
-  LB_ASSIGN_OR_RETURN(const double qat_acc,
-                      GraphAccuracy(written, test, o.threads, false, o.out));
   QatResult r;
   r.text = EpochsText(epochs);
   r.report = {{"model", o.model},
               {"output", o.out},
               {"scheme", o.scheme},
-              {"granularity", "channel"},
+              {"granularity", granularity},
+              {"symmetric", !o.asymmetric},
               {"method", o.method},
+              {"init", o.init},
               {"quantized_weights", ws.size()},
               {"quantized_params", qparams},
               {"weight_bits_per_param",
@@ -226,17 +384,34 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"epochs", EpochsJson(epochs)},
               {"batch", o.train.batch},
               {"lr", o.train.lr},
-              {"train_seconds", train_seconds},
-              {"test_images", test.n},
-              {"fp32_accuracy", fp32_acc},
-              {"ptq_accuracy", ptq_acc},
-              {"qat_accuracy", qat_acc}};
+              {"optimizer", o.train.optimizer.kind},
+              {"train_seconds", train_seconds}};
+  if (distill) {
+    r.report["distill"] = {{"samples", samples.size()},
+                           {"loss", kl ? "kl on the logits" : "mse"},
+                           {"ptq_loss", ptq_loss},
+                           {"qat_loss", qat_loss}};
+    r.text += fmt::format(
+        "{} per {} ({}, distilled on {} samples): {} before training {:.4g}, "
+        "after {} epochs {:.4g}; {:.1f} s; wrote {}\n",
+        o.scheme, granularity, o.method, samples.size(),
+        kl ? "KL to fp32" : "MSE to fp32", ptq_loss, epochs.size(), qat_loss,
+        train_seconds, o.out);
+    return r;
+  }
+  LB_ASSIGN_OR_RETURN(auto written, ImportOnnx(o.out));
+  LB_ASSIGN_OR_RETURN(const double qat_acc,
+                      GraphAccuracy(written, test, o.threads, false, o.out));
+  r.report["test_images"] = test.n;
+  r.report["fp32_accuracy"] = fp32_acc;
+  r.report["ptq_accuracy"] = ptq_acc;
+  r.report["qat_accuracy"] = qat_acc;
   r.text += fmt::format(
-      "{} per channel ({}): test accuracy fp32 {:.2f}%, quantized before "
+      "{} per {} ({}): test accuracy fp32 {:.2f}%, quantized before "
       "training {:.2f}%, after {} epochs {:.2f}% (the written file, lowbit's "
       "engine); {:.1f} s; wrote {}\n",
-      o.scheme, o.method, 100.0 * fp32_acc, 100.0 * ptq_acc, epochs.size(),
-      100.0 * qat_acc, train_seconds, o.out);
+      o.scheme, granularity, o.method, 100.0 * fp32_acc, 100.0 * ptq_acc,
+      epochs.size(), 100.0 * qat_acc, train_seconds, o.out);
   return r;
 }
 

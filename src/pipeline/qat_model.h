@@ -1,11 +1,19 @@
-// `lowbit qat`: quantization-aware training of an ONNX classifier on lowbit's
-// engine. Every Conv, Gemm and MatMul weight is fake-quantized per output
-// channel (train/fake_quant.h: STE, or LSQ with trained steps), the model is
-// fine-tuned on the task's data with cross-entropy, and the quantized weights
-// are written as ONNX (the decode form of io/onnx_quantized.h: codes and f16
-// steps) that ONNX Runtime runs. The report gives the fp32 model's test
-// accuracy, the post-training (the initial steps, no training) one, and the
-// trained one, measured on the written file. Today: Fashion-MNIST.
+// `lowbit qat`: quantization-aware training of an ONNX model on lowbit's
+// engine. Every Conv, Gemm and MatMul weight is fake-quantized
+// (train/fake_quant.h: STE, or LSQ with trained steps and f16 zero points),
+// per output channel or in groups, starting from lowbit's own quantization of
+// it (--init mse: data-free; gptq: GPTQ on the calibration statistics, the
+// latent weights its decoded ones); the model is fine-tuned, and the quantized
+// weights are written as ONNX (io/onnx_quantized.h) that ONNX Runtime runs.
+//   --data fashion-mnist: cross-entropy on the labels; the report gives the
+//     test accuracy of the fp32 model, of the starting point and of the
+//     written file.
+//   --calib DIR --distill: no labels: the fp32 model's outputs on the
+//     calibration samples are the targets (train/distill.h; KL per row on
+//     the logits when the model ends in a Softmax over its last axis, whose
+//     input is then trained on, else the mean squared error of the output).
+//     The report gives the distillation loss of the starting point and of
+//     the trained model on the samples.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,10 +27,18 @@ namespace lowbit {
 
 struct QatOptions {
   std::string model, out;
-  std::string scheme = "int4";  // int2..int8 or ternary, per channel
+  std::string scheme = "int4";  // int2..int8 or ternary
   std::string method = "lsq";   // lsq or ste
+  int64_t group_size = 0;       // 0: per output channel
+  bool asymmetric = false;
+  std::string zero_point = "auto";  // asymmetric: f16 (auto) or code
+  std::string init = "mse";         // mse, or gptq (with --calib)
   std::string data = "fashion-mnist";
   std::string data_dir = kFashionMnistDir;
+  // Distillation on unlabeled samples (pipeline/calibrate.h's folders).
+  std::string calib, calib_task;
+  bool distill = false;
+  int64_t max_samples = 0;  // 0: all
   TrainOptions train;  // epochs 2, lr 0.01 (QatOptions() sets them)
   int threads = 0;
   bool progress = true;

@@ -151,6 +151,61 @@ TEST_F(CalibCli, SequentialPassesTakeTheQuantizedModelsInputs) {
   EXPECT_FALSE(fs::exists(dir_ / "x.onnx"));
 }
 
+// Distillation QAT without labels: the quantized model learns the fp32
+// model's outputs on the calibration samples (KL on the logits when the model
+// ends in a Softmax, else the mean squared error); the loss falls below the
+// starting point's, runs repeat byte for byte, and the written file computes
+// the same in ONNX Runtime as on lowbit's engine, close to fp32.
+TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
+  Prepare(12);
+  onnx::ModelProto soft = TinyModel(13);
+  onnx::GraphProto& g = *soft.mutable_graph();
+  g.mutable_node(g.node_size() - 1)->set_output(0, "logits");
+  g.mutable_node(g.node_size() - 1)->set_name("logits");
+  Int(Node(g, "Softmax", {"logits"}, "y"), "axis", -1);
+  Save(soft, P("soft.onnx"));
+  for (const std::string model : {"tiny.onnx", "soft.onnx"}) {
+    for (const std::string init : {"mse", "gptq"}) {
+      const std::string cmd =
+          "qat " + P(model) +
+          " --scheme int3 --group-size 16 --asymmetric --calib " + P("calib") +
+          " --distill --init " + init +
+          " --epochs 12 --batch 4 --optimizer adam --lr 1e-3 --threads 2 "
+          "--json -o ";
+      const nlohmann::json j = RunJson(cmd + P("q.onnx"));
+      ASSERT_TRUE(j.contains("distill")) << j.dump();
+      EXPECT_EQ(j["quantized_weights"], 4) << model;
+      EXPECT_EQ(j["distill"]["samples"], 12);
+      EXPECT_EQ(j["distill"]["loss"],
+                model == "soft.onnx" ? "kl on the logits" : "mse");
+      const double before = j["distill"]["ptq_loss"].get<double>();
+      const double after = j["distill"]["qat_loss"].get<double>();
+      EXPECT_LT(after, 0.8 * before) << model << " " << init << j.dump();
+      EXPECT_EQ(j["epochs"].size(), 12u);
+      // Fixed seeds: the same file again.
+      RunJson(cmd + P("q2.onnx"));
+      EXPECT_EQ(ReadAll(dir_ / "q.onnx"), ReadAll(dir_ / "q2.onnx")) << model;
+      const nlohmann::json cmp = RunJson(
+          "eval " + P("q.onnx") + " --task compare --reference " + P(model) +
+          " --input x=" + P("calib/s100.npy") + " --json");
+      EXPECT_GT(cmp["outputs"][0]["cosine"].get<double>(), 0.9)
+          << model << " " << init << cmp.dump();
+      if (HaveOrt()) {
+        EXPECT_LT(AgainstOrt(P("q.onnx"), "x=" + P("calib/s100.npy"),
+                             model + init),
+                  1e-4)
+            << model << " " << init;
+      }
+    }
+  }
+  // --distill takes --calib; --init gptq takes --calib.
+  ExpectBadInput("qat " + P("tiny.onnx") + " --distill", "--distill",
+                 "--calib", "x.onnx");
+  ExpectBadInput("qat " + P("tiny.onnx") + " --init gptq --data-dir " +
+                     P("calib"),
+                 "--init gptq", "--calib", "x.onnx");
+}
+
 TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {
   Prepare(6);
   const nlohmann::json s = RunJson(

@@ -24,15 +24,39 @@ Runner AddQat(CLI::App& app) {
       "Runtime runs. The report gives the test accuracy of the fp32 model,\n"
       "of the quantized model before training (the mse search's steps) and\n"
       "of the written file. Progress per step on stderr.\n"
-      "Example:\n"
+      "Without labels, --calib DIR --distill trains the quantized model to\n"
+      "reproduce the fp32 model's outputs on the samples (any model: a CTC\n"
+      "recognizer too).\n"
+      "Examples:\n"
       "  lowbit train --epochs 5 -o fmnist.onnx\n"
-      "  lowbit qat fmnist.onnx --scheme int4 --epochs 2 -o fmnist.int4.onnx");
+      "  lowbit qat fmnist.onnx --scheme int4 --epochs 2 -o fmnist.int4.onnx\n"
+      "  lowbit qat rec.onnx --scheme int2 --group-size 32 --asymmetric \\\n"
+      "      --calib lines/ --calib-task ocr --distill --init gptq \\\n"
+      "      --optimizer adam --lr 1e-4 --epochs 4 --batch 4 -o rec.int2.onnx");
   sub->add_option("MODEL", o->q.model, "the fp32 classifier (.onnx)")
       ->required();
   sub->add_option("-o,--output", o->q.out, "the quantized model (.onnx)")
       ->required();
-  sub->add_option("--scheme", o->q.scheme,
-                  "int2..int8 (symmetric) or ternary, per output channel")
+  sub->add_option("--scheme", o->q.scheme, "int2..int8 or ternary")
+      ->capture_default_str();
+  sub->add_option("--group-size", o->q.group_size,
+                  "steps per group of N weights along a row (0: one per "
+                  "output channel)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_flag("--asymmetric", o->q.asymmetric,
+                "asymmetric codes with a zero point per group (default "
+                "symmetric)");
+  sub->add_option("--zero-point", o->q.zero_point,
+                  "asymmetric: f16 zero points (auto; trained with lsq) or "
+                  "code ones (fixed)")
+      ->check(CLI::IsMember({"auto", "f16", "code"}))
+      ->capture_default_str();
+  sub->add_option("--init", o->q.init,
+                  "the starting point: mse (data-free clipping search) or "
+                  "gptq (on --calib's statistics; the latent weights start "
+                  "at its decoded ones)")
+      ->check(CLI::IsMember({"mse", "gptq"}))
       ->capture_default_str();
   sub->add_option("--method", o->q.method,
                   "lsq (steps trained) or ste (steps fixed)")
@@ -42,6 +66,20 @@ Runner AddQat(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--data-dir", o->q.data_dir, "where the dataset's files are")
       ->capture_default_str();
+  sub->add_option("--calib", o->q.calib,
+                  "with --distill: a folder of unlabeled samples (.npy, or "
+                  "line images with --calib-task ocr)");
+  sub->add_option("--calib-task", o->q.calib_task,
+                  "how --calib's images are read: ocr (PaddleOCR's "
+                  "recognizer preprocessing, padded to 320 wide)")
+      ->check(CLI::IsMember({"", "ocr"}));
+  sub->add_flag("--distill", o->q.distill,
+                "learn the fp32 model's outputs on --calib's samples (no "
+                "labels): KL per row on the logits when the model ends in "
+                "a Softmax, else the mean squared error");
+  sub->add_option("--samples", o->q.max_samples,
+                  "with --calib: at most this many samples (0: all)")
+      ->check(CLI::NonNegativeNumber);
   AddTrainOptions(sub, &o->q.train);
   sub->add_option("--threads", o->q.threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);

@@ -1,0 +1,45 @@
+// Distillation training on unlabeled samples: the student (the Tape's graph)
+// learns to reproduce a teacher's outputs (the fp32 model's, computed once).
+// The output is read as rows over its last axis ([..., C] -> [rows, C]):
+//   kKl: KL(softmax(teacher) || softmax(student)) per row, averaged (Hinton
+//     et al., arXiv 1503.02531), for logits: a classifier's, or a CTC
+//     recognizer's per frame;
+//   kMse: the mean squared difference, for any output.
+// A step takes `batch` samples one at a time (their shapes may differ, such
+// as text lines of different widths), sums their gradients and averages
+// them; fixed seeds give identical runs.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "core/status.h"
+#include "graph/autodiff.h"
+#include "train/classifier.h"
+#include "train/loss.h"
+
+namespace lowbit {
+
+enum class DistillLoss { kKl, kMse };
+
+struct DistillSample {
+  graph::Tensor x;        // the model's input
+  graph::Tensor teacher;  // the teacher's output for it
+};
+
+// One sample's loss and d loss / d output (the output's shape).
+Result<LossResult> DistillLossOf(const graph::Tensor& out,
+                                 const graph::Tensor& teacher,
+                                 DistillLoss kind);
+
+// Trains as TrainClassifier does (the tape's parameters, or what `hooks`
+// says), the graph's first output against each sample's teacher output.
+// EpochReport::train_accuracy is 0.
+Result<std::vector<EpochReport>> TrainDistill(
+    graph::Tape& tape, const std::string& input,
+    const std::vector<DistillSample>& samples, DistillLoss kind,
+    const TrainOptions& o,
+    const std::function<void(const StepInfo&)>& on_step = nullptr,
+    const TrainHooks& hooks = {});
+
+}  // namespace lowbit
