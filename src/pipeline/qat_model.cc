@@ -18,6 +18,7 @@
 #include "pipeline/quantize_layer.h"
 #include "pipeline/quantize_model.h"
 #include "pipeline/quantize_paths.h"
+#include "train/checkpoint.h"
 #include "train/distill.h"
 #include "train/fake_quant.h"
 
@@ -169,6 +170,23 @@ bool CutFinalSoftmax(graph::Graph& g) {
   return false;
 }
 
+// What a checkpoint of this run must match: the model and every option that
+// shapes the trained tensors or the order of the data.
+std::string QatFingerprint(const QatOptions& o) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(o.model, ec);
+  return fmt::format(
+      "qat of {} ({} bytes): {} {} {}, {} from {}, data {}{}, batch {}, {} "
+      "seed {}",
+      std::filesystem::path(o.model).filename().string(),
+      ec ? 0 : static_cast<uint64_t>(size), o.scheme,
+      o.group_size > 0 ? "g" + std::to_string(o.group_size) : "channel",
+      o.asymmetric ? "asymmetric " + o.zero_point : "symmetric", o.method,
+      o.init, o.calib.empty() ? o.data : o.calib,
+      o.max_samples > 0 ? " (" + std::to_string(o.max_samples) + ")" : "",
+      o.train.batch, o.train.optimizer.kind, o.train.seed);
+}
+
 }  // namespace
 
 Result<QatResult> QatModel(const QatOptions& o) {
@@ -287,37 +305,51 @@ Result<QatResult> QatModel(const QatOptions& o) {
     WriteFakeQuant(ws, *g);
     return Status::Ok();
   };
-  hooks.step_targets = [&](std::map<std::string, graph::Tensor>& grads,
-                           std::vector<graph::Tensor*>* targets,
-                           std::vector<const graph::Tensor*>* gs) -> Status {
+  // What the optimiser steps, in one order: per parameter, its own tensor, or
+  // a quantized weight's latent values, steps and zero points (as trained).
+  const auto targets_of = [&](std::map<std::string, graph::Tensor>* grads,
+                              std::vector<graph::Tensor*>* targets,
+                              std::vector<const graph::Tensor*>* gs) {
     for (const std::string& p : params) {
       auto it = by_name.find(p);
       if (it == by_name.end()) {
         targets->push_back(&tape->param(p));
-        gs->push_back(&grads.at(p));
+        if (grads) gs->push_back(&grads->at(p));
         continue;
       }
       QatWeight& w = *it->second;
-      const graph::Tensor& gq = grads.at(p);
-      const std::vector<float> front =
-          w.axis == 0 ? std::vector<float>()
-                      : AxisToFront(gq.data<float>(), w.shape, w.axis);
-      w.fq.Backward(w.axis == 0 ? gq.data<float>() : front.data(),
-                    w.grad_latent.data<float>(), w.grad_step.data<float>(),
-                    w.grad_zero.data<float>());
+      if (grads) {
+        const graph::Tensor& gq = grads->at(p);
+        const std::vector<float> front =
+            w.axis == 0 ? std::vector<float>()
+                        : AxisToFront(gq.data<float>(), w.shape, w.axis);
+        w.fq.Backward(w.axis == 0 ? gq.data<float>() : front.data(),
+                      w.grad_latent.data<float>(), w.grad_step.data<float>(),
+                      w.grad_zero.data<float>());
+        gs->push_back(&w.grad_latent);
+        if (w.fq.lsq()) gs->push_back(&w.grad_step);
+        if (w.fq.trains_zero()) gs->push_back(&w.grad_zero);
+      }
       targets->push_back(&w.fq.latent());
-      gs->push_back(&w.grad_latent);
-      if (w.fq.lsq()) {
-        targets->push_back(&w.fq.step());
-        gs->push_back(&w.grad_step);
-      }
-      if (w.fq.trains_zero()) {
-        targets->push_back(&w.fq.zero());
-        gs->push_back(&w.grad_zero);
-      }
+      if (w.fq.lsq()) targets->push_back(&w.fq.step());
+      if (w.fq.trains_zero()) targets->push_back(&w.fq.zero());
     }
+  };
+  hooks.step_targets = [&](std::map<std::string, graph::Tensor>& grads,
+                           std::vector<graph::Tensor*>* targets,
+                           std::vector<const graph::Tensor*>* gs) -> Status {
+    targets_of(&grads, targets, gs);
     return Status::Ok();
   };
+  hooks.state_tensors = [&]() {
+    std::vector<graph::Tensor*> t;
+    targets_of(nullptr, &t, nullptr);
+    return t;
+  };
+  TrainState resumed;
+  LB_RETURN_IF_ERROR(UseCheckpoints(
+      CheckpointPath(o.train, o.out), o.train.resume,
+      QatFingerprint(o), &resumed, &hooks));
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
   Result<std::vector<EpochReport>> trained =
@@ -385,7 +417,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"batch", o.train.batch},
               {"lr", o.train.lr},
               {"optimizer", o.train.optimizer.kind},
-              {"train_seconds", train_seconds}};
+              {"train_seconds", train_seconds},
+              {"checkpoint", CheckpointPath(o.train, o.out)},
+              {"resumed_from", o.train.resume}};
   if (distill) {
     r.report["distill"] = {{"samples", samples.size()},
                            {"loss", kl ? "kl on the logits" : "mse"},

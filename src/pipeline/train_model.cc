@@ -13,6 +13,7 @@
 #include "io/onnx_import.h"
 #include "io/onnx_model.h"
 #include "pipeline/eval_classifier.h"
+#include "train/checkpoint.h"
 #include "train/fmnist_cnn.h"
 
 namespace lowbit {
@@ -48,10 +49,18 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   }
   ThreadPool pool(o.threads);
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
+  TrainHooks hooks;
+  TrainState resumed;
+  LB_RETURN_IF_ERROR(UseCheckpoints(
+      CheckpointPath(o.train, o.out), o.train.resume,
+      fmt::format("train of {} on {}, batch {}, {} seed {}", o.arch, o.data,
+                  o.train.batch, o.train.optimizer.kind, o.train.seed),
+      &resumed, &hooks));
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
-  LB_ASSIGN_OR_RETURN(std::vector<EpochReport> epochs,
-                      TrainClassifier(*tape, "x", train, o.train, on_step));
+  LB_ASSIGN_OR_RETURN(
+      std::vector<EpochReport> epochs,
+      TrainClassifier(*tape, "x", train, o.train, on_step, hooks));
   on_step.Finish();
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

@@ -30,6 +30,74 @@ graph::Tensor Batch(const ImageDataset& d, const std::vector<int64_t>& idx,
 
 }  // namespace
 
+namespace train_internal {
+
+std::vector<graph::Tensor*> StateTensors(graph::Tape& tape,
+                                         const TrainHooks& hooks) {
+  if (hooks.state_tensors) return hooks.state_tensors();
+  std::vector<graph::Tensor*> t;
+  for (const std::string& p : tape.params()) t.push_back(&tape.param(p));
+  return t;
+}
+
+Status RestoreState(const TrainState& s,
+                    const std::vector<graph::Tensor*>& tensors,
+                    Optimizer& opt) {
+  if (s.values.size() != tensors.size()) {
+    return InvalidArgument("the checkpoint holds " +
+                           std::to_string(s.values.size()) +
+                           " tensors; this run trains " +
+                           std::to_string(tensors.size()));
+  }
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    if (s.values[k].shape() != tensors[k]->shape()) {
+      return InvalidArgument("the checkpoint's tensor " + std::to_string(k) +
+                             " is " + s.values[k].Describe() + ", not " +
+                             tensors[k]->Describe());
+    }
+  }
+  for (const auto* m : {&s.first, &s.second}) {
+    if (m->empty()) continue;
+    if (m->size() != tensors.size()) {
+      return InvalidArgument("the checkpoint's optimiser state does not fit");
+    }
+    for (size_t k = 0; k < tensors.size(); ++k) {
+      if ((*m)[k].size() != static_cast<size_t>(tensors[k]->numel())) {
+        return InvalidArgument("the checkpoint's optimiser state does not fit");
+      }
+    }
+  }
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    std::copy_n(s.values[k].data<float>(), tensors[k]->numel(),
+                tensors[k]->data<float>());
+  }
+  opt.first() = s.first;
+  opt.second() = s.second;
+  opt.set_steps(s.optimizer_steps);
+  return Status::Ok();
+}
+
+TrainState CaptureState(int epochs_done, int64_t steps_done,
+                        const std::vector<EpochReport>& epochs,
+                        const std::vector<graph::Tensor*>& tensors,
+                        Optimizer& opt) {
+  TrainState s;
+  s.epochs_done = epochs_done;
+  s.steps_done = steps_done;
+  s.epochs = epochs;
+  for (graph::Tensor* t : tensors) {
+    graph::Tensor c = graph::Tensor::Zeros(DType::kF32, t->shape());
+    std::copy_n(t->data<float>(), t->numel(), c.data<float>());
+    s.values.push_back(std::move(c));
+  }
+  s.first = opt.first();
+  s.second = opt.second();
+  s.optimizer_steps = opt.steps();
+  return s;
+}
+
+}  // namespace train_internal
+
 Result<std::vector<EpochReport>> TrainClassifier(
     graph::Tape& tape, const std::string& input, const ImageDataset& data,
     const TrainOptions& o, const std::function<void(const StepInfo&)>& on_step,
@@ -49,9 +117,17 @@ Result<std::vector<EpochReport>> TrainClassifier(
   std::vector<int32_t> labels;
   std::vector<EpochReport> reports;
   int64_t step = 0;
+  const std::vector<graph::Tensor*> state =
+      train_internal::StateTensors(tape, hooks);
+  if (hooks.resume != nullptr) {
+    LB_RETURN_IF_ERROR(train_internal::RestoreState(*hooks.resume, state, opt));
+    step = hooks.resume->steps_done;
+    reports = hooks.resume->epochs;
+  }
   for (int e = 0; e < o.epochs && step < total; ++e) {
     std::iota(idx.begin(), idx.end(), 0);
     std::shuffle(idx.begin(), idx.end(), rng);
+    if (hooks.resume != nullptr && e < hooks.resume->epochs_done) continue;
     EpochReport rep;
     rep.epoch = e + 1;
     int64_t seen = 0, correct = 0, batches = 0;
@@ -98,6 +174,10 @@ Result<std::vector<EpochReport>> TrainClassifier(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
     reports.push_back(rep);
+    if (hooks.on_epoch) {
+      LB_RETURN_IF_ERROR(hooks.on_epoch(train_internal::CaptureState(
+          e + 1, step, reports, state, opt)));
+    }
   }
   return reports;
 }

@@ -27,6 +27,9 @@ struct TrainOptions {
   OptimizerOptions optimizer;
   uint64_t seed = 1;
   int64_t max_steps = 0;  // > 0: stop after this many steps (tests)
+  // A checkpoint after every epoch (train/checkpoint.h): "" : OUT.ckpt,
+  // "none": no checkpoint. resume: a checkpoint to go on from.
+  std::string checkpoint, resume;
 };
 
 struct StepInfo {
@@ -42,6 +45,16 @@ struct EpochReport {
   double seconds = 0.0;
 };
 
+// What a run has done: the state a checkpoint keeps (train/checkpoint.h).
+struct TrainState {
+  int epochs_done = 0;
+  int64_t steps_done = 0;
+  std::vector<EpochReport> epochs;
+  std::vector<graph::Tensor> values;  // the trained tensors, in step order
+  std::vector<std::vector<float>> first, second;  // the optimiser's moments
+  int64_t optimizer_steps = 0;
+};
+
 // What the optimiser steps, for training schemes that are not the tape's
 // parameters themselves (quantization-aware training: latent weights and
 // steps behind fake-quantized ones, train/fake_quant.h).
@@ -55,7 +68,30 @@ struct TrainHooks {
                        std::vector<graph::Tensor*>* params,
                        std::vector<const graph::Tensor*>* g)>
       step_targets;
+  // The tensors step_targets gives, in its order, without gradients (for
+  // checkpoints); unset: the tape's parameters.
+  std::function<std::vector<graph::Tensor*>()> state_tensors;
+  // The state to go on from (--resume): its tensors are copied in, its
+  // epochs skipped (their shuffles replayed, so the data order is the
+  // uninterrupted run's); null: from the start.
+  const TrainState* resume = nullptr;
+  // After every epoch, the run's state (to write a checkpoint).
+  std::function<Status(const TrainState&)> on_epoch;
 };
+
+namespace train_internal {
+// What TrainClassifier and TrainDistill share: the tensors a state holds,
+// copying a state in (shapes checked), and taking one.
+std::vector<graph::Tensor*> StateTensors(graph::Tape& tape,
+                                         const TrainHooks& hooks);
+Status RestoreState(const TrainState& s,
+                    const std::vector<graph::Tensor*>& tensors,
+                    Optimizer& opt);
+TrainState CaptureState(int epochs_done, int64_t steps_done,
+                        const std::vector<EpochReport>& epochs,
+                        const std::vector<graph::Tensor*>& tensors,
+                        Optimizer& opt);
+}  // namespace train_internal
 
 // Trains on `data`, feeding input `input`, the graph's first output being the
 // logits [batch, classes]: the tape's parameters (all of them), or what

@@ -60,9 +60,17 @@ Result<std::vector<EpochReport>> TrainDistill(
   std::vector<EpochReport> reports;
   std::map<std::string, graph::Tensor> sum;
   int64_t step = 0;
+  const std::vector<graph::Tensor*> state =
+      train_internal::StateTensors(tape, hooks);
+  if (hooks.resume != nullptr) {
+    LB_RETURN_IF_ERROR(train_internal::RestoreState(*hooks.resume, state, opt));
+    step = hooks.resume->steps_done;
+    reports = hooks.resume->epochs;
+  }
   for (int e = 0; e < o.epochs && step < total; ++e) {
     std::iota(idx.begin(), idx.end(), 0);
     std::shuffle(idx.begin(), idx.end(), rng);
+    if (hooks.resume != nullptr && e < hooks.resume->epochs_done) continue;
     EpochReport rep;
     rep.epoch = e + 1;
     int64_t batches = 0;
@@ -126,6 +134,10 @@ Result<std::vector<EpochReport>> TrainDistill(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
     reports.push_back(rep);
+    if (hooks.on_epoch) {
+      LB_RETURN_IF_ERROR(hooks.on_epoch(train_internal::CaptureState(
+          e + 1, step, reports, state, opt)));
+    }
   }
   return reports;
 }

@@ -32,6 +32,13 @@ void AddTrainOptions(CLI::App* sub, TrainOptions* t) {
   sub->add_option("--seed", t->seed,
                   "initialisation and shuffling (the same seed, the same run)")
       ->capture_default_str();
+  sub->add_option("--checkpoint", t->checkpoint,
+                  "the checkpoint written after every epoch (default "
+                  "OUTPUT.ckpt; none: no checkpoint); an interrupted run "
+                  "keeps its last one");
+  sub->add_option("--resume", t->resume,
+                  "go on from a checkpoint of the same run (the same model "
+                  "and options; --epochs may be raised)");
   sub->add_option("--max-steps", t->max_steps,
                   "stop after N steps (0: every epoch in full; smoke runs)")
       ->check(CLI::NonNegativeNumber);
