@@ -102,9 +102,8 @@ Result<std::vector<QatWeight>> StartingWeights(const QatOptions& o,
     LB_ASSIGN_OR_RETURN(QuantConfig cfg, ConfigFor(qo, o.scheme));
     const CalibLayer* cl = stats ? stats->Find(t.name) : nullptr;
     auto choice = QuantizeLayer(
-        front.data(), rows, cols, WeightTaps(w.op, w.shape), cfg, qo.method,
-        cl, {}, pool,
-        pipeline_internal::LayerOptionsFor(qo, u->second, cfg, cols));
+        front.data(), rows, cols, WeightTaps(w.op, w.shape), cfg, qo.method, cl,
+        {}, pool, pipeline_internal::LayerOptionsFor(qo, u->second, cfg, cols));
     if (!choice.ok()) {
       return choice.status().WithPrefix(o.model + ": '" + t.name + "'");
     }
@@ -157,8 +156,8 @@ bool CutFinalSoftmax(graph::Graph& g) {
     if (n.op != "Softmax" || n.inputs.empty()) return false;
     const int64_t axis = n.Int("axis", g.opset() >= 13 ? -1 : 1);
     const graph::ValueInfo& vi = g.outputs[0];
-    const int64_t rank = vi.has_shape ? static_cast<int64_t>(vi.dims.size())
-                                      : -1;
+    const int64_t rank =
+        vi.has_shape ? static_cast<int64_t>(vi.dims.size()) : -1;
     if (axis != -1 && axis != rank - 1) return false;
     const int x = n.inputs[0];
     g.nodes.erase(g.nodes.begin() + static_cast<std::ptrdiff_t>(i));
@@ -221,17 +220,19 @@ Result<QatResult> QatModel(const QatOptions& o) {
   const std::optional<Scheme> scheme = ParseScheme(o.scheme);
   if (!scheme ||
       (scheme->kind != SchemeKind::kInt &&
-       scheme->kind != SchemeKind::kTernary) ||
+       scheme->kind != SchemeKind::kTernary &&
+       scheme->kind != SchemeKind::kBinary) ||
       (scheme->kind == SchemeKind::kInt && scheme->bits < 2)) {
     return InvalidArgument("--scheme " + o.scheme +
-                           ": quantization-aware training takes int2..int8 "
-                           "or ternary");
+                           ": quantization-aware training takes int2..int8, "
+                           "ternary or binary");
   }
   LB_ASSIGN_OR_RETURN(auto model, OnnxModel::Open(o.model));
   LB_RETURN_IF_ERROR(model->Materialize());
   LB_ASSIGN_OR_RETURN(std::shared_ptr<graph::Graph> g, ImportOnnx(o.model));
   if (g->inputs.size() != 1) {
-    return InvalidArgument(o.model + ": qat feeds models with one input; "
+    return InvalidArgument(o.model +
+                           ": qat feeds models with one input; "
                            "this one takes " +
                            std::to_string(g->inputs.size()));
   }
@@ -259,14 +260,14 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
     graph::SessionOptions so;
     so.threads = o.threads;
-    LB_ASSIGN_OR_RETURN(auto teacher, graph::Session::Create(
-                                          std::make_shared<graph::Graph>(*g),
-                                          so));
+    LB_ASSIGN_OR_RETURN(
+        auto teacher,
+        graph::Session::Create(std::make_shared<graph::Graph>(*g), so));
     for (const std::string& f : files) {
       // Line images padded as PaddleOCR reads them (pipeline/eval_ocr.h).
-      LB_ASSIGN_OR_RETURN(graph::Tensor x,
-                          LoadCalibSample(f, o.calib_task,
-                                          o.calib_task == "ocr" ? 320 : 0));
+      LB_ASSIGN_OR_RETURN(
+          graph::Tensor x,
+          LoadCalibSample(f, o.calib_task, o.calib_task == "ocr" ? 320 : 0));
       auto y = teacher->Run({{input, x}});
       if (!y.ok()) return y.status().WithPrefix(o.model + ": " + f);
       samples.push_back({std::move(x), std::move((*y)[0])});
@@ -347,14 +348,14 @@ Result<QatResult> QatModel(const QatOptions& o) {
     return t;
   };
   TrainState resumed;
-  LB_RETURN_IF_ERROR(UseCheckpoints(
-      CheckpointPath(o.train, o.out), o.train.resume,
-      QatFingerprint(o), &resumed, &hooks));
+  LB_RETURN_IF_ERROR(UseCheckpoints(CheckpointPath(o.train, o.out),
+                                    o.train.resume, QatFingerprint(o), &resumed,
+                                    &hooks));
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
   Result<std::vector<EpochReport>> trained =
-      distill ? TrainDistill(*tape, input, samples, loss_kind, o.train,
-                             on_step, hooks)
+      distill ? TrainDistill(*tape, input, samples, loss_kind, o.train, on_step,
+                             hooks)
               : TrainClassifier(*tape, input, train, o.train, on_step, hooks);
   on_step.Finish();
   if (!trained.ok()) return trained.status().WithPrefix(o.model);

@@ -39,7 +39,7 @@ struct QatOptions {
   std::string calib, calib_task;
   bool distill = false;
   int64_t max_samples = 0;  // 0: all
-  TrainOptions train;  // epochs 2, lr 0.01 (QatOptions() sets them)
+  TrainOptions train;       // epochs 2, lr 0.01 (QatOptions() sets them)
   int threads = 0;
   bool progress = true;
   QatOptions() {

@@ -29,7 +29,8 @@ Status WriteCheckpoint(const std::string& path, const std::string& fingerprint,
     const char* name = moments == &s.first ? "first/" : "second/";
     for (size_t k = 0; k < moments->size(); ++k) {
       const std::vector<float>& m = (*moments)[k];
-      descs.push_back({name + std::to_string(k), DType::kF32,
+      descs.push_back({name + std::to_string(k),
+                       DType::kF32,
                        {static_cast<int64_t>(m.size())}});
       data.emplace_back(m.data(), m.size() * sizeof(float));
     }
@@ -99,8 +100,8 @@ Result<TrainState> ReadCheckpoint(const std::string& path,
       s.epochs.push_back(r);
     }
   }
-  const auto tensor = [&](const std::string& name)
-      -> Result<const SafetensorsEntry*> {
+  const auto tensor =
+      [&](const std::string& name) -> Result<const SafetensorsEntry*> {
     const SafetensorsEntry* e = f->Find(name);
     if (e == nullptr || e->dtype != DType::kF32) {
       return bad("tensor '" + name + "' is missing or not F32");
@@ -114,9 +115,8 @@ Result<TrainState> ReadCheckpoint(const std::string& path,
     std::memcpy(t.data<float>(), e->data, static_cast<size_t>(e->nbytes));
     s.values.push_back(std::move(t));
   }
-  for (auto [name, n, out] :
-       {std::tuple{"first/", first, &s.first},
-        std::tuple{"second/", second, &s.second}}) {
+  for (auto [name, n, out] : {std::tuple{"first/", first, &s.first},
+                              std::tuple{"second/", second, &s.second}}) {
     for (int64_t k = 0; k < n; ++k) {
       LB_ASSIGN_OR_RETURN(const SafetensorsEntry* e,
                           tensor(name + std::to_string(k)));

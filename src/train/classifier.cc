@@ -44,10 +44,9 @@ Status RestoreState(const TrainState& s,
                     const std::vector<graph::Tensor*>& tensors,
                     Optimizer& opt) {
   if (s.values.size() != tensors.size()) {
-    return InvalidArgument("the checkpoint holds " +
-                           std::to_string(s.values.size()) +
-                           " tensors; this run trains " +
-                           std::to_string(tensors.size()));
+    return InvalidArgument(
+        "the checkpoint holds " + std::to_string(s.values.size()) +
+        " tensors; this run trains " + std::to_string(tensors.size()));
   }
   for (size_t k = 0; k < tensors.size(); ++k) {
     if (s.values[k].shape() != tensors[k]->shape()) {
@@ -175,8 +174,8 @@ Result<std::vector<EpochReport>> TrainClassifier(
             .count();
     reports.push_back(rep);
     if (hooks.on_epoch) {
-      LB_RETURN_IF_ERROR(hooks.on_epoch(train_internal::CaptureState(
-          e + 1, step, reports, state, opt)));
+      LB_RETURN_IF_ERROR(hooks.on_epoch(
+          train_internal::CaptureState(e + 1, step, reports, state, opt)));
     }
   }
   return reports;

@@ -85,8 +85,7 @@ namespace train_internal {
 std::vector<graph::Tensor*> StateTensors(graph::Tape& tape,
                                          const TrainHooks& hooks);
 Status RestoreState(const TrainState& s,
-                    const std::vector<graph::Tensor*>& tensors,
-                    Optimizer& opt);
+                    const std::vector<graph::Tensor*>& tensors, Optimizer& opt);
 TrainState CaptureState(int epochs_done, int64_t steps_done,
                         const std::vector<EpochReport>& epochs,
                         const std::vector<graph::Tensor*>& tensors,

@@ -135,8 +135,8 @@ Result<std::vector<EpochReport>> TrainDistill(
             .count();
     reports.push_back(rep);
     if (hooks.on_epoch) {
-      LB_RETURN_IF_ERROR(hooks.on_epoch(train_internal::CaptureState(
-          e + 1, step, reports, state, opt)));
+      LB_RETURN_IF_ERROR(hooks.on_epoch(
+          train_internal::CaptureState(e + 1, step, reports, state, opt)));
     }
   }
   return reports;

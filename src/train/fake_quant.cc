@@ -25,9 +25,11 @@ Result<FakeQuantWeight> FakeQuantWeight::Create(const float* w, int64_t rows,
   c.method = MethodSpec{Method::kMse};
   c.scale_type = ScaleType::kF16;
   if (scheme.kind != SchemeKind::kTernary &&
+      scheme.kind != SchemeKind::kBinary &&
       (scheme.kind != SchemeKind::kInt || scheme.bits < 2 || scheme.bits > 8)) {
     return InvalidArgument(
-        "quantization-aware training takes int2..int8 or ternary, not " +
+        "quantization-aware training takes int2..int8, ternary or binary, "
+        "not " +
         scheme.Name());
   }
   LB_ASSIGN_OR_RETURN(QuantizedTensor q, Quantize(w, {rows, cols}, c, pool));
@@ -38,10 +40,13 @@ Result<FakeQuantWeight> FakeQuantWeight::FromQuantized(const float* w,
                                                        const QuantizedTensor& q,
                                                        bool lsq) {
   const bool ternary = q.scheme.kind == SchemeKind::kTernary;
-  if (!ternary && (q.scheme.kind != SchemeKind::kInt || q.scheme.bits < 2 ||
-                   q.scheme.bits > 8)) {
+  const bool binary = q.scheme.kind == SchemeKind::kBinary;
+  if (!ternary && !binary &&
+      (q.scheme.kind != SchemeKind::kInt || q.scheme.bits < 2 ||
+       q.scheme.bits > 8)) {
     return InvalidArgument(
-        "quantization-aware training takes int2..int8 or ternary, not " +
+        "quantization-aware training takes int2..int8, ternary or binary, "
+        "not " +
         q.scheme.Name());
   }
   if (q.granularity == Granularity::kTensor) {
@@ -54,7 +59,10 @@ Result<FakeQuantWeight> FakeQuantWeight::FromQuantized(const float* w,
   f.cols_ = q.cols;
   f.group_ = q.group_size;
   f.groups_ = q.groups_per_row();
-  f.top_ = ternary ? 2.0f : static_cast<float>((1 << q.scheme.bits) - 1);
+  f.top_ = ternary  ? 2.0f
+           : binary ? 1.0f
+                    : static_cast<float>((1 << q.scheme.bits) - 1);
+  f.binary_ = binary;
   f.zero_trained_ = !q.symmetric && q.zero_type == ZeroType::kF16;
   f.layout_ = q;
   f.layout_.codes.clear();
@@ -72,13 +80,14 @@ Result<FakeQuantWeight> FakeQuantWeight::FromQuantized(const float* w,
       // A zero group: any step; lowbit's symmetric steps are signed (a
       // channel's extreme maps to the lowest level).
       if (s == 0.0f || !std::isfinite(s)) s = 1e-4f;
-      f.step_.data<float>()[r * f.groups_ + g] = s;
-      const float z = ternary ? 1.0f : ZeroPointAt(q, r, g);
+      // Binary levels -s, s: a step of 2 s between codes 0 and 1, z = 1/2.
+      f.step_.data<float>()[r * f.groups_ + g] = binary ? 2.0f * s : s;
+      const float z = ternary ? 1.0f : binary ? 0.5f : ZeroPointAt(q, r, g);
       f.zero_.data<float>()[r * f.groups_ + g] = z;
       zmid = z;
     }
   }
-  f.qp_ = q.symmetric || ternary ? f.top_ - zmid : f.top_;
+  f.qp_ = q.symmetric || ternary || binary ? f.top_ - zmid : f.top_;
   if (f.qp_ < 1.0f) f.qp_ = 1.0f;
   return f;
 }
@@ -158,7 +167,7 @@ QuantizedTensor FakeQuantWeight::Export(const Shape& front_shape) const {
     for (int64_t g = 0; g < groups_; ++g) {
       const int64_t k = r * groups_ + g;
       const float s = StepOf(k), inv = 1.0f / s, z = ZeroOf(k);
-      q.scales[k] = s;
+      q.scales[k] = binary_ ? 0.5f * s : s;
       if (!q.symmetric) SetZeroPoint(q, r, g, z);
       const int64_t c1 = std::min(cols_, (g + 1) * group_);
       for (int64_t c = g * group_; c < c1; ++c) {

@@ -5,6 +5,7 @@
 //   - symmetric int (b bits): L = 2^b - 1, z = 2^(b-1) (codes centred, the
 //     levels -2^(b-1) .. 2^(b-1) - 1), as lowbit's symmetric codes;
 //   - ternary: L = 2, z = 1 (levels -1, 0, 1);
+//   - binary: L = 1, z = 1/2, the step twice the scale (levels -1, 1);
 //   - asymmetric int: L = 2^b - 1, z the group's zero point: a code, or any
 //     f16 value (ZeroType::kF16).
 // The latent float weights w are what the optimiser trains; the gradient
@@ -36,12 +37,13 @@ namespace lowbit {
 
 class FakeQuantWeight {
  public:
-  // w: rows x cols, channel first. scheme: symmetric int (2..8 bits) or
-  // ternary, per channel, steps from the mse search; lsq: train the steps.
+  // w: rows x cols, channel first. scheme: symmetric int (2..8 bits),
+  // ternary or binary, per channel, steps from the mse search; lsq: train the
+  // steps.
   static Result<FakeQuantWeight> Create(const float* w, int64_t rows,
                                         int64_t cols, const Scheme& scheme,
                                         bool lsq, ThreadPool& pool);
-  // Starting from `q` (int2..int8 or ternary, per channel or in groups,
+  // Starting from `q` (int2..int8, ternary or binary, per channel or in groups,
   // symmetric or asymmetric; rows x cols as w): its steps and zero points.
   // The latent weights are w.
   static Result<FakeQuantWeight> FromQuantized(const float* w,
@@ -73,7 +75,7 @@ class FakeQuantWeight {
   float StepOf(int64_t i) const;
   float ZeroOf(int64_t i) const;
   QuantizedTensor layout_;  // what Export fills (codes, scales, zeros empty)
-  bool lsq_ = false, zero_trained_ = false;
+  bool lsq_ = false, zero_trained_ = false, binary_ = false;
   int64_t rows_ = 0, cols_ = 0, group_ = 0, groups_ = 0;
   float top_ = 0.0f;  // L: the largest code
   float qp_ = 0.0f;   // LSQ's Qp

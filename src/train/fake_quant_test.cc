@@ -28,6 +28,7 @@ TEST(FakeQuant, ForwardExportAndGradients) {
     const bool ternary = sc.kind == SchemeKind::kTernary;
     const float qn = ternary ? -1.0f : -std::ldexp(1.0f, sc.bits - 1);
     const float qp = ternary ? 1.0f : std::ldexp(1.0f, sc.bits - 1) - 1;
+    SCOPED_TRACE(name);
     std::vector<float> y(rows * cols);
     f->Forward(y.data());
     const QuantizedTensor q = f->Export({rows, cols});
@@ -52,6 +53,23 @@ TEST(FakeQuant, ForwardExportAndGradients) {
       EXPECT_NEAR(gs[r], ds / std::sqrt(double(cols) * qp),
                   1e-5 * (1 + std::fabs(ds)))
           << name;
+    }
+  }
+  // Binary: levels -s and s; the step between the codes is 2 s.
+  {
+    auto f = FakeQuantWeight::Create(w.data(), rows, cols,
+                                     *ParseScheme("binary"), true, pool);
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    std::vector<float> y(rows * cols);
+    f->Forward(y.data());
+    const QuantizedTensor q = f->Export({rows, cols});
+    ASSERT_TRUE(q.Validate().ok());
+    EXPECT_EQ(Dequantize(q), y);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float s = 0.5f * RoundToF16(f->step().data<float>()[r]);
+      for (int64_t c = 0; c < cols; ++c) {
+        EXPECT_EQ(std::fabs(y[r * cols + c]), std::fabs(s));
+      }
     }
   }
   EXPECT_FALSE(FakeQuantWeight::Create(w.data(), rows, cols,

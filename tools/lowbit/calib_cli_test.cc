@@ -186,17 +186,36 @@ TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
       RunJson(cmd + P("q2.onnx"));
       EXPECT_TRUE(ReadAll(dir_ / "q.onnx") == ReadAll(dir_ / "q2.onnx"))
           << model;
-      const nlohmann::json cmp = RunJson(
-          "eval " + P("q.onnx") + " --task compare --reference " + P(model) +
-          " --input x=" + P("calib/s100.npy") + " --json");
+      const nlohmann::json cmp =
+          RunJson("eval " + P("q.onnx") + " --task compare --reference " +
+                  P(model) + " --input x=" + P("calib/s100.npy") + " --json");
       EXPECT_GT(cmp["outputs"][0]["cosine"].get<double>(), 0.9)
           << model << " " << init << cmp.dump();
       if (HaveOrt()) {
-        EXPECT_LT(AgainstOrt(P("q.onnx"), "x=" + P("calib/s100.npy"),
-                             model + init),
-                  1e-4)
+        EXPECT_LT(
+            AgainstOrt(P("q.onnx"), "x=" + P("calib/s100.npy"), model + init),
+            1e-4)
             << model << " " << init;
       }
+    }
+  }
+  // Binary and ternary weights per channel: written, and run alike in ONNX
+  // Runtime.
+  for (const std::string scheme : {"binary", "ternary"}) {
+    const nlohmann::json j =
+        RunJson("qat " + P("soft.onnx") + " --scheme " + scheme + " --calib " +
+                P("calib") +
+                " --distill --epochs 12 --batch 4 --optimizer adam --lr 1e-3 "
+                "--threads 2 --json -o " +
+                P("b.onnx"));
+    EXPECT_LT(j["distill"]["qat_loss"].get<double>(),
+              j["distill"]["ptq_loss"].get<double>())
+        << scheme;
+    EXPECT_LT(j["weight_bits_per_param"].get<double>(), 2.6) << scheme;
+    if (HaveOrt()) {
+      EXPECT_LT(AgainstOrt(P("b.onnx"), "x=" + P("calib/s100.npy"), scheme),
+                1e-4)
+          << scheme;
     }
   }
   // Checkpoints: two epochs, then --resume to four, write the file four
@@ -215,18 +234,17 @@ TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
                                 P("two.onnx.ckpt") + " -o " + P("more.onnx"));
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_TRUE(ReadAll(dir_ / "more.onnx") == ReadAll(dir_ / "four.onnx"));
-  ExpectBadInput(
-      "qat " + P("tiny.onnx") + " --scheme int3 --calib " + P("calib") +
-          " --distill --resume " + P("two.onnx.ckpt"),
-      P("two.onnx.ckpt"), "another run", "x.onnx");
+  ExpectBadInput("qat " + P("tiny.onnx") + " --scheme int3 --calib " +
+                     P("calib") + " --distill --resume " + P("two.onnx.ckpt"),
+                 P("two.onnx.ckpt"), "another run", "x.onnx");
   ExpectBadInput(run + " --resume " + P("calib/s100.npy"), P("calib/s100.npy"),
                  "", "x.onnx");
   // --distill takes --calib; --init gptq takes --calib.
-  ExpectBadInput("qat " + P("tiny.onnx") + " --distill", "--distill",
-                 "--calib", "x.onnx");
-  ExpectBadInput("qat " + P("tiny.onnx") + " --init gptq --data-dir " +
-                     P("calib"),
-                 "--init gptq", "--calib", "x.onnx");
+  ExpectBadInput("qat " + P("tiny.onnx") + " --distill", "--distill", "--calib",
+                 "x.onnx");
+  ExpectBadInput(
+      "qat " + P("tiny.onnx") + " --init gptq --data-dir " + P("calib"),
+      "--init gptq", "--calib", "x.onnx");
 }
 
 TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {

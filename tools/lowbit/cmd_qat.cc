@@ -37,7 +37,7 @@ Runner AddQat(CLI::App& app) {
       ->required();
   sub->add_option("-o,--output", o->q.out, "the quantized model (.onnx)")
       ->required();
-  sub->add_option("--scheme", o->q.scheme, "int2..int8 or ternary")
+  sub->add_option("--scheme", o->q.scheme, "int2..int8, ternary or binary")
       ->capture_default_str();
   sub->add_option("--group-size", o->q.group_size,
                   "steps per group of N weights along a row (0: one per "
