@@ -15,7 +15,7 @@
 #include "io/onnx_import.h"
 #include "io/onnx_model.h"
 #include "pipeline/calibrate.h"
-#include "pipeline/eval_ocr.h"
+#include "pipeline/decisions.h"
 #include "pipeline/quantize_paths.h"
 #include "pipeline/sensitivity.h"
 
@@ -52,56 +52,19 @@ Result<RowsBySample> RunArgmax(const std::string& model,
                         LoadCalibSample(f, task, kDecisionPadWidth));
     auto y = s->Run({{g->inputs[0].name, x}});
     if (!y.ok()) return y.status().WithPrefix(model + ": " + f);
-    const graph::Tensor& t = (*y)[0];
-    if (t.dtype() != DType::kF32 || t.shape().empty() || t.shape().back() < 1) {
-      return InvalidArgument(model +
-                             ": the first output is not a float tensor with "
-                             "a last axis to take the argmax over");
-    }
-    const int64_t c = t.shape().back(), rows = t.numel() / c;
-    std::vector<int64_t> am(rows);
-    const float* p = t.data<float>();
-    for (int64_t r = 0; r < rows; ++r) {
-      am[r] = std::max_element(p + r * c, p + (r + 1) * c) - (p + r * c);
-    }
-    out.rows.push_back(std::move(am));
-    out.classes = c;
+    auto am = RowArgmax((*y)[0]);
+    if (!am.ok()) return am.status().WithPrefix(model);
+    out.classes = (*y)[0].shape().back();
+    out.rows.push_back(std::move(am).value());
   }
   return out;
-}
-
-// What a reader of the first output sees for one sample: with a
-// recognizer's dictionary, the greedy CTC text trimmed as eval_ocr.h trims
-// it; without, the greedy CTC class sequence.
-std::u32string CtcRead(const std::vector<int64_t>& am, const OcrCharset* cs) {
-  std::vector<int64_t> ids;
-  int64_t prev = -1;
-  for (int64_t k : am) {
-    if (k != 0 && k != prev) ids.push_back(k);
-    prev = k;
-  }
-  std::u32string s;
-  if (cs == nullptr) {
-    for (int64_t k : ids) s.push_back(static_cast<char32_t>(k));
-    return s;
-  }
-  Utf8ToCodePoints(CtcText(ids, *cs), &s);
-  return TrimJs(s);
 }
 
 int64_t DecisionError(const RowsBySample& ref, const RowsBySample& got,
                       bool ctc, const OcrCharset* cs) {
   int64_t e = 0;
   for (size_t i = 0; i < ref.rows.size(); ++i) {
-    const std::vector<int64_t>& a = ref.rows[i];
-    const std::vector<int64_t>& b = got.rows[i];
-    if (ctc) {
-      e += EditDistance(CtcRead(a, cs), CtcRead(b, cs));
-      continue;
-    }
-    const size_t n = std::min(a.size(), b.size());
-    for (size_t r = 0; r < n; ++r) e += a[r] != b[r];
-    e += static_cast<int64_t>(std::max(a.size(), b.size()) - n);
+    e += DecisionErrors(ref.rows[i], got.rows[i], ctc, cs);
   }
   return e;
 }
@@ -178,13 +141,7 @@ Result<QuantizeModelResult> QuantizeMixedPrecision(
   // The recognizer's dictionary, when at hand, so that the texts are trimmed
   // as a reader's are.
   std::optional<OcrCharset> charset;
-  if (ctc) {
-    const std::string dict = DefaultOcrCharset(o.model);
-    if (!dict.empty()) {
-      auto cs = ReadOcrCharset(dict, ref.classes);
-      if (cs.ok()) charset = std::move(*cs);
-    }
-  }
+  if (ctc) charset = RecognizerCharset(o.model, ref.classes);
   Progress progress(static_cast<int64_t>(trials.size()), "trials");
   for (Trial& t : trials) {
     QuantizeModelOptions p = o;

@@ -14,6 +14,7 @@
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
 #include "pipeline/calibrate.h"
+#include "pipeline/decisions.h"
 #include "pipeline/eval_classifier.h"
 #include "pipeline/quantize_layer.h"
 #include "pipeline/quantize_model.h"
@@ -243,7 +244,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   // touched (the graphs share their constants).
   ImageDataset train, test;
   double fp32_acc = 0.0;
-  std::vector<DistillSample> samples;
+  std::vector<DistillSample> samples, held_out;
   bool kl = false;
   if (!distill) {
     LB_ASSIGN_OR_RETURN(train, LoadFashionMnist(o.data_dir, "train"));
@@ -263,14 +264,23 @@ Result<QatResult> QatModel(const QatOptions& o) {
     LB_ASSIGN_OR_RETURN(
         auto teacher,
         graph::Session::Create(std::make_shared<graph::Graph>(*g), so));
-    for (const std::string& f : files) {
+    if (!(o.holdout >= 0.0 && o.holdout < 1.0)) {
+      return InvalidArgument("--holdout " + std::to_string(o.holdout) +
+                             ": a fraction in [0, 1)");
+    }
+    const int64_t stride =
+        o.holdout > 0.0 ? std::max<int64_t>(2, std::llround(1.0 / o.holdout))
+                        : 0;
+    for (size_t i = 0; i < files.size(); ++i) {
       // Line images padded as PaddleOCR reads them (pipeline/eval_ocr.h).
-      LB_ASSIGN_OR_RETURN(
-          graph::Tensor x,
-          LoadCalibSample(f, o.calib_task, o.calib_task == "ocr" ? 320 : 0));
+      LB_ASSIGN_OR_RETURN(graph::Tensor x,
+                          LoadCalibSample(files[i], o.calib_task,
+                                          o.calib_task == "ocr" ? 320 : 0));
       auto y = teacher->Run({{input, x}});
-      if (!y.ok()) return y.status().WithPrefix(o.model + ": " + f);
-      samples.push_back({std::move(x), std::move((*y)[0])});
+      if (!y.ok()) return y.status().WithPrefix(o.model + ": " + files[i]);
+      const bool held = stride > 0 && files.size() >= 5 &&
+                        static_cast<int64_t>(i) % stride == stride - 1;
+      (held ? held_out : samples).push_back({std::move(x), std::move((*y)[0])});
     }
   }
   LB_ASSIGN_OR_RETURN(std::vector<QatWeight> ws,
@@ -347,6 +357,38 @@ Result<QatResult> QatModel(const QatOptions& o) {
     targets_of(nullptr, &t, nullptr);
     return t;
   };
+  // Early stopping on the held-out samples: their decisions' distance to
+  // fp32's, ties by the loss.
+  const bool ctc = o.calib_task == "ocr";
+  std::vector<std::vector<int64_t>> held_ref;
+  std::optional<OcrCharset> charset;
+  for (const DistillSample& s : held_out) {
+    LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(s.teacher));
+    if (ctc && !charset) {
+      charset = RecognizerCharset(o.model, s.teacher.shape().back());
+    }
+    held_ref.push_back(std::move(am));
+  }
+  ValidationResult validation;
+  if (!held_out.empty()) {
+    hooks.validate = [&]() -> Result<double> {
+      double loss = 0.0;
+      int64_t errors = 0;
+      for (size_t i = 0; i < held_out.size(); ++i) {
+        LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
+                            tape->Forward({{input, held_out[i].x}}));
+        LB_ASSIGN_OR_RETURN(
+            LossResult l,
+            DistillLossOf(out[0], held_out[i].teacher, loss_kind));
+        loss += l.loss / static_cast<double>(held_out.size());
+        LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(out[0]));
+        errors +=
+            DecisionErrors(held_ref[i], am, ctc, charset ? &*charset : nullptr);
+      }
+      return static_cast<double>(errors) + loss / (1.0 + loss);
+    };
+    hooks.validation_out = &validation;
+  }
   TrainState resumed;
   LB_RETURN_IF_ERROR(UseCheckpoints(CheckpointPath(o.train, o.out),
                                     o.train.resume, QatFingerprint(o), &resumed,
@@ -426,12 +468,28 @@ Result<QatResult> QatModel(const QatOptions& o) {
                            {"loss", kl ? "kl on the logits" : "mse"},
                            {"ptq_loss", ptq_loss},
                            {"qat_loss", qat_loss}};
+    if (!held_out.empty()) {
+      r.report["distill"]["held_out"] = {
+          {"samples", held_out.size()},
+          {"measure", std::string(ctc ? "CTC edits" : "argmax changes") +
+                          " against fp32 + loss / (1 + loss)"},
+          {"start", validation.start},
+          {"best", validation.best},
+          {"written_epoch", validation.best_epoch}};
+    }
     r.text += fmt::format(
         "{} per {} ({}, distilled on {} samples): {} before training {:.4g}, "
-        "after {} epochs {:.4g}; {:.1f} s; wrote {}\n",
+        "after {:.4g}",
         o.scheme, granularity, o.method, samples.size(),
-        kl ? "KL to fp32" : "MSE to fp32", ptq_loss, epochs.size(), qat_loss,
-        train_seconds, o.out);
+        kl ? "KL to fp32" : "MSE to fp32", ptq_loss, qat_loss);
+    if (!held_out.empty()) {
+      r.text += fmt::format(
+          "; {} held-out samples: {:.4g} before training, the best {:.4g} "
+          "after epoch {} (written)",
+          held_out.size(), validation.start, validation.best,
+          validation.best_epoch);
+    }
+    r.text += fmt::format("; {:.1f} s; wrote {}\n", train_seconds, o.out);
     return r;
   }
   LB_ASSIGN_OR_RETURN(auto written, ImportOnnx(o.out));

@@ -13,7 +13,8 @@
 //     the logits when the model ends in a Softmax over its last axis, whose
 //     input is then trained on, else the mean squared error of the output).
 //     The report gives the distillation loss of the starting point and of
-//     the trained model on the samples.
+//     the trained model on the samples, and the held-out samples' figure
+//     per epoch (early stopping: the best epoch's state is written).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -39,7 +40,12 @@ struct QatOptions {
   std::string calib, calib_task;
   bool distill = false;
   int64_t max_samples = 0;  // 0: all
-  TrainOptions train;       // epochs 2, lr 0.01 (QatOptions() sets them)
+  // With --distill: the fraction of the samples held out (every k-th) to
+  // choose the epoch whose state is written (the starting point included):
+  // the decisions' distance to fp32's (pipeline/decisions.h) on them, ties
+  // by the loss. 0: train on all, write the last epoch.
+  double holdout = 0.2;
+  TrainOptions train;  // epochs 2, lr 0.01 (QatOptions() sets them)
   int threads = 0;
   bool progress = true;
   QatOptions() {

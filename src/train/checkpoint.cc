@@ -25,6 +25,11 @@ Status WriteCheckpoint(const std::string& path, const std::string& fingerprint,
     descs.push_back({"value/" + std::to_string(k), DType::kF32, t.shape()});
     data.emplace_back(t.bytes(), static_cast<size_t>(t.nbytes()));
   }
+  for (size_t k = 0; k < s.best_values.size(); ++k) {
+    const graph::Tensor& t = s.best_values[k];
+    descs.push_back({"best/" + std::to_string(k), DType::kF32, t.shape()});
+    data.emplace_back(t.bytes(), static_cast<size_t>(t.nbytes()));
+  }
   for (const auto* moments : {&s.first, &s.second}) {
     const char* name = moments == &s.first ? "first/" : "second/";
     for (size_t k = 0; k < moments->size(); ++k) {
@@ -41,6 +46,11 @@ Status WriteCheckpoint(const std::string& path, const std::string& fingerprint,
                                {"steps_done", s.steps_done},
                                {"optimizer_steps", s.optimizer_steps},
                                {"values", s.values.size()},
+                               {"best_values", s.best_values.size()},
+                               {"validation",
+                                {{"start", s.validation.start},
+                                 {"best", s.validation.best},
+                                 {"best_epoch", s.validation.best_epoch}}},
                                {"first", s.first.size()},
                                {"second", s.second.size()},
                                {"epochs", EpochsJson(s.epochs)}};
@@ -97,6 +107,7 @@ Result<TrainState> ReadCheckpoint(const std::string& path,
       r.loss = e.value("loss", 0.0);
       r.train_accuracy = e.value("train_accuracy", 0.0);
       r.seconds = e.value("seconds", 0.0);
+      r.validation = e.value("validation", -1.0);
       s.epochs.push_back(r);
     }
   }
@@ -108,12 +119,35 @@ Result<TrainState> ReadCheckpoint(const std::string& path,
     }
     return e;
   };
-  for (int64_t k = 0; k < values; ++k) {
-    LB_ASSIGN_OR_RETURN(const SafetensorsEntry* e,
-                        tensor("value/" + std::to_string(k)));
-    graph::Tensor t = graph::Tensor::Zeros(DType::kF32, e->shape);
-    std::memcpy(t.data<float>(), e->data, static_cast<size_t>(e->nbytes));
-    s.values.push_back(std::move(t));
+  int64_t best = 0;
+  if (meta.contains("best_values") &&
+      (!count("best_values", &best) || (best != 0 && best != values))) {
+    return bad("a checkpoint whose best state does not fit");
+  }
+  if (meta.contains("validation") && meta["validation"].is_object()) {
+    const auto& v = meta["validation"];
+    s.validation.start = v.value("start", -1.0);
+    s.validation.best = v.value("best", -1.0);
+    s.validation.best_epoch = v.value("best_epoch", 0);
+    if (s.validation.best_epoch < 0 || s.validation.best_epoch > epochs) {
+      return bad("a checkpoint whose best epoch is out of range");
+    }
+  }
+  for (const auto& [prefix, n, out] :
+       {std::tuple{"value/", values, &s.values},
+        std::tuple{"best/", best, &s.best_values}}) {
+    for (int64_t k = 0; k < n; ++k) {
+      LB_ASSIGN_OR_RETURN(const SafetensorsEntry* e,
+                          tensor(prefix + std::to_string(k)));
+      graph::Tensor t = graph::Tensor::Zeros(DType::kF32, e->shape);
+      std::memcpy(t.data<float>(), e->data, static_cast<size_t>(e->nbytes));
+      out->push_back(std::move(t));
+    }
+  }
+  for (size_t k = 0; k < s.best_values.size(); ++k) {
+    if (s.best_values[k].shape() != s.values[k].shape()) {
+      return bad("a checkpoint whose best state does not fit");
+    }
   }
   for (auto [name, n, out] : {std::tuple{"first/", first, &s.first},
                               std::tuple{"second/", second, &s.second}}) {

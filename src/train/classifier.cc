@@ -76,6 +76,17 @@ Status RestoreState(const TrainState& s,
   return Status::Ok();
 }
 
+std::vector<graph::Tensor> CopyValues(
+    const std::vector<graph::Tensor*>& tensors) {
+  std::vector<graph::Tensor> v;
+  for (graph::Tensor* t : tensors) {
+    graph::Tensor c = graph::Tensor::Zeros(DType::kF32, t->shape());
+    std::copy_n(t->data<float>(), t->numel(), c.data<float>());
+    v.push_back(std::move(c));
+  }
+  return v;
+}
+
 TrainState CaptureState(int epochs_done, int64_t steps_done,
                         const std::vector<EpochReport>& epochs,
                         const std::vector<graph::Tensor*>& tensors,
@@ -84,11 +95,7 @@ TrainState CaptureState(int epochs_done, int64_t steps_done,
   s.epochs_done = epochs_done;
   s.steps_done = steps_done;
   s.epochs = epochs;
-  for (graph::Tensor* t : tensors) {
-    graph::Tensor c = graph::Tensor::Zeros(DType::kF32, t->shape());
-    std::copy_n(t->data<float>(), t->numel(), c.data<float>());
-    s.values.push_back(std::move(c));
-  }
+  s.values = CopyValues(tensors);
   s.first = opt.first();
   s.second = opt.second();
   s.optimizer_steps = opt.steps();
@@ -188,6 +195,7 @@ nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs) {
                  {"loss", e.loss},
                  {"train_accuracy", e.train_accuracy},
                  {"seconds", e.seconds}});
+    if (e.validation >= 0.0) j.back()["validation"] = e.validation;
   }
   return j;
 }
@@ -195,9 +203,14 @@ nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs) {
 std::string EpochsText(const std::vector<EpochReport>& epochs) {
   std::string t;
   for (const EpochReport& e : epochs) {
-    t += fmt::format(
-        "epoch {}: loss {:.4f}, training accuracy {:.2f}%, {:.1f} s\n", e.epoch,
-        e.loss, 100.0 * e.train_accuracy, e.seconds);
+    t += fmt::format("epoch {}: loss {:.4f}", e.epoch, e.loss);
+    if (e.train_accuracy > 0.0) {
+      t += fmt::format(", training accuracy {:.2f}%", 100.0 * e.train_accuracy);
+    }
+    if (e.validation >= 0.0) {
+      t += fmt::format(", validation {:.4g}", e.validation);
+    }
+    t += fmt::format(", {:.1f} s\n", e.seconds);
   }
   return t;
 }

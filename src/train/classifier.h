@@ -43,6 +43,14 @@ struct EpochReport {
   double loss = 0.0;            // mean over the epoch's batches
   double train_accuracy = 0.0;  // on the batches as they were trained
   double seconds = 0.0;
+  double validation = -1.0;  // TrainHooks::validate after the epoch; -1: none
+};
+
+// Early stopping (TrainHooks::validate): the figure before training, and the
+// epoch whose state the run returns (0: the starting point).
+struct ValidationResult {
+  double start = -1.0, best = -1.0;
+  int best_epoch = 0;
 };
 
 // What a run has done: the state a checkpoint keeps (train/checkpoint.h).
@@ -53,6 +61,9 @@ struct TrainState {
   std::vector<graph::Tensor> values;  // the trained tensors, in step order
   std::vector<std::vector<float>> first, second;  // the optimiser's moments
   int64_t optimizer_steps = 0;
+  // With validation: the best state so far, and the figures.
+  ValidationResult validation;
+  std::vector<graph::Tensor> best_values;
 };
 
 // What the optimiser steps, for training schemes that are not the tape's
@@ -77,6 +88,12 @@ struct TrainHooks {
   const TrainState* resume = nullptr;
   // After every epoch, the run's state (to write a checkpoint).
   std::function<Status(const TrainState&)> on_epoch;
+  // TrainDistill: a figure on held-out data (lower is better), measured
+  // before training and after every epoch; the run returns the state of the
+  // best (the earliest on ties), the starting point included, and says
+  // which in *validation_out.
+  std::function<Result<double>()> validate;
+  ValidationResult* validation_out = nullptr;
 };
 
 namespace train_internal {
@@ -90,6 +107,9 @@ TrainState CaptureState(int epochs_done, int64_t steps_done,
                         const std::vector<EpochReport>& epochs,
                         const std::vector<graph::Tensor*>& tensors,
                         Optimizer& opt);
+// Copies of the tensors' values.
+std::vector<graph::Tensor> CopyValues(
+    const std::vector<graph::Tensor*>& tensors);
 }  // namespace train_internal
 
 // Trains on `data`, feeding input `input`, the graph's first output being the

@@ -62,10 +62,23 @@ Result<std::vector<EpochReport>> TrainDistill(
   int64_t step = 0;
   const std::vector<graph::Tensor*> state =
       train_internal::StateTensors(tape, hooks);
+  ValidationResult val;
+  std::vector<graph::Tensor> best_values;
   if (hooks.resume != nullptr) {
     LB_RETURN_IF_ERROR(train_internal::RestoreState(*hooks.resume, state, opt));
     step = hooks.resume->steps_done;
     reports = hooks.resume->epochs;
+    val = hooks.resume->validation;
+    best_values = hooks.resume->best_values;
+    if (hooks.validate && best_values.size() != state.size()) {
+      return InvalidArgument("the checkpoint has no validated state");
+    }
+  } else if (hooks.validate) {
+    if (hooks.before_forward) LB_RETURN_IF_ERROR(hooks.before_forward());
+    LB_ASSIGN_OR_RETURN(val.start, hooks.validate());
+    val.best = val.start;
+    val.best_epoch = 0;
+    best_values = train_internal::CopyValues(state);
   }
   for (int e = 0; e < o.epochs && step < total; ++e) {
     std::iota(idx.begin(), idx.end(), 0);
@@ -133,11 +146,31 @@ Result<std::vector<EpochReport>> TrainDistill(
     rep.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
+    if (hooks.validate) {
+      if (hooks.before_forward) LB_RETURN_IF_ERROR(hooks.before_forward());
+      LB_ASSIGN_OR_RETURN(rep.validation, hooks.validate());
+      if (rep.validation < val.best) {
+        val.best = rep.validation;
+        val.best_epoch = e + 1;
+        best_values = train_internal::CopyValues(state);
+      }
+    }
     reports.push_back(rep);
     if (hooks.on_epoch) {
-      LB_RETURN_IF_ERROR(hooks.on_epoch(
-          train_internal::CaptureState(e + 1, step, reports, state, opt)));
+      TrainState s =
+          train_internal::CaptureState(e + 1, step, reports, state, opt);
+      s.validation = val;
+      s.best_values = best_values;
+      LB_RETURN_IF_ERROR(hooks.on_epoch(s));
     }
+  }
+  // Early stopping: the best state validated.
+  if (hooks.validate) {
+    for (size_t k = 0; k < state.size(); ++k) {
+      std::copy_n(best_values[k].data<float>(), state[k]->numel(),
+                  state[k]->data<float>());
+    }
+    if (hooks.validation_out != nullptr) *hooks.validation_out = val;
   }
   return reports;
 }

@@ -169,7 +169,7 @@ TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
       const std::string cmd =
           "qat " + P(model) +
           " --scheme int3 --group-size 16 --asymmetric --calib " + P("calib") +
-          " --distill --init " + init +
+          " --distill --holdout 0 --init " + init +
           " --epochs 12 --batch 4 --optimizer adam --lr 1e-3 --threads 2 "
           "--json -o ";
       const nlohmann::json j = RunJson(cmd + P("q.onnx"));
@@ -199,15 +199,40 @@ TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
       }
     }
   }
+  // Early stopping: a fifth of the samples held out; the state written is
+  // the epoch (the starting point included) of the least held-out figure.
+  {
+    const nlohmann::json j =
+        RunJson("qat " + P("soft.onnx") +
+                " --scheme int2 --group-size 16 --calib " + P("calib") +
+                " --distill --epochs 6 --batch 2 --optimizer adam --lr 3e-3 "
+                "--threads 2 --json -o " +
+                P("h.onnx"));
+    ASSERT_TRUE(j.contains("distill") && j["distill"].contains("held_out"))
+        << j.dump();
+    const auto& h = j["distill"]["held_out"];
+    EXPECT_EQ(h["samples"], 2);
+    EXPECT_EQ(j["distill"]["samples"], 10);
+    double best = h["start"].get<double>();
+    int best_epoch = 0;
+    for (const auto& e : j["epochs"]) {
+      if (e["validation"].get<double>() < best) {
+        best = e["validation"].get<double>();
+        best_epoch = e["epoch"].get<int>();
+      }
+    }
+    EXPECT_EQ(h["written_epoch"].get<int>(), best_epoch) << j.dump();
+    EXPECT_DOUBLE_EQ(h["best"].get<double>(), best);
+  }
   // Binary and ternary weights per channel: written, and run alike in ONNX
   // Runtime.
   for (const std::string scheme : {"binary", "ternary"}) {
-    const nlohmann::json j =
-        RunJson("qat " + P("soft.onnx") + " --scheme " + scheme + " --calib " +
-                P("calib") +
-                " --distill --epochs 12 --batch 4 --optimizer adam --lr 1e-3 "
-                "--threads 2 --json -o " +
-                P("b.onnx"));
+    const nlohmann::json j = RunJson("qat " + P("soft.onnx") + " --scheme " +
+                                     scheme + " --calib " + P("calib") +
+                                     " --distill --holdout 0 --epochs 12 "
+                                     "--batch 4 --optimizer adam --lr 1e-3 "
+                                     "--threads 2 --json -o " +
+                                     P("b.onnx"));
     EXPECT_LT(j["distill"]["qat_loss"].get<double>(),
               j["distill"]["ptq_loss"].get<double>())
         << scheme;

@@ -77,6 +77,11 @@ Runner AddQat(CLI::App& app) {
                 "learn the fp32 model's outputs on --calib's samples (no "
                 "labels): KL per row on the logits when the model ends in "
                 "a Softmax, else the mean squared error");
+  sub->add_option("--holdout", o->q.holdout,
+                  "with --distill: the fraction of the samples held out to "
+                  "choose the epoch written (early stopping, the starting "
+                  "point included; 0: train on all, write the last)")
+      ->capture_default_str();
   sub->add_option("--samples", o->q.max_samples,
                   "with --calib: at most this many samples (0: all)")
       ->check(CLI::NonNegativeNumber);
