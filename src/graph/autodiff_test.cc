@@ -204,6 +204,30 @@ TEST(Autodiff, ConvGradients) {
         "conv3d same", rng);
 }
 
+TEST(Autodiff, ConvTransposeGradients) {
+  std::mt19937 rng(13);
+  Check({"ConvTranspose",
+         {Random({2, 3, 4, 5}, rng), Random({3, 2, 3, 3}, rng),
+          Random({2}, rng)}},
+        "convtranspose 3x3", rng);
+  Check(
+      {"ConvTranspose",
+       {Random({1, 4, 3, 3}, rng), Random({4, 1, 3, 2}, rng), Random({2}, rng)},
+       {{"strides", Ints({2, 2})},
+        {"pads", Ints({1, 0, 0, 1})},
+        {"output_padding", Ints({1, 0})},
+        {"group", Int(2)}}},
+      "convtranspose strided, padded, grouped", rng);
+  Check({"ConvTranspose",
+         {Random({1, 2, 3, 4}, rng), Random({2, 3, 2, 2}, rng)},
+         {{"strides", Ints({2, 2})}}},
+        "convtranspose 2x2 stride 2", rng);
+  Check({"ConvTranspose",
+         {Random({2, 2, 5}, rng), Random({2, 2, 3}, rng)},
+         {{"dilations", Ints({2})}}},
+        "convtranspose 1-D dilated", rng);
+}
+
 TEST(Autodiff, GemmAndMatMulGradients) {
   std::mt19937 rng(2);
   for (int ta : {0, 1}) {
@@ -366,6 +390,32 @@ TEST(Autodiff, SliceSplitCastGradients) {
         "split", rng);
   Attribute to = Int(1);  // FLOAT
   Check({"Cast", {Random({3, 4}, rng)}, {{"to", to}}}, "cast", rng);
+}
+
+// Resize is linear in X: nearest, linear and cubic, enlarging and shrinking
+// (the sizes' and scales' inputs take no gradient).
+TEST(Autodiff, ResizeGradients) {
+  std::mt19937 rng(14);
+  const Tensor roi = Tensor::Zeros(DType::kF32, {0});
+  Tensor scales = Tensor::Zeros(DType::kF32, {4});
+  const float sc[] = {1.0f, 1.0f, 2.0f, 1.5f};
+  std::copy(sc, sc + 4, scales.data<float>());
+  for (const char* mode : {"nearest", "linear", "cubic"}) {
+    Check({"Resize",
+           {Random({1, 2, 3, 4}, rng), roi, scales},
+           {{"mode", Str(mode)}},
+           13,
+           {1, 2}},
+          std::string("resize up ") + mode, rng);
+    Check({"Resize",
+           {Random({1, 2, 6, 5}, rng), roi, Tensor::Zeros(DType::kF32, {0}),
+            Tensor::Ints({1, 2, 4, 3})},
+           {{"mode", Str(mode)},
+            {"coordinate_transformation_mode", Str("align_corners")}},
+           13,
+           {1, 2}},
+          std::string("resize down ") + mode, rng);
+  }
 }
 
 TEST(Autodiff, SmallCnnGradients) {

@@ -90,6 +90,7 @@ void AddElementwiseGrads(std::vector<GradSchema>& t);  // elementwise_grad.cc
 void AddPoolGrads(std::vector<GradSchema>& t);         // pool_grad.cc
 void AddShapeGrads(std::vector<GradSchema>& t);        // shape_grad.cc
 void AddNormGrads(std::vector<GradSchema>& t);         // norm_grad.cc
+void AddResizeGrads(std::vector<GradSchema>& t);       // resize_grad.cc
 
 // d(loss)/d(input) of an input of shape `in` broadcast to `g`'s shape: g
 // summed over the broadcast dimensions, into `out` (in's shape, added to).

@@ -3,6 +3,10 @@
 //   Conv, per image and group: dW += dY col(X)^T, dX = col2im(W^T dY),
 //     dB = sum of dY; images in one fixed chunk per thread, each chunk with
 //     its own dW and dB, summed in chunk order (deterministic).
+//   ConvTranspose, per image and group (the forward: col = W^T X, then
+//     col2im): with C = im2col(dY) over the forward's window seen from the
+//     output (its adjoint), dX = W C, dW += X C^T, dB = sum of dY; chunked
+//     as Conv.
 //   Gemm, Y = alpha A' B' + beta C: dA' = alpha dY B'^T, dB' = alpha A'^T dY,
 //     dC = beta dY summed to C's shape.
 //   MatMul: per batch index, dA = dY B^T, dB = A^T dY, summed over the batch
@@ -87,6 +91,81 @@ Status ConvGrad(GradContext& c) {
               Col2im(cs, P, ch, wt_win, 0, rows, dxg + ch * pin, 0,
                      w.in[0] * w.in[1]);
             }
+          }
+        }
+      }
+    }
+  });
+  if (need_w) {
+    float* dw = c.din(1).data<float>();
+    for (int64_t s = 0; s < chunks; ++s) {
+      for (int64_t k = 0; k < wsize; ++k) dw[k] += dw_slots[s * wsize + k];
+    }
+  }
+  if (need_b) {
+    float* db = c.din(2).data<float>();
+    for (int64_t s = 0; s < chunks; ++s) {
+      for (int64_t m = 0; m < cd.m; ++m) db[m] += db_slots[s * cd.m + m];
+    }
+  }
+  return Status::Ok();
+}
+
+Status ConvTransposeGrad(GradContext& c) {
+  LB_RETURN_IF_ERROR(CheckF32(c));
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr) return Status::Ok();
+  const Tensor &x = c.in(0), &wt = c.in(1);
+  const Shape bshape = c.has(2) ? c.in(2).shape() : Shape{};
+  ConvDims cd;
+  LB_RETURN_IF_ERROR(ResolveConvTranspose(c.node(), x.shape(), wt.shape(),
+                                          c.has(2) ? &bshape : nullptr, &cd)
+                         .WithPrefix(c.graph().NodeLabel(c.node())));
+  const Window& w = cd.w;
+  const int64_t mk = cd.mg * w.Taps(), pin = w.InSize(), P = w.OutSize();
+  // The forward's window seen from the output: a convolution of Y's grid
+  // onto X's, whose im2col is the adjoint of the forward's col2im.
+  Window back = w;
+  for (int j = 0; j < 3; ++j) std::swap(back.in[j], back.out[j]);
+  const int64_t rows = w.in[0] * w.in[1];
+  const bool need_x = c.need(0), need_w = c.need(1),
+             need_b = c.has(2) && c.need(2);
+  float* dx = need_x ? c.din(0).data<float>() : nullptr;
+  const int64_t chunks =
+      std::min<int64_t>(cd.n, std::max(1, c.pool().num_threads()));
+  const int64_t wsize = wt.numel();
+  Workspace::Scope scope(c.ws());
+  float* col = c.ws().Take<float>(chunks * mk * pin);
+  float* dw_slots = need_w ? c.ws().TakeZeroed<float>(chunks * wsize) : nullptr;
+  float* db_slots = need_b ? c.ws().TakeZeroed<float>(chunks * cd.m) : nullptr;
+  const float* xd = x.data<float>();
+  const float* wd = wt.data<float>();
+  const float* dyd = dy->data<float>();
+  c.pool().ParallelFor(chunks, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t slot = k0; slot < k1; ++slot) {
+      float* cs = col + slot * mk * pin;
+      for (int64_t i = slot * cd.n / chunks; i < (slot + 1) * cd.n / chunks;
+           ++i) {
+        for (int64_t g = 0; g < cd.g; ++g) {
+          const float* dyg = dyd + (i * cd.m + g * cd.mg) * P;
+          if (need_b) {
+            float* db = db_slots + slot * cd.m + g * cd.mg;
+            for (int64_t m = 0; m < cd.mg; ++m) {
+              double s = 0.0;
+              for (int64_t p = 0; p < P; ++p) s += dyg[m * P + p];
+              db[m] += static_cast<float>(s);
+            }
+          }
+          if (!need_w && !need_x) continue;
+          Im2col(dyg, back, cd.mg, 0, rows, cs);
+          if (need_w) {
+            Sgemm(false, true, cd.cg, mk, pin, 1.0f,
+                  xd + (i * cd.c + g * cd.cg) * pin, pin, cs, pin, 1.0f,
+                  dw_slots + slot * wsize + g * cd.cg * mk, mk);
+          }
+          if (need_x) {
+            Sgemm(false, false, cd.cg, pin, mk, 1.0f, wd + g * cd.cg * mk, mk,
+                  cs, pin, 1.0f, dx + (i * cd.c + g * cd.cg) * pin, pin);
           }
         }
       }
@@ -198,6 +277,7 @@ Status MatMulGrad(GradContext& c) {
 
 void AddLinearGrads(std::vector<GradSchema>& t) {
   t.push_back({"Conv", ConvGrad, {}});
+  t.push_back({"ConvTranspose", ConvTransposeGrad, {}});
   t.push_back({"Gemm", GemmGrad, {}});
   t.push_back({"MatMul", MatMulGrad, {}});
 }

@@ -14,6 +14,7 @@ const std::vector<GradSchema>& Table() {
     AddPoolGrads(t);
     AddShapeGrads(t);
     AddNormGrads(t);
+    AddResizeGrads(t);
     return t;
   }();
   return table;

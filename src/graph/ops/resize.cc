@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "graph/ops/families.h"
+#include "graph/ops/resize_taps.h"
 
 namespace lowbit::graph {
 namespace {
@@ -711,6 +712,37 @@ Status ResizeRun(KernelContext& c) {
 }
 
 }  // namespace
+
+std::string ResizeAxisTaps(const Node& n, int opset, const Tensor& x,
+                           const std::function<const Tensor*(int)>& get,
+                           std::vector<ResizeTaps>* taps, Shape* out) {
+  const Tensor *roi, *scales, *sizes;
+  Inputs(n, opset, get, &roi, &scales, &sizes);
+  Tensor attr_scales;
+  if (n.op == "Upsample" && opset < 9) {
+    const Attribute* s = n.Find("scales");
+    if (s == nullptr) return "scales are missing";
+    attr_scales =
+        Tensor::Zeros(DType::kF32, {static_cast<int64_t>(s->floats.size())});
+    std::copy(s->floats.begin(), s->floats.end(), attr_scales.data<float>());
+    scales = &attr_scales;
+  }
+  Params p;
+  const std::string err =
+      MakeParams(n, opset, x.shape(), roi, scales, sizes, &p);
+  if (!err.empty()) return err;
+  taps->assign(static_cast<size_t>(x.rank()), ResizeTaps{});
+  for (int d = 0; d < x.rank(); ++d) {
+    AxisMap m;
+    BuildAxis(p, d, x.dim(d), p.out[d], &m);
+    (*taps)[d].taps = m.taps;
+    (*taps)[d].idx = std::move(m.idx);
+    (*taps)[d].w = std::move(m.w);
+    (*taps)[d].outside = std::move(m.outside);
+  }
+  *out = p.out;
+  return "";
+}
 
 void AddResizeOps(std::vector<OpSchema>& t) {
   OpSchema s;
