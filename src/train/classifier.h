@@ -27,6 +27,7 @@ struct TrainOptions {
   OptimizerOptions optimizer;
   uint64_t seed = 1;
   int64_t max_steps = 0;  // > 0: stop after this many steps (tests)
+  bool shuffle = true;    // false: the data in order (reference tests)
   // A checkpoint after every epoch (train/checkpoint.h): "" : OUT.ckpt,
   // "none": no checkpoint. resume: a checkpoint to go on from.
   std::string checkpoint, resume;
