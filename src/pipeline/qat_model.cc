@@ -191,8 +191,8 @@ std::string QatFingerprint(const QatOptions& o) {
 
 Result<QatResult> QatModel(const QatOptions& o) {
   namespace fs = std::filesystem;
-  const bool distill = o.distill || !o.calib.empty();
-  if (distill && (!o.distill || o.calib.empty())) {
+  const bool distill = o.distill;
+  if (distill && o.calib.empty()) {
     return InvalidArgument(
         "--distill takes --calib DIR: the samples whose fp32 outputs the "
         "quantized model learns");

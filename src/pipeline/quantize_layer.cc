@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "quant/adaround.h"
 #include "quant/awq.h"
 #include "quant/equalize.h"
 #include "quant/gptq.h"
@@ -70,6 +71,23 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
     if (a.alpha > 0.0) best.input_scale = std::move(a.channel_scale);
     return best;
   }
+  if (method == "adaround" && calibrated &&
+      cfg.scheme.kind == SchemeKind::kInt) {
+    // From the weighted mse fit, the rounding learned on the statistics.
+    QuantConfig c = cfg;
+    c.method = MethodSpec{Method::kMse};
+    LB_ASSIGN_OR_RETURN(QuantizedTensor start,
+                        Quantize(w, shape, c, pool, imp));
+    AdaRoundReport rep;
+    LB_ASSIGN_OR_RETURN(best.q,
+                        AdaRound(w, start, stats->xtx.data(), stats->groups,
+                                 AdaRoundOptions{}, pool, &rep));
+    best.method = "adaround";
+    best.layer_error = rep.error;
+    best.candidates["mse" + weighted] = rep.start_error;
+    best.candidates["adaround"] = rep.error;
+    return best;
+  }
   if ((method == "gptq" || method == "auto") && calibrated) {
     // GPTQ's round-to-nearest start is the weighted mse fit: both at once.
     GptqReport rep;
@@ -117,8 +135,8 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
     return best;
   }
   QuantConfig c = cfg;
-  const bool needs_stats =
-      method == "gptq" || method == "auto" || method == "awq";
+  const bool needs_stats = method == "gptq" || method == "auto" ||
+                           method == "awq" || method == "adaround";
   if (needs_stats) c.method = MethodSpec{Method::kMse};
   const int64_t groups = calibrated ? stats->groups : opt.groups;
   if (opt.equalize && awq_fits && groups >= 1 && rows % groups == 0 &&

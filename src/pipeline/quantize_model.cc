@@ -31,10 +31,10 @@ Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
   QuantConfig c;
   c.scheme = *scheme;
   LB_ASSIGN_OR_RETURN(
-      c.method,
-      ParseMethod(o.method == "gptq" || o.method == "auto" || o.method == "awq"
-                      ? "mse"
-                      : o.method));
+      c.method, ParseMethod(o.method == "gptq" || o.method == "auto" ||
+                                    o.method == "awq" || o.method == "adaround"
+                                ? "mse"
+                                : o.method));
   if (o.per_tensor) c.granularity = static_cast<int>(Granularity::kTensor);
   if (o.per_channel) c.granularity = static_cast<int>(Granularity::kChannel);
   if (o.group_size != 0) {
@@ -144,7 +144,9 @@ static Result<std::unique_ptr<CalibStatsFile>> SequentialStats(
     p.out = o.out + ".lowbit-pass" + std::to_string(pass - 1) + ".onnx";
     p.onnx_format = "float";
     p.external_data = false;
-    if (p.method == "awq" || p.method == "auto") p.method = "gptq";
+    if (p.method == "awq" || p.method == "auto" || p.method == "adaround") {
+      p.method = "gptq";
+    }
     struct Remove {
       std::string path;
       ~Remove() {
@@ -188,7 +190,8 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
     return InvalidArgument("--calib and --stats exclude each other");
   }
   const bool calibrated = !o.calib.empty() || !o.stats.empty();
-  if ((o.method == "gptq" || o.method == "auto" || o.method == "awq") &&
+  if ((o.method == "gptq" || o.method == "auto" || o.method == "awq" ||
+       o.method == "adaround") &&
       !calibrated) {
     return InvalidArgument("--method " + o.method +
                            " needs calibration data: --calib DIR (samples) or "
@@ -217,7 +220,8 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   if (!o.stats.empty() && !HasOnnxExtension(o.model) && !gguf) {
     return InvalidArgument("--stats works on ONNX and GGUF models");
   }
-  if (gguf && (o.method == "auto" || o.method == "awq")) {
+  if (gguf &&
+      (o.method == "auto" || o.method == "awq" || o.method == "adaround")) {
     return InvalidArgument("--method " + o.method +
                            " works on ONNX models; GGUF models take gptq");
   }

@@ -55,6 +55,22 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
     }
     EXPECT_EQ(gptq, 4) << scheme;  // emb.w is not quantized without --gather
   }
+  // AdaRound: no layer's error above the mse fit it starts from, the total
+  // below.
+  for (const char* scheme :
+       {"--scheme int3 --per-channel", "--scheme int2 --group-size 16"}) {
+    const nlohmann::json q =
+        RunJson("quantize " + P("tiny.onnx") + " -o " + P("q.onnx") + " " +
+                scheme + " --method adaround --stats " + P("s.safetensors") +
+                " --json --threads 2");
+    EXPECT_LT(q["layer_error_over_rtn"].get<double>(), 1.0) << scheme;
+    for (const auto& w : q["weights"]) {
+      EXPECT_EQ(w["method"], "adaround") << scheme;
+      EXPECT_LE(w["layer_error"].get<double>(),
+                w["layer_error_by_method"]["mse (weighted)"].get<double>())
+          << scheme << " " << w["name"];
+    }
+  }
   // AWQ: never above round-to-nearest's layer error; each reader of a scaled
   // weight gets a Mul on its input, and the file still computes the model.
   const nlohmann::json awq =

@@ -67,8 +67,9 @@ Runner AddQat(CLI::App& app) {
   sub->add_option("--data-dir", o->q.data_dir, "where the dataset's files are")
       ->capture_default_str();
   sub->add_option("--calib", o->q.calib,
-                  "with --distill: a folder of unlabeled samples (.npy, or "
-                  "line images with --calib-task ocr)");
+                  "a folder of unlabeled samples (.npy, or line images with "
+                  "--calib-task ocr): what --distill learns on, and the "
+                  "statistics --init gptq takes");
   sub->add_option("--calib-task", o->q.calib_task,
                   "how --calib's images are read: ocr (PaddleOCR's "
                   "recognizer preprocessing, padded to 320 wide)")

@@ -95,8 +95,11 @@ Runner AddQuantize(CLI::App& app) {
          "ones, then the scales refitted on the layer-output error; GGUF "
          "with --stats: on ggml's blocks too), awq (AWQ, arXiv 2306.00978: "
          "salient input channels scaled "
-         "up, their inputs down by a Mul) or auto (per layer, the lowest "
-         "layer-output error of mse, hqq, awq and gptq)")
+         "up, their inputs down by a Mul), adaround (AdaRound, arXiv "
+         "2004.10568: each weight rounds up or down as learned on the "
+         "layer's statistics, from mse's scales; integer schemes) or auto "
+         "(per layer, the lowest layer-output error of mse, hqq, awq and "
+         "gptq)")
       ->capture_default_str();
   sub->add_option(
          "--scale-dtype", o->scale_dtype,
