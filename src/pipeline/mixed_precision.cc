@@ -150,13 +150,7 @@ Result<QuantizeModelResult> QuantizeMixedPrecision(
     p.external_data = false;
     p.target_bpw = 0.0;
     p.spec_by_tensor = t.choice.spec_by_tensor;
-    struct Remove {
-      std::string path;
-      ~Remove() {
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
-      }
-    } remove{p.out};
+    const RemoveOnExit remove{p.out};
     LB_RETURN_IF_ERROR(QuantizeOnnxModel(p, sel, imp, stats).status());
     LB_ASSIGN_OR_RETURN(RowsBySample got,
                         RunArgmax(p.out, files, o.calib_task, o.threads));

@@ -147,13 +147,7 @@ static Result<std::unique_ptr<CalibStatsFile>> SequentialStats(
     if (p.method == "awq" || p.method == "auto" || p.method == "adaround") {
       p.method = "gptq";
     }
-    struct Remove {
-      std::string path;
-      ~Remove() {
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
-      }
-    } remove{p.out};
+    const pipeline_internal::RemoveOnExit remove{p.out};
     LB_RETURN_IF_ERROR(
         pipeline_internal::QuantizeOnnxModel(p, sel, imp, stats.get())
             .status());

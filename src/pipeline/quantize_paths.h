@@ -1,6 +1,9 @@
 // The three format paths of QuantizeModel (internal to src/pipeline/).
 #pragma once
 
+#include <filesystem>
+#include <string>
+
 #include "core/status.h"
 #include "io/calib_stats_file.h"
 #include "io/onnx_model.h"
@@ -11,6 +14,16 @@
 #include "pipeline/tensor_selector.h"
 
 namespace lowbit::pipeline_internal {
+
+// Removes a file when it goes out of scope (intermediate models written
+// beside the output: sequential calibration's passes, --target-bpw's trials).
+struct RemoveOnExit {
+  std::string path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
 
 Result<QuantizeModelResult> QuantizeSafetensorsModel(
     const QuantizeModelOptions& o, const TensorSelector& sel,

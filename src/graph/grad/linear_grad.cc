@@ -31,6 +31,22 @@ Status CheckF32(GradContext& c) {
   return Status::Ok();
 }
 
+// out[k] += sum over the chunks of slots[chunk * size + k], chunks in order.
+void AddSlots(const float* slots, int64_t chunks, int64_t size, float* out) {
+  for (int64_t s = 0; s < chunks; ++s) {
+    for (int64_t k = 0; k < size; ++k) out[k] += slots[s * size + k];
+  }
+}
+
+// db[m] += the sum of plane m of dy (planes of p elements), in double.
+void AddPlaneSums(const float* dy, int64_t planes, int64_t p, float* db) {
+  for (int64_t m = 0; m < planes; ++m) {
+    double s = 0.0;
+    for (int64_t i = 0; i < p; ++i) s += dy[m * p + i];
+    db[m] += static_cast<float>(s);
+  }
+}
+
 Status ConvGrad(GradContext& c) {
   LB_RETURN_IF_ERROR(CheckF32(c));
   const Tensor* dy = c.dout(0);
@@ -70,14 +86,8 @@ Status ConvGrad(GradContext& c) {
         for (int64_t g = 0; g < cd.g; ++g) {
           const float* xg = xd + (i * cd.c + g * cd.cg) * pin;
           const float* dyg = dyd + (i * cd.m + g * cd.mg) * P;
-          if (need_b) {
-            float* db = db_slots + slot * cd.m + g * cd.mg;
-            for (int64_t m = 0; m < cd.mg; ++m) {
-              double s = 0.0;
-              for (int64_t p = 0; p < P; ++p) s += dyg[m * P + p];
-              db[m] += static_cast<float>(s);
-            }
-          }
+          if (need_b)
+            AddPlaneSums(dyg, cd.mg, P, db_slots + slot * cd.m + g * cd.mg);
           if (need_w) {
             Im2col(xg, w, cd.cg, 0, rows, cs);
             Sgemm(false, true, cd.mg, cgt, P, 1.0f, dyg, P, cs, P, 1.0f,
@@ -96,18 +106,8 @@ Status ConvGrad(GradContext& c) {
       }
     }
   });
-  if (need_w) {
-    float* dw = c.din(1).data<float>();
-    for (int64_t s = 0; s < chunks; ++s) {
-      for (int64_t k = 0; k < wsize; ++k) dw[k] += dw_slots[s * wsize + k];
-    }
-  }
-  if (need_b) {
-    float* db = c.din(2).data<float>();
-    for (int64_t s = 0; s < chunks; ++s) {
-      for (int64_t m = 0; m < cd.m; ++m) db[m] += db_slots[s * cd.m + m];
-    }
-  }
+  if (need_w) AddSlots(dw_slots, chunks, wsize, c.din(1).data<float>());
+  if (need_b) AddSlots(db_slots, chunks, cd.m, c.din(2).data<float>());
   return Status::Ok();
 }
 
@@ -148,14 +148,8 @@ Status ConvTransposeGrad(GradContext& c) {
            ++i) {
         for (int64_t g = 0; g < cd.g; ++g) {
           const float* dyg = dyd + (i * cd.m + g * cd.mg) * P;
-          if (need_b) {
-            float* db = db_slots + slot * cd.m + g * cd.mg;
-            for (int64_t m = 0; m < cd.mg; ++m) {
-              double s = 0.0;
-              for (int64_t p = 0; p < P; ++p) s += dyg[m * P + p];
-              db[m] += static_cast<float>(s);
-            }
-          }
+          if (need_b)
+            AddPlaneSums(dyg, cd.mg, P, db_slots + slot * cd.m + g * cd.mg);
           if (!need_w && !need_x) continue;
           Im2col(dyg, back, cd.mg, 0, rows, cs);
           if (need_w) {
@@ -171,18 +165,8 @@ Status ConvTransposeGrad(GradContext& c) {
       }
     }
   });
-  if (need_w) {
-    float* dw = c.din(1).data<float>();
-    for (int64_t s = 0; s < chunks; ++s) {
-      for (int64_t k = 0; k < wsize; ++k) dw[k] += dw_slots[s * wsize + k];
-    }
-  }
-  if (need_b) {
-    float* db = c.din(2).data<float>();
-    for (int64_t s = 0; s < chunks; ++s) {
-      for (int64_t m = 0; m < cd.m; ++m) db[m] += db_slots[s * cd.m + m];
-    }
-  }
+  if (need_w) AddSlots(dw_slots, chunks, wsize, c.din(1).data<float>());
+  if (need_b) AddSlots(db_slots, chunks, cd.m, c.din(2).data<float>());
   return Status::Ok();
 }
 

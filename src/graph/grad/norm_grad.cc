@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "graph/grad/grad.h"
+#include "graph/ops/broadcast.h"
 
 namespace lowbit::graph {
 namespace {
@@ -62,26 +63,6 @@ Status BatchNormGrad(GradContext& c) {
   return Status::Ok();
 }
 
-// `p` (broadcasting to `norm`) expanded to norm's elements.
-std::vector<float> Expand(const Tensor& p, const Shape& norm) {
-  Tensor full = Tensor::Zeros(DType::kF32, norm);
-  std::vector<float> out(static_cast<size_t>(full.numel()));
-  const int pr = p.rank(), nr = static_cast<int>(norm.size());
-  for (int64_t i = 0; i < full.numel(); ++i) {
-    int64_t rest = i, off = 0, stride = 1;
-    for (int d = nr - 1, q = pr - 1; d >= 0; --d, --q) {
-      const int64_t coord = rest % norm[d];
-      rest /= norm[d];
-      if (q >= 0) {
-        if (p.dim(q) != 1) off += coord * stride;
-        stride *= p.dim(q);
-      }
-    }
-    out[i] = p.data<float>()[off];
-  }
-  return out;
-}
-
 Status LayerNormGrad(GradContext& c) {
   for (int k = 1; k < 3; ++k) {
     if (c.dout(k) != nullptr) {
@@ -99,7 +80,8 @@ Status LayerNormGrad(GradContext& c) {
   const int64_t d = Product(x.shape(), static_cast<int>(axis), r);
   const Shape norm(x.shape().begin() + axis, x.shape().end());
   const float eps = c.node().Float("epsilon", 1e-5f);
-  const std::vector<float> scale = Expand(c.in(1), norm);
+  std::vector<float> scale(static_cast<size_t>(d));
+  ExpandTo(c.in(1).data<float>(), c.in(1).shape(), norm, scale.data());
   const float* px = x.data<float>();
   const float* g = dy->data<float>();
   Tensor dscale = Tensor::Zeros(DType::kF32, norm);

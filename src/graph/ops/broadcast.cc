@@ -92,4 +92,21 @@ void BroadcastWalk::Offsets(int64_t r, int64_t* offsets) const {
   }
 }
 
+void ExpandTo(const float* p, const Shape& in, const Shape& out, float* y) {
+  const int64_t n = NumElements(out);
+  const int pr = static_cast<int>(in.size()), nr = static_cast<int>(out.size());
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rest = i, off = 0, stride = 1;
+    for (int d = nr - 1, q = pr - 1; d >= 0; --d, --q) {
+      const int64_t coord = rest % out[d];
+      rest /= out[d];
+      if (q >= 0) {
+        if (in[q] != 1) off += coord * stride;
+        stride *= in[q];
+      }
+    }
+    y[i] = p[off];
+  }
+}
+
 }  // namespace lowbit::graph

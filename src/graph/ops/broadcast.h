@@ -18,6 +18,9 @@ std::optional<Shape> BroadcastShapes(const std::vector<Shape>& shapes);
 // Element strides of `in` within `out`'s index space (0 where broadcast).
 std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out);
 
+// `p` (of shape `in`, which broadcasts to `out`) expanded to out's elements.
+void ExpandTo(const float* p, const Shape& in, const Shape& out, float* y);
+
 // Calls run(offsets, count) for runs covering the output in order: offsets[k]
 // is the element offset of input k at the run's start; along the run input k
 // advances by steps[k] (1 or 0). Runs are as long as the inputs allow.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "graph/ops/broadcast.h"
 #include "graph/ops/families.h"
 
 namespace lowbit::graph {
@@ -248,25 +249,6 @@ Status LayerNormInfer(InferContext& c) {
   return Status::Ok();
 }
 
-// `p` expanded to the n elements of `norm` (p broadcasts to it).
-void ExpandParam(const Tensor& p, const Shape& norm, float* out) {
-  const int64_t n = NumElements(norm);
-  const int pr = p.rank(), nr = static_cast<int>(norm.size());
-  const float* src = p.data<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t rest = i, off = 0, stride = 1;
-    for (int d = nr - 1, q = pr - 1; d >= 0; --d, --q) {
-      const int64_t coord = rest % norm[d];
-      rest /= norm[d];
-      if (q >= 0) {
-        if (p.dim(q) != 1) off += coord * stride;
-        stride *= p.dim(q);
-      }
-    }
-    out[i] = src[off];
-  }
-}
-
 Status LayerNormRun(KernelContext& c) {
   const Tensor& x = c.in(0);
   const int r = x.rank();
@@ -280,7 +262,7 @@ Status LayerNormRun(KernelContext& c) {
   const float* scale = c.in(1).data<float>();
   if (c.in(1).numel() != d) {
     float* s = c.ws().Take<float>(d);
-    ExpandParam(c.in(1), norm, s);
+    ExpandTo(c.in(1).data<float>(), c.in(1).shape(), norm, s);
     scale = s;
   }
   const float* bias = nullptr;
@@ -288,7 +270,7 @@ Status LayerNormRun(KernelContext& c) {
     bias = c.in(2).data<float>();
     if (c.in(2).numel() != d) {
       float* b = c.ws().Take<float>(d);
-      ExpandParam(c.in(2), norm, b);
+      ExpandTo(c.in(2).data<float>(), c.in(2).shape(), norm, b);
       bias = b;
     }
   }

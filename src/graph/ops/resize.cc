@@ -262,6 +262,17 @@ std::string MakeParams(const Node& n, int opset, const Shape& x,
   return "";
 }
 
+// Upsample before opset 9 takes its scales as an attribute: into *t (true),
+// or false for every other form.
+bool AttributeScales(const Node& n, int opset, Tensor* t) {
+  if (n.op != "Upsample" || opset >= 9) return false;
+  const Attribute* s = n.Find("scales");
+  if (s == nullptr) return false;
+  *t = Tensor::Zeros(DType::kF32, {static_cast<int64_t>(s->floats.size())});
+  std::copy(s->floats.begin(), s->floats.end(), t->data<float>());
+  return true;
+}
+
 // Inputs 1.. of the node as (roi, scales, sizes) tensors, from getters.
 template <typename Get>
 void Inputs(const Node& n, int opset, Get get, const Tensor** roi,
@@ -300,13 +311,7 @@ Status ResizeInfer(InferContext& c) {
     return c.Fail(missing + " (input) must be known before running");
   }
   Tensor attr_scales;
-  if (n.op == "Upsample" && c.opset() < 9) {
-    const Attribute* s = n.Find("scales");
-    attr_scales =
-        Tensor::Zeros(DType::kF32, {static_cast<int64_t>(s->floats.size())});
-    std::copy(s->floats.begin(), s->floats.end(), attr_scales.data<float>());
-    scales = &attr_scales;
-  }
+  if (AttributeScales(n, c.opset(), &attr_scales)) scales = &attr_scales;
   Params p;
   const std::string err =
       MakeParams(n, c.opset(), c.in(0).shape, roi, scales, sizes, &p);
@@ -669,13 +674,7 @@ Status ResizeRun(KernelContext& c) {
   const Tensor *roi, *scales, *sizes;
   Inputs(n, c.opset(), get, &roi, &scales, &sizes);
   Tensor attr_scales;
-  if (n.op == "Upsample" && c.opset() < 9) {
-    const Attribute* s = n.Find("scales");
-    attr_scales =
-        Tensor::Zeros(DType::kF32, {static_cast<int64_t>(s->floats.size())});
-    std::copy(s->floats.begin(), s->floats.end(), attr_scales.data<float>());
-    scales = &attr_scales;
-  }
+  if (AttributeScales(n, c.opset(), &attr_scales)) scales = &attr_scales;
   const Tensor& x = c.in(0);
   Params p;
   const std::string err =
@@ -719,14 +718,7 @@ std::string ResizeAxisTaps(const Node& n, int opset, const Tensor& x,
   const Tensor *roi, *scales, *sizes;
   Inputs(n, opset, get, &roi, &scales, &sizes);
   Tensor attr_scales;
-  if (n.op == "Upsample" && opset < 9) {
-    const Attribute* s = n.Find("scales");
-    if (s == nullptr) return "scales are missing";
-    attr_scales =
-        Tensor::Zeros(DType::kF32, {static_cast<int64_t>(s->floats.size())});
-    std::copy(s->floats.begin(), s->floats.end(), attr_scales.data<float>());
-    scales = &attr_scales;
-  }
+  if (AttributeScales(n, opset, &attr_scales)) scales = &attr_scales;
   Params p;
   const std::string err =
       MakeParams(n, opset, x.shape(), roi, scales, sizes, &p);
