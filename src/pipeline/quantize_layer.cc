@@ -73,18 +73,20 @@ Result<LayerChoice> QuantizeLayer(const float* w, int64_t rows, int64_t cols,
   }
   if (method == "adaround" && calibrated &&
       cfg.scheme.kind == SchemeKind::kInt) {
-    // From the weighted mse fit, the rounding learned on the statistics.
-    QuantConfig c = cfg;
-    c.method = MethodSpec{Method::kMse};
+    // From GPTQ's result (its refitted scales and zero points, and its codes
+    // as the layer error to beat), the rounding learned on the statistics.
+    GptqReport gr;
     LB_ASSIGN_OR_RETURN(QuantizedTensor start,
-                        Quantize(w, shape, c, pool, imp));
+                        QuantizeGptq(w, shape, cfg, stats->xtx.data(),
+                                     stats->groups, gptq, pool, &gr));
     AdaRoundReport rep;
     LB_ASSIGN_OR_RETURN(best.q,
                         AdaRound(w, start, stats->xtx.data(), stats->groups,
                                  AdaRoundOptions{}, pool, &rep));
     best.method = "adaround";
     best.layer_error = rep.error;
-    best.candidates["mse" + weighted] = rep.start_error;
+    best.candidates["mse" + weighted] = gr.rtn_error;
+    best.candidates["gptq"] = gr.gptq_error;
     best.candidates["adaround"] = rep.error;
     return best;
   }

@@ -9,8 +9,9 @@
 //     the caller scales the layer's input by 1/s (io/onnx_quantized.h);
 //   auto: of mse (weighted), hqq, awq and gptq, the codes with the lowest
 //     layer-output error tr(D H D^T) on the statistics;
-//   adaround: AdaRound (quant/adaround.h) from the weighted mse fit
-//     (integer schemes; others take the mse fit).
+//   adaround: AdaRound (quant/adaround.h) on GPTQ's scales and zero points,
+//     kept where its layer error is below GPTQ's (integer schemes; others
+//     take the mse fit).
 // Without statistics, gptq and auto fall back to mse (the report says so).
 // With LayerOptions::equalize, the data-free fits (and the mse fallback) go
 // through input-channel equalization (quant/equalize.h): like awq, the codes

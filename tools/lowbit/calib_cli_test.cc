@@ -55,8 +55,8 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
     }
     EXPECT_EQ(gptq, 4) << scheme;  // emb.w is not quantized without --gather
   }
-  // AdaRound: no layer's error above the mse fit it starts from, the total
-  // below.
+  // AdaRound (on GPTQ's scales): no layer's error above GPTQ's, nor the
+  // mse fit's; the total below.
   for (const char* scheme :
        {"--scheme int3 --per-channel", "--scheme int2 --group-size 16"}) {
     const nlohmann::json q =
@@ -66,6 +66,9 @@ TEST_F(CalibCli, StatsThenGptqLowersTheLayerError) {
     EXPECT_LT(q["layer_error_over_rtn"].get<double>(), 1.0) << scheme;
     for (const auto& w : q["weights"]) {
       EXPECT_EQ(w["method"], "adaround") << scheme;
+      EXPECT_LE(w["layer_error"].get<double>(),
+                w["layer_error_by_method"]["gptq"].get<double>())
+          << scheme << " " << w["name"];
       EXPECT_LE(w["layer_error"].get<double>(),
                 w["layer_error_by_method"]["mse (weighted)"].get<double>())
           << scheme << " " << w["name"];

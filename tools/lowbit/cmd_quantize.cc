@@ -97,7 +97,8 @@ Runner AddQuantize(CLI::App& app) {
          "salient input channels scaled "
          "up, their inputs down by a Mul), adaround (AdaRound, arXiv "
          "2004.10568: each weight rounds up or down as learned on the "
-         "layer's statistics, from mse's scales; integer schemes) or auto "
+         "layer's statistics, on GPTQ's scales, kept where it beats GPTQ; "
+         "integer schemes) or auto "
          "(per layer, the lowest layer-output error of mse, hqq, awq and "
          "gptq)")
       ->capture_default_str();
