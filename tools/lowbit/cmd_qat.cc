@@ -16,25 +16,26 @@ Runner AddQat(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "qat",
       "Quantization-aware training on lowbit's engine: every Conv, Gemm and\n"
-      "MatMul weight of MODEL is fake-quantized per output channel (the\n"
-      "forward pass sees s * clamp(round(w / s)); gradients reach the float\n"
-      "weights straight through, and with --method lsq the steps s too,\n"
-      "arXiv 1902.08153), the model is fine-tuned on the task's data, and the\n"
-      "quantized weights are written as ONNX (codes and f16 steps) that ONNX\n"
-      "Runtime runs. The report gives the test accuracy of the fp32 model,\n"
-      "of the quantized model before training (the mse search's steps) and\n"
-      "of the written file. Progress per step on stderr.\n"
+      "MatMul weight of MODEL is fake-quantized, per output channel or in\n"
+      "groups (the forward pass sees s * (clamp(round(w / s + z)) - z));\n"
+      "gradients reach the float weights straight through, and with --method\n"
+      "lsq the steps s (and f16 zero points z) too, arXiv 1902.08153; the\n"
+      "model is fine-tuned, and the quantized weights are written as ONNX\n"
+      "(codes, f16 steps) that ONNX Runtime runs. With --data fashion-mnist\n"
+      "the report gives the test accuracy of the fp32 model, of the starting\n"
+      "point (lowbit's own quantization: --init) and of the written file.\n"
       "Without labels, --calib DIR --distill trains the quantized model to\n"
       "reproduce the fp32 model's outputs on the samples (any model: a CTC\n"
-      "recognizer too).\n"
+      "recognizer too), holding out a fifth to choose the epoch written.\n"
+      "Progress per step on stderr; a checkpoint after every epoch\n"
+      "(--resume goes on from it).\n"
       "Examples:\n"
       "  lowbit train --epochs 5 -o fmnist.onnx\n"
       "  lowbit qat fmnist.onnx --scheme int4 --epochs 2 -o fmnist.int4.onnx\n"
       "  lowbit qat rec.onnx --scheme int2 --group-size 32 --asymmetric \\\n"
       "      --calib lines/ --calib-task ocr --distill --init gptq \\\n"
-      "      --optimizer adam --lr 1e-4 --epochs 4 --batch 4 -o rec.int2.onnx");
-  sub->add_option("MODEL", o->q.model, "the fp32 classifier (.onnx)")
-      ->required();
+      "      --optimizer adam --lr 1e-4 --epochs 6 --batch 4 -o rec.int2.onnx");
+  sub->add_option("MODEL", o->q.model, "the fp32 model (.onnx)")->required();
   sub->add_option("-o,--output", o->q.out, "the quantized model (.onnx)")
       ->required();
   sub->add_option("--scheme", o->q.scheme, "int2..int8, ternary or binary")
