@@ -183,7 +183,9 @@ std::string QatFingerprint(const QatOptions& o) {
       o.group_size > 0 ? "g" + std::to_string(o.group_size) : "channel",
       o.asymmetric ? "asymmetric " + o.zero_point : "symmetric", o.method,
       o.init, o.calib.empty() ? o.data : o.calib,
-      o.max_samples > 0 ? " (" + std::to_string(o.max_samples) + ")" : "",
+      (o.max_samples > 0 ? " (" + std::to_string(o.max_samples) + ")"
+                         : std::string()) +
+          (o.distill ? fmt::format(", {} held out", o.holdout) : ""),
       o.train.batch, o.train.optimizer.kind, o.train.seed);
 }
 

@@ -82,7 +82,7 @@ Result<std::vector<EpochReport>> TrainDistill(
   }
   for (int e = 0; e < o.epochs && step < total; ++e) {
     std::iota(idx.begin(), idx.end(), 0);
-    std::shuffle(idx.begin(), idx.end(), rng);
+    if (o.shuffle) std::shuffle(idx.begin(), idx.end(), rng);
     if (hooks.resume != nullptr && e < hooks.resume->epochs_done) continue;
     EpochReport rep;
     rep.epoch = e + 1;
