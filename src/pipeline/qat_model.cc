@@ -185,7 +185,10 @@ std::string QatFingerprint(const QatOptions& o) {
       o.init, o.calib.empty() ? o.data : o.calib,
       (o.max_samples > 0 ? " (" + std::to_string(o.max_samples) + ")"
                          : std::string()) +
-          (o.distill ? fmt::format(", {} held out", o.holdout) : ""),
+          (o.distill ? fmt::format(", {} held out", o.holdout) : "") +
+          (!o.distill && o.train.validation > 0
+               ? fmt::format(", {} held out", o.train.validation)
+               : ""),
       o.train.batch, o.train.optimizer.kind, o.train.seed);
 }
 
@@ -198,6 +201,11 @@ Result<QatResult> QatModel(const QatOptions& o) {
     return InvalidArgument(
         "--distill takes --calib DIR: the samples whose fp32 outputs the "
         "quantized model learns");
+  }
+  if (distill && o.train.validation > 0) {
+    return InvalidArgument(
+        "--validation holds out labeled images; with --distill, --holdout "
+        "holds out calibration samples");
   }
   if (!distill && o.data != "fashion-mnist") {
     return InvalidArgument("--data " + o.data +
@@ -244,13 +252,16 @@ Result<QatResult> QatModel(const QatOptions& o) {
 
   // The data, and what the fp32 model does on it, before any weight is
   // touched (the graphs share their constants).
-  ImageDataset train, test;
+  ImageDataset train, test, val;
   double fp32_acc = 0.0;
   std::vector<DistillSample> samples, held_out;
   bool kl = false;
   if (!distill) {
     LB_ASSIGN_OR_RETURN(train, LoadFashionMnist(o.data_dir, "train"));
     LB_ASSIGN_OR_RETURN(test, LoadFashionMnist(o.data_dir, "test"));
+    if (o.train.validation > 0) {
+      LB_ASSIGN_OR_RETURN(val, HoldOutLast(&train, o.train.validation));
+    }
     LB_ASSIGN_OR_RETURN(fp32_acc,
                         GraphAccuracy(g, test, o.threads, false, o.model));
   } else {
@@ -372,6 +383,10 @@ Result<QatResult> QatModel(const QatOptions& o) {
     held_ref.push_back(std::move(am));
   }
   ValidationResult validation;
+  if (!distill && o.train.validation > 0) {
+    hooks.validate = ClassifierValidation(*tape, input, val, 256);
+    hooks.validation_out = &validation;
+  }
   if (!held_out.empty()) {
     hooks.validate = [&]() -> Result<double> {
       double loss = 0.0;
@@ -501,6 +516,17 @@ Result<QatResult> QatModel(const QatOptions& o) {
   r.report["fp32_accuracy"] = fp32_acc;
   r.report["ptq_accuracy"] = ptq_acc;
   r.report["qat_accuracy"] = qat_acc;
+  if (o.train.validation > 0) {
+    r.report["validation"] = {{"images", val.n},
+                              {"start_error", validation.start},
+                              {"best_error", validation.best},
+                              {"written_epoch", validation.best_epoch}};
+    r.text += fmt::format(
+        "validation ({} training images held out): error {:.2f}% at the "
+        "start, best {:.2f}% after epoch {} (written)\n",
+        val.n, 100.0 * validation.start, 100.0 * validation.best,
+        validation.best_epoch);
+  }
   r.text += fmt::format(
       "{} per {} ({}): test accuracy fp32 {:.2f}%, quantized before "
       "training {:.2f}%, after {} epochs {:.2f}% (the written file, lowbit's "

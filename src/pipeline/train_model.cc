@@ -32,6 +32,10 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   LB_ASSIGN_OR_RETURN(ImageDataset train,
                       LoadFashionMnist(o.data_dir, "train"));
   LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
+  ImageDataset val;
+  if (o.train.validation > 0) {
+    LB_ASSIGN_OR_RETURN(val, HoldOutLast(&train, o.train.validation));
+  }
   onnx::ModelProto proto = FashionMnistCnn(o.train.seed);
   // The engine's graph of the fresh model (through a file: the importer
   // checks what it reads).
@@ -50,11 +54,19 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   ThreadPool pool(o.threads);
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
   TrainHooks hooks;
+  ValidationResult validation;
+  if (o.train.validation > 0) {
+    hooks.validate = ClassifierValidation(*tape, "x", val, 256);
+    hooks.validation_out = &validation;
+  }
   TrainState resumed;
   LB_RETURN_IF_ERROR(UseCheckpoints(
       CheckpointPath(o.train, o.out), o.train.resume,
-      fmt::format("train of {} on {}, batch {}, {} seed {}", o.arch, o.data,
-                  o.train.batch, o.train.optimizer.kind, o.train.seed),
+      fmt::format("train of {} on {}, batch {}, {} seed {}{}", o.arch, o.data,
+                  o.train.batch, o.train.optimizer.kind, o.train.seed,
+                  o.train.validation > 0
+                      ? fmt::format(", {} held out", o.train.validation)
+                      : ""),
       &resumed, &hooks));
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
@@ -101,6 +113,17 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
               {"train_seconds", train_seconds},
               {"test_images", test.n},
               {"test_accuracy", acc}};
+  if (o.train.validation > 0) {
+    r.report["validation"] = {{"images", val.n},
+                              {"start_error", validation.start},
+                              {"best_error", validation.best},
+                              {"written_epoch", validation.best_epoch}};
+    r.text += fmt::format(
+        "validation ({} training images held out): error {:.2f}% at the "
+        "start, best {:.2f}% after epoch {} (written)\n",
+        val.n, 100.0 * validation.start, 100.0 * validation.best,
+        validation.best_epoch);
+  }
   r.text += fmt::format(
       "{} ({} parameters) trained in {:.1f} s; test accuracy {:.2f}% on {} "
       "images (lowbit's engine); wrote {}\n",

@@ -8,20 +8,21 @@
 #include <numeric>
 #include <random>
 
+#include "train/loop.h"
 #include "train/loss.h"
 
 namespace lowbit {
 namespace {
 
-// Images [idx[b0], ..., idx[b1 - 1]] as one batch tensor, and their labels.
-graph::Tensor Batch(const ImageDataset& d, const std::vector<int64_t>& idx,
-                    int64_t b0, int64_t b1, std::vector<int32_t>* labels) {
-  const int64_t n = b1 - b0, sz = d.image_size();
+// Images idx[0 .. n) as one batch tensor, and their labels.
+graph::Tensor Batch(const ImageDataset& d, const int64_t* idx, int64_t n,
+                    std::vector<int32_t>* labels) {
+  const int64_t sz = d.image_size();
   graph::Tensor t =
       graph::Tensor::Zeros(DType::kF32, {n, d.channels, d.height, d.width});
   labels->resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t k = idx[b0 + i];
+    const int64_t k = idx[i];
     std::copy_n(d.images.data() + k * sz, sz, t.data<float>() + i * sz);
     (*labels)[i] = d.labels[k];
   }
@@ -108,84 +109,56 @@ Result<std::vector<EpochReport>> TrainClassifier(
     graph::Tape& tape, const std::string& input, const ImageDataset& data,
     const TrainOptions& o, const std::function<void(const StepInfo&)>& on_step,
     const TrainHooks& hooks) {
-  if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0.0)) {
-    return InvalidArgument("epochs, batch and learning rate must be positive");
-  }
   if (data.n < 1) return InvalidArgument("the dataset is empty");
-  LB_ASSIGN_OR_RETURN(Optimizer opt, Optimizer::Create(o.optimizer));
-  std::vector<graph::Tensor*> params;
-  for (const std::string& p : tape.params()) params.push_back(&tape.param(p));
-  const int64_t per_epoch = (data.n + o.batch - 1) / o.batch;
-  int64_t total = per_epoch * o.epochs;
-  if (o.max_steps > 0) total = std::min(total, o.max_steps);
-  std::mt19937_64 rng(o.seed);
-  std::vector<int64_t> idx(static_cast<size_t>(data.n));
   std::vector<int32_t> labels;
-  std::vector<EpochReport> reports;
-  int64_t step = 0;
-  const std::vector<graph::Tensor*> state =
-      train_internal::StateTensors(tape, hooks);
-  if (hooks.resume != nullptr) {
-    LB_RETURN_IF_ERROR(train_internal::RestoreState(*hooks.resume, state, opt));
-    step = hooks.resume->steps_done;
-    reports = hooks.resume->epochs;
+  std::map<std::string, graph::Tensor> grads;
+  auto batch = [&](const int64_t* idx, int64_t count) -> Result<BatchResult> {
+    graph::Tensor x = Batch(data, idx, count, &labels);
+    LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
+                        tape.Forward({{input, x}}));
+    LB_ASSIGN_OR_RETURN(LossResult loss,
+                        SoftmaxCrossEntropy(out[0], labels.data()));
+    std::vector<graph::Tensor> seeds(out.size());
+    seeds[0] = std::move(loss.grad);
+    LB_ASSIGN_OR_RETURN(grads, tape.Backward(seeds));
+    return BatchResult{loss.loss, loss.correct, &grads};
+  };
+  return TrainLoop(tape, data.n, batch, o, on_step, hooks);
+}
+
+Result<ImageDataset> HoldOutLast(ImageDataset* d, int64_t n) {
+  if (n < 1 || n >= d->n) {
+    return InvalidArgument("a validation split of " + std::to_string(n) +
+                           " images: expected 1 to " +
+                           std::to_string(d->n - 1));
   }
-  for (int e = 0; e < o.epochs && step < total; ++e) {
-    std::iota(idx.begin(), idx.end(), 0);
-    if (o.shuffle) std::shuffle(idx.begin(), idx.end(), rng);
-    if (hooks.resume != nullptr && e < hooks.resume->epochs_done) continue;
-    EpochReport rep;
-    rep.epoch = e + 1;
-    int64_t seen = 0, correct = 0, batches = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t b0 = 0; b0 < data.n && step < total; b0 += o.batch) {
-      const auto s0 = std::chrono::steady_clock::now();
-      const int64_t b1 = std::min(data.n, b0 + o.batch);
-      graph::Tensor x = Batch(data, idx, b0, b1, &labels);
-      if (hooks.before_forward) LB_RETURN_IF_ERROR(hooks.before_forward());
-      LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
-                          tape.Forward({{input, x}}));
-      LB_ASSIGN_OR_RETURN(LossResult loss,
-                          SoftmaxCrossEntropy(out[0], labels.data()));
-      std::vector<graph::Tensor> seeds(out.size());
-      seeds[0] = std::move(loss.grad);
-      LB_ASSIGN_OR_RETURN(auto grads, tape.Backward(seeds));
-      std::vector<const graph::Tensor*> g;
-      std::vector<graph::Tensor*> targets;
-      if (hooks.step_targets) {
-        LB_RETURN_IF_ERROR(hooks.step_targets(grads, &targets, &g));
-      } else {
-        targets = params;
-        for (const std::string& p : tape.params()) g.push_back(&grads.at(p));
-      }
-      LB_ASSIGN_OR_RETURN(const double lr,
-                          ScheduledRate(o.schedule, o.lr, step, total));
-      LB_RETURN_IF_ERROR(opt.Step(targets, g, lr));
-      rep.loss += loss.loss;
-      ++batches;
-      correct += loss.correct;
-      seen += b1 - b0;
-      ++step;
-      if (on_step) {
-        const double s =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - s0)
-                .count();
-        on_step(StepInfo{e + 1, step, total, loss.loss, lr,
-                         s > 0 ? (b1 - b0) / s : 0.0});
-      }
-    }
-    rep.loss /= std::max<int64_t>(1, batches);
-    rep.train_accuracy = seen ? static_cast<double>(correct) / seen : 0.0;
-    rep.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count();
-    reports.push_back(rep);
-    if (hooks.on_epoch) {
-      LB_RETURN_IF_ERROR(hooks.on_epoch(
-          train_internal::CaptureState(e + 1, step, reports, state, opt)));
-    }
-  }
-  return reports;
+  ImageDataset v = *d;
+  v.images.clear();
+  v.labels.clear();
+  const int64_t keep = d->n - n, sz = d->image_size();
+  v.n = n;
+  v.images.assign(d->images.begin() + keep * sz, d->images.end());
+  v.labels.assign(d->labels.begin() + keep, d->labels.end());
+  d->images.resize(static_cast<size_t>(keep * sz));
+  d->labels.resize(static_cast<size_t>(keep));
+  d->n = keep;
+  return v;
+}
+
+std::function<Result<double>()> ClassifierValidation(graph::Tape& tape,
+                                                     const std::string& input,
+                                                     const ImageDataset& val,
+                                                     int64_t batch) {
+  return [&tape, input, &val, batch]() -> Result<double> {
+    LB_ASSIGN_OR_RETURN(
+        const double acc,
+        ClassifierAccuracy(
+            val, batch, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
+              LB_ASSIGN_OR_RETURN(auto out, tape.Forward({{input, x}}));
+              return std::move(out[0]);
+            }));
+    return 1.0 - acc;
+  };
 }
 
 nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs) {
@@ -241,8 +214,8 @@ Result<double> ClassifierAccuracy(
   int64_t correct = 0;
   for (int64_t b0 = 0; b0 < data.n; b0 += batch) {
     const int64_t b1 = std::min(data.n, b0 + batch);
-    LB_ASSIGN_OR_RETURN(graph::Tensor z,
-                        logits_of(Batch(data, idx, b0, b1, &labels)));
+    LB_ASSIGN_OR_RETURN(graph::Tensor z, logits_of(Batch(data, idx.data() + b0,
+                                                         b1 - b0, &labels)));
     if (z.rank() != 2 || z.dim(0) != b1 - b0 || z.dtype() != DType::kF32) {
       return InvalidArgument("the model's output " + z.Describe() +
                              " is not [batch, classes] logits");

@@ -1,8 +1,9 @@
 // Training and evaluating an image classifier on lowbit's engine: mini-batches
-// of a shuffled dataset (fixed seed: identical runs), the model's forward and
+// of a shuffled dataset (the loop is train/loop.h's), the model's forward and
 // backward passes on the Tape (graph/autodiff.h), softmax cross-entropy on its
 // logits, an optimiser step on every parameter. The pool parallelises each
-// node (a batch's images split over the threads in the convolutions).
+// node (a batch's images split over the threads in the convolutions). The
+// options, hooks and reports of every trainer are declared here.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,10 @@ struct TrainOptions {
   uint64_t seed = 1;
   int64_t max_steps = 0;  // > 0: stop after this many steps (tests)
   bool shuffle = true;    // false: the data in order (reference tests)
+  // Classifiers: the last `validation` training images are held out (not
+  // trained on); their error rate after every epoch chooses the epoch whose
+  // state the run writes (TrainHooks::validate; the start included).
+  int64_t validation = 0;
   // A checkpoint after every epoch (train/checkpoint.h): "" : OUT.ckpt,
   // "none": no checkpoint. resume: a checkpoint to go on from.
   std::string checkpoint, resume;
@@ -89,7 +94,7 @@ struct TrainHooks {
   const TrainState* resume = nullptr;
   // After every epoch, the run's state (to write a checkpoint).
   std::function<Status(const TrainState&)> on_epoch;
-  // TrainDistill: a figure on held-out data (lower is better), measured
+  // A figure on held-out data (lower is better), measured
   // before training and after every epoch; the run returns the state of the
   // best (the earliest on ties), the starting point included, and says
   // which in *validation_out.
@@ -121,6 +126,17 @@ Result<std::vector<EpochReport>> TrainClassifier(
     const TrainOptions& o,
     const std::function<void(const StepInfo&)>& on_step = nullptr,
     const TrainHooks& hooks = {});
+
+// The last n images of *d, taken out of it: a validation split. n must be
+// below d->n.
+Result<ImageDataset> HoldOutLast(ImageDataset* d, int64_t n);
+
+// A TrainHooks::validate for classifiers: the error rate (1 - top-1
+// accuracy) of the tape's graph on `val`, input `input`.
+std::function<Result<double>()> ClassifierValidation(graph::Tape& tape,
+                                                     const std::string& input,
+                                                     const ImageDataset& val,
+                                                     int64_t batch);
 
 // The epochs as JSON and as text lines (the reports of train and qat).
 nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs);

@@ -117,6 +117,44 @@ TEST_F(TrainCli, QatWritesAQuantizedModelThatRuns) {
                  "");
 }
 
+// --validation: the last N training images are held out; their error is
+// measured before training and after every epoch, and the best state is the
+// one written (the start included).
+TEST_F(TrainCli, ValidationSplitChoosesTheWrittenEpoch) {
+  if (!HaveFashionMnist())
+    GTEST_SKIP() << kFashionMnistDir
+                 << " missing: apt-get install dataset-fashion-mnist";
+  const auto j = RunJson(
+      "train --max-steps 40 --batch 32 --threads 2 --validation 2000 --json "
+      "-o " +
+      P("v.onnx"));
+  ASSERT_TRUE(j.contains("validation")) << j.dump();
+  const auto& v = j["validation"];
+  EXPECT_EQ(v["images"], 2000);
+  // From random weights (about 90% wrong) to a trained epoch well below.
+  EXPECT_GT(v["start_error"].get<double>(), 0.7) << v.dump();
+  EXPECT_LT(v["best_error"].get<double>(), 0.5) << v.dump();
+  EXPECT_EQ(v["written_epoch"], 1) << v.dump();
+  ASSERT_EQ(j["epochs"].size(), 1u);
+  EXPECT_EQ(j["epochs"][0]["validation"].get<double>(),
+            v["best_error"].get<double>());
+  // QAT from it: the start (the post-training model) is a candidate too.
+  const auto q = RunJson("qat " + P("v.onnx") +
+                         " --scheme int4 --max-steps 20 --batch 32 --threads 2 "
+                         "--validation 2000 --json -o " +
+                         P("vq.onnx"));
+  ASSERT_TRUE(q.contains("validation")) << q.dump();
+  const auto& qv = q["validation"];
+  EXPECT_LE(qv["best_error"].get<double>(), qv["start_error"].get<double>());
+  EXPECT_GE(qv["written_epoch"].get<int>(), 0);
+  EXPECT_LE(qv["written_epoch"].get<int>(), 1);
+  ExpectBadInput("train --validation 60000 --max-steps 1", "60000",
+                 "validation", "m.onnx");
+  ExpectBadInput("qat " + P("v.onnx") + " --calib " + P("lines") +
+                     " --distill --validation 10",
+                 "--validation", "--holdout");
+}
+
 TEST_F(TrainCli, RefusesBadInput) {
   ExpectBadInput("train --data-dir " + P("nowhere"), P("nowhere"),
                  "dataset-fashion-mnist");

@@ -32,6 +32,13 @@ void AddTrainOptions(CLI::App* sub, TrainOptions* t) {
   sub->add_option("--seed", t->seed,
                   "initialisation and shuffling (the same seed, the same run)")
       ->capture_default_str();
+  sub->add_option("--validation", t->validation,
+                  "hold out the last N training images (not trained on): "
+                  "their error after every epoch is reported, and the best "
+                  "epoch (the start included) is written; tune options on "
+                  "it, not on the test set (labeled data only; 0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub->add_option("--checkpoint", t->checkpoint,
                   "the checkpoint written after every epoch (default "
                   "OUTPUT.ckpt; none: no checkpoint); an interrupted run "
