@@ -359,6 +359,15 @@ TEST(Autodiff, NormalizationGradients) {
          15,
          {3, 4}},
         "batchnorm", rng);
+  // Training mode: the batch's statistics depend on X (values spread so the
+  // variance is far from eps).
+  Check({"BatchNormalization",
+         {Random({3, 2, 3, 2}, rng, -2, 2), Random({2}, rng, 0.5f, 1.5f),
+          Random({2}, rng), Random({2}, rng), Random({2}, rng, 0.5f, 1.5f)},
+         {{"epsilon", Float(1e-3f)}, {"training_mode", Int(1)}},
+         15,
+         {3, 4}},
+        "batchnorm training mode", rng);
   Check({"LayerNormalization",
          {Random({3, 2, 5}, rng, -2, 2), Random({5}, rng, 0.5f, 1.5f),
           Random({5}, rng)}},

@@ -1,8 +1,11 @@
 // Gradients of the normalizations:
-//   - BatchNormalization with its running statistics frozen (inference form,
-//     as the engine runs it): y = a_c x + b_c, a_c = scale_c / sqrt(var_c +
-//     eps); dx = a_c dy, dscale_c = sum dy (x - mean_c) / sqrt(var_c + eps),
-//     dB_c = sum dy. Mean and var take no gradient.
+//   - BatchNormalization with its running statistics frozen (inference form):
+//     y = a_c x + b_c, a_c = scale_c / sqrt(var_c + eps); dx = a_c dy,
+//     dscale_c = sum dy (x - mean_c) / sqrt(var_c + eps), dB_c = sum dy; or
+//     in training mode (training_mode = 1: the batch's statistics, which
+//     depend on x): dx = scale r (dy - mean(dy) - xh mean(dy xh)) per
+//     channel. Mean and var take no gradient, nor do the running-statistic
+//     outputs.
 //   - LayerNormalization over the axes from `axis` on: with r = 1 / sqrt(var
 //     + eps), xh = (x - mean) r and g = dy scale, dx = r (g - mean(g) - xh
 //     mean(g xh)) per row; dscale = sum over rows of dy xh, dB = sum dy, each
@@ -22,22 +25,13 @@ int64_t Product(const Shape& s, int from, int to) {
   return p;
 }
 
-Status BatchNormGrad(GradContext& c) {
-  const Tensor* dy = c.dout(0);
-  if (dy == nullptr) return Status::Ok();
-  const Tensor& x = c.in(0);
-  if (x.rank() < 2) return c.Fail("X needs (N, C, ...)");
+// Frozen statistics: y = a_c x + b_c.
+void BatchNormFrozenGrad(const Tensor& x, const float* scale, const float* mean,
+                         const float* var, const float* g, float eps, float* dx,
+                         std::vector<double>* ds, std::vector<double>* db) {
   const int64_t channels = x.dim(1);
   const int64_t inner = Product(x.shape(), 2, x.rank());
-  const float eps = c.node().Float("epsilon", 1e-5f);
-  const float* scale = c.in(1).data<float>();
-  const float* mean = c.in(3).data<float>();
-  const float* var = c.in(4).data<float>();
   const float* px = x.data<float>();
-  const float* g = dy->data<float>();
-  std::vector<double> ds(static_cast<size_t>(channels), 0.0),
-      db(static_cast<size_t>(channels), 0.0);
-  float* dx = c.need(0) ? c.din(0).data<float>() : nullptr;
   for (int64_t n = 0; n < x.dim(0); ++n) {
     for (int64_t ch = 0; ch < channels; ++ch) {
       const float inv = 1.0f / std::sqrt(var[ch] + eps);
@@ -49,9 +43,81 @@ Status BatchNormGrad(GradContext& c) {
         s += static_cast<double>(gi) * (px[at + i] - mean[ch]) * inv;
         b += gi;
       }
-      ds[ch] += s;
-      db[ch] += b;
+      (*ds)[ch] += s;
+      (*db)[ch] += b;
     }
+  }
+}
+
+// Training mode: the batch's statistics over M = N x spatial values per
+// channel; with xh = (x - mean) r, r = 1 / sqrt(var + eps):
+// dx = scale r (dy - mean(dy) - xh mean(dy xh)), dscale = sum dy xh.
+void BatchNormTrainingGrad(const Tensor& x, const float* scale, const float* g,
+                           float eps, float* dx, std::vector<double>* ds,
+                           std::vector<double>* db) {
+  const int64_t channels = x.dim(1), batch = x.dim(0);
+  const int64_t inner = Product(x.shape(), 2, x.rank());
+  const double count = static_cast<double>(batch * inner);
+  if (count == 0) return;
+  const float* px = x.data<float>();
+  for (int64_t ch = 0; ch < channels; ++ch) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < batch; ++n) {
+      const float* xr = px + (n * channels + ch) * inner;
+      for (int64_t i = 0; i < inner; ++i) sum += xr[i];
+    }
+    const double mean = sum / count;
+    double sq = 0.0;
+    for (int64_t n = 0; n < batch; ++n) {
+      const float* xr = px + (n * channels + ch) * inner;
+      for (int64_t i = 0; i < inner; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
+    }
+    const double r = 1.0 / std::sqrt(sq / count + eps);
+    double sg = 0.0, sgx = 0.0;
+    for (int64_t n = 0; n < batch; ++n) {
+      const int64_t at = (n * channels + ch) * inner;
+      for (int64_t i = 0; i < inner; ++i) {
+        sg += g[at + i];
+        sgx += g[at + i] * (px[at + i] - mean) * r;
+      }
+    }
+    (*ds)[ch] += sgx;
+    (*db)[ch] += sg;
+    if (dx == nullptr) continue;
+    const double mg = sg / count, mgx = sgx / count;
+    for (int64_t n = 0; n < batch; ++n) {
+      const int64_t at = (n * channels + ch) * inner;
+      for (int64_t i = 0; i < inner; ++i) {
+        const double xh = (px[at + i] - mean) * r;
+        dx[at + i] +=
+            static_cast<float>(scale[ch] * r * (g[at + i] - mg - xh * mgx));
+      }
+    }
+  }
+}
+
+Status BatchNormGrad(GradContext& c) {
+  const Tensor* dy = c.dout(0);
+  if (dy == nullptr) return Status::Ok();
+  const Tensor& x = c.in(0);
+  if (x.rank() < 2) return c.Fail("X needs (N, C, ...)");
+  const int64_t channels = x.dim(1);
+  const float eps = c.node().Float("epsilon", 1e-5f);
+  const float* scale = c.in(1).data<float>();
+  const float* g = dy->data<float>();
+  std::vector<double> ds(static_cast<size_t>(channels), 0.0),
+      db(static_cast<size_t>(channels), 0.0);
+  float* dx = c.need(0) ? c.din(0).data<float>() : nullptr;
+  if (c.node().Int("training_mode", 0) != 0) {
+    for (int k = 1; k < 3; ++k) {
+      if (c.dout(k) != nullptr) {
+        return c.Fail("no gradient through the running statistics");
+      }
+    }
+    BatchNormTrainingGrad(x, scale, g, eps, dx, &ds, &db);
+  } else {
+    BatchNormFrozenGrad(x, scale, c.in(3).data<float>(), c.in(4).data<float>(),
+                        g, eps, dx, &ds, &db);
   }
   for (int k : {1, 2}) {
     if (!c.need(k)) continue;

@@ -1,4 +1,5 @@
-// Normalization operators on f32: BatchNormalization (inference),
+// Normalization operators on f32: BatchNormalization (inference, or
+// training mode from the batch's statistics),
 // InstanceNormalization, LayerNormalization, LRN, and Softmax / LogSoftmax
 // (opset < 13 coerce the input to 2-D at `axis`; 13 and later use one axis).
 #include <algorithm>
@@ -94,17 +95,18 @@ Status BatchNormCheck(const Graph& g, const Node& n) {
                            ": spatial = 0 (per-element statistics) is not "
                            "supported; only spatial = 1");
   }
-  if (n.Int("training_mode", 0) != 0) {
-    return InvalidArgument(g.NodeLabel(n) +
-                           ": training_mode = 1 is not supported; the engine "
-                           "runs inference only");
-  }
-  for (size_t k = 1; k < n.outputs.size(); ++k) {
+  // Training mode (opset 14 and later): Y from the batch's statistics, and
+  // the running mean and variance as outputs 1 and 2.
+  const size_t allowed = n.Int("training_mode", 0) != 0 ? 3 : 1;
+  for (size_t k = allowed; k < n.outputs.size(); ++k) {
     if (n.outputs[k] >= 0) {
       return InvalidArgument(
           g.NodeLabel(n) + ": asks for " + std::to_string(n.outputs.size()) +
-          " outputs; only Y is computed (the running and saved statistics "
-          "belong to training)");
+          " outputs; " +
+          (allowed == 1 ? "only Y is computed in inference mode (the running "
+                          "statistics are outputs with training_mode = 1)"
+                        : "the saved statistics of opsets before 14 are not "
+                          "computed"));
     }
   }
   return Status::Ok();
@@ -124,6 +126,11 @@ Status BatchNormInfer(InferContext& c) {
     LB_RETURN_IF_ERROR(CheckChannelParam(c, k, names[k], x[1]));
   }
   c.Set(0, DType::kF32, x);
+  if (c.node().Int("training_mode", 0) != 0) {
+    for (int k = 1; k <= 2 && k < c.num_outputs(); ++k) {
+      c.Set(k, DType::kF32, {x[1]});
+    }
+  }
   return Status::Ok();
 }
 
@@ -133,6 +140,7 @@ Status BatchNormRun(KernelContext& c) {
   const int64_t inner = Product(x.shape(), 2, x.rank());
   const int64_t rows = x.dim(0) * channels;
   const float eps = c.node().Float("epsilon", 1e-5f);
+  const bool training = c.node().Int("training_mode", 0) != 0;
   Workspace::Scope scope(c.ws());
   float* a = c.ws().Take<float>(channels);
   float* b = c.ws().Take<float>(channels);
@@ -140,11 +148,44 @@ Status BatchNormRun(KernelContext& c) {
   const float* bias = c.in(2).data<float>();
   const float* mean = c.in(3).data<float>();
   const float* var = c.in(4).data<float>();
-  for (int64_t ch = 0; ch < channels; ++ch) {
-    a[ch] = scale[ch] / std::sqrt(var[ch] + eps);
-    b[ch] = bias[ch] - mean[ch] * a[ch];
-  }
   const float* px = x.data<float>();
+  if (training) {
+    // The batch's mean and population variance per channel, over N and the
+    // spatial axes; the running statistics move towards them by (1 -
+    // momentum).
+    const float momentum = c.node().Float("momentum", 0.9f);
+    const double count = static_cast<double>(x.dim(0) * inner);
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < x.dim(0); ++n) {
+        sum += BlockedSum(px + (n * channels + ch) * inner, inner,
+                          [](float v) { return v; });
+      }
+      const double m = count > 0 ? sum / count : 0.0;
+      const float mf = static_cast<float>(m);
+      double sq = 0.0;
+      for (int64_t n = 0; n < x.dim(0); ++n) {
+        sq += BlockedSum(px + (n * channels + ch) * inner, inner,
+                         [mf](float v) { return (v - mf) * (v - mf); });
+      }
+      const double v = count > 0 ? sq / count : 0.0;
+      a[ch] = static_cast<float>(scale[ch] / std::sqrt(v + eps));
+      b[ch] = static_cast<float>(bias[ch] - m * a[ch]);
+      if (c.num_outputs() > 1 && c.has_out(1)) {
+        c.out(1).data<float>()[ch] =
+            static_cast<float>(mean[ch] * momentum + m * (1.0f - momentum));
+      }
+      if (c.num_outputs() > 2 && c.has_out(2)) {
+        c.out(2).data<float>()[ch] =
+            static_cast<float>(var[ch] * momentum + v * (1.0f - momentum));
+      }
+    }
+  } else {
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      a[ch] = scale[ch] / std::sqrt(var[ch] + eps);
+      b[ch] = bias[ch] - mean[ch] * a[ch];
+    }
+  }
   float* py = c.out(0).data<float>();
   c.pool().ParallelFor(rows, Grain(inner), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
