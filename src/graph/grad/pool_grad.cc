@@ -13,6 +13,49 @@
 namespace lowbit::graph {
 namespace {
 
+// MaxPool over planes of one depth (rank-4 inputs): the general loop below
+// without its per-output index arithmetic; the same taps in the same order,
+// so the same maximum (the first on ties) takes the gradient.
+void MaxPool2dGrad(ThreadPool& pool, const Window& w, int64_t planes,
+                   const float* xd, const float* g, float* dx) {
+  const int64_t ih_n = w.in[1], iw_n = w.in[2], oh_n = w.out[1],
+                ow_n = w.out[2];
+  const int64_t pin = ih_n * iw_n, pout = oh_n * ow_n;
+  pool.ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t pl = i0; pl < i1; ++pl) {
+      const float* xp = xd + pl * pin;
+      const float* gp = g + pl * pout;
+      float* dp = dx + pl * pin;
+      for (int64_t oh = 0; oh < oh_n; ++oh) {
+        const int64_t h0 = oh * w.s[1] - w.pb[1];
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          const int64_t w0 = ow * w.s[2] - w.pb[2];
+          // The taps inside the plane: kw in [kw0, kw1).
+          int64_t kw0 = 0, kw1 = w.k[2];
+          while (kw0 < kw1 && w0 + kw0 * w.d[2] < 0) ++kw0;
+          while (kw1 > kw0 && w0 + (kw1 - 1) * w.d[2] >= iw_n) --kw1;
+          int64_t best = -1;
+          float bv = -INFINITY;
+          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+            const int64_t ih = h0 + kh * w.d[1];
+            if (ih < 0 || ih >= ih_n) continue;
+            const float* row = xp + ih * iw_n;
+            for (int64_t kw = kw0; kw < kw1; ++kw) {
+              // Without a branch on the data (selects, not jumps).
+              const int64_t iw = w0 + kw * w.d[2];
+              const float v = row[iw];
+              const bool gt = v > bv;
+              bv = gt ? v : bv;
+              best = gt ? ih * iw_n + iw : best;
+            }
+          }
+          if (best >= 0) dp[best] += gp[oh * ow_n + ow];
+        }
+      }
+    }
+  });
+}
+
 Status PoolGrad(GradContext& c) {
   const Tensor* dy = c.dout(0);
   if (dy == nullptr || !c.need(0)) return Status::Ok();
@@ -39,6 +82,10 @@ Status PoolGrad(GradContext& c) {
   const float* xd = x.data<float>();
   const float* g = dy->data<float>();
   float* dx = c.din(0).data<float>();
+  if (is_max && w.k[0] == 1 && w.in[0] == 1 && w.out[0] == 1) {
+    MaxPool2dGrad(c.pool(), w, planes, xd, g, dx);
+    return Status::Ok();
+  }
   c.pool().ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t pl = i0; pl < i1; ++pl) {
       const float* xp = xd + pl * pin;
