@@ -188,6 +188,9 @@ std::string QatFingerprint(const QatOptions& o) {
           (o.distill ? fmt::format(", {} held out", o.holdout) : "") +
           (!o.distill && o.train.validation > 0
                ? fmt::format(", {} held out", o.train.validation)
+               : "") +
+          (o.train.augment != "none"
+               ? fmt::format(", augment {} {}", o.train.augment, o.train.shift)
                : ""),
       o.train.batch, o.train.optimizer.kind, o.train.seed);
 }
@@ -201,6 +204,11 @@ Result<QatResult> QatModel(const QatOptions& o) {
     return InvalidArgument(
         "--distill takes --calib DIR: the samples whose fp32 outputs the "
         "quantized model learns");
+  }
+  if (distill && o.train.augment != "none") {
+    return InvalidArgument(
+        "--augment changes labeled images; --distill trains on the "
+        "calibration samples as they are");
   }
   if (distill && o.train.validation > 0) {
     return InvalidArgument(
@@ -477,6 +485,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"batch", o.train.batch},
               {"lr", o.train.lr},
               {"optimizer", o.train.optimizer.kind},
+              {"augment", o.train.augment},
               {"train_seconds", train_seconds},
               {"checkpoint", CheckpointPath(o.train, o.out)},
               {"resumed_from", o.train.resume}};

@@ -64,9 +64,13 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
       CheckpointPath(o.train, o.out), o.train.resume,
       fmt::format("train of {} on {}, batch {}, {} seed {}{}", o.arch, o.data,
                   o.train.batch, o.train.optimizer.kind, o.train.seed,
-                  o.train.validation > 0
-                      ? fmt::format(", {} held out", o.train.validation)
-                      : ""),
+                  (o.train.validation > 0
+                       ? fmt::format(", {} held out", o.train.validation)
+                       : "") +
+                      (o.train.augment != "none"
+                           ? fmt::format(", augment {} {}", o.train.augment,
+                                         o.train.shift)
+                           : "")),
       &resumed, &hooks));
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
@@ -108,6 +112,7 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
               {"lr", o.train.lr},
               {"optimizer", o.train.optimizer.kind},
               {"schedule", o.train.schedule},
+              {"augment", o.train.augment},
               {"seed", o.train.seed},
               {"threads", pool.num_threads()},
               {"train_seconds", train_seconds},

@@ -29,6 +29,34 @@ graph::Tensor Batch(const ImageDataset& d, const int64_t* idx, int64_t n,
   return t;
 }
 
+// Image k of a batch, changed in place as `augment` says (train/classifier.h).
+void Augment(const ImageDataset& d, const std::string& augment, int shift,
+             std::mt19937_64& rng, float* img, std::vector<float>& tmp) {
+  const int64_t h = d.height, w = d.width, plane = h * w;
+  const bool flip = (rng() & 1) != 0;
+  int64_t dy = 0, dx = 0;
+  if (augment == "flip-shift" && shift > 0) {
+    const uint64_t span = 2 * static_cast<uint64_t>(shift) + 1;
+    dy = static_cast<int64_t>(rng() % span) - shift;
+    dx = static_cast<int64_t>(rng() % span) - shift;
+  }
+  if (!flip && dy == 0 && dx == 0) return;
+  for (int64_t c = 0; c < d.channels; ++c) {
+    float* p = img + c * plane;
+    tmp.assign(p, p + plane);
+    const float fill = tmp[0];
+    for (int64_t y = 0; y < h; ++y) {
+      const int64_t sy = y - dy;
+      for (int64_t x = 0; x < w; ++x) {
+        int64_t sx = x - dx;
+        if (flip && sx >= 0 && sx < w) sx = w - 1 - sx;
+        p[y * w + x] =
+            sy >= 0 && sy < h && sx >= 0 && sx < w ? tmp[sy * w + sx] : fill;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 namespace train_internal {
@@ -110,10 +138,26 @@ Result<std::vector<EpochReport>> TrainClassifier(
     const TrainOptions& o, const std::function<void(const StepInfo&)>& on_step,
     const TrainHooks& hooks) {
   if (data.n < 1) return InvalidArgument("the dataset is empty");
+  if (o.augment != "none" && o.augment != "flip" && o.augment != "flip-shift") {
+    return InvalidArgument("--augment " + o.augment +
+                           ": expected none, flip or flip-shift");
+  }
   std::vector<int32_t> labels;
   std::map<std::string, graph::Tensor> grads;
-  auto batch = [&](const int64_t* idx, int64_t count) -> Result<BatchResult> {
+  std::vector<float> tmp;
+  auto batch = [&](const int64_t* idx, int64_t count,
+                   int64_t step) -> Result<BatchResult> {
     graph::Tensor x = Batch(data, idx, count, &labels);
+    if (o.augment != "none") {
+      // A stream per step (a resumed run draws what the whole run drew),
+      // apart from the shuffles'.
+      std::mt19937_64 aug_rng(o.seed * 0x9e3779b97f4a7c15ULL +
+                              static_cast<uint64_t>(step));
+      for (int64_t i = 0; i < count; ++i) {
+        Augment(data, o.augment, o.shift, aug_rng,
+                x.data<float>() + i * data.image_size(), tmp);
+      }
+    }
     LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                         tape.Forward({{input, x}}));
     LB_ASSIGN_OR_RETURN(LossResult loss,

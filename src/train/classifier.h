@@ -33,6 +33,12 @@ struct TrainOptions {
   // trained on); their error rate after every epoch chooses the epoch whose
   // state the run writes (TrainHooks::validate; the start included).
   int64_t validation = 0;
+  // Classifiers: random changes to each training image, drawn from their own
+  // seeded stream (identical runs): "none", "flip" (mirrored left-right
+  // with probability 1/2) or "flip-shift" (and moved by up to `shift`
+  // pixels each way, the border filled with the image's corner value).
+  std::string augment = "none";
+  int shift = 2;
   // A checkpoint after every epoch (train/checkpoint.h): "" : OUT.ckpt,
   // "none": no checkpoint. resume: a checkpoint to go on from.
   std::string checkpoint, resume;

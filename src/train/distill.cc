@@ -48,7 +48,8 @@ Result<std::vector<EpochReport>> TrainDistill(
   std::map<std::string, graph::Tensor> sum;
   // The samples one at a time (their shapes may differ), the gradients of
   // the batch's mean loss summed.
-  auto batch = [&](const int64_t* idx, int64_t count) -> Result<BatchResult> {
+  auto batch = [&](const int64_t* idx, int64_t count,
+                   int64_t) -> Result<BatchResult> {
     double batch_loss = 0.0;
     for (int64_t i = 0; i < count; ++i) {
       const DistillSample& s = samples[idx[i]];

@@ -57,7 +57,8 @@ Result<std::vector<EpochReport>> TrainLoop(
       const auto s0 = std::chrono::steady_clock::now();
       const int64_t b1 = std::min(n, b0 + o.batch);
       if (hooks.before_forward) LB_RETURN_IF_ERROR(hooks.before_forward());
-      LB_ASSIGN_OR_RETURN(const BatchResult r, batch(idx.data() + b0, b1 - b0));
+      LB_ASSIGN_OR_RETURN(const BatchResult r,
+                          batch(idx.data() + b0, b1 - b0, step));
       targets.clear();
       g.clear();
       if (hooks.step_targets) {

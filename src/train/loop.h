@@ -28,10 +28,11 @@ struct BatchResult {
   std::map<std::string, graph::Tensor>* grads = nullptr;
 };
 
-// Samples idx[0 .. count) as one batch: forward, loss, backward. Called
-// after TrainHooks::before_forward.
-using BatchFn =
-    std::function<Result<BatchResult>(const int64_t* idx, int64_t count)>;
+// Samples idx[0 .. count) as one batch: forward, loss, backward; `step`
+// counts the run's steps from 0 (a resumed run's too: per-step randomness
+// seeded from it repeats). Called after TrainHooks::before_forward.
+using BatchFn = std::function<Result<BatchResult>(const int64_t* idx,
+                                                  int64_t count, int64_t step)>;
 
 Result<std::vector<EpochReport>> TrainLoop(
     graph::Tape& tape, int64_t n, const BatchFn& batch, const TrainOptions& o,

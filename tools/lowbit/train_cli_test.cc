@@ -155,6 +155,24 @@ TEST_F(TrainCli, ValidationSplitChoosesTheWrittenEpoch) {
                  "--validation", "--holdout");
 }
 
+// --augment: seeded per step (the same options, the same file), and the
+// images do change (a different file than without it).
+TEST_F(TrainCli, AugmentationIsSeeded) {
+  if (!HaveFashionMnist())
+    GTEST_SKIP() << kFashionMnistDir
+                 << " missing: apt-get install dataset-fashion-mnist";
+  const std::string base =
+      "train --max-steps 20 --batch 32 --threads 2 -q --checkpoint none ";
+  for (const std::string a : {"flip", "flip-shift"}) {
+    ASSERT_EQ(Run(base + "--augment " + a + " -o " + P("a.onnx")).status, 0);
+    ASSERT_EQ(Run(base + "--augment " + a + " -o " + P("b.onnx")).status, 0);
+    EXPECT_EQ(Bytes(P("a.onnx")), Bytes(P("b.onnx"))) << a;
+    ASSERT_EQ(Run(base + "-o " + P("c.onnx")).status, 0);
+    EXPECT_NE(Bytes(P("a.onnx")), Bytes(P("c.onnx"))) << a;
+  }
+  ExpectBadInput(base + "--augment rotate", "--augment", "rotate");
+}
+
 TEST_F(TrainCli, RefusesBadInput) {
   ExpectBadInput("train --data-dir " + P("nowhere"), P("nowhere"),
                  "dataset-fashion-mnist");

@@ -39,6 +39,15 @@ void AddTrainOptions(CLI::App* sub, TrainOptions* t) {
                   "it, not on the test set (labeled data only; 0: none)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  sub->add_option("--augment", t->augment,
+                  "random changes to each training image: none, flip "
+                  "(mirrored left-right half the time) or flip-shift (and "
+                  "moved up to --shift pixels); labeled images only")
+      ->check(CLI::IsMember({"none", "flip", "flip-shift"}))
+      ->capture_default_str();
+  sub->add_option("--shift", t->shift, "flip-shift's largest move, in pixels")
+      ->check(CLI::Range(0, 8))
+      ->capture_default_str();
   sub->add_option("--checkpoint", t->checkpoint,
                   "the checkpoint written after every epoch (default "
                   "OUTPUT.ckpt; none: no checkpoint); an interrupted run "
