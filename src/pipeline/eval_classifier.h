@@ -40,4 +40,11 @@ Result<double> GraphAccuracy(std::shared_ptr<graph::Graph> g,
                              const ImageDataset& data, int threads, bool fast,
                              const std::string& what, int64_t batch = 500);
 
+// The logits of a classifier graph on every image of `data` (n x classes,
+// row i image i), as GraphAccuracy runs it: the targets of distillation.
+Result<std::vector<float>> GraphLogits(std::shared_ptr<graph::Graph> g,
+                                       const ImageDataset& data, int threads,
+                                       const std::string& what,
+                                       int64_t batch = 500);
+
 }  // namespace lowbit

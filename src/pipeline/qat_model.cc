@@ -189,6 +189,9 @@ std::string QatFingerprint(const QatOptions& o) {
           (!o.distill && o.train.validation > 0
                ? fmt::format(", {} held out", o.train.validation)
                : "") +
+          (o.train.teacher_weight > 0.0
+               ? fmt::format(", teacher {}", o.train.teacher_weight)
+               : "") +
           (o.train.augment != "none"
                ? fmt::format(", augment {} {}", o.train.augment, o.train.shift)
                : ""),
@@ -204,6 +207,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
     return InvalidArgument(
         "--distill takes --calib DIR: the samples whose fp32 outputs the "
         "quantized model learns");
+  }
+  if (o.train.teacher_weight > 0.0 && (distill || o.train.augment != "none")) {
+    return InvalidArgument(
+        "--teacher-weight mixes the fp32 model's outputs on the training "
+        "images into the labels' loss: labeled data without --augment (with "
+        "--distill the fp32 outputs are the only targets)");
   }
   if (distill && o.train.augment != "none") {
     return InvalidArgument(
@@ -261,6 +270,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   // The data, and what the fp32 model does on it, before any weight is
   // touched (the graphs share their constants).
   ImageDataset train, test, val;
+  std::vector<float> teacher;  // the fp32 logits of the training images
   double fp32_acc = 0.0;
   std::vector<DistillSample> samples, held_out;
   bool kl = false;
@@ -272,6 +282,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
     LB_ASSIGN_OR_RETURN(fp32_acc,
                         GraphAccuracy(g, test, o.threads, false, o.model));
+    if (o.train.teacher_weight > 0.0) {
+      LB_ASSIGN_OR_RETURN(teacher, GraphLogits(g, train, o.threads, o.model));
+    }
   } else {
     kl = CutFinalSoftmax(*g);
     LB_ASSIGN_OR_RETURN(std::vector<std::string> files,
@@ -423,7 +436,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
   Result<std::vector<EpochReport>> trained =
       distill ? TrainDistill(*tape, input, samples, loss_kind, o.train, on_step,
                              hooks)
-              : TrainClassifier(*tape, input, train, o.train, on_step, hooks);
+              : TrainClassifier(*tape, input, train, o.train, on_step, hooks,
+                                teacher.empty() ? nullptr : &teacher);
   on_step.Finish();
   if (!trained.ok()) return trained.status().WithPrefix(o.model);
   const std::vector<EpochReport>& epochs = *trained;
@@ -486,6 +500,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"lr", o.train.lr},
               {"optimizer", o.train.optimizer.kind},
               {"augment", o.train.augment},
+              {"teacher_weight", o.train.teacher_weight},
               {"train_seconds", train_seconds},
               {"checkpoint", CheckpointPath(o.train, o.out)},
               {"resumed_from", o.train.resume}};

@@ -136,8 +136,17 @@ TrainState CaptureState(int epochs_done, int64_t steps_done,
 Result<std::vector<EpochReport>> TrainClassifier(
     graph::Tape& tape, const std::string& input, const ImageDataset& data,
     const TrainOptions& o, const std::function<void(const StepInfo&)>& on_step,
-    const TrainHooks& hooks) {
+    const TrainHooks& hooks, const std::vector<float>* teacher) {
   if (data.n < 1) return InvalidArgument("the dataset is empty");
+  const double tw = o.teacher_weight;
+  if (tw < 0.0 || tw > 1.0) {
+    return InvalidArgument("the teacher's weight must lie in [0, 1]");
+  }
+  if (tw > 0.0 &&
+      (teacher == nullptr ||
+       static_cast<int64_t>(teacher->size()) != data.n * data.classes)) {
+    return InvalidArgument("a teacher's weight without logits for every image");
+  }
   if (o.augment != "none" && o.augment != "flip" && o.augment != "flip-shift") {
     return InvalidArgument("--augment " + o.augment +
                            ": expected none, flip or flip-shift");
@@ -162,6 +171,21 @@ Result<std::vector<EpochReport>> TrainClassifier(
                         tape.Forward({{input, x}}));
     LB_ASSIGN_OR_RETURN(LossResult loss,
                         SoftmaxCrossEntropy(out[0], labels.data()));
+    if (tw > 0.0) {
+      graph::Tensor t =
+          graph::Tensor::Zeros(DType::kF32, {count, data.classes});
+      for (int64_t i = 0; i < count; ++i) {
+        std::copy_n(teacher->data() + idx[i] * data.classes, data.classes,
+                    t.data<float>() + i * data.classes);
+      }
+      LB_ASSIGN_OR_RETURN(LossResult kl, DistillKl(out[0], t));
+      loss.loss = (1.0 - tw) * loss.loss + tw * kl.loss;
+      float* g = loss.grad.data<float>();
+      const float* k = kl.grad.data<float>();
+      for (int64_t i = 0; i < loss.grad.numel(); ++i) {
+        g[i] = static_cast<float>((1.0 - tw) * g[i] + tw * k[i]);
+      }
+    }
     std::vector<graph::Tensor> seeds(out.size());
     seeds[0] = std::move(loss.grad);
     LB_ASSIGN_OR_RETURN(grads, tape.Backward(seeds));

@@ -39,6 +39,11 @@ struct TrainOptions {
   // pixels each way, the border filled with the image's corner value).
   std::string augment = "none";
   int shift = 2;
+  // Classifiers with teacher logits (TrainClassifier's `teacher`): the loss
+  // is (1 - w) cross-entropy + w KL(softmax(teacher) || softmax(logits)),
+  // w = teacher_weight (Hinton et al., arXiv 1503.02531; for quantized
+  // students, Mishra and Marr, arXiv 1711.05852).
+  double teacher_weight = 0.0;
   // A checkpoint after every epoch (train/checkpoint.h): "" : OUT.ckpt,
   // "none": no checkpoint. resume: a checkpoint to go on from.
   std::string checkpoint, resume;
@@ -126,12 +131,13 @@ std::vector<graph::Tensor> CopyValues(
 
 // Trains on `data`, feeding input `input`, the graph's first output being the
 // logits [batch, classes]: the tape's parameters (all of them), or what
-// `hooks` says.
+// `hooks` says. teacher: logits per image of `data` (n x classes), used
+// with TrainOptions::teacher_weight > 0.
 Result<std::vector<EpochReport>> TrainClassifier(
     graph::Tape& tape, const std::string& input, const ImageDataset& data,
     const TrainOptions& o,
     const std::function<void(const StepInfo&)>& on_step = nullptr,
-    const TrainHooks& hooks = {});
+    const TrainHooks& hooks = {}, const std::vector<float>* teacher = nullptr);
 
 // The last n images of *d, taken out of it: a validation split. n must be
 // below d->n.

@@ -88,6 +88,13 @@ Runner AddQat(CLI::App& app) {
                   "with --calib: at most this many samples (0: all)")
       ->check(CLI::NonNegativeNumber);
   AddTrainOptions(sub, &o->q.train);
+  sub->add_option("--teacher-weight", o->q.train.teacher_weight,
+                  "qat on labeled images: the weight w of the fp32 model's "
+                  "outputs as soft targets; the loss is (1 - w) "
+                  "cross-entropy + w KL to fp32 (0: the labels alone)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+
   sub->add_option("--threads", o->q.threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", o->json, "print the report as JSON");

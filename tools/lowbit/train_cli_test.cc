@@ -153,6 +153,18 @@ TEST_F(TrainCli, ValidationSplitChoosesTheWrittenEpoch) {
   ExpectBadInput("qat " + P("v.onnx") + " --calib " + P("lines") +
                      " --distill --validation 10",
                  "--validation", "--holdout");
+  // The fp32 model's outputs as soft targets beside the labels.
+  const auto t = RunJson("qat " + P("v.onnx") +
+                         " --scheme int4 --max-steps 20 --batch 32 --threads 2 "
+                         "--teacher-weight 0.5 --json -o " +
+                         P("tq.onnx"));
+  ASSERT_TRUE(t.contains("qat_accuracy")) << t.dump();
+  EXPECT_EQ(t["teacher_weight"].get<double>(), 0.5);
+  EXPECT_GT(t["qat_accuracy"].get<double>(), 0.3) << t.dump();
+  ExpectBadInput("qat " + P("v.onnx") + " --teacher-weight 0.5 --augment flip",
+                 "--teacher-weight", "--augment");
+  ExpectBadInput("qat " + P("v.onnx") + " --teacher-weight 2",
+                 "--teacher-weight", "");
 }
 
 // --augment: seeded per step (the same options, the same file), and the
