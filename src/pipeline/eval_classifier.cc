@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
 
 #include "graph/session.h"
 #include "io/onnx_import.h"
@@ -10,9 +11,14 @@
 
 namespace lowbit {
 
-Result<double> GraphAccuracy(std::shared_ptr<graph::Graph> g,
-                             const ImageDataset& data, int threads, bool fast,
-                             const std::string& what, int64_t batch) {
+namespace {
+
+// Top-1 accuracy of the graph on `data`, every batch's logits also handed to
+// `sink` (when set).
+Result<double> RunClassifier(
+    std::shared_ptr<graph::Graph> g, const ImageDataset& data, int threads,
+    bool fast, const std::string& what, int64_t batch,
+    const std::function<void(const graph::Tensor&)>& sink) {
   graph::SessionOptions so;
   so.threads = threads;
   so.fast = fast;
@@ -27,37 +33,32 @@ Result<double> GraphAccuracy(std::shared_ptr<graph::Graph> g,
   auto acc = ClassifierAccuracy(
       data, batch, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
         LB_ASSIGN_OR_RETURN(auto out, (*s)->Run({{input, x}}));
+        if (sink) sink(out[0]);
         return out[0];
       });
   if (!acc.ok()) return acc.status().WithPrefix(what);
   return *acc;
 }
 
+}  // namespace
+
+Result<double> GraphAccuracy(std::shared_ptr<graph::Graph> g,
+                             const ImageDataset& data, int threads, bool fast,
+                             const std::string& what, int64_t batch) {
+  return RunClassifier(std::move(g), data, threads, fast, what, batch, nullptr);
+}
+
 Result<std::vector<float>> GraphLogits(std::shared_ptr<graph::Graph> g,
                                        const ImageDataset& data, int threads,
                                        const std::string& what, int64_t batch) {
-  graph::SessionOptions so;
-  so.threads = threads;
-  auto s = graph::Session::Create(std::make_shared<graph::Graph>(*g), so);
-  if (!s.ok()) return s.status().WithPrefix(what);
-  if ((*s)->inputs().size() != 1) {
-    return InvalidArgument(what +
-                           ": a classifier takes one input; this model takes " +
-                           std::to_string((*s)->inputs().size()));
-  }
-  const std::string input = (*s)->inputs()[0].name;
   std::vector<float> logits;
-  auto acc = ClassifierAccuracy(
-      data, batch, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
-        LB_ASSIGN_OR_RETURN(auto out, (*s)->Run({{input, x}}));
-        if (out[0].rank() == 2 && out[0].dim(1) == data.classes &&
-            out[0].dtype() == DType::kF32) {
-          logits.insert(logits.end(), out[0].data<float>(),
-                        out[0].data<float>() + out[0].numel());
-        }
-        return out[0];
-      });
-  if (!acc.ok()) return acc.status().WithPrefix(what);
+  LB_RETURN_IF_ERROR(
+      RunClassifier(std::move(g), data, threads, false, what, batch,
+                    [&](const graph::Tensor& z) {
+                      logits.insert(logits.end(), z.data<float>(),
+                                    z.data<float>() + z.numel());
+                    })
+          .status());
   if (static_cast<int64_t>(logits.size()) != data.n * data.classes) {
     return InvalidArgument(what + ": the output is not " +
                            std::to_string(data.classes) + " logits per image");

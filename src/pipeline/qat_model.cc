@@ -541,15 +541,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
   r.report["ptq_accuracy"] = ptq_acc;
   r.report["qat_accuracy"] = qat_acc;
   if (o.train.validation > 0) {
-    r.report["validation"] = {{"images", val.n},
-                              {"start_error", validation.start},
-                              {"best_error", validation.best},
-                              {"written_epoch", validation.best_epoch}};
-    r.text += fmt::format(
-        "validation ({} training images held out): error {:.2f}% at the "
-        "start, best {:.2f}% after epoch {} (written)\n",
-        val.n, 100.0 * validation.start, 100.0 * validation.best,
-        validation.best_epoch);
+    r.report["validation"] = ValidationJson(validation, val.n);
+    r.text += ValidationText(validation, val.n);
   }
   r.text += fmt::format(
       "{} per {} ({}): test accuracy fp32 {:.2f}%, quantized before "

@@ -119,15 +119,8 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
               {"test_images", test.n},
               {"test_accuracy", acc}};
   if (o.train.validation > 0) {
-    r.report["validation"] = {{"images", val.n},
-                              {"start_error", validation.start},
-                              {"best_error", validation.best},
-                              {"written_epoch", validation.best_epoch}};
-    r.text += fmt::format(
-        "validation ({} training images held out): error {:.2f}% at the "
-        "start, best {:.2f}% after epoch {} (written)\n",
-        val.n, 100.0 * validation.start, 100.0 * validation.best,
-        validation.best_epoch);
+    r.report["validation"] = ValidationJson(validation, val.n);
+    r.text += ValidationText(validation, val.n);
   }
   r.text += fmt::format(
       "{} ({} parameters) trained in {:.1f} s; test accuracy {:.2f}% on {} "

@@ -229,6 +229,20 @@ std::function<Result<double>()> ClassifierValidation(graph::Tape& tape,
   };
 }
 
+nlohmann::json ValidationJson(const ValidationResult& v, int64_t images) {
+  return {{"images", images},
+          {"start_error", v.start},
+          {"best_error", v.best},
+          {"written_epoch", v.best_epoch}};
+}
+
+std::string ValidationText(const ValidationResult& v, int64_t images) {
+  return fmt::format(
+      "validation ({} training images held out): error {:.2f}% at the start, "
+      "best {:.2f}% after epoch {} (written)\n",
+      images, 100.0 * v.start, 100.0 * v.best, v.best_epoch);
+}
+
 nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs) {
   nlohmann::json j = nlohmann::json::array();
   for (const EpochReport& e : epochs) {

@@ -150,6 +150,11 @@ std::function<Result<double>()> ClassifierValidation(graph::Tape& tape,
                                                      const ImageDataset& val,
                                                      int64_t batch);
 
+// The report of a run with a validation split of `images` images: JSON and
+// a text line.
+nlohmann::json ValidationJson(const ValidationResult& v, int64_t images);
+std::string ValidationText(const ValidationResult& v, int64_t images);
+
 // The epochs as JSON and as text lines (the reports of train and qat).
 nlohmann::json EpochsJson(const std::vector<EpochReport>& epochs);
 std::string EpochsText(const std::vector<EpochReport>& epochs);
