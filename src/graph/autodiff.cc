@@ -100,6 +100,29 @@ Status Tape::Prepare(const std::vector<std::string>& params) {
   return Status::Ok();
 }
 
+int Tape::SetBatchNormTraining(bool on) {
+  bn_training_ = on;
+  bn_train_nodes_.clear();
+  if (!on) return 0;
+  Graph& g = *g_;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op != "BatchNormalization" || !n.domain.empty() || !n.Has(4) ||
+        !g.constants.count(n.inputs[3]) || !g.constants.count(n.inputs[4])) {
+      continue;
+    }
+    Node m = n;
+    Attribute a;
+    a.kind = Attribute::Kind::kInt;
+    a.i = 1;
+    m.attrs["training_mode"] = a;
+    // Placeholders: EvaluateNode only asks whether an output is wanted.
+    m.outputs = {n.outputs[0], 0, 0};
+    bn_train_nodes_[static_cast<int>(i)] = std::move(m);
+  }
+  return static_cast<int>(bn_train_nodes_.size());
+}
+
 Tensor& Tape::param(const std::string& name) {
   return g_->constants.at(g_->Find(name));
 }
@@ -117,7 +140,9 @@ Result<std::vector<Tensor>> Tape::Forward(
     values_[g.input_ids[k]] = it->second;
   }
   for (int i : order_) {
-    const Node& n = g.nodes[i];
+    const auto bn = bn_train_nodes_.find(i);
+    const bool bn_train = bn != bn_train_nodes_.end();
+    const Node& n = bn_train ? bn->second : g.nodes[i];
     std::vector<const Tensor*> in(n.inputs.size(), nullptr);
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const int v = n.inputs[k];
@@ -131,6 +156,16 @@ Result<std::vector<Tensor>> Tape::Forward(
     LB_ASSIGN_OR_RETURN(
         std::vector<Tensor> out,
         EvaluateNode(g, n, *schema_[i], in, pool_, ws_, int64_t{16} << 30));
+    if (bn_train) {
+      // The running statistics, updated in place (as the next step reads
+      // them, and as the model is written).
+      for (int k : {1, 2}) {
+        Tensor& c = g.constants.at(n.inputs[k + 2]);
+        std::copy_n(out[k].data<float>(), c.numel(), c.data<float>());
+      }
+      values_[n.outputs[0]] = std::move(out[0]);
+      continue;
+    }
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       if (n.outputs[k] >= 0) values_[n.outputs[k]] = std::move(out[k]);
     }
@@ -173,7 +208,11 @@ Result<std::map<std::string, Tensor>> Tape::Backward(
     accumulate(id, std::move(copy));
   }
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    // The graph's node for its values; a training-mode BatchNormalization's
+    // form for its gradient.
     const Node& n = g.nodes[*it];
+    const auto bn = bn_train_nodes_.find(*it);
+    const Node& grad_node = bn != bn_train_nodes_.end() ? bn->second : n;
     bool any_out = false;
     std::vector<const Tensor*> dout(n.outputs.size(), nullptr),
         out(n.outputs.size(), nullptr);
@@ -201,7 +240,7 @@ Result<std::map<std::string, Tensor>> Tape::Backward(
       any_in = any_in || need[k];
     }
     if (!any_in) continue;
-    GradContext c(g, n, in, out, dout, need, pool_, ws_);
+    GradContext c(g, grad_node, in, out, dout, need, pool_, ws_);
     LB_RETURN_IF_ERROR(gs->fn(c));
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       if (!need[k]) continue;

@@ -38,6 +38,16 @@ class Tape {
   Result<std::map<std::string, Tensor>> Backward(
       const std::vector<Tensor>& output_grads);
 
+  // BatchNormalization in training mode (off by default: the running
+  // statistics frozen, as the model was exported): every BatchNormalization
+  // whose mean and var are constants of the graph normalizes with its
+  // batch's statistics in Forward() and Backward() (the gradient through
+  // them), and each Forward() moves those constants by (1 - momentum)
+  // towards the batch's (ONNX's training_mode = 1). Off again: evaluation
+  // with the running statistics. Returns how many nodes it covers.
+  int SetBatchNormTraining(bool on);
+  bool batchnorm_training() const { return bn_training_; }
+
   const std::vector<std::string>& params() const { return params_; }
   // A parameter's value, to update in place.
   Tensor& param(const std::string& name);
@@ -58,6 +68,10 @@ class Tape {
   std::vector<bool> requires_;           // by value id
   std::vector<Tensor> values_;           // by value id, after Forward
   bool forward_done_ = false;
+  bool bn_training_ = false;
+  // By node index: the training-mode form of a BatchNormalization (its
+  // running-statistic outputs given placeholder ids).
+  std::map<int, Node> bn_train_nodes_;
 };
 
 }  // namespace lowbit::graph

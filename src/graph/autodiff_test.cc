@@ -119,10 +119,13 @@ std::shared_ptr<Graph> OneNode(const Case& c,
 void CheckGradients(std::shared_ptr<Graph> g,
                     const std::vector<std::string>& params,
                     const std::string& what, std::mt19937& rng,
-                    float eps = 1e-2f) {
+                    float eps = 1e-2f, bool bn_training = false) {
   ThreadPool pool(2);
   auto tape = Tape::Create(g, params, pool);
   ASSERT_TRUE(tape.ok()) << what << ": " << tape.status().message();
+  if (bn_training) {
+    ASSERT_GT((*tape)->SetBatchNormTraining(true), 0) << what;
+  }
   auto out = (*tape)->Forward({});
   ASSERT_TRUE(out.ok()) << what << ": " << out.status().message();
   ASSERT_GE(out->size(), 1u);
@@ -465,6 +468,98 @@ TEST(Autodiff, SmallCnnGradients) {
   // A step of 1e-3: a weight moves many pre-activations at once, and a
   // larger step would carry some of them across Relu's or MaxPool's kinks.
   CheckGradients(g, {"w1", "b1", "w2", "b2"}, "cnn", rng, 1e-3f);
+}
+
+// The Tape's BatchNormalization training mode on an inference-mode model:
+// the batch's statistics normalize (each channel of Y has mean B and
+// standard deviation |scale|), the running statistics move by 1 - momentum
+// towards the batch's, the gradient goes through the batch's statistics
+// (finite differences), and off again the updated statistics are used.
+TEST(Autodiff, BatchNormTrainingModeOnTheTape) {
+  std::mt19937 rng(13);
+  auto g = std::make_shared<Graph>();
+  g->opsets[""] = 15;
+  auto constant = [&](const std::string& name, Tensor t) {
+    g->constants[g->ValueId(name)] = std::move(t);
+  };
+  constant("x", Random({3, 2, 4, 4}, rng));
+  constant("w", Random({3, 2, 3, 3}, rng));
+  constant("b", Random({3}, rng));
+  constant("scale", Random({3}, rng, 0.5f, 1.5f));
+  constant("B", Random({3}, rng));
+  constant("mean", Random({3}, rng));
+  constant("var", Random({3}, rng, 0.5f, 1.5f));
+  auto node = [&](const std::string& op, std::vector<std::string> in,
+                  const std::string& out) {
+    Node n;
+    n.op = op;
+    n.name = out;
+    for (const auto& s : in) n.inputs.push_back(g->ValueId(s));
+    n.outputs.push_back(g->ValueId(out));
+    g->nodes.push_back(n);
+  };
+  node("Conv", {"x", "w", "b"}, "c");
+  node("BatchNormalization", {"c", "scale", "B", "mean", "var"}, "y");
+  for (const char* o : {"y", "c"}) {
+    ValueInfo vi;
+    vi.name = o;
+    g->outputs.push_back(vi);
+    g->output_ids.push_back(g->ValueId(o));
+  }
+  const auto copy = [&](const char* n) {
+    const Tensor& t = g->constants.at(g->Find(n));
+    return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
+  };
+  const std::vector<float> mean0 = copy("mean"), var0 = copy("var");
+  ThreadPool pool(2);
+  auto tape = Tape::Create(g, {"w", "b", "scale", "B"}, pool);
+  ASSERT_TRUE(tape.ok()) << tape.status().message();
+  EXPECT_EQ((*tape)->SetBatchNormTraining(true), 1);
+  auto out = (*tape)->Forward({});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  const Tensor &y = (*out)[0], &c = (*out)[1];
+  const int64_t per = 3 * 2 * 2;  // N x H x W of each channel (2 x 2 out)
+  ASSERT_EQ(c.numel(), 3 * per);
+  for (int64_t ch = 0; ch < 3; ++ch) {
+    double cm = 0, cv = 0, ym = 0, yv = 0;
+    for (int64_t n = 0; n < 3; ++n) {
+      for (int64_t i = 0; i < 4; ++i) {
+        const int64_t at = (n * 3 + ch) * 4 + i;
+        cm += c.data<float>()[at] / per;
+        ym += y.data<float>()[at] / per;
+      }
+    }
+    for (int64_t n = 0; n < 3; ++n) {
+      for (int64_t i = 0; i < 4; ++i) {
+        const int64_t at = (n * 3 + ch) * 4 + i;
+        cv += std::pow(c.data<float>()[at] - cm, 2) / per;
+        yv += std::pow(y.data<float>()[at] - ym, 2) / per;
+      }
+    }
+    const float sc = g->constants.at(g->Find("scale")).data<float>()[ch];
+    EXPECT_NEAR(ym, g->constants.at(g->Find("B")).data<float>()[ch], 1e-5);
+    EXPECT_NEAR(yv, sc * sc * cv / (cv + 1e-5), 1e-4);
+    EXPECT_NEAR(g->constants.at(g->Find("mean")).data<float>()[ch],
+                0.9 * mean0[ch] + 0.1 * cm, 1e-5);
+    EXPECT_NEAR(g->constants.at(g->Find("var")).data<float>()[ch],
+                0.9 * var0[ch] + 0.1 * cv, 1e-5);
+  }
+  // Off: inference with the updated statistics.
+  EXPECT_EQ((*tape)->SetBatchNormTraining(false), 0);
+  auto inf = (*tape)->Forward({});
+  ASSERT_TRUE(inf.ok());
+  for (int64_t ch = 0; ch < 3; ++ch) {
+    const auto k = [&](const char* n) {
+      return g->constants.at(g->Find(n)).data<float>()[ch];
+    };
+    const float a = k("scale") / std::sqrt(k("var") + 1e-5f);
+    const int64_t at = ch * 4;  // image 0, first position
+    EXPECT_NEAR((*inf)[0].data<float>()[at],
+                (c.data<float>()[at] - k("mean")) * a + k("B"), 1e-5);
+  }
+  // The gradient through the batch's statistics.
+  CheckGradients(g, {"w", "b", "scale", "B"}, "conv + batchnorm training", rng,
+                 1e-2f, true);
 }
 
 TEST(Autodiff, RefusesWhatItCannotDifferentiate) {

@@ -192,6 +192,7 @@ std::string QatFingerprint(const QatOptions& o) {
           (o.train.teacher_weight > 0.0
                ? fmt::format(", teacher {}", o.train.teacher_weight)
                : "") +
+          (o.batchnorm == "train" ? ", batchnorm train" : "") +
           (o.train.augment != "none"
                ? fmt::format(", augment {} {}", o.train.augment, o.train.shift)
                : ""),
@@ -213,6 +214,21 @@ Result<QatResult> QatModel(const QatOptions& o) {
         "--teacher-weight mixes the fp32 model's outputs on the training "
         "images into the labels' loss: labeled data without --augment (with "
         "--distill the fp32 outputs are the only targets)");
+  }
+  if (o.batchnorm != "frozen" && o.batchnorm != "train") {
+    return InvalidArgument("--batchnorm " + o.batchnorm +
+                           ": expected frozen or train");
+  }
+  if (o.batchnorm == "train" && !o.train.resume.empty()) {
+    return InvalidArgument(
+        "--resume with --batchnorm train: a checkpoint holds the trained "
+        "weights and steps, not the running statistics");
+  }
+  if (distill && o.batchnorm == "train") {
+    return InvalidArgument(
+        "--batchnorm train needs batches of images; --distill runs the "
+        "calibration samples one at a time (their statistics would be one "
+        "sample's)");
   }
   if (distill && o.train.augment != "none") {
     return InvalidArgument(
@@ -321,6 +337,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
                       StartingWeights(o, *model, *g, pool));
   const std::vector<std::string> params = TrainedParams(*g);
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
+  const int bn_nodes =
+      o.batchnorm == "train" ? tape->SetBatchNormTraining(true) : 0;
   const DistillLoss loss_kind = kl ? DistillLoss::kKl : DistillLoss::kMse;
   // The distillation loss over the samples, the weights as they are.
   const auto sample_loss = [&]() -> Result<double> {
@@ -405,7 +423,15 @@ Result<QatResult> QatModel(const QatOptions& o) {
   }
   ValidationResult validation;
   if (!distill && o.train.validation > 0) {
-    hooks.validate = ClassifierValidation(*tape, input, val, 256);
+    // Evaluated with the running statistics (and without moving them).
+    hooks.validate = [&, v = ClassifierValidation(*tape, input, val,
+                                                  256)]() -> Result<double> {
+      const bool bn = tape->batchnorm_training();
+      tape->SetBatchNormTraining(false);
+      Result<double> r = v();
+      tape->SetBatchNormTraining(bn);
+      return r;
+    };
     hooks.validation_out = &validation;
   }
   if (!held_out.empty()) {
@@ -501,6 +527,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"optimizer", o.train.optimizer.kind},
               {"augment", o.train.augment},
               {"teacher_weight", o.train.teacher_weight},
+              {"batchnorm", o.batchnorm},
+              {"batchnorm_nodes_trained", bn_nodes},
               {"train_seconds", train_seconds},
               {"checkpoint", CheckpointPath(o.train, o.out)},
               {"resumed_from", o.train.resume}};

@@ -34,6 +34,10 @@ struct QatOptions {
   bool asymmetric = false;
   std::string zero_point = "auto";  // asymmetric: f16 (auto) or code
   std::string init = "mse";         // mse, or gptq (with --calib)
+  // BatchNormalization while training labeled images: "frozen" (the
+  // running statistics as exported) or "train" (the batch's statistics, the
+  // running ones updated and written; graph/autodiff.h).
+  std::string batchnorm = "frozen";
   std::string data = "fashion-mnist";
   std::string data_dir = kFashionMnistDir;
   // Distillation on unlabeled samples (pipeline/calibrate.h's folders).

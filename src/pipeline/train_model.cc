@@ -20,8 +20,15 @@ namespace lowbit {
 
 Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   namespace fs = std::filesystem;
-  if (o.arch != "fmnist-cnn") {
-    return InvalidArgument("--arch " + o.arch + ": expected fmnist-cnn");
+  if (o.arch != "fmnist-cnn" && o.arch != "fmnist-cnn-bn") {
+    return InvalidArgument("--arch " + o.arch +
+                           ": expected fmnist-cnn or fmnist-cnn-bn");
+  }
+  const bool batchnorm = o.arch == "fmnist-cnn-bn";
+  if (batchnorm && !o.train.resume.empty()) {
+    return InvalidArgument(
+        "--resume with --arch fmnist-cnn-bn: a checkpoint holds the trained "
+        "weights, not the running statistics");
   }
   if (o.data != "fashion-mnist") {
     return InvalidArgument("--data " + o.data + ": expected fashion-mnist");
@@ -36,7 +43,7 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   if (o.train.validation > 0) {
     LB_ASSIGN_OR_RETURN(val, HoldOutLast(&train, o.train.validation));
   }
-  onnx::ModelProto proto = FashionMnistCnn(o.train.seed);
+  onnx::ModelProto proto = FashionMnistCnn(o.train.seed, batchnorm);
   // The engine's graph of the fresh model (through a file: the importer
   // checks what it reads).
   const std::string init = o.out + ".init.tmp";
@@ -53,10 +60,19 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   }
   ThreadPool pool(o.threads);
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
+  // BatchNormalization trains on each batch's statistics; the running ones
+  // it updates are written.
+  if (batchnorm) tape->SetBatchNormTraining(true);
   TrainHooks hooks;
   ValidationResult validation;
   if (o.train.validation > 0) {
-    hooks.validate = ClassifierValidation(*tape, "x", val, 256);
+    hooks.validate = [&, v = ClassifierValidation(*tape, "x", val,
+                                                  256)]() -> Result<double> {
+      tape->SetBatchNormTraining(false);  // the running statistics
+      Result<double> r = v();
+      tape->SetBatchNormTraining(batchnorm);
+      return r;
+    };
     hooks.validation_out = &validation;
   }
   TrainState resumed;
@@ -83,10 +99,13 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
           .count();
   // The trained values into the model's initializers.
   for (auto& t : *proto.mutable_graph()->mutable_initializer()) {
-    if (std::find(params.begin(), params.end(), t.name()) == params.end()) {
+    const bool stats = t.name().ends_with(".running_mean") ||
+                       t.name().ends_with(".running_var");
+    if (!stats &&
+        std::find(params.begin(), params.end(), t.name()) == params.end()) {
       continue;
     }
-    const graph::Tensor& v = tape->param(t.name());
+    const graph::Tensor& v = g->constants.at(g->Find(t.name()));
     t.clear_float_data();
     t.set_raw_data(v.bytes(), static_cast<size_t>(v.nbytes()));
   }

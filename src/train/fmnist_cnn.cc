@@ -64,7 +64,17 @@ void Io(onnx::ValueInfoProto* v, const std::string& name, int64_t features) {
 
 }  // namespace
 
-onnx::ModelProto FashionMnistCnn(uint64_t seed) {
+// A constant [n] of value v.
+void Filled(onnx::GraphProto& g, const std::string& name, int64_t n, float v) {
+  onnx::TensorProto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(n);
+  const std::vector<float> d(static_cast<size_t>(n), v);
+  t->set_raw_data(d.data(), d.size() * sizeof(float));
+}
+
+onnx::ModelProto FashionMnistCnn(uint64_t seed, bool batchnorm) {
   onnx::ModelProto m;
   m.set_ir_version(8);
   m.set_producer_name("lowbit");
@@ -97,13 +107,31 @@ onnx::ModelProto FashionMnistCnn(uint64_t seed) {
   }
   Add(g, "Sub", {"x", "input.mean"}, "xc");
   Add(g, "Mul", {"xc", "input.inv_std"}, "xn");
-  Add(g, "Conv", {"xn", "conv1.weight", "conv1.bias"}, "c1");
-  Add(g, "Relu", {"c1"}, "r1");
+  // Conv, then (with batchnorm) its BatchNormalization: the tensor to Relu.
+  auto conv = [&](const std::string& in, const std::string& k, int64_t ch) {
+    const std::string c = "c" + k.substr(4);
+    Add(g, "Conv", {in, k + ".weight", k + ".bias"}, c);
+    if (!batchnorm) return c;
+    const std::string bn = "bn" + k.substr(4);
+    Filled(g, bn + ".weight", ch, 1.0f);
+    Filled(g, bn + ".bias", ch, 0.0f);
+    Filled(g, bn + ".running_mean", ch, 0.0f);
+    Filled(g, bn + ".running_var", ch, 1.0f);
+    auto* n = Add(g, "BatchNormalization",
+                  {c, bn + ".weight", bn + ".bias", bn + ".running_mean",
+                   bn + ".running_var"},
+                  c + "n");
+    auto* m = n->add_attribute();
+    m->set_name("momentum");
+    m->set_type(onnx::AttributeProto::FLOAT);
+    m->set_f(0.9f);
+    return c + "n";
+  };
+  Add(g, "Relu", {conv("xn", "conv1", 32)}, "r1");
   auto* p1 = Add(g, "MaxPool", {"r1"}, "p1");
   Ints(p1, "kernel_shape", {2, 2});
   Ints(p1, "strides", {2, 2});
-  Add(g, "Conv", {"p1", "conv2.weight", "conv2.bias"}, "c2");
-  Add(g, "Relu", {"c2"}, "r2");
+  Add(g, "Relu", {conv("p1", "conv2", 64)}, "r2");
   auto* p2 = Add(g, "MaxPool", {"r2"}, "p2");
   Ints(p2, "kernel_shape", {2, 2});
   Ints(p2, "strides", {2, 2});

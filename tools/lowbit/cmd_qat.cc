@@ -53,6 +53,13 @@ Runner AddQat(CLI::App& app) {
                   "code ones (fixed)")
       ->check(CLI::IsMember({"auto", "f16", "code"}))
       ->capture_default_str();
+  sub->add_option("--batchnorm", o->q.batchnorm,
+                  "BatchNormalization while training labeled images: frozen "
+                  "(the running statistics as exported) or train (each "
+                  "batch's statistics, the running ones updated by its "
+                  "momentum and written)")
+      ->check(CLI::IsMember({"frozen", "train"}))
+      ->capture_default_str();
   sub->add_option("--init", o->q.init,
                   "the starting point: mse (data-free clipping search) or "
                   "gptq (on --calib's statistics; the latent weights start "

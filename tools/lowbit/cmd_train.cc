@@ -26,7 +26,10 @@ Runner AddTrain(CLI::App& app) {
       "Example:\n"
       "  lowbit train --arch fmnist-cnn --data fashion-mnist --epochs 5 -o "
       "fmnist.onnx");
-  sub->add_option("--arch", o->t.arch, "the architecture: fmnist-cnn")
+  sub->add_option("--arch", o->t.arch,
+                  "the architecture: fmnist-cnn, or fmnist-cnn-bn (a "
+                  "BatchNormalization after each convolution, trained on each "
+                  "batch's statistics)")
       ->capture_default_str();
   sub->add_option("--data", o->t.data, "the dataset: fashion-mnist")
       ->capture_default_str();

@@ -3,10 +3,12 @@
 // written model computes in ONNX Runtime what it computes in lowbit's engine,
 // and bad options or a missing dataset are refused with nothing written.
 // Skipped with a message where dataset-fashion-mnist is not installed.
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "io/npy.h"
+#include "io/onnx_import.h"
 #include "tools/lowbit/cli_fixture.h"
 #include "train/fashion_mnist.h"
 
@@ -183,6 +185,60 @@ TEST_F(TrainCli, AugmentationIsSeeded) {
     EXPECT_NE(Bytes(P("a.onnx")), Bytes(P("c.onnx"))) << a;
   }
   ExpectBadInput(base + "--augment rotate", "--augment", "rotate");
+}
+
+// BatchNormalization in training mode: fmnist-cnn-bn trains on each batch's
+// statistics and writes the running ones it updated (the file computes in
+// ONNX Runtime what lowbit's engine computes, and learns); qat --batchnorm
+// train trains both of its BatchNormalizations so.
+TEST_F(TrainCli, BatchNormTrainsInTrainingMode) {
+  if (!HaveFashionMnist())
+    GTEST_SKIP() << kFashionMnistDir
+                 << " missing: apt-get install dataset-fashion-mnist";
+  const auto j = RunJson(
+      "train --arch fmnist-cnn-bn --max-steps 40 --batch 32 --threads 2 "
+      "--json -o " +
+      P("bn.onnx"));
+  ASSERT_TRUE(j.contains("test_accuracy")) << j.dump();
+  EXPECT_EQ(j["parameters"], 225034 + 2 * (32 + 64));
+  EXPECT_GT(j["test_accuracy"].get<double>(), 0.5) << j.dump();
+  // The running statistics were updated from their start (mean 0, var 1).
+  auto g = ImportOnnx(P("bn.onnx"));
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  for (const char* name : {"bn1.running_mean", "bn2.running_var"}) {
+    const int id = (*g)->Find(name);
+    ASSERT_GE(id, 0) << name;
+    const graph::Tensor& t = (*g)->constants.at(id);
+    const float start = std::string(name).ends_with("mean") ? 0.0f : 1.0f;
+    int moved = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      moved += std::fabs(t.data<float>()[i] - start) > 1e-3f;
+    }
+    EXPECT_GT(moved, t.numel() / 2) << name;
+  }
+  // The written running statistics are used: ONNX Runtime agrees.
+  if (HaveOrt()) {
+    auto test = LoadFashionMnist(kFashionMnistDir, "test");
+    ASSERT_TRUE(test.ok());
+    graph::Tensor x = graph::Tensor::Zeros(DType::kF32, {8, 1, 28, 28});
+    std::copy_n(test->images.data(), 8 * 784, x.data<float>());
+    ASSERT_TRUE(WriteNpy(P("x.npy"), x).ok());
+    EXPECT_LT(AgainstOrt(P("bn.onnx"), "x=" + P("x.npy"), "bn"), 1e-4);
+  }
+  std::string frozen;
+  for (const std::string mode : {"frozen", "train"}) {
+    const auto q = RunJson("qat " + P("bn.onnx") +
+                           " --scheme int4 --max-steps 10 --batch 32 "
+                           "--threads 2 --json --batchnorm " +
+                           mode + " -o " + P("q" + mode + ".onnx"));
+    ASSERT_TRUE(q.contains("qat_accuracy")) << q.dump();
+    EXPECT_EQ(q["batchnorm_nodes_trained"], mode == "train" ? 2 : 0);
+    EXPECT_GT(q["qat_accuracy"].get<double>(), 0.3) << q.dump();
+  }
+  EXPECT_NE(Bytes(P("qfrozen.onnx")), Bytes(P("qtrain.onnx")));
+  ExpectBadInput("qat " + P("bn.onnx") + " --batchnorm train --resume " +
+                     P("bn.onnx.ckpt"),
+                 "--batchnorm train", "running statistics");
 }
 
 TEST_F(TrainCli, RefusesBadInput) {
