@@ -28,7 +28,8 @@ std::vector<unsigned char> ReadGz(const std::string& path) {
   std::vector<unsigned char> out;
   unsigned char buf[1 << 16];
   int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
+  while ((n = gzread(f, buf, sizeof buf)) > 0)
+    out.insert(out.end(), buf, buf + n);
   gzclose(f);
   return out;
 }
@@ -86,13 +87,20 @@ int main(int argc, char** argv) {
   std::string data = "/usr/share/datasets/fashion-mnist";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--epochs") epochs = std::atoi(v.c_str());
-    else if (a == "--threads") threads = std::atoi(v.c_str());
-    else if (a == "--batch") batch = std::atoll(v.c_str());
-    else if (a == "--lr") lr = std::atof(v.c_str());
-    else if (a == "--seed") seed = std::atoll(v.c_str());
-    else if (a == "--data") data = v;
-    else if (a == "--mkldnn") mkldnn = std::atoi(v.c_str());
+    if (a == "--epochs")
+      epochs = std::atoi(v.c_str());
+    else if (a == "--threads")
+      threads = std::atoi(v.c_str());
+    else if (a == "--batch")
+      batch = std::atoll(v.c_str());
+    else if (a == "--lr")
+      lr = std::atof(v.c_str());
+    else if (a == "--seed")
+      seed = std::atoll(v.c_str());
+    else if (a == "--data")
+      data = v;
+    else if (a == "--mkldnn")
+      mkldnn = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "fmnist_epoch: unknown option %s\n", a.c_str());
       return 2;
@@ -129,11 +137,12 @@ int main(int argc, char** argv) {
       opt.step();
       loss_sum += loss.item<double>();
     }
-    const double s = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - t0)
-                         .count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
     char buf[160];
-    std::snprintf(buf, sizeof buf, "%s{\"epoch\": %d, \"seconds\": %.4f, \"loss\": %.6f}",
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"epoch\": %d, \"seconds\": %.4f, \"loss\": %.6f}",
                   e ? ", " : "", e + 1, s, loss_sum / per_epoch);
     epochs_json += buf;
   }
