@@ -177,7 +177,8 @@ Result<std::vector<Tensor>> Tape::Forward(
 }
 
 Result<std::map<std::string, Tensor>> Tape::Backward(
-    const std::vector<Tensor>& output_grads) {
+    const std::vector<Tensor>& output_grads, const std::vector<int>& keep,
+    std::map<int, Tensor>* kept) {
   if (!forward_done_) return InvalidArgument("Backward() before Forward()");
   Graph& g = *g_;
   if (output_grads.size() != g.output_ids.size()) {
@@ -219,6 +220,11 @@ Result<std::map<std::string, Tensor>> Tape::Backward(
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       const int o = n.outputs[k];
       if (o < 0) continue;
+      // Complete here: every reader comes later in the order.
+      if (kept != nullptr && grads[o].defined() && grads[o].numel() > 0 &&
+          std::find(keep.begin(), keep.end(), o) != keep.end()) {
+        (*kept)[o] = grads[o];
+      }
       out[k] = &values_[o];
       if (grads[o].defined() && grads[o].numel() > 0) {
         dout[k] = &grads[o];

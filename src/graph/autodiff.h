@@ -34,9 +34,12 @@ class Tape {
       const std::map<std::string, Tensor>& feeds);
   // d(loss)/d(output k) for each graph output (an undefined tensor: none),
   // after Forward(). The gradient of every parameter (zeros where no
-  // gradient reaches it), by name.
+  // gradient reaches it), by name. With `kept`: also the gradients of the
+  // values `keep` names (ids) that a node produces and a parameter
+  // influences (others are absent), by value id.
   Result<std::map<std::string, Tensor>> Backward(
-      const std::vector<Tensor>& output_grads);
+      const std::vector<Tensor>& output_grads,
+      const std::vector<int>& keep = {}, std::map<int, Tensor>* kept = nullptr);
 
   // BatchNormalization in training mode (off by default: the running
   // statistics frozen, as the model was exported): every BatchNormalization

@@ -588,5 +588,66 @@ TEST(Autodiff, RefusesWhatItCannotDifferentiate) {
   EXPECT_GE(OpsWithGradients().size(), 40u);
 }
 
+// Backward() also gives the gradients of intermediate values asked for (as
+// block reconstruction weighs block outputs by them): y = Relu(x W) * k.
+TEST(Autodiff, GradientsOfIntermediateValues) {
+  std::mt19937 rng(7);
+  auto g = std::make_shared<Graph>();
+  g->opsets[""] = 13;
+  g->constants[g->ValueId("W")] = Random({3, 4}, rng);
+  g->constants[g->ValueId("x")] = Random({2, 3}, rng);
+  g->constants[g->ValueId("k")] = Random({4}, rng);
+  auto node = [&](const std::string& op, std::vector<std::string> in,
+                  const std::string& out) {
+    Node n;
+    n.op = op;
+    n.name = out;
+    for (const auto& s : in) n.inputs.push_back(g->ValueId(s));
+    n.outputs.push_back(g->ValueId(out));
+    g->nodes.push_back(n);
+  };
+  node("MatMul", {"x", "W"}, "h");
+  node("Relu", {"h"}, "r");
+  node("Mul", {"r", "k"}, "y");
+  ValueInfo vi;
+  vi.name = "y";
+  g->outputs.push_back(vi);
+  g->output_ids.push_back(g->ValueId("y"));
+  ThreadPool pool(1);
+  auto tape = Tape::Create(g, {"W"}, pool);
+  ASSERT_TRUE(tape.ok()) << tape.status().message();
+  auto out = (*tape)->Forward({});
+  ASSERT_TRUE(out.ok());
+  Tensor dy = Tensor::Zeros(DType::kF32, {2, 4});
+  for (int64_t i = 0; i < 8; ++i) dy.data<float>()[i] = 0.5f + i;
+  std::map<int, Tensor> kept;
+  const int h = g->Find("h"), r = g->Find("r"), x = g->Find("x");
+  auto grads = (*tape)->Backward({dy}, {h, r, x}, &kept);
+  ASSERT_TRUE(grads.ok()) << grads.status().message();
+  ASSERT_TRUE(kept.count(h) && kept.count(r));
+  EXPECT_FALSE(kept.count(x));  // no parameter influences it
+  // The forward values of h, recomputed: x W.
+  const float* xv = g->constants.at(x).data<float>();
+  const float* wv = g->constants.at(g->Find("W")).data<float>();
+  const float* kv = g->constants.at(g->Find("k")).data<float>();
+  for (int64_t i = 0; i < 2; ++i) {
+    for (int64_t j = 0; j < 4; ++j) {
+      float hij = 0.0f;
+      for (int64_t c = 0; c < 3; ++c) hij += xv[i * 3 + c] * wv[c * 4 + j];
+      const float dr = dy.data<float>()[i * 4 + j] * kv[j];
+      EXPECT_FLOAT_EQ(kept.at(r).data<float>()[i * 4 + j], dr);
+      EXPECT_FLOAT_EQ(kept.at(h).data<float>()[i * 4 + j],
+                      hij > 0.0f ? dr : 0.0f);
+    }
+  }
+  // The parameters' gradients are as without: d W = x^T dh.
+  auto plain = (*tape)->Backward({dy});
+  ASSERT_TRUE(plain.ok());
+  const Tensor &gw = grads->at("W"), &pw = plain->at("W");
+  for (int64_t i = 0; i < gw.numel(); ++i) {
+    EXPECT_EQ(gw.data<float>()[i], pw.data<float>()[i]);
+  }
+}
+
 }  // namespace
 }  // namespace lowbit::graph

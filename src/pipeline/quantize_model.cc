@@ -31,10 +31,12 @@ Result<QuantConfig> ConfigFor(const QuantizeModelOptions& o,
   QuantConfig c;
   c.scheme = *scheme;
   LB_ASSIGN_OR_RETURN(
-      c.method, ParseMethod(o.method == "gptq" || o.method == "auto" ||
-                                    o.method == "awq" || o.method == "adaround"
-                                ? "mse"
-                                : o.method));
+      c.method,
+      ParseMethod(o.method == "gptq" || o.method == "auto" ||
+                          o.method == "awq" || o.method == "adaround" ||
+                          o.method == "brecq"
+                      ? "mse"
+                      : o.method));
   if (o.per_tensor) c.granularity = static_cast<int>(Granularity::kTensor);
   if (o.per_channel) c.granularity = static_cast<int>(Granularity::kChannel);
   if (o.group_size != 0) {
@@ -144,7 +146,8 @@ static Result<std::unique_ptr<CalibStatsFile>> SequentialStats(
     p.out = o.out + ".lowbit-pass" + std::to_string(pass - 1) + ".onnx";
     p.onnx_format = "float";
     p.external_data = false;
-    if (p.method == "awq" || p.method == "auto" || p.method == "adaround") {
+    if (p.method == "awq" || p.method == "auto" || p.method == "adaround" ||
+        p.method == "brecq") {
       p.method = "gptq";
     }
     const pipeline_internal::RemoveOnExit remove{p.out};
@@ -184,6 +187,15 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
     return InvalidArgument("--calib and --stats exclude each other");
   }
   const bool calibrated = !o.calib.empty() || !o.stats.empty();
+  if (o.method == "brecq" && o.calib.empty()) {
+    return InvalidArgument(
+        "--method brecq needs --calib DIR: the samples whose block outputs "
+        "the quantized blocks learn (statistics alone are not enough)");
+  }
+  if (o.method == "brecq" && o.target_bpw > 0.0) {
+    return InvalidArgument(
+        "--method brecq and --target-bpw exclude each other");
+  }
   if ((o.method == "gptq" || o.method == "auto" || o.method == "awq" ||
        o.method == "adaround") &&
       !calibrated) {
@@ -214,8 +226,8 @@ Result<QuantizeModelResult> QuantizeModel(const QuantizeModelOptions& o) {
   if (!o.stats.empty() && !HasOnnxExtension(o.model) && !gguf) {
     return InvalidArgument("--stats works on ONNX and GGUF models");
   }
-  if (gguf &&
-      (o.method == "auto" || o.method == "awq" || o.method == "adaround")) {
+  if (gguf && (o.method == "auto" || o.method == "awq" ||
+               o.method == "adaround" || o.method == "brecq")) {
     return InvalidArgument("--method " + o.method +
                            " works on ONNX models; GGUF models take gptq");
   }

@@ -43,6 +43,21 @@ struct QuantizeModelOptions {
   // minmax, percentile:P, mse, or gptq (with --calib or --stats: GPTQ's
   // codes on the mse search's scales, weighted by the statistics).
   std::string method = "mse";
+  // --method brecq (pipeline/brecq.h): Adam steps per block, samples per
+  // step, the rounding regulariser's weight, Adam's step size (defaults
+  // measured on the recognizer, docs/benchmarks.md).
+  int brecq_iterations = 100;
+  int64_t brecq_batch = 4;
+  double brecq_lambda = 1.0;
+  double brecq_lr = 0.05;
+  // mse, or fisher (BRECQ's Fisher-weighted block error, with fp32's
+  // decisions as labels, for models ending in a Softmax; measured no better
+  // on the recognizer).
+  std::string brecq_loss = "mse";
+  // Where the learned rounding starts: "codes" (GPTQ's, each weight choosing
+  // between its code and the neighbour towards the weight) or "weights"
+  // (AdaRound's: the float weight, between the two nearest codes).
+  std::string brecq_init = "codes";
   std::string scale_dtype = "auto";  // auto, f16, f32
   std::string importance;            // safetensors of per-column weights
   // Calibration (ONNX models): samples to collect statistics from on lowbit's

@@ -10,12 +10,14 @@
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/progress.h"
 #include "eval/error_stats.h"
 #include "eval/quantized_error.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
+#include "pipeline/brecq.h"
 #include "pipeline/quantize_layer.h"
 #include "pipeline/quantize_paths.h"
 #include "quant/quantize.h"
@@ -32,6 +34,10 @@ struct Row {
   int axis = 0;
   ErrorStats err;
   int64_t params = 0, stored = 0;
+  // Chosen, then written.
+  QuantizedTensor q;
+  std::vector<float> front, input_scale;
+  int64_t taps = 1;
 };
 
 }  // namespace
@@ -166,9 +172,10 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     Row r;
     // Columns per input channel: a Conv's kernel size.
     const int64_t taps = WeightTaps(use.op, t->shape);
-    auto choice =
-        QuantizeLayer(front.data(), R, C, taps, cfg, o.method, cl,
-                      std::move(imp), pool, LayerOptionsFor(o, use, cfg, C));
+    // BRECQ starts from GPTQ (then reconstructs every block, below).
+    auto choice = QuantizeLayer(
+        front.data(), R, C, taps, cfg, o.method == "brecq" ? "gptq" : o.method,
+        cl, std::move(imp), pool, LayerOptionsFor(o, use, cfg, C));
     if (!choice.ok()) {
       return choice.status().WithPrefix(o.model + ": weight '" + t->name + "'");
     }
@@ -182,36 +189,54 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     }
     r.layer_error = choice->layer_error;
     r.candidates = choice->candidates;
-    Result<QuantizedTensor> q = std::move(choice->q);
-    if (!q.ok())
-      return q.status().WithPrefix(o.model + ": weight '" + t->name + "'");
-    const OnnxEncoding enc = ChooseOnnxEncoding(
-        o.onnx_format, *q, m->opset(), t->shape, use.channel_axis, use.op);
+    r.q = std::move(choice->q);
+    r.input_scale = std::move(choice->input_scale);
+    r.front = std::move(front);
+    r.taps = taps;
     r.name = t->name;
     r.op = use.op;
     r.shape = t->shape;
     r.axis = use.channel_axis;
-    r.scheme = q->scheme.Name();
-    if (choice->input_scale.empty()) {
-      r.err = QuantizedError(*q, front.data(), pool);
-    } else {  // the codes are W s's
-      const std::vector<float> y = AppliedWeight(*q, choice->input_scale, taps);
-      r.err.Add(front.data(), y.data(), R * C);
-    }
-    auto w = WriteOnnxWeight(m->proto(), m->opset(), t->name, t->shape,
-                             use.channel_axis, *q, enc);
-    if (!w.ok()) return w.status().WithPrefix(o.model);
-    r.encoding = OnnxEncodingName(w->encoding);
-    r.written = w->op;
-    r.params = NumElements(t->shape);
-    r.stored += w->stored_bytes;
-    total.Merge(r.err);
-    params += r.params;
-    stored += r.stored;
     rows.push_back(std::move(r));
     progress.Step(t->name);
   }
   progress.Done();
+  std::optional<BrecqResult> brecq;
+  if (o.method == "brecq") {
+    std::vector<BrecqWeight> bw;
+    for (Row& r : rows) {
+      if (r.input_scale.empty()) {
+        bw.push_back({r.name, r.shape, r.axis, &r.front, &r.q});
+      }
+    }
+    LB_ASSIGN_OR_RETURN(brecq, BrecqRefine(o, bw, pool));
+    for (Row& r : rows) {
+      if (r.q.method == "brecq") r.method = "brecq";
+    }
+  }
+  for (Row& r : rows) {
+    const QuantizedTensor& q = r.q;
+    const OnnxEncoding enc =
+        ChooseOnnxEncoding(o.onnx_format, q, m->opset(), r.shape, r.axis, r.op);
+    r.scheme = q.scheme.Name();
+    if (r.input_scale.empty()) {
+      r.err = QuantizedError(q, r.front.data(), pool);
+    } else {  // the codes are W s's
+      const std::vector<float> y = AppliedWeight(q, r.input_scale, r.taps);
+      r.err.Add(r.front.data(), y.data(), q.rows * q.cols);
+    }
+    auto w = WriteOnnxWeight(m->proto(), m->opset(), r.name, r.shape, r.axis, q,
+                             enc);
+    if (!w.ok()) return w.status().WithPrefix(o.model);
+    r.encoding = OnnxEncodingName(w->encoding);
+    r.written = w->op;
+    r.params = NumElements(r.shape);
+    r.stored += w->stored_bytes;
+    total.Merge(r.err);
+    params += r.params;
+    stored += r.stored;
+    r.front = std::vector<float>();
+  }
   std::reverse(rows.begin(), rows.end());
   if (stats != nullptr && matched == 0 && !chosen.empty()) {
     return InvalidArgument(stats->path() + ": does not match " + o.model +
@@ -272,6 +297,7 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
     }
   }
   j["weights"] = arr;
+  if (brecq) j["brecq"] = brecq->report;
   QuantizeModelResult res;
   res.seconds = secs;
   res.quantized = static_cast<int64_t>(rows.size());
@@ -294,6 +320,7 @@ Result<QuantizeModelResult> QuantizeOnnxModel(const QuantizeModelOptions& o,
       total.rel_rmse(), in_size, out_size,
       out_size ? static_cast<double>(in_size) / out_size : 0.0, m->opset(),
       m->lifted_constants(), o.out);
+  if (brecq) res.text += brecq->text;
   if (stats != nullptr) {
     // The layer-output error of the codes kept against the weighted mse
     // fit's (round to nearest), summed over the layers with statistics.

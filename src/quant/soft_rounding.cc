@@ -19,7 +19,8 @@ float Rectified(float v) {
 }  // namespace
 
 Result<SoftRounding> SoftRounding::Create(const float* w,
-                                          const QuantizedTensor& start) {
+                                          const QuantizedTensor& start,
+                                          bool from_codes) {
   if (start.scheme.kind != SchemeKind::kInt) {
     return InvalidArgument("AdaRound rounds integer schemes, not " +
                            start.scheme.Name());
@@ -35,7 +36,12 @@ Result<SoftRounding> SoftRounding::Create(const float* w,
   for (auto* v : {&s.step_, &s.zero_, &s.base_, &s.v_, &s.m1_, &s.m2_}) {
     v->assign(static_cast<size_t>(n), 0.0f);
   }
+  std::vector<uint8_t> codes(static_cast<size_t>(cols));
   for (int64_t r = 0; r < rows; ++r) {
+    if (from_codes) {
+      UnpackBits(start.codes.data() + r * start.code_row_bytes(), cols,
+                 start.scheme.bits, codes.data());
+    }
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t i = r * cols + c, g = c / gs;
       const float sc = start.scales[r * gpr + g];
@@ -43,10 +49,16 @@ Result<SoftRounding> SoftRounding::Create(const float* w,
       s.step_[i] = sc;
       s.zero_[i] = z;
       const float x = sc != 0.0f ? w[i] / sc + z : z;
-      const float f = std::floor(x);
+      float f = std::floor(x), rest = x - f;
+      if (from_codes) {
+        // The code, and its neighbour towards x.
+        const float k = codes[c];
+        f = x >= k ? k : k - 1.0f;
+        rest = x >= k ? 0.1f : 0.9f;
+      }
       s.base_[i] = f;
       // V with h(V) = the rest, inside the sigmoid's range.
-      const float rest = std::clamp(x - f, 0.01f, 0.99f);
+      rest = std::clamp(rest, 0.01f, 0.99f);
       s.v_[i] = -std::log((kZeta - kGamma) / (rest - kGamma) - 1.0f);
     }
   }
@@ -115,7 +127,7 @@ double SoftRounding::Undecided() const {
   int64_t k = 0;
   for (float v : v_) {
     const float h = Rectified(v);
-    k += h > 0.0f && h < 1.0f;
+    k += h > 0.1f && h < 0.9f;
   }
   return v_.empty() ? 0.0 : static_cast<double>(k) / v_.size();
 }

@@ -23,9 +23,13 @@ namespace lowbit {
 
 class SoftRounding {
  public:
-  // w: start.rows x start.cols, channel first.
+  // w: start.rows x start.cols, channel first. from_codes: start at the
+  // start's own codes (h = 0.1 or 0.9 of the pair {code, its neighbour
+  // towards w / s + z}; a method that moved codes beyond the two nearest,
+  // as GPTQ does, keeps its choice in reach) instead of at w.
   static Result<SoftRounding> Create(const float* w,
-                                     const QuantizedTensor& start);
+                                     const QuantizedTensor& start,
+                                     bool from_codes = false);
 
   int64_t size() const { return static_cast<int64_t>(v_.size()); }
   // The relaxed weight W~ (rows x cols).
@@ -36,7 +40,7 @@ class SoftRounding {
             ThreadPool& pool);
   // The start's tensor with the hard codes floor + (h >= 1/2).
   QuantizedTensor Harden() const;
-  // The share of weights whose h is not yet 0 or 1.
+  // The share of weights whose h is still between 0.1 and 0.9.
   double Undecided() const;
 
  private:

@@ -40,6 +40,28 @@ Result<LossResult> DistillLossOf(const graph::Tensor& out,
   return r;
 }
 
+bool CutFinalSoftmax(graph::Graph& g) {
+  if (g.output_ids.empty()) return false;
+  const int y = g.output_ids[0];
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const graph::Node& n = g.nodes[i];
+    if (n.outputs.empty() || n.outputs[0] != y) continue;
+    if (n.op != "Softmax" || n.inputs.empty()) return false;
+    const int64_t axis = n.Int("axis", g.opset() >= 13 ? -1 : 1);
+    const graph::ValueInfo& vi = g.outputs[0];
+    const int64_t rank =
+        vi.has_shape ? static_cast<int64_t>(vi.dims.size()) : -1;
+    if (axis != -1 && axis != rank - 1) return false;
+    const int x = n.inputs[0];
+    g.nodes.erase(g.nodes.begin() + static_cast<std::ptrdiff_t>(i));
+    g.output_ids[0] = x;
+    g.outputs[0] = graph::ValueInfo{};
+    g.outputs[0].name = g.value_names[x];
+    return true;
+  }
+  return false;
+}
+
 Result<std::vector<EpochReport>> TrainDistill(
     graph::Tape& tape, const std::string& input,
     const std::vector<DistillSample>& samples, DistillLoss kind,

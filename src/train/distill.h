@@ -32,6 +32,11 @@ Result<LossResult> DistillLossOf(const graph::Tensor& out,
                                  const graph::Tensor& teacher,
                                  DistillLoss kind);
 
+// Where the model ends in a Softmax over its last axis, removes it (its
+// input becomes the first output, the logits) and returns true; else leaves
+// the graph unchanged.
+bool CutFinalSoftmax(graph::Graph& g);
+
 // Trains as TrainClassifier does (the tape's parameters, or what `hooks`
 // says), the graph's first output against each sample's teacher output.
 // EpochReport::train_accuracy is 0.

@@ -98,9 +98,47 @@ Runner AddQuantize(CLI::App& app) {
          "up, their inputs down by a Mul), adaround (AdaRound, arXiv "
          "2004.10568: each weight rounds up or down as learned on the "
          "layer's statistics, on GPTQ's scales, kept where it beats GPTQ; "
-         "integer schemes) or auto "
+         "integer schemes), brecq (BRECQ, arXiv 2102.05426, needs --calib "
+         "DIR: the model cut into blocks where one value is carried, each "
+         "block's rounding learned so that its output on the samples, "
+         "from the blocks quantized before it, matches fp32's; on GPTQ's "
+         "scales, kept per block where it beats GPTQ; integer schemes) or "
+         "auto "
          "(per layer, the lowest layer-output error of mse, hqq, awq and "
          "gptq)")
+      ->capture_default_str();
+  sub->add_option("--brecq-iterations", o->brecq_iterations,
+                  "--method brecq: Adam steps per block (each runs "
+                  "--brecq-batch samples forward and back through the block)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--brecq-batch", o->brecq_batch,
+                  "--method brecq: calibration samples per step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--brecq-loss", o->brecq_loss,
+                  "--method brecq: fisher (each block's output error "
+                  "weighted by the squared gradient of the cross-entropy "
+                  "against fp32's own decisions, as BRECQ weights by the "
+                  "Fisher information; models ending in a Softmax) or mse")
+      ->check(CLI::IsMember({"fisher", "mse"}))
+      ->capture_default_str();
+  sub->add_option("--brecq-init", o->brecq_init,
+                  "--method brecq: where each weight's rounding starts: codes "
+                  "(GPTQ's code, learning whether to move it one step "
+                  "towards the float weight) or weights (AdaRound's: the "
+                  "float weight, between its two nearest codes)")
+      ->check(CLI::IsMember({"codes", "weights"}))
+      ->capture_default_str();
+  sub->add_option("--brecq-lr", o->brecq_lr,
+                  "--method brecq: Adam's step size on the rounding variables")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--brecq-lambda", o->brecq_lambda,
+                  "--method brecq: weight of the regulariser that pushes each "
+                  "rounding to down or up, against the block's output error "
+                  "relative to GPTQ's")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_option(
          "--scale-dtype", o->scale_dtype,
