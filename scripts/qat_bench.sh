@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Distillation QAT and mixed precision of the PaddleOCR recognizer (issues 14 and 15),
+# Distillation QAT, BRECQ and mixed precision of the PaddleOCR recognizer (issues 14 and 15),
 # judged by ONNX Runtime:
 #   scripts/qat_bench.sh [BUILD_DIR] [OUT_DIR]
 #  1. renders the evaluation and, apart, the calibration lines (as scripts/calib_bench.sh);
 #  2. for int2 g32 (asymmetric, f16 zero points), int3 g32 and int4 per channel
 #     (asymmetric, code zero points): GPTQ and AdaRound after `lowbit stats`, and
 #     distillation QAT from GPTQ (`lowbit qat --distill --init gptq`, 6 epochs, Adam 1e-4,
-#     a fifth of the lines held out to choose the epoch written), timed;
+#     a fifth of the lines held out to choose the epoch written), timed; and BRECQ
+#     (`quantize --method brecq --calib`, the defaults), timed (the whole command);
 #  3. `quantize --target-bpw 3.5` with the default candidates, timed.
 # Prints a Markdown table of character accuracy on the evaluation lines. Needs
 # scripts/setup_npm.sh. ONLY=REGEX keeps the schemes whose label matches; NO_MIXED=1 skips 3.
@@ -40,8 +41,8 @@ CONFIGS=(
   "int3 g32|--scheme int3 --group-size 32"
   "int4 per channel|--scheme int4 --asymmetric --zero-point code"
 )
-echo "| scheme | gptq | adaround | distillation QAT | QAT seconds | held-out epoch |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| scheme | gptq | adaround | distillation QAT | QAT seconds | held-out epoch | brecq | brecq seconds (command) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${CONFIGS[@]}"; do
   label=${c%%|*} args=${c#*|}
   [[ -n "${ONLY:-}" && ! "$label" =~ $ONLY ]] && continue
@@ -57,9 +58,16 @@ for c in "${CONFIGS[@]}"; do
   "$LOWBIT" qat "$REC" $args --calib "$CALIB" --calib-task ocr --distill --init gptq \
     --epochs 6 --batch 4 --optimizer adam --lr 1e-4 --threads 2 --json \
     -o "$OUT/$tag.qat.onnx" > "$OUT/$tag.qat.json" 2>/dev/null
+  start=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  "$LOWBIT" quantize "$REC" $args $( [[ "$label" == int4* ]] && echo --per-channel ) \
+    --method brecq --calib "$CALIB" --calib-task ocr --threads 2 --json \
+    -o "$OUT/$tag.brecq.onnx" > "$OUT/$tag.brecq.json" 2>/dev/null
+  end=$(date +%s.%N)
   echo "| $label | $(acc "$OUT/$tag.gptq.onnx") | $(acc "$OUT/$tag.adaround.onnx")" \
     "| $(acc "$OUT/$tag.qat.onnx") | $(json train_seconds < "$OUT/$tag.qat.json" | cut -c1-5)" \
-    "| $(json distill.held_out.written_epoch < "$OUT/$tag.qat.json") |"
+    "| $(json distill.held_out.written_epoch < "$OUT/$tag.qat.json")" \
+    "| $(acc "$OUT/$tag.brecq.onnx") | $(echo "$end - $start" | bc | cut -c1-5) |"
 done
 if [ -z "${NO_MIXED:-}" ]; then
   start=$(date +%s.%N)

@@ -400,14 +400,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   ValidationResult validation;
   if (!distill && o.train.validation > 0) {
     // Evaluated with the running statistics (and without moving them).
-    hooks.validate = [&, v = ClassifierValidation(*tape, input, val,
-                                                  256)]() -> Result<double> {
-      const bool bn = tape->batchnorm_training();
-      tape->SetBatchNormTraining(false);
-      Result<double> r = v();
-      tape->SetBatchNormTraining(bn);
-      return r;
-    };
+    hooks.validate = ClassifierValidation(*tape, input, val, 256);
     hooks.validation_out = &validation;
   }
   if (!held_out.empty()) {

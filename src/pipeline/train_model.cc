@@ -66,13 +66,7 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   TrainHooks hooks;
   ValidationResult validation;
   if (o.train.validation > 0) {
-    hooks.validate = [&, v = ClassifierValidation(*tape, "x", val,
-                                                  256)]() -> Result<double> {
-      tape->SetBatchNormTraining(false);  // the running statistics
-      Result<double> r = v();
-      tape->SetBatchNormTraining(batchnorm);
-      return r;
-    };
+    hooks.validate = ClassifierValidation(*tape, "x", val, 256);
     hooks.validation_out = &validation;
   }
   TrainState resumed;

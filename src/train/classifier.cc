@@ -218,14 +218,17 @@ std::function<Result<double>()> ClassifierValidation(graph::Tape& tape,
                                                      const ImageDataset& val,
                                                      int64_t batch) {
   return [&tape, input, &val, batch]() -> Result<double> {
-    LB_ASSIGN_OR_RETURN(
-        const double acc,
-        ClassifierAccuracy(
-            val, batch, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
-              LB_ASSIGN_OR_RETURN(auto out, tape.Forward({{input, x}}));
-              return std::move(out[0]);
-            }));
-    return 1.0 - acc;
+    // On the running statistics, without moving them.
+    const bool bn = tape.batchnorm_training();
+    tape.SetBatchNormTraining(false);
+    Result<double> acc = ClassifierAccuracy(
+        val, batch, [&](const graph::Tensor& x) -> Result<graph::Tensor> {
+          LB_ASSIGN_OR_RETURN(auto out, tape.Forward({{input, x}}));
+          return std::move(out[0]);
+        });
+    tape.SetBatchNormTraining(bn);
+    if (!acc.ok()) return acc.status();
+    return 1.0 - *acc;
   };
 }
 

@@ -144,7 +144,8 @@ Result<std::vector<EpochReport>> TrainClassifier(
 Result<ImageDataset> HoldOutLast(ImageDataset* d, int64_t n);
 
 // A TrainHooks::validate for classifiers: the error rate (1 - top-1
-// accuracy) of the tape's graph on `val`, input `input`.
+// accuracy) of the tape's graph on `val`, input `input`; BatchNormalization
+// in training mode is switched to the running statistics for it (and back).
 std::function<Result<double>()> ClassifierValidation(graph::Tape& tape,
                                                      const std::string& input,
                                                      const ImageDataset& val,

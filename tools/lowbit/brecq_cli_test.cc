@@ -154,6 +154,10 @@ TEST_F(BrecqCli, BadOptionsAreRefused) {
   ExpectBadInput(
       base + "--method brecq --calib " + P("calib") + " --brecq-iterations 0",
       "--brecq-iterations", "");
+  // No weight the learned rounding takes.
+  ExpectBadInput("quantize " + P("tiny.onnx") +
+                     " --scheme nf4 --method brecq --calib " + P("calib"),
+                 P("tiny.onnx"), "no integer-quantized weight");
 }
 
 }  // namespace
