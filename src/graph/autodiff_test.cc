@@ -50,6 +50,17 @@ Attribute Str(std::string v) {
 }
 
 // Values uniform in [lo, hi] with |v| >= away (0: anything).
+// Node `op` reading values `in` (by name) and writing `out`.
+void AddNode(Graph& g, const std::string& op,
+             const std::vector<std::string>& in, const std::string& out) {
+  Node n;
+  n.op = op;
+  n.name = out;
+  for (const auto& v : in) n.inputs.push_back(g.ValueId(v));
+  n.outputs.push_back(g.ValueId(out));
+  g.nodes.push_back(n);
+}
+
 Tensor Random(Shape s, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f,
               float away = 0.0f) {
   Tensor t = Tensor::Zeros(DType::kF32, s);
@@ -490,14 +501,7 @@ TEST(Autodiff, BatchNormTrainingModeOnTheTape) {
   constant("mean", Random({3}, rng));
   constant("var", Random({3}, rng, 0.5f, 1.5f));
   auto node = [&](const std::string& op, std::vector<std::string> in,
-                  const std::string& out) {
-    Node n;
-    n.op = op;
-    n.name = out;
-    for (const auto& s : in) n.inputs.push_back(g->ValueId(s));
-    n.outputs.push_back(g->ValueId(out));
-    g->nodes.push_back(n);
-  };
+                  const std::string& out) { AddNode(*g, op, in, out); };
   node("Conv", {"x", "w", "b"}, "c");
   node("BatchNormalization", {"c", "scale", "B", "mean", "var"}, "y");
   for (const char* o : {"y", "c"}) {
@@ -598,14 +602,7 @@ TEST(Autodiff, GradientsOfIntermediateValues) {
   g->constants[g->ValueId("x")] = Random({2, 3}, rng);
   g->constants[g->ValueId("k")] = Random({4}, rng);
   auto node = [&](const std::string& op, std::vector<std::string> in,
-                  const std::string& out) {
-    Node n;
-    n.op = op;
-    n.name = out;
-    for (const auto& s : in) n.inputs.push_back(g->ValueId(s));
-    n.outputs.push_back(g->ValueId(out));
-    g->nodes.push_back(n);
-  };
+                  const std::string& out) { AddNode(*g, op, in, out); };
   node("MatMul", {"x", "W"}, "h");
   node("Relu", {"h"}, "r");
   node("Mul", {"r", "k"}, "y");

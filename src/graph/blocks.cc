@@ -21,40 +21,7 @@ Result<Analysis> Analyse(const Graph& g) {
       if (o >= 0) a.producer[o] = static_cast<int>(i);
     }
   }
-  // Kahn's order, the smallest ready node index first.
-  std::vector<int> pending(g.nodes.size(), 0);
-  std::vector<std::vector<int>> users(nv);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    for (int v : g.nodes[i].inputs) {
-      if (v >= 0 && a.producer[v] >= 0) {
-        ++pending[i];
-        users[v].push_back(static_cast<int>(i));
-      }
-    }
-  }
-  std::vector<int> ready;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (pending[i] == 0) ready.push_back(static_cast<int>(i));
-  }
-  std::make_heap(ready.begin(), ready.end(), std::greater<int>());
-  while (!ready.empty()) {
-    std::pop_heap(ready.begin(), ready.end(), std::greater<int>());
-    const int i = ready.back();
-    ready.pop_back();
-    a.order.push_back(i);
-    for (int v : g.nodes[i].outputs) {
-      if (v < 0) continue;
-      for (int u : users[v]) {
-        if (--pending[u] == 0) {
-          ready.push_back(u);
-          std::push_heap(ready.begin(), ready.end(), std::greater<int>());
-        }
-      }
-    }
-  }
-  if (a.order.size() != g.nodes.size()) {
-    return InvalidArgument("the graph has a cycle");
-  }
+  LB_ASSIGN_OR_RETURN(a.order, TopologicalOrder(g));
   a.static_value.assign(nv, false);
   for (const auto& [id, t] : g.constants) a.static_value[id] = true;
   for (const auto& [id, q] : g.qweights) a.static_value[id] = true;

@@ -1,5 +1,8 @@
 #include "graph/ir.h"
 
+#include <algorithm>
+#include <functional>
+
 #include "graph/qweight.h"
 
 namespace lowbit::graph {
@@ -56,6 +59,55 @@ void Graph::DropUnread() {
 int Graph::Find(const std::string& name) const {
   auto it = name_index.find(name);
   return it == name_index.end() ? -1 : it->second;
+}
+
+Result<std::vector<int>> TopologicalOrder(const Graph& g) {
+  const size_t nv = g.value_names.size();
+  std::vector<int> producer(nv, -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int o : g.nodes[i].outputs) {
+      if (o >= 0) producer[o] = static_cast<int>(i);
+    }
+  }
+  std::vector<int> pending(g.nodes.size(), 0);
+  std::vector<std::vector<int>> users(nv);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int v : g.nodes[i].inputs) {
+      if (v >= 0 && producer[v] >= 0) {
+        ++pending[i];
+        users[v].push_back(static_cast<int>(i));
+      }
+    }
+  }
+  std::vector<int> ready, order;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (pending[i] == 0) ready.push_back(static_cast<int>(i));
+  }
+  std::make_heap(ready.begin(), ready.end(), std::greater<int>());
+  while (!ready.empty()) {
+    std::pop_heap(ready.begin(), ready.end(), std::greater<int>());
+    const int i = ready.back();
+    ready.pop_back();
+    order.push_back(i);
+    for (int v : g.nodes[i].outputs) {
+      if (v < 0) continue;
+      for (int u : users[v]) {
+        if (--pending[u] == 0) {
+          ready.push_back(u);
+          std::push_heap(ready.begin(), ready.end(), std::greater<int>());
+        }
+      }
+    }
+  }
+  if (order.size() != g.nodes.size()) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      if (pending[i] > 0) {
+        return InvalidArgument(g.NodeLabel(g.nodes[i]) +
+                               ": the graph has a cycle through this node");
+      }
+    }
+  }
+  return order;
 }
 
 }  // namespace lowbit::graph

@@ -104,4 +104,9 @@ struct Graph {
   }
 };
 
+// The nodes in a topological order (Kahn's, the smallest ready node index
+// first: file order where the file is sorted). InvalidArgument names a node
+// on a cycle.
+Result<std::vector<int>> TopologicalOrder(const Graph& g);
+
 }  // namespace lowbit::graph

@@ -266,46 +266,8 @@ Status Session::Validate() {
                              "' is not produced by any node");
     }
   }
-  // Topological order (Kahn), stable in file order; a cycle is named.
-  std::vector<int> pending(g.nodes.size(), 0);
-  std::vector<std::vector<int>> users(nv);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    for (int v : g.nodes[i].inputs) {
-      if (v >= 0 && producer_[v] >= 0) {
-        ++pending[i];
-        users[v].push_back(static_cast<int>(i));
-      }
-    }
-  }
-  std::vector<int> ready;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (pending[i] == 0) ready.push_back(static_cast<int>(i));
-  }
-  order_.clear();
-  std::make_heap(ready.begin(), ready.end(), std::greater<int>());
-  while (!ready.empty()) {
-    std::pop_heap(ready.begin(), ready.end(), std::greater<int>());
-    const int i = ready.back();
-    ready.pop_back();
-    order_.push_back(i);
-    for (int v : g.nodes[i].outputs) {
-      if (v < 0) continue;
-      for (int u : users[v]) {
-        if (--pending[u] == 0) {
-          ready.push_back(u);
-          std::push_heap(ready.begin(), ready.end(), std::greater<int>());
-        }
-      }
-    }
-  }
-  if (order_.size() != g.nodes.size()) {
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      if (pending[i] > 0) {
-        return InvalidArgument(g.NodeLabel(g.nodes[i]) +
-                               ": the graph has a cycle through this node");
-      }
-    }
-  }
+  // Topological order, stable in file order; a cycle is named.
+  LB_ASSIGN_OR_RETURN(order_, TopologicalOrder(g));
   return Status::Ok();
 }
 
