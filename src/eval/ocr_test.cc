@@ -4,6 +4,7 @@
 #include "eval/ocr.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -37,7 +38,12 @@ TEST(Ocr, CtcGreedyCollapsesRepeatsAndDropsBlanks) {
 class OcrFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) / "lowbit_ocr_test";
+    // One folder per test and process: ctest runs the tests of this
+    // fixture at once, and a shared folder was removed under another test.
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("lowbit_ocr_test_" + std::string(info->name()) + "_" +
+            std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

@@ -579,10 +579,17 @@ Result<BrecqResult> BrecqRefine(const QuantizeModelOptions& o,
   res.text = fmt::format(
       "BRECQ: {} blocks ({} cut points) on {} samples, {} steps of {} each: "
       "block output error {:.3f} of the start's (GPTQ), the learned rounding "
-      "kept in {} blocks; the model's output error on the samples {:.4g} "
-      "(the start's {:.4g}); {:.1f} s\n",
+      "kept in {} blocks; the model's output {} on the samples {:.4g} (the "
+      "start's {:.4g}){}; {:.1f} s\n",
       blocks.size(), fine->size() - 1, xf.size(), iters, batch,
-      sum_e0 > 0.0 ? sum_e / sum_e0 : 1.0, kept, last_error, last_start, secs);
+      sum_e0 > 0.0 ? sum_e / sum_e0 : 1.0, kept,
+      logits ? "KL to fp32" : "MSE to fp32", last_error, last_start,
+      logits ? fmt::format(", {} {} (the start's {})", whole_end.second,
+                           ctc ? "CTC edits against fp32's texts"
+                               : "argmax changes against fp32",
+                           whole_start.second)
+             : std::string(),
+      secs);
   return res;
 }
 
