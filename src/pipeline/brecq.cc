@@ -21,6 +21,7 @@
 #include "pipeline/decisions.h"
 #include "quant/soft_rounding.h"
 #include "train/distill.h"
+#include "train/loop.h"
 
 namespace lowbit {
 namespace {
@@ -388,17 +389,12 @@ Result<BrecqResult> BrecqRefine(const QuantizeModelOptions& o,
       const std::vector<float> d = Dequantize(start.back());
       WriteWeight(r, d.data(), *tg);
     }
-    // The start model's outputs and error (its own inputs).
-    double e_start = 0.0;
-    for (size_t i = 0; i < xs.size(); ++i) {
-      LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
-                          (*tape)->Forward({{input, xs[i]}}));
-      LB_ASSIGN_OR_RETURN(
-          LossResult l,
-          BlockLoss(out[0], yf[i], fw.empty() ? nullptr : &fw[i], kind));
-      e_start += l.loss / static_cast<double>(xs.size());
-      xs[i] = Copy(out[0]);
-    }
+    // The start model's outputs and error (its own inputs); its outputs are
+    // the next block's inputs.
+    std::vector<graph::Tensor> ys;
+    LB_ASSIGN_OR_RETURN(const double e_start,
+                        BlockError(**tape, input, xs, yf, fw, kind, &ys));
+    xs = std::move(ys);
     std::vector<graph::Tensor> y0, y1;  // the start's and the learned outputs
     LB_ASSIGN_OR_RETURN(const double e0,
                         BlockError(**tape, input, xq, yf, fw, kind, &y0));
@@ -417,7 +413,6 @@ Result<BrecqResult> BrecqRefine(const QuantizeModelOptions& o,
           r.sr.Decode(r.buf.data());
           WriteWeight(r, r.buf.data(), *tg);
         }
-        sum.clear();
         for (int64_t k = 0; k < batch; ++k) {
           if (at == perm.size()) {
             std::shuffle(perm.begin(), perm.end(), rng);
@@ -434,16 +429,7 @@ Result<BrecqResult> BrecqRefine(const QuantizeModelOptions& o,
             l.grad.data<float>()[j] *= scale;
           }
           LB_ASSIGN_OR_RETURN(auto grads, (*tape)->Backward({l.grad}));
-          for (auto& [name, gt] : grads) {
-            auto s = sum.find(name);
-            if (s == sum.end()) {
-              sum[name] = std::move(gt);
-              continue;
-            }
-            float* d = s->second.data<float>();
-            const float* a = gt.data<float>();
-            for (int64_t j = 0; j < gt.numel(); ++j) d[j] += a[j];
-          }
+          AddGradients(std::move(grads), k == 0, sum);
         }
         const bool reg = it >= warm;
         const double t =

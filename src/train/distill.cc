@@ -87,16 +87,7 @@ Result<std::vector<EpochReport>> TrainDistill(
       std::vector<graph::Tensor> seeds(out.size());
       seeds[0] = std::move(loss.grad);
       LB_ASSIGN_OR_RETURN(auto grads, tape.Backward(seeds));
-      for (auto& [name, g] : grads) {
-        auto it = sum.find(name);
-        if (i == 0 || it == sum.end()) {
-          sum[name] = std::move(g);
-          continue;
-        }
-        float* d = it->second.data<float>();
-        const float* a = g.data<float>();
-        for (int64_t k = 0; k < g.numel(); ++k) d[k] += a[k];
-      }
+      AddGradients(std::move(grads), i == 0, sum);
     }
     return BatchResult{batch_loss, 0, &sum};
   };

@@ -119,4 +119,19 @@ Result<std::vector<EpochReport>> TrainLoop(
   return reports;
 }
 
+void AddGradients(std::map<std::string, graph::Tensor>&& grads, bool restart,
+                  std::map<std::string, graph::Tensor>& sum) {
+  if (restart) sum.clear();
+  for (auto& [name, g] : grads) {
+    auto it = sum.find(name);
+    if (it == sum.end()) {
+      sum[name] = std::move(g);
+      continue;
+    }
+    float* d = it->second.data<float>();
+    const float* a = g.data<float>();
+    for (int64_t k = 0; k < g.numel(); ++k) d[k] += a[k];
+  }
+}
+
 }  // namespace lowbit

@@ -34,6 +34,12 @@ struct BatchResult {
 using BatchFn = std::function<Result<BatchResult>(const int64_t* idx,
                                                   int64_t count, int64_t step)>;
 
+// Adds one sample's gradients (by name) into `sum`; `restart` (the batch's
+// first sample) replaces what `sum` held instead. For batches run a sample
+// at a time.
+void AddGradients(std::map<std::string, graph::Tensor>&& grads, bool restart,
+                  std::map<std::string, graph::Tensor>& sum);
+
 Result<std::vector<EpochReport>> TrainLoop(
     graph::Tape& tape, int64_t n, const BatchFn& batch, const TrainOptions& o,
     const std::function<void(const StepInfo&)>& on_step,
