@@ -130,6 +130,10 @@ Tensor& Tape::param(const std::string& name) {
 Result<std::vector<Tensor>> Tape::Forward(
     const std::map<std::string, Tensor>& feeds) {
   Graph& g = *g_;
+  // The last step's values: their storage is reused where nobody else holds
+  // it (the same shapes, step after step).
+  std::vector<Tensor> spare = std::move(values_);
+  spare.resize(g.value_names.size());
   values_.assign(g.value_names.size(), Tensor());
   for (const auto& [id, t] : g.constants) values_[id] = t;
   for (size_t k = 0; k < g.inputs.size(); ++k) {
@@ -153,9 +157,14 @@ Result<std::vector<Tensor>> Tape::Forward(
       }
       in[k] = &values_[v];
     }
-    LB_ASSIGN_OR_RETURN(
-        std::vector<Tensor> out,
-        EvaluateNode(g, n, *schema_[i], in, pool_, ws_, int64_t{16} << 30));
+    std::vector<Tensor*> reuse;
+    for (int o : g.nodes[i].outputs) {
+      reuse.push_back(o >= 0 && !g.constants.count(o) ? &spare[o] : nullptr);
+    }
+    if (bn_train) reuse.resize(1);  // the statistics' outputs are placeholders
+    LB_ASSIGN_OR_RETURN(std::vector<Tensor> out,
+                        EvaluateNode(g, n, *schema_[i], in, pool_, ws_,
+                                     int64_t{16} << 30, reuse));
     if (bn_train) {
       // The running statistics, updated in place (as the next step reads
       // them, and as the model is written).

@@ -321,6 +321,18 @@ TEST(Autodiff, PoolGradients) {
           {"pads", Ints({1, 1, 1, 1})},
           {"ceil_mode", Int(1)}}},
         "maxpool pads ceil", rng);
+  // Disjoint windows (strides = kernel) cut short by ceil_mode, and leaving
+  // rows and columns no window covers (their gradient written as 0).
+  Check({"MaxPool",
+         {Distinct({1, 2, 5, 7}, rng)},
+         {{"kernel_shape", Ints({2, 2})},
+          {"strides", Ints({2, 2})},
+          {"ceil_mode", Int(1)}}},
+        "maxpool disjoint ceil", rng);
+  Check({"MaxPool",
+         {Distinct({2, 2, 8, 7}, rng)},
+         {{"kernel_shape", Ints({3, 2})}, {"strides", Ints({3, 2})}}},
+        "maxpool disjoint 3x2", rng);
   for (int include : {0, 1}) {
     Check({"AveragePool",
            {Random({2, 2, 5, 6}, rng)},
@@ -643,6 +655,71 @@ TEST(Autodiff, GradientsOfIntermediateValues) {
   const Tensor &gw = grads->at("W"), &pw = plain->at("W");
   for (int64_t i = 0; i < gw.numel(); ++i) {
     EXPECT_EQ(gw.data<float>()[i], pw.data<float>()[i]);
+  }
+}
+
+// MaxPool's gradient on ties: each window's first maximum (its taps row by
+// row) takes the output's gradient, every other position 0, on each of the
+// gradient's paths: 2x2 windows (odd sizes: a last row and column no window
+// reads), other disjoint windows, and overlapping ones (which add). Run
+// twice: the second step's buffers are the first's (the tape reuses them).
+TEST(Autodiff, MaxPoolTiesGoToTheFirstMaximum) {
+  struct Pool {
+    int64_t kh, kw, sh, sw;
+  };
+  std::mt19937 rng(12);
+  for (const Pool p : {Pool{2, 2, 2, 2}, Pool{3, 2, 3, 2}, Pool{3, 3, 2, 2}}) {
+    const int64_t h = 7, w = 9;
+    auto g = std::make_shared<Graph>();
+    g->opsets[""] = 13;
+    Tensor x = Tensor::Zeros(DType::kF32, {1, 2, h, w});
+    for (int64_t i = 0; i < x.numel(); ++i) {  // few values: many ties
+      x.data<float>()[i] = static_cast<float>(rng() % 3);
+    }
+    g->constants[g->ValueId("x")] = x;
+    AddNode(*g, "MaxPool", {"x"}, "y");
+    g->nodes.back().attrs["kernel_shape"] = Ints({p.kh, p.kw});
+    g->nodes.back().attrs["strides"] = Ints({p.sh, p.sw});
+    ValueInfo vi;
+    vi.name = "y";
+    g->outputs.push_back(vi);
+    g->output_ids.push_back(g->ValueId("y"));
+    ThreadPool pool(2);
+    auto tape = Tape::Create(g, {"x"}, pool);
+    ASSERT_TRUE(tape.ok()) << tape.status().message();
+    const int64_t oh = (h - p.kh) / p.sh + 1, ow = (w - p.kw) / p.sw + 1;
+    std::vector<float> want(static_cast<size_t>(x.numel()), 0.0f);
+    Tensor dy = Tensor::Zeros(DType::kF32, {1, 2, oh, ow});
+    for (int64_t c = 0; c < 2; ++c) {
+      for (int64_t i = 0; i < oh; ++i) {
+        for (int64_t j = 0; j < ow; ++j) {
+          const float gi = 1.0f + static_cast<float>((c * oh + i) * ow + j);
+          dy.data<float>()[(c * oh + i) * ow + j] = gi;
+          int64_t best = -1;
+          float bv = -1.0f;
+          for (int64_t a = 0; a < p.kh; ++a) {
+            for (int64_t b = 0; b < p.kw; ++b) {
+              const int64_t at = (c * h + i * p.sh + a) * w + j * p.sw + b;
+              if (x.data<float>()[at] > bv) {
+                bv = x.data<float>()[at];
+                best = at;
+              }
+            }
+          }
+          want[static_cast<size_t>(best)] += gi;
+        }
+      }
+    }
+    for (int step = 0; step < 2; ++step) {
+      ASSERT_TRUE((*tape)->Forward({}).ok());
+      auto grads = (*tape)->Backward({dy});
+      ASSERT_TRUE(grads.ok()) << grads.status().message();
+      const Tensor& dx = grads->at("x");
+      for (int64_t i = 0; i < dx.numel(); ++i) {
+        ASSERT_EQ(dx.data<float>()[i], want[static_cast<size_t>(i)])
+            << p.kh << "x" << p.kw << " step " << step << " at " << i;
+      }
+    }
   }
 }
 

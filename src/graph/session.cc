@@ -76,7 +76,8 @@ Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
                                          const OpSchema& op,
                                          const std::vector<const Tensor*>& in,
                                          ThreadPool& pool, Workspace& ws,
-                                         int64_t max_value_bytes) {
+                                         int64_t max_value_bytes,
+                                         const std::vector<Tensor*>& spare) {
   std::vector<ValueType> types(in.size());
   std::vector<const ValueType*> tp(in.size(), nullptr);
   for (size_t k = 0; k < in.size(); ++k) {
@@ -91,7 +92,18 @@ Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
   std::vector<Tensor*> op_out(n.outputs.size(), nullptr);
   for (size_t k = 0; k < n.outputs.size(); ++k) {
     if (n.outputs[k] < 0) continue;
-    out[k] = Tensor::Zeros(ic.outputs()[k].dtype, ic.outputs()[k].shape);
+    const ValueType& vt = ic.outputs()[k];
+    Tensor* s = k < spare.size() ? spare[k] : nullptr;
+    if (s != nullptr && s->defined() && s->dtype() == vt.dtype &&
+        s->numel() == NumElements(vt.shape) && s->numel() > 0 &&
+        s->storage_use_count() == 1) {
+      out[k] = s->Reshaped(vt.shape);
+      *s = Tensor();
+    } else {
+      out[k] = Tensor::OnBuffer(
+          vt.dtype, vt.shape,
+          AllocateBytes(NumElements(vt.shape) * ElementBytes(vt.dtype)));
+    }
     op_out[k] = &out[k];
   }
   KernelContext kc(g, n, in, op_out, pool, ws, false);

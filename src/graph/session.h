@@ -131,12 +131,17 @@ class Session final : private SubgraphRunner {
   const FuseStats& fuse_stats() const { return fuse_; }
 };
 
-// Runs n's kernel on known inputs (for folding and plan-time evaluation):
-// infers the outputs' types and shapes and computes them into fresh tensors.
-Result<std::vector<Tensor>> EvaluateNode(const Graph& g, const Node& n,
-                                         const OpSchema& op,
-                                         const std::vector<const Tensor*>& in,
-                                         ThreadPool& pool, Workspace& ws,
-                                         int64_t max_value_bytes);
+// Runs n's kernel on known inputs (for folding, plan-time evaluation and the
+// tape): infers the outputs' types and shapes and computes them into new
+// tensors. Kernels write every element of their outputs (the session hands
+// them reused buffers), so the outputs are not zero-filled first. `spare`
+// (by output index; null entries or a short vector: none) offers tensors
+// whose storage an output may take when it has the same dtype and element
+// count and nobody else holds it (the tape's last step's values); a taken
+// one is left undefined.
+Result<std::vector<Tensor>> EvaluateNode(
+    const Graph& g, const Node& n, const OpSchema& op,
+    const std::vector<const Tensor*>& in, ThreadPool& pool, Workspace& ws,
+    int64_t max_value_bytes, const std::vector<Tensor*>& spare = {});
 
 }  // namespace lowbit::graph

@@ -200,15 +200,23 @@ Status UnaryGrad(GradContext& c) {
   const float* x = c.in(0).data<float>();
   const float* y = c.out(0).data<float>();
   const float* g = dy->data<float>();
-  float* dx = c.din(0).data<float>();
+  float* dx = c.DinToWrite(0).data<float>();
   if (n.op == "Relu") {  // the common case, without a call per element
     c.pool().ParallelFor(dy->numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) dx[i] += x[i] > 0.0f ? g[i] : 0.0f;
+      // Local, unaliased pointers and a select: vectorized, and no branch on
+      // the signs (which are random).
+      const float* __restrict xr = x;
+      const float* __restrict gr = g;
+      float* __restrict dr = dx;
+      for (int64_t i = i0; i < i1; ++i) {
+        const float gi = gr[i];  // read unconditionally: a select, no jump
+        dr[i] = xr[i] > 0.0f ? gi : 0.0f;
+      }
     });
     return Status::Ok();
   }
   c.pool().ParallelFor(dy->numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) dx[i] += g[i] * f(x[i], y[i], p);
+    for (int64_t i = i0; i < i1; ++i) dx[i] = g[i] * f(x[i], y[i], p);
   });
   return Status::Ok();
 }

@@ -52,6 +52,16 @@ class GradContext {
     }
     return din_[k];
   }
+  // Input k's gradient not yet filled, for a GradFn that writes every
+  // element of it (=, not +=); before any din(k) of the same input.
+  Tensor& DinToWrite(int k) {
+    if (!din_[k].defined() || din_[k].numel() != in_[k]->numel()) {
+      din_[k] = Tensor::OnBuffer(
+          DType::kF32, in_[k]->shape(),
+          AllocateBytes(in_[k]->numel() * ElementBytes(DType::kF32)));
+    }
+    return din_[k];
+  }
   Tensor TakeDin(int k) { return std::move(din_[k]); }
   ThreadPool& pool() { return pool_; }
   Workspace& ws() { return ws_; }

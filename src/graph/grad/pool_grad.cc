@@ -56,6 +56,105 @@ void MaxPool2dGrad(ThreadPool& pool, const Window& w, int64_t planes,
   });
 }
 
+// MaxPool whose windows do not overlap and need no padding (strides equal
+// to the kernel, no dilation: the 2x2 pools of CNNs): every input position
+// belongs to at most one window, so the gradient is written, not added:
+// each window's first maximum takes its output's gradient, its other taps
+// and the positions no window covers take 0. The taps in the forward
+// kernel's order (the same first maximum on ties).
+bool DisjointWindows(const Window& w) {
+  for (int j = 1; j < 3; ++j) {
+    if (w.s[j] != w.k[j] || w.d[j] != 1 || w.pb[j] != 0 || w.pe[j] != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void MaxPool2dDisjointGrad(ThreadPool& pool, const Window& w, int64_t planes,
+                           const float* xd, const float* g, float* dx) {
+  const int64_t ih_n = w.in[1], iw_n = w.in[2], oh_n = w.out[1],
+                ow_n = w.out[2], kh_n = w.k[1], kw_n = w.k[2];
+  const int64_t pin = ih_n * iw_n, pout = oh_n * ow_n;
+  pool.ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t pl = i0; pl < i1; ++pl) {
+      const float* xp = xd + pl * pin;
+      const float* gp = g + pl * pout;
+      float* dp = dx + pl * pin;
+      int64_t covered_h = 0;  // rows [0, covered_h) are written
+      for (int64_t oh = 0; oh < oh_n; ++oh) {
+        const int64_t h0 = oh * kh_n, h1 = std::min(h0 + kh_n, ih_n);
+        int64_t covered_w = 0;
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          const int64_t w0 = ow * kw_n, w1 = std::min(w0 + kw_n, iw_n);
+          int64_t best = -1;
+          float bv = -INFINITY;
+          for (int64_t ih = h0; ih < h1; ++ih) {
+            const float* row = xp + ih * iw_n;
+            float* drow = dp + ih * iw_n;
+            for (int64_t iw = w0; iw < w1; ++iw) {
+              const float v = row[iw];
+              const bool gt = v > bv;
+              bv = gt ? v : bv;
+              best = gt ? ih * iw_n + iw : best;
+              drow[iw] = 0.0f;
+            }
+          }
+          if (best >= 0) dp[best] = gp[oh * ow_n + ow];
+          covered_w = w1;
+        }
+        for (int64_t ih = h0; ih < h1; ++ih) {
+          std::fill(dp + ih * iw_n + covered_w, dp + (ih + 1) * iw_n, 0.0f);
+        }
+        covered_h = h1;
+      }
+      std::fill(dp + covered_h * iw_n, dp + pin, 0.0f);
+    }
+  });
+}
+
+// MaxPool over Whole2x2Windows (the disjoint case above for 2x2, without
+// its loops over the taps): the first maximum of each window's four taps
+// (as the forward kernel takes them) gets the gradient, the other three 0;
+// a last row or column no window reads, 0.
+void MaxPool2x2Grad(ThreadPool& pool, const Window& w, int64_t planes,
+                    const float* xd, const float* g, float* dx) {
+  const int64_t ih_n = w.in[1], iw_n = w.in[2], oh_n = w.out[1],
+                ow_n = w.out[2];
+  const int64_t pin = ih_n * iw_n, pout = oh_n * ow_n;
+  pool.ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t pl = i0; pl < i1; ++pl) {
+      float* dp = dx + pl * pin;
+      for (int64_t oh = 0; oh < oh_n; ++oh) {
+        const float* __restrict r0 = xd + pl * pin + 2 * oh * iw_n;
+        const float* __restrict r1 = r0 + iw_n;
+        const float* __restrict gr = g + pl * pout + oh * ow_n;
+        float* __restrict d0 = dp + 2 * oh * iw_n;
+        float* __restrict d1 = d0 + iw_n;
+        for (int64_t q = 0; q < ow_n; ++q) {
+          const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q],
+                      d = r1[2 * q + 1], gi = gr[q];
+          // Strictly greater than the maximum so far, from -inf: the first
+          // maximum wins ties; NaNs never win.
+          const bool ta = a > -INFINITY;
+          float m = ta ? a : -INFINITY;
+          const bool tb = b > m;
+          m = tb ? b : m;
+          const bool tc = c > m;
+          m = tc ? c : m;
+          const bool td = d > m;
+          d1[2 * q + 1] = td ? gi : 0.0f;
+          d1[2 * q] = tc && !td ? gi : 0.0f;
+          d0[2 * q + 1] = tb && !tc && !td ? gi : 0.0f;
+          d0[2 * q] = ta && !tb && !tc && !td ? gi : 0.0f;
+        }
+        if (iw_n > 2 * ow_n) d0[iw_n - 1] = d1[iw_n - 1] = 0.0f;
+      }
+      std::fill(dp + 2 * oh_n * iw_n, dp + pin, 0.0f);
+    }
+  });
+}
+
 Status PoolGrad(GradContext& c) {
   const Tensor* dy = c.dout(0);
   if (dy == nullptr || !c.need(0)) return Status::Ok();
@@ -81,8 +180,18 @@ Status PoolGrad(GradContext& c) {
                 pout = w.OutSize();
   const float* xd = x.data<float>();
   const float* g = dy->data<float>();
+  const bool rank4 = w.k[0] == 1 && w.in[0] == 1 && w.out[0] == 1;
+  if (is_max && Whole2x2Windows(w)) {
+    MaxPool2x2Grad(c.pool(), w, planes, xd, g, c.DinToWrite(0).data<float>());
+    return Status::Ok();
+  }
+  if (is_max && rank4 && DisjointWindows(w)) {
+    MaxPool2dDisjointGrad(c.pool(), w, planes, xd, g,
+                          c.DinToWrite(0).data<float>());
+    return Status::Ok();
+  }
   float* dx = c.din(0).data<float>();
-  if (is_max && w.k[0] == 1 && w.in[0] == 1 && w.out[0] == 1) {
+  if (is_max && rank4) {
     MaxPool2dGrad(c.pool(), w, planes, xd, g, dx);
     return Status::Ok();
   }

@@ -60,8 +60,9 @@ Status InferPool(InferContext& c) {
 // Accumulates the valid taps of one input row into the output row yr: for
 // kernel column kw, outputs [lo[kw], hi[kw]) read src[q * s + off(kw)].
 template <bool kMax>
-void AccumulateRow(const float* src, const Window& w, const int64_t* lo,
-                   const int64_t* hi, float* yr) {
+void AccumulateRow(const float* __restrict src, const Window& w,
+                   const int64_t* lo, const int64_t* hi, float* __restrict yr) {
+  // (Unaliased rows: the loops below vectorize, strided ones included.)
   const int64_t sw = w.s[2];
   for (int64_t kw = 0; kw < w.k[2]; ++kw) {
     const int64_t off = kw * w.d[2] - w.pb[2];
@@ -130,6 +131,33 @@ void PoolPlanes(KernelContext& c, const Window& w, int64_t planes,
   });
 }
 
+// MaxPool over Whole2x2Windows: each output the maximum of its four taps,
+// taken in the general loop's order (row by row, -inf first, NaNs passed
+// over), so the same values.
+void MaxPool2x2Planes(ThreadPool& pool, const Window& w, int64_t planes,
+                      const float* x, float* y) {
+  const int64_t iw = w.in[2], oh_n = w.out[1], ow_n = w.out[2];
+  const int64_t pin = w.InSize(), pout = w.OutSize();
+  pool.ParallelFor(planes, std::max<int64_t>(1, (1 << 14) / (pin + 1)),
+                   [&](int64_t i0, int64_t i1) {
+                     for (int64_t i = i0; i < i1; ++i) {
+                       for (int64_t oh = 0; oh < oh_n; ++oh) {
+                         const float* __restrict r0 = x + i * pin + 2 * oh * iw;
+                         const float* __restrict r1 = r0 + iw;
+                         float* __restrict yr = y + i * pout + oh * ow_n;
+                         for (int64_t q = 0; q < ow_n; ++q) {
+                           float m = -std::numeric_limits<float>::infinity();
+                           m = std::max(m, r0[2 * q]);
+                           m = std::max(m, r0[2 * q + 1]);
+                           m = std::max(m, r1[2 * q]);
+                           m = std::max(m, r1[2 * q + 1]);
+                           yr[q] = m;
+                         }
+                       }
+                     }
+                   });
+}
+
 Status RunPool(KernelContext& c) {
   Window w;
   const Status st = ResolvePool(c.node(), c.in(0).shape(), &w);
@@ -138,7 +166,9 @@ Status RunPool(KernelContext& c) {
   if (c.out(0).numel() == 0) return Status::Ok();
   const float* x = c.in(0).data<float>();
   float* y = c.out(0).data<float>();
-  if (c.node().op == "MaxPool") {
+  if (c.node().op == "MaxPool" && Whole2x2Windows(w)) {
+    MaxPool2x2Planes(c.pool(), w, planes, x, y);
+  } else if (c.node().op == "MaxPool") {
     PoolPlanes<true>(c, w, planes, x, y);
   } else {
     PoolPlanes<false>(c, w, planes, x, y);

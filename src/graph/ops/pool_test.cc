@@ -247,6 +247,35 @@ TEST(PoolOp, RandomShapesMatchReference) {
   }
 }
 
+// The 2x2, stride-2 MaxPool of CNNs has a path of its own: exactly the
+// reference's maxima, odd sizes (a row and column no window reads) and ties
+// included, on one thread and two.
+TEST(PoolOp, MaxPool2x2MatchesReference) {
+  std::mt19937 rng(11);
+  for (int64_t h = 2; h <= 7; ++h) {
+    for (int64_t w = 2; w <= 9; w += 3) {
+      const Shape xs = {2, 3, h, w};
+      std::vector<float> xv(static_cast<size_t>(NumElements(xs)));
+      for (float& f : xv) {  // few distinct values: many ties
+        f = static_cast<float>(static_cast<int>(rng() % 7) - 3) * 0.5f;
+      }
+      OpCase oc = Case("MaxPool", {F32(xs, xv)});
+      oc.threads = 1 + static_cast<int>(h % 2);
+      oc.attrs["kernel_shape"] = AInts({2, 2});
+      oc.attrs["strides"] = AInts({2, 2});
+      Geo g{{2, 2}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {h / 2, w / 2}};
+      auto res = RunOp(oc);
+      ASSERT_TRUE(res.ok()) << res.status().message();
+      const std::vector<double> want = RefPool(oc.inputs[0], true, false, g);
+      const Tensor& got = (*res)[0];
+      ASSERT_EQ(got.shape(), (Shape{2, 3, h / 2, w / 2}));
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(got.data<float>()[i], want[i]) << h << "x" << w << " " << i;
+      }
+    }
+  }
+}
+
 void ExpectError(const OpCase& c, const std::string& part) {
   auto r = RunOp(c);
   ASSERT_FALSE(r.ok()) << c.op;

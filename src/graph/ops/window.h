@@ -26,6 +26,21 @@ struct Window {
   int64_t Taps() const { return k[0] * k[1] * k[2]; }
 };
 
+// A 2-D window (rank-4 input) of 2x2 taps with strides 2, without dilation
+// or padding, every window inside the input (the 2x2 max-pool of CNNs; the
+// input may have a last row or column no window reads): the pools and their
+// gradients take a path of their own for it.
+inline bool Whole2x2Windows(const Window& w) {
+  if (w.k[0] != 1 || w.in[0] != 1 || w.out[0] != 1) return false;
+  for (int j = 1; j < 3; ++j) {
+    if (w.k[j] != 2 || w.s[j] != 2 || w.d[j] != 1 || w.pb[j] != 0 ||
+        w.pe[j] != 0 || w.out[j] * 2 > w.in[j]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // The indices i in [0, count) with 0 <= i * stride + off < bound, as [lo, hi).
 inline void ValidRange(int64_t off, int64_t stride, int64_t bound,
                        int64_t count, int64_t* lo, int64_t* hi) {
