@@ -4,7 +4,9 @@
 // forward kernel divides (count_include_pad or the valid taps);
 // GlobalAveragePool and GlobalMaxPool over the whole plane.
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "graph/grad/grad.h"
@@ -135,18 +137,24 @@ void MaxPool2x2Grad(ThreadPool& pool, const Window& w, int64_t planes,
           const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q],
                       d = r1[2 * q + 1], gi = gr[q];
           // Strictly greater than the maximum so far, from -inf: the first
-          // maximum wins ties; NaNs never win.
+          // maximum wins ties; NaNs never win. Masks, not jumps (the
+          // winner is random).
           const bool ta = a > -INFINITY;
-          float m = ta ? a : -INFINITY;
+          float m = std::max(-INFINITY, a);
           const bool tb = b > m;
-          m = tb ? b : m;
+          m = std::max(m, b);
           const bool tc = c > m;
-          m = tc ? c : m;
+          m = std::max(m, c);
           const bool td = d > m;
-          d1[2 * q + 1] = td ? gi : 0.0f;
-          d1[2 * q] = tc && !td ? gi : 0.0f;
-          d0[2 * q + 1] = tb && !tc && !td ? gi : 0.0f;
-          d0[2 * q] = ta && !tb && !tc && !td ? gi : 0.0f;
+          const uint32_t gb = std::bit_cast<uint32_t>(gi);
+          const uint32_t wd = 0u - static_cast<uint32_t>(td);
+          const uint32_t wc = 0u - static_cast<uint32_t>(tc & !td);
+          const uint32_t wb = 0u - static_cast<uint32_t>(tb & !tc & !td);
+          const uint32_t wa = 0u - static_cast<uint32_t>(ta & !tb & !tc & !td);
+          d1[2 * q + 1] = std::bit_cast<float>(gb & wd);
+          d1[2 * q] = std::bit_cast<float>(gb & wc);
+          d0[2 * q + 1] = std::bit_cast<float>(gb & wb);
+          d0[2 * q] = std::bit_cast<float>(gb & wa);
         }
         if (iw_n > 2 * ow_n) d0[iw_n - 1] = d1[iw_n - 1] = 0.0f;
       }

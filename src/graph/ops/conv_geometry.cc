@@ -140,7 +140,7 @@ Status ResolveConvTranspose(const Node& n, const Shape& x, const Shape& wt,
 void Im2col(const float* xg, const Window& w, int64_t cg, int64_t r0,
             int64_t r1, float* col) {
   const int64_t ow = w.out[2], np = (r1 - r0) * ow, pin = w.InSize();
-  const int64_t taps = w.Taps();
+  const int64_t taps = w.Taps(), sw = w.s[2];
   for (int64_t ch = 0; ch < cg; ++ch) {
     const float* xc = xg + ch * pin;
     for (int64_t t = 0; t < taps; ++t) {
@@ -148,25 +148,31 @@ void Im2col(const float* xg, const Window& w, int64_t cg, int64_t r0,
       const int64_t kw = t % w.k[2];
       const int64_t off = kw * w.d[2] - w.pb[2];
       int64_t lo, hi;
-      ValidRange(off, w.s[2], w.in[2], ow, &lo, &hi);
+      ValidRange(off, sw, w.in[2], ow, &lo, &hi);
       float* dst = col + (ch * taps + t) * np;
+      // Output row r = (od, oh), counted along without a division per row
+      // (rows are short: 11 values in a small CNN).
+      int64_t od = r0 / w.out[1], oh = r0 % w.out[1];
       for (int64_t r = r0; r < r1; ++r) {
-        float* drow = dst + (r - r0) * ow;
-        const int64_t id = r / w.out[1] * w.s[0] - w.pb[0] + kd * w.d[0];
-        const int64_t ih = r % w.out[1] * w.s[1] - w.pb[1] + kh * w.d[1];
+        float* __restrict drow = dst + (r - r0) * ow;
+        const int64_t id = od * w.s[0] - w.pb[0] + kd * w.d[0];
+        const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+        if (++oh == w.out[1]) {
+          oh = 0;
+          ++od;
+        }
         if (id < 0 || id >= w.in[0] || ih < 0 || ih >= w.in[1]) {
           std::fill_n(drow, ow, 0.0f);
           continue;
         }
-        const float* src = xc + (id * w.in[1] + ih) * w.in[2];
-        std::fill_n(drow, lo, 0.0f);
-        if (w.s[2] == 1) {
-          std::memcpy(drow + lo, src + lo + off,
-                      static_cast<size_t>(hi - lo) * sizeof(float));
+        const float* __restrict src = xc + (id * w.in[1] + ih) * w.in[2];
+        for (int64_t q = 0; q < lo; ++q) drow[q] = 0.0f;
+        if (sw == 1) {
+          for (int64_t q = lo; q < hi; ++q) drow[q] = src[q + off];
         } else {
-          for (int64_t q = lo; q < hi; ++q) drow[q] = src[q * w.s[2] + off];
+          for (int64_t q = lo; q < hi; ++q) drow[q] = src[q * sw + off];
         }
-        std::fill_n(drow + hi, ow - hi, 0.0f);
+        for (int64_t q = hi; q < ow; ++q) drow[q] = 0.0f;
       }
     }
   }
@@ -174,25 +180,30 @@ void Im2col(const float* xg, const Window& w, int64_t cg, int64_t r0,
 
 void Col2im(const float* col, int64_t np, int64_t m, const Window& w,
             int64_t r0, int64_t r1, float* ym, int64_t o0, int64_t o1) {
-  const int64_t taps = w.Taps(), iw = w.in[2], ow = w.out[2];
+  const int64_t taps = w.Taps(), iw = w.in[2], ow = w.out[2], sw = w.s[2];
   for (int64_t t = 0; t < taps; ++t) {
     const int64_t kd = t / (w.k[1] * w.k[2]), kh = t / w.k[2] % w.k[1];
     const int64_t off = t % w.k[2] * w.d[2] - w.pb[2];
     int64_t lo, hi;
-    ValidRange(off, w.s[2], ow, iw, &lo, &hi);
+    ValidRange(off, sw, ow, iw, &lo, &hi);
     const float* src = col + (m * taps + t) * np;
+    int64_t id = r0 / w.in[1], ih = r0 % w.in[1];  // row r, counted along
     for (int64_t r = r0; r < r1; ++r) {
-      const int64_t od = r / w.in[1] * w.s[0] - w.pb[0] + kd * w.d[0];
-      const int64_t oh = r % w.in[1] * w.s[1] - w.pb[1] + kh * w.d[1];
+      const int64_t od = id * w.s[0] - w.pb[0] + kd * w.d[0];
+      const int64_t oh = ih * w.s[1] - w.pb[1] + kh * w.d[1];
+      if (++ih == w.in[1]) {
+        ih = 0;
+        ++id;
+      }
       if (od < 0 || od >= w.out[0] || oh < 0 || oh >= w.out[1]) continue;
       const int64_t orow = od * w.out[1] + oh;
       if (orow < o0 || orow >= o1) continue;
-      float* yrow = ym + orow * ow;
-      const float* s = src + (r - r0) * iw;
-      if (w.s[2] == 1) {
+      float* __restrict yrow = ym + orow * ow;
+      const float* __restrict s = src + (r - r0) * iw;
+      if (sw == 1) {
         for (int64_t q = lo; q < hi; ++q) yrow[q + off] += s[q];
       } else {
-        for (int64_t q = lo; q < hi; ++q) yrow[q * w.s[2] + off] += s[q];
+        for (int64_t q = lo; q < hi; ++q) yrow[q * sw + off] += s[q];
       }
     }
   }
