@@ -262,6 +262,15 @@ TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
           << scheme;
     }
   }
+  // The defaults: Adam, and without --lr distillation's own step, 1e-4.
+  {
+    const nlohmann::json j =
+        RunJson("qat " + P("tiny.onnx") + " --scheme int4 --calib " +
+                P("calib") + " --distill --holdout 0 --epochs 1 --batch 4 " +
+                "--threads 2 --json -o " + P("d.onnx"));
+    EXPECT_EQ(j["optimizer"], "adam") << j.dump();
+    EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 1e-4) << j.dump();
+  }
   // Checkpoints: two epochs, then --resume to four, write the file four
   // epochs in one run write (a constant learning rate: a cosine schedule
   // depends on the run's length); a checkpoint of another run is refused by

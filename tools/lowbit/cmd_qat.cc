@@ -27,6 +27,9 @@ Runner AddQat(CLI::App& app) {
       "Without labels, --calib DIR --distill trains the quantized model to\n"
       "reproduce the fp32 model's outputs on the samples (any model: a CTC\n"
       "recognizer too), holding out a fifth to choose the epoch written.\n"
+      "Defaults: Adam at lr 1e-3 cosine for 2 epochs (chosen on held-out\n"
+      "training images, --validation, for int4, int3 and ternary: see\n"
+      "docs/benchmarks.md); with --distill, lr 1e-4.\n"
       "Progress per step on stderr; a checkpoint after every epoch\n"
       "(--resume goes on from it).\n"
       "Examples:\n"
@@ -34,7 +37,7 @@ Runner AddQat(CLI::App& app) {
       "  lowbit qat fmnist.onnx --scheme int4 --epochs 2 -o fmnist.int4.onnx\n"
       "  lowbit qat rec.onnx --scheme int2 --group-size 32 --asymmetric \\\n"
       "      --calib lines/ --calib-task ocr --distill --init gptq \\\n"
-      "      --optimizer adam --lr 1e-4 --epochs 6 --batch 4 -o rec.int2.onnx");
+      "      --epochs 6 --batch 4 -o rec.int2.onnx");
   sub->add_option("MODEL", o->q.model, "the fp32 model (.onnx)")->required();
   sub->add_option("-o,--output", o->q.out, "the quantized model (.onnx)")
       ->required();
@@ -106,8 +109,10 @@ Runner AddQat(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", o->json, "print the report as JSON");
   sub->add_flag("-q,--quiet", o->quiet, "print nothing on success");
-  return [o]() -> Status {
+  return [o, sub]() -> Status {
     o->q.progress = !o->quiet && !o->json;
+    // Distillation's own default step (the recognizer's recipe).
+    if (o->q.distill && sub->count("--lr") == 0) o->q.train.lr = 1e-4;
     LB_ASSIGN_OR_RETURN(QatResult r, QatModel(o->q));
     if (o->json) {
       fmt::print("{}\n", r.report.dump(2));

@@ -98,6 +98,8 @@ TEST_F(TrainCli, QatWritesAQuantizedModelThatRuns) {
                            " --max-steps 30 --batch 32 --threads 2 --json -o " +
                            P("q.onnx"));
     ASSERT_TRUE(j.contains("qat_accuracy")) << s << j.dump();
+    EXPECT_EQ(j["optimizer"], "adam") << s;  // the defaults
+    EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 1e-3) << s;
     EXPECT_EQ(j["quantized_weights"], 4) << s;
     const double bits = j["weight_bits_per_param"].get<double>();
     EXPECT_LT(bits, s.rfind("int4", 0) == 0 ? 4.6 : 2.6) << s;
