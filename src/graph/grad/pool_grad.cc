@@ -15,6 +15,19 @@
 namespace lowbit::graph {
 namespace {
 
+// fn(x's plane, dy's plane, dx's plane) for each plane of a rank-4 pool,
+// planes split between the pool's threads.
+template <typename Fn>
+void EachPlane(ThreadPool& pool, const Window& w, int64_t planes,
+               const float* xd, const float* g, float* dx, Fn fn) {
+  const int64_t pin = w.in[1] * w.in[2], pout = w.out[1] * w.out[2];
+  pool.ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t pl = i0; pl < i1; ++pl) {
+      fn(xd + pl * pin, g + pl * pout, dx + pl * pin);
+    }
+  });
+}
+
 // MaxPool over planes of one depth (rank-4 inputs): the general loop below
 // without its per-output index arithmetic; the same taps in the same order,
 // so the same maximum (the first on ties) takes the gradient.
@@ -22,40 +35,35 @@ void MaxPool2dGrad(ThreadPool& pool, const Window& w, int64_t planes,
                    const float* xd, const float* g, float* dx) {
   const int64_t ih_n = w.in[1], iw_n = w.in[2], oh_n = w.out[1],
                 ow_n = w.out[2];
-  const int64_t pin = ih_n * iw_n, pout = oh_n * ow_n;
-  pool.ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t pl = i0; pl < i1; ++pl) {
-      const float* xp = xd + pl * pin;
-      const float* gp = g + pl * pout;
-      float* dp = dx + pl * pin;
-      for (int64_t oh = 0; oh < oh_n; ++oh) {
-        const int64_t h0 = oh * w.s[1] - w.pb[1];
-        for (int64_t ow = 0; ow < ow_n; ++ow) {
-          const int64_t w0 = ow * w.s[2] - w.pb[2];
-          // The taps inside the plane: kw in [kw0, kw1).
-          int64_t kw0 = 0, kw1 = w.k[2];
-          while (kw0 < kw1 && w0 + kw0 * w.d[2] < 0) ++kw0;
-          while (kw1 > kw0 && w0 + (kw1 - 1) * w.d[2] >= iw_n) --kw1;
-          int64_t best = -1;
-          float bv = -INFINITY;
-          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-            const int64_t ih = h0 + kh * w.d[1];
-            if (ih < 0 || ih >= ih_n) continue;
-            const float* row = xp + ih * iw_n;
-            for (int64_t kw = kw0; kw < kw1; ++kw) {
-              // Without a branch on the data (selects, not jumps).
-              const int64_t iw = w0 + kw * w.d[2];
-              const float v = row[iw];
-              const bool gt = v > bv;
-              bv = gt ? v : bv;
-              best = gt ? ih * iw_n + iw : best;
-            }
-          }
-          if (best >= 0) dp[best] += gp[oh * ow_n + ow];
-        }
-      }
-    }
-  });
+  EachPlane(pool, w, planes, xd, g, dx,
+            [&](const float* xp, const float* gp, float* dp) {
+              for (int64_t oh = 0; oh < oh_n; ++oh) {
+                const int64_t h0 = oh * w.s[1] - w.pb[1];
+                for (int64_t ow = 0; ow < ow_n; ++ow) {
+                  const int64_t w0 = ow * w.s[2] - w.pb[2];
+                  // The taps inside the plane: kw in [kw0, kw1).
+                  int64_t kw0 = 0, kw1 = w.k[2];
+                  while (kw0 < kw1 && w0 + kw0 * w.d[2] < 0) ++kw0;
+                  while (kw1 > kw0 && w0 + (kw1 - 1) * w.d[2] >= iw_n) --kw1;
+                  int64_t best = -1;
+                  float bv = -INFINITY;
+                  for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+                    const int64_t ih = h0 + kh * w.d[1];
+                    if (ih < 0 || ih >= ih_n) continue;
+                    const float* row = xp + ih * iw_n;
+                    for (int64_t kw = kw0; kw < kw1; ++kw) {
+                      // Without a branch on the data (selects, not jumps).
+                      const int64_t iw = w0 + kw * w.d[2];
+                      const float v = row[iw];
+                      const bool gt = v > bv;
+                      bv = gt ? v : bv;
+                      best = gt ? ih * iw_n + iw : best;
+                    }
+                  }
+                  if (best >= 0) dp[best] += gp[oh * ow_n + ow];
+                }
+              }
+            });
 }
 
 // MaxPool whose windows do not overlap and need no padding (strides equal
@@ -77,42 +85,39 @@ void MaxPool2dDisjointGrad(ThreadPool& pool, const Window& w, int64_t planes,
                            const float* xd, const float* g, float* dx) {
   const int64_t ih_n = w.in[1], iw_n = w.in[2], oh_n = w.out[1],
                 ow_n = w.out[2], kh_n = w.k[1], kw_n = w.k[2];
-  const int64_t pin = ih_n * iw_n, pout = oh_n * ow_n;
-  pool.ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t pl = i0; pl < i1; ++pl) {
-      const float* xp = xd + pl * pin;
-      const float* gp = g + pl * pout;
-      float* dp = dx + pl * pin;
-      int64_t covered_h = 0;  // rows [0, covered_h) are written
-      for (int64_t oh = 0; oh < oh_n; ++oh) {
-        const int64_t h0 = oh * kh_n, h1 = std::min(h0 + kh_n, ih_n);
-        int64_t covered_w = 0;
-        for (int64_t ow = 0; ow < ow_n; ++ow) {
-          const int64_t w0 = ow * kw_n, w1 = std::min(w0 + kw_n, iw_n);
-          int64_t best = -1;
-          float bv = -INFINITY;
-          for (int64_t ih = h0; ih < h1; ++ih) {
-            const float* row = xp + ih * iw_n;
-            float* drow = dp + ih * iw_n;
-            for (int64_t iw = w0; iw < w1; ++iw) {
-              const float v = row[iw];
-              const bool gt = v > bv;
-              bv = gt ? v : bv;
-              best = gt ? ih * iw_n + iw : best;
-              drow[iw] = 0.0f;
-            }
-          }
-          if (best >= 0) dp[best] = gp[oh * ow_n + ow];
-          covered_w = w1;
-        }
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          std::fill(dp + ih * iw_n + covered_w, dp + (ih + 1) * iw_n, 0.0f);
-        }
-        covered_h = h1;
-      }
-      std::fill(dp + covered_h * iw_n, dp + pin, 0.0f);
-    }
-  });
+  const int64_t pin = ih_n * iw_n;
+  EachPlane(pool, w, planes, xd, g, dx,
+            [&](const float* xp, const float* gp, float* dp) {
+              int64_t covered_h = 0;  // rows [0, covered_h) are written
+              for (int64_t oh = 0; oh < oh_n; ++oh) {
+                const int64_t h0 = oh * kh_n, h1 = std::min(h0 + kh_n, ih_n);
+                int64_t covered_w = 0;
+                for (int64_t ow = 0; ow < ow_n; ++ow) {
+                  const int64_t w0 = ow * kw_n, w1 = std::min(w0 + kw_n, iw_n);
+                  int64_t best = -1;
+                  float bv = -INFINITY;
+                  for (int64_t ih = h0; ih < h1; ++ih) {
+                    const float* row = xp + ih * iw_n;
+                    float* drow = dp + ih * iw_n;
+                    for (int64_t iw = w0; iw < w1; ++iw) {
+                      const float v = row[iw];
+                      const bool gt = v > bv;
+                      bv = gt ? v : bv;
+                      best = gt ? ih * iw_n + iw : best;
+                      drow[iw] = 0.0f;
+                    }
+                  }
+                  if (best >= 0) dp[best] = gp[oh * ow_n + ow];
+                  covered_w = w1;
+                }
+                for (int64_t ih = h0; ih < h1; ++ih) {
+                  std::fill(dp + ih * iw_n + covered_w, dp + (ih + 1) * iw_n,
+                            0.0f);
+                }
+                covered_h = h1;
+              }
+              std::fill(dp + covered_h * iw_n, dp + pin, 0.0f);
+            });
 }
 
 // MaxPool over Whole2x2Windows (the disjoint case above for 2x2, without
@@ -123,44 +128,44 @@ void MaxPool2x2Grad(ThreadPool& pool, const Window& w, int64_t planes,
                     const float* xd, const float* g, float* dx) {
   const int64_t ih_n = w.in[1], iw_n = w.in[2], oh_n = w.out[1],
                 ow_n = w.out[2];
-  const int64_t pin = ih_n * iw_n, pout = oh_n * ow_n;
-  pool.ParallelFor(planes, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t pl = i0; pl < i1; ++pl) {
-      float* dp = dx + pl * pin;
-      for (int64_t oh = 0; oh < oh_n; ++oh) {
-        const float* __restrict r0 = xd + pl * pin + 2 * oh * iw_n;
-        const float* __restrict r1 = r0 + iw_n;
-        const float* __restrict gr = g + pl * pout + oh * ow_n;
-        float* __restrict d0 = dp + 2 * oh * iw_n;
-        float* __restrict d1 = d0 + iw_n;
-        for (int64_t q = 0; q < ow_n; ++q) {
-          const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q],
-                      d = r1[2 * q + 1], gi = gr[q];
-          // Strictly greater than the maximum so far, from -inf: the first
-          // maximum wins ties; NaNs never win. Masks, not jumps (the
-          // winner is random).
-          const bool ta = a > -INFINITY;
-          float m = std::max(-INFINITY, a);
-          const bool tb = b > m;
-          m = std::max(m, b);
-          const bool tc = c > m;
-          m = std::max(m, c);
-          const bool td = d > m;
-          const uint32_t gb = std::bit_cast<uint32_t>(gi);
-          const uint32_t wd = 0u - static_cast<uint32_t>(td);
-          const uint32_t wc = 0u - static_cast<uint32_t>(tc & !td);
-          const uint32_t wb = 0u - static_cast<uint32_t>(tb & !tc & !td);
-          const uint32_t wa = 0u - static_cast<uint32_t>(ta & !tb & !tc & !td);
-          d1[2 * q + 1] = std::bit_cast<float>(gb & wd);
-          d1[2 * q] = std::bit_cast<float>(gb & wc);
-          d0[2 * q + 1] = std::bit_cast<float>(gb & wb);
-          d0[2 * q] = std::bit_cast<float>(gb & wa);
-        }
-        if (iw_n > 2 * ow_n) d0[iw_n - 1] = d1[iw_n - 1] = 0.0f;
-      }
-      std::fill(dp + 2 * oh_n * iw_n, dp + pin, 0.0f);
-    }
-  });
+  const int64_t pin = ih_n * iw_n;
+  EachPlane(pool, w, planes, xd, g, dx,
+            [&](const float* xp, const float* gp, float* dp) {
+              for (int64_t oh = 0; oh < oh_n; ++oh) {
+                const float* __restrict r0 = xp + 2 * oh * iw_n;
+                const float* __restrict r1 = r0 + iw_n;
+                const float* __restrict gr = gp + oh * ow_n;
+                float* __restrict d0 = dp + 2 * oh * iw_n;
+                float* __restrict d1 = d0 + iw_n;
+                for (int64_t q = 0; q < ow_n; ++q) {
+                  const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q],
+                              d = r1[2 * q + 1], gi = gr[q];
+                  // Strictly greater than the maximum so far, from -inf: the
+                  // first maximum wins ties; NaNs never win. Masks, not jumps
+                  // (the winner is random).
+                  const bool ta = a > -INFINITY;
+                  float m = std::max(-INFINITY, a);
+                  const bool tb = b > m;
+                  m = std::max(m, b);
+                  const bool tc = c > m;
+                  m = std::max(m, c);
+                  const bool td = d > m;
+                  const uint32_t gb = std::bit_cast<uint32_t>(gi);
+                  const uint32_t wd = 0u - static_cast<uint32_t>(td);
+                  const uint32_t wc = 0u - static_cast<uint32_t>(tc & !td);
+                  const uint32_t wb =
+                      0u - static_cast<uint32_t>(tb & !tc & !td);
+                  const uint32_t wa =
+                      0u - static_cast<uint32_t>(ta & !tb & !tc & !td);
+                  d1[2 * q + 1] = std::bit_cast<float>(gb & wd);
+                  d1[2 * q] = std::bit_cast<float>(gb & wc);
+                  d0[2 * q + 1] = std::bit_cast<float>(gb & wb);
+                  d0[2 * q] = std::bit_cast<float>(gb & wa);
+                }
+                if (iw_n > 2 * ow_n) d0[iw_n - 1] = d1[iw_n - 1] = 0.0f;
+              }
+              std::fill(dp + 2 * oh_n * iw_n, dp + pin, 0.0f);
+            });
 }
 
 Status PoolGrad(GradContext& c) {
