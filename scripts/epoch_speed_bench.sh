@@ -36,7 +36,7 @@ trap 'rm -rf "$TMP"' EXIT
 now() { date +%s.%N; }
 for r in $(seq 1 "$ROUNDS"); do
   t0=$(now)
-  "$LOWBIT" train --epochs 1 --threads 2 --json -q -o "$TMP/m.onnx" --checkpoint none >"$TMP/l$r.json"
+  "$LOWBIT" train --epochs 1 --lr 0.05 --threads 2 --json -q -o "$TMP/m.onnx" --checkpoint none >"$TMP/l$r.json"
   t1=$(now)
   OPENBLAS_NUM_THREADS=1 "$REF" --epochs 1 --threads 2 >"$TMP/t$r.json"
   t2=$(now)
