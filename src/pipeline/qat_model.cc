@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <map>
 
+#include "eval/ocr.h"
 #include "graph/autodiff.h"
 #include "graph/session.h"
+#include "io/image.h"
 #include "io/onnx_import.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
@@ -22,6 +24,7 @@
 #include "train/checkpoint.h"
 #include "train/distill.h"
 #include "train/fake_quant.h"
+#include "train/line_augment.h"
 
 namespace lowbit {
 namespace {
@@ -162,6 +165,7 @@ std::string QatFingerprint(const QatOptions& o) {
       (o.max_samples > 0 ? " (" + std::to_string(o.max_samples) + ")"
                          : std::string()) +
           (o.distill ? fmt::format(", {} held out", o.holdout) : "") +
+          (o.hard_weight > 0.0 ? fmt::format(", hard {}", o.hard_weight) : "") +
           (!o.distill && o.train.validation > 0
                ? fmt::format(", {} held out", o.train.validation)
                : "") +
@@ -206,10 +210,21 @@ Result<QatResult> QatModel(const QatOptions& o) {
         "calibration samples one at a time (their statistics would be one "
         "sample's)");
   }
-  if (distill && o.train.augment != "none") {
+  const bool line_views = o.train.augment == "text-line";
+  if (distill ? !(o.train.augment == "none" ||
+                  (line_views && o.calib_task == "ocr"))
+              : line_views) {
     return InvalidArgument(
-        "--augment changes labeled images; --distill trains on the "
-        "calibration samples as they are");
+        "--augment " + o.train.augment +
+        (distill ? ": --distill changes samples with text-line (and "
+                   "--calib-task ocr) or none"
+                 : ": text-line changes --distill's line images; labeled "
+                   "images take flip or flip-shift"));
+  }
+  if (o.hard_weight > 0.0 && !distill) {
+    return InvalidArgument(
+        "--hard-weight weighs fp32's decisions in --distill's loss; with "
+        "labels, --teacher-weight mixes in fp32's outputs");
   }
   if (distill && o.train.validation > 0) {
     return InvalidArgument(
@@ -266,6 +281,10 @@ Result<QatResult> QatModel(const QatOptions& o) {
   double fp32_acc = 0.0;
   std::vector<DistillSample> samples, held_out;
   bool kl = false;
+  // With --augment text-line: the training lines as read, and the fp32 model
+  // on constants of its own (the student's are overwritten every step).
+  std::vector<Image> lines;
+  std::unique_ptr<graph::Session> teacher_session;
   if (!distill) {
     LB_ASSIGN_OR_RETURN(train, LoadFashionMnist(o.data_dir, "train"));
     LB_ASSIGN_OR_RETURN(test, LoadFashionMnist(o.data_dir, "test"));
@@ -279,6 +298,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
   } else {
     kl = CutFinalSoftmax(*g);
+    if (o.hard_weight > 0.0 && !kl) {
+      return InvalidArgument(
+          o.model +
+          ": --hard-weight needs logits (a model that ends in a Softmax); "
+          "this one's output is learned by the mean squared error");
+    }
     LB_ASSIGN_OR_RETURN(std::vector<std::string> files,
                         CalibSampleFiles(o.calib, o.calib_task));
     if (o.max_samples > 0 &&
@@ -287,9 +312,14 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
     graph::SessionOptions so;
     so.threads = o.threads;
-    LB_ASSIGN_OR_RETURN(
-        auto teacher,
-        graph::Session::Create(std::make_shared<graph::Graph>(*g), so));
+    auto fp32 = std::make_shared<graph::Graph>(*g);
+    for (auto& [id, t] : fp32->constants) {
+      graph::Tensor own = graph::Tensor::Zeros(t.dtype(), t.shape());
+      std::copy_n(t.bytes(), t.nbytes(), own.bytes());
+      t = std::move(own);
+    }
+    LB_ASSIGN_OR_RETURN(teacher_session, graph::Session::Create(fp32, so));
+    graph::Session* teacher = teacher_session.get();
     if (!(o.holdout >= 0.0 && o.holdout < 1.0)) {
       return InvalidArgument("--holdout " + std::to_string(o.holdout) +
                              ": a fraction in [0, 1)");
@@ -307,6 +337,10 @@ Result<QatResult> QatModel(const QatOptions& o) {
       const bool held = stride > 0 && files.size() >= 5 &&
                         static_cast<int64_t>(i) % stride == stride - 1;
       (held ? held_out : samples).push_back({std::move(x), std::move((*y)[0])});
+      if (line_views && !held) {
+        LB_ASSIGN_OR_RETURN(Image img, ReadImage(files[i]));
+        lines.push_back(std::move(img));
+      }
     }
   }
   LB_ASSIGN_OR_RETURN(std::vector<QatWeight> ws,
@@ -316,6 +350,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   const int bn_nodes =
       o.batchnorm == "train" ? tape->SetBatchNormTraining(true) : 0;
   const DistillLoss loss_kind = kl ? DistillLoss::kKl : DistillLoss::kMse;
+  const double hard = o.hard_weight;
   // The distillation loss over the samples, the weights as they are.
   const auto sample_loss = [&]() -> Result<double> {
     double sum = 0.0;
@@ -323,7 +358,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                           tape->Forward({{input, s.x}}));
       LB_ASSIGN_OR_RETURN(LossResult l,
-                          DistillLossOf(out[0], s.teacher, loss_kind));
+                          DistillLossOf(out[0], s.teacher, loss_kind, hard));
       sum += l.loss;
     }
     return sum / static_cast<double>(std::max<size_t>(1, samples.size()));
@@ -412,7 +447,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
                             tape->Forward({{input, held_out[i].x}}));
         LB_ASSIGN_OR_RETURN(
             LossResult l,
-            DistillLossOf(out[0], held_out[i].teacher, loss_kind));
+            DistillLossOf(out[0], held_out[i].teacher, loss_kind, hard));
         loss += l.loss / static_cast<double>(held_out.size());
         LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(out[0]));
         errors +=
@@ -426,11 +461,22 @@ Result<QatResult> QatModel(const QatOptions& o) {
   LB_RETURN_IF_ERROR(UseCheckpoints(CheckpointPath(o.train, o.out),
                                     o.train.resume, QatFingerprint(o), &resumed,
                                     &hooks));
+  DistillView view;
+  if (line_views) {
+    view = [&](int64_t i, uint64_t seed) -> Result<DistillSample> {
+      DistillSample s;
+      s.x = PreprocessOcrLine(AugmentTextLine(lines[i], seed), 320);
+      LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> y,
+                          teacher_session->Run({{input, s.x}}));
+      s.teacher = std::move(y[0]);
+      return s;
+    };
+  }
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
   Result<std::vector<EpochReport>> trained =
-      distill ? TrainDistill(*tape, input, samples, loss_kind, o.train, on_step,
-                             hooks)
+      distill ? TrainDistill(*tape, input, samples, loss_kind, hard, o.train,
+                             on_step, hooks, view)
               : TrainClassifier(*tape, input, train, o.train, on_step, hooks,
                                 teacher.empty() ? nullptr : &teacher);
   on_step.Finish();
@@ -496,6 +542,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"optimizer", o.train.optimizer.kind},
               {"augment", o.train.augment},
               {"teacher_weight", o.train.teacher_weight},
+              {"hard_weight", o.hard_weight},
               {"batchnorm", o.batchnorm},
               {"batchnorm_nodes_trained", bn_nodes},
               {"train_seconds", train_seconds},

@@ -49,6 +49,9 @@ struct QatOptions {
   // the decisions' distance to fp32's (pipeline/decisions.h) on them, ties
   // by the loss. 0: train on all, write the last epoch.
   double holdout = 0.2;
+  // With --distill and logits: the weight of cross-entropy to fp32's
+  // decisions added to the KL (train/distill.h). 0: the KL alone.
+  double hard_weight = 0.0;
   // Epochs 2, Adam at lr 1e-3 (QatOptions() sets them): on held-out
   // training images of Fashion-MNIST, better than SGD at int3 and ternary and
   // as good at int4 (docs/benchmarks.md, 2026-12-07).

@@ -8,8 +8,8 @@
 namespace lowbit {
 
 Result<LossResult> DistillLossOf(const graph::Tensor& out,
-                                 const graph::Tensor& teacher,
-                                 DistillLoss kind) {
+                                 const graph::Tensor& teacher, DistillLoss kind,
+                                 double hard_weight) {
   if (out.dtype() != DType::kF32 || out.shape() != teacher.shape() ||
       out.rank() < 1 || out.numel() < 1) {
     return InvalidArgument("the output " + out.Describe() +
@@ -34,6 +34,19 @@ Result<LossResult> DistillLossOf(const graph::Tensor& out,
   std::copy_n(out.data<float>(), out.numel(), z.data<float>());
   std::copy_n(teacher.data<float>(), out.numel(), t.data<float>());
   LB_ASSIGN_OR_RETURN(LossResult r, DistillKl(z, t));
+  if (hard_weight > 0.0) {
+    std::vector<int32_t> decision(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* ti = t.data<float>() + i * c;
+      decision[i] = static_cast<int32_t>(std::max_element(ti, ti + c) - ti);
+    }
+    LB_ASSIGN_OR_RETURN(LossResult ce, SoftmaxCrossEntropy(z, decision.data()));
+    r.loss += hard_weight * ce.loss;
+    const float w = static_cast<float>(hard_weight);
+    for (int64_t k = 0; k < rows * c; ++k) {
+      r.grad.data<float>()[k] += w * ce.grad.data<float>()[k];
+    }
+  }
   graph::Tensor g = graph::Tensor::Zeros(DType::kF32, out.shape());
   std::copy_n(r.grad.data<float>(), out.numel(), g.data<float>());
   r.grad = std::move(g);
@@ -65,20 +78,28 @@ bool CutFinalSoftmax(graph::Graph& g) {
 Result<std::vector<EpochReport>> TrainDistill(
     graph::Tape& tape, const std::string& input,
     const std::vector<DistillSample>& samples, DistillLoss kind,
-    const TrainOptions& o, const std::function<void(const StepInfo&)>& on_step,
-    const TrainHooks& hooks) {
+    double hard_weight, const TrainOptions& o,
+    const std::function<void(const StepInfo&)>& on_step,
+    const TrainHooks& hooks, const DistillView& view) {
   std::map<std::string, graph::Tensor> sum;
   // The samples one at a time (their shapes may differ), the gradients of
   // the batch's mean loss summed.
+  DistillSample changed;
   auto batch = [&](const int64_t* idx, int64_t count,
-                   int64_t) -> Result<BatchResult> {
+                   int64_t step) -> Result<BatchResult> {
     double batch_loss = 0.0;
     for (int64_t i = 0; i < count; ++i) {
-      const DistillSample& s = samples[idx[i]];
+      if (view) {
+        const uint64_t seed = o.seed * 0x9e3779b97f4a7c15ULL +
+                              static_cast<uint64_t>(step) * 65537u +
+                              static_cast<uint64_t>(i);
+        LB_ASSIGN_OR_RETURN(changed, view(idx[i], seed));
+      }
+      const DistillSample& s = view ? changed : samples[idx[i]];
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                           tape.Forward({{input, s.x}}));
       LB_ASSIGN_OR_RETURN(LossResult loss,
-                          DistillLossOf(out[0], s.teacher, kind));
+                          DistillLossOf(out[0], s.teacher, kind, hard_weight));
       batch_loss += loss.loss / static_cast<double>(count);
       const float inv = 1.0f / static_cast<float>(count);
       for (int64_t k = 0; k < loss.grad.numel(); ++k) {

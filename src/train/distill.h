@@ -5,6 +5,11 @@
 //     et al., arXiv 1503.02531), for logits: a classifier's, or a CTC
 //     recognizer's per frame;
 //   kMse: the mean squared difference, for any output.
+// With kKl, `hard_weight` w > 0 adds w times the cross-entropy of each row to
+// the teacher's decision (its arg max): hard-label distillation (Touvron et
+// al., arXiv 2012.12877), which keeps the decisions whose teacher margin is
+// thin (a CTC frame between "space" and "blank") where the KL barely sees
+// them.
 // A step takes `batch` samples one at a time (their shapes may differ, such
 // as text lines of different widths), sums their gradients and averages
 // them; fixed seeds give identical runs.
@@ -29,22 +34,29 @@ struct DistillSample {
 
 // One sample's loss and d loss / d output (the output's shape).
 Result<LossResult> DistillLossOf(const graph::Tensor& out,
-                                 const graph::Tensor& teacher,
-                                 DistillLoss kind);
+                                 const graph::Tensor& teacher, DistillLoss kind,
+                                 double hard_weight = 0.0);
 
 // Where the model ends in a Softmax over its last axis, removes it (its
 // input becomes the first output, the logits) and returns true; else leaves
 // the graph unchanged.
 bool CutFinalSoftmax(graph::Graph& g);
 
+// What a step trains on in place of sample i: a changed copy of it and the
+// teacher's output for the copy (train/line_augment.h), drawn from `seed`.
+using DistillView =
+    std::function<Result<DistillSample>(int64_t i, uint64_t seed)>;
+
 // Trains as TrainClassifier does (the tape's parameters, or what `hooks`
-// says), the graph's first output against each sample's teacher output.
+// says), the graph's first output against each sample's teacher output, or
+// with `view`, against what it gives per step (a seed per step and place in
+// the batch: a resumed run draws what the whole run drew).
 // EpochReport::train_accuracy is 0.
 Result<std::vector<EpochReport>> TrainDistill(
     graph::Tape& tape, const std::string& input,
     const std::vector<DistillSample>& samples, DistillLoss kind,
-    const TrainOptions& o,
+    double hard_weight, const TrainOptions& o,
     const std::function<void(const StepInfo&)>& on_step = nullptr,
-    const TrainHooks& hooks = {});
+    const TrainHooks& hooks = {}, const DistillView& view = nullptr);
 
 }  // namespace lowbit

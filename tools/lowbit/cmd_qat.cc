@@ -94,6 +94,13 @@ Runner AddQat(CLI::App& app) {
                   "choose the epoch written (early stopping, the starting "
                   "point included; 0: train on all, write the last)")
       ->capture_default_str();
+  sub->add_option("--hard-weight", o->q.hard_weight,
+                  "with --distill on logits: add W times the cross-entropy "
+                  "to the fp32 model's decision (arg max) of each row to "
+                  "the KL, keeping decisions fp32 takes by a thin margin "
+                  "(hard distillation, arXiv 2012.12877)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub->add_option("--samples", o->q.max_samples,
                   "with --calib: at most this many samples (0: all)")
       ->check(CLI::NonNegativeNumber);

@@ -42,8 +42,12 @@ void AddTrainOptions(CLI::App* sub, TrainOptions* t) {
   sub->add_option("--augment", t->augment,
                   "random changes to each training image: none, flip "
                   "(mirrored left-right half the time) or flip-shift (and "
-                  "moved up to --shift pixels); labeled images only")
-      ->check(CLI::IsMember({"none", "flip", "flip-shift"}))
+                  "moved up to --shift pixels), for labeled images; or "
+                  "text-line, for qat --distill --calib-task ocr: each line "
+                  "stretched, its margins cropped or padded, its contrast "
+                  "changed and noise added, and the fp32 model's output "
+                  "computed on the same changed line")
+      ->check(CLI::IsMember({"none", "flip", "flip-shift", "text-line"}))
       ->capture_default_str();
   sub->add_option("--shift", t->shift, "flip-shift's largest move, in pixels")
       ->check(CLI::Range(0, 8))

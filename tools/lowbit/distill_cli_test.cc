@@ -1,0 +1,118 @@
+// qat --distill's line views and hard decisions on a small line recognizer
+// (x [1, 3, 48, W] -> Conv 48x8 stride 8 -> [1, 1, W/8, 6] -> MatMul ->
+// Softmax over 5 classes): --augment text-line trains on changed lines whose
+// fp32 outputs are computed on the same change (seeded: the same file twice,
+// another without it); --hard-weight adds cross-entropy to fp32's decisions;
+// both are refused where they do not apply.
+#include <nlohmann/json.hpp>
+
+#include "tests/support/onnx_builder.h"
+#include "tools/lowbit/cli_fixture.h"
+
+namespace lowbit::testing_cli {
+namespace {
+
+class DistillCli : public CliFixture {
+ protected:
+  DistillCli() : CliFixture("q.onnx") {}
+  void SetUp() override {
+    CliFixture::SetUp();
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    onnx::GraphProto& g = *m.mutable_graph();
+    g.set_name("line");
+    auto* x = g.add_input();
+    ValueInfo(x, "x", {1, 3, 48, 1});
+    x->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(3)
+        ->set_dim_param("w");
+    *g.add_initializer() = Tensor("conv.w", {6, 3, 48, 8}, 1, true);
+    *g.add_initializer() = Tensor("conv.b", {6}, 2, true);
+    auto& c = Node(g, "Conv", {"x", "conv.w", "conv.b"}, "c");
+    Ints(c, "strides", {48, 8});
+    Node(g, "Relu", {"c"}, "r");
+    Ints(Node(g, "Transpose", {"r"}, "t"), "perm", {0, 2, 3, 1});
+    *g.add_initializer() = Tensor("fc.w", {6, 5}, 3, true);
+    Node(g, "MatMul", {"t", "fc.w"}, "logits");
+    Int(Node(g, "Softmax", {"logits"}, "y"), "axis", -1);
+    auto* y = g.add_output();
+    y->set_name("y");
+    y->mutable_type()->mutable_tensor_type()->set_elem_type(
+        onnx::TensorProto::FLOAT);
+    Save(m, P("line.onnx"));
+    // Eight gray lines 40 high: dark bars of different widths and gaps.
+    fs::create_directories(P("lines"));
+    for (int i = 0; i < 8; ++i) {
+      const int w = 120 + 10 * i, h = 40;
+      std::string px(static_cast<size_t>(w * h), static_cast<char>(235));
+      for (int yy = 10; yy < 30; ++yy) {
+        for (int xx = 8; xx < w - 8; ++xx) {
+          if ((xx / (3 + i % 4)) % 3 == 0) px[yy * w + xx] = 15;
+        }
+      }
+      std::ofstream(P("lines/l" + std::to_string(i) + ".pgm"), std::ios::binary)
+          << "P5 " << w << " " << h << " 255\n"
+          << px;
+    }
+  }
+  std::string Qat(const std::string& extra, const std::string& out) {
+    return "qat " + P("line.onnx") + " --scheme int2 --calib " + P("lines") +
+           " --calib-task ocr --distill --holdout 0 --epochs 12 --batch 2 "
+           "--lr 3e-3 --threads 2 --json " +
+           extra + " -o " + P(out);
+  }
+};
+
+TEST_F(DistillCli, LineViewsAndHardDecisions) {
+  const nlohmann::json plain = RunJson(Qat("", "plain.onnx"));
+  const nlohmann::json a = RunJson(Qat("--augment text-line", "a.onnx"));
+  RunJson(Qat("--augment text-line", "a2.onnx"));
+  EXPECT_EQ(a["augment"], "text-line");
+  EXPECT_EQ(a["distill"]["samples"], 8);
+  EXPECT_EQ(a["epochs"].size(), 12u);
+  // Seeded: the same file again; the views changed what was learned.
+  EXPECT_TRUE(ReadAll(dir_ / "a.onnx") == ReadAll(dir_ / "a2.onnx"));
+  EXPECT_FALSE(ReadAll(dir_ / "a.onnx") == ReadAll(dir_ / "plain.onnx"));
+  // Learning from the changed lines still brings the unchanged ones closer
+  // to fp32 than the start.
+  EXPECT_LT(a["distill"]["qat_loss"].get<double>(),
+            a["distill"]["ptq_loss"].get<double>())
+      << a.dump();
+  // --hard-weight: reported, in the loss (the start's loss is larger by the
+  // cross-entropy), and another file.
+  const nlohmann::json h = RunJson(Qat("--hard-weight 1", "h.onnx"));
+  EXPECT_DOUBLE_EQ(h["hard_weight"].get<double>(), 1.0);
+  EXPECT_GT(h["distill"]["ptq_loss"].get<double>(),
+            plain["distill"]["ptq_loss"].get<double>());
+  EXPECT_FALSE(ReadAll(dir_ / "h.onnx") == ReadAll(dir_ / "plain.onnx"));
+}
+
+TEST_F(DistillCli, RefusedWhereTheyDoNotApply) {
+  // Text-line views need line images; labeled images take flip(-shift).
+  fs::create_directories(P("npy"));
+  ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --calib " +
+                     P("lines") + " --distill --augment text-line",
+                 "--augment text-line", "--calib-task ocr");
+  ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --augment text-line",
+                 "--augment text-line", "flip");
+  // Hard decisions need --distill, and logits (a model without a final
+  // Softmax learns by the mean squared error).
+  Save(TinyModel(13), P("tiny.onnx"));
+  for (int i = 0; i < 6; ++i) {
+    WriteRandom(P("npy/s" + std::to_string(i) + ".npy"), {1, 4, 6, 6}, 20 + i);
+  }
+  ExpectBadInput("qat " + P("tiny.onnx") + " --scheme int4 --calib " +
+                     P("npy") + " --distill --hard-weight 1",
+                 P("tiny.onnx"), "--hard-weight needs logits");
+  ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --hard-weight 1",
+                 "--hard-weight", "--distill");
+  ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --calib " +
+                     P("lines") + " --distill --hard-weight -1",
+                 "--hard-weight", "");
+}
+
+}  // namespace
+}  // namespace lowbit::testing_cli
