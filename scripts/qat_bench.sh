@@ -5,8 +5,9 @@
 #  1. renders the evaluation and, apart, the calibration lines (as scripts/calib_bench.sh);
 #  2. for int2 g32 (asymmetric, f16 zero points), int3 g32 and int4 per channel
 #     (asymmetric, code zero points): GPTQ and AdaRound after `lowbit stats`, and
-#     distillation QAT from GPTQ (`lowbit qat --distill --init gptq`, 6 epochs, Adam 1e-4,
-#     a fifth of the lines held out to choose the epoch written), timed; and BRECQ
+#     distillation QAT from GPTQ (`lowbit qat --distill --init gptq`, 6 epochs, Adam at the
+#     default rate, 3e-4 / (levels - 1), a fifth of the lines held out to choose the epoch
+#     written), timed; and BRECQ
 #     (`quantize --method brecq --calib`, the defaults), timed (the whole command);
 #  3. `quantize --target-bpw 3.5` with the default candidates, timed.
 # Prints a Markdown table of character accuracy on the evaluation lines. Needs
@@ -56,7 +57,7 @@ for c in "${CONFIGS[@]}"; do
     -o "$OUT/$tag.adaround.onnx"
   # shellcheck disable=SC2086
   "$LOWBIT" qat "$REC" $args --calib "$CALIB" --calib-task ocr --distill --init gptq \
-    --epochs 6 --batch 4 --optimizer adam --lr 1e-4 --threads 2 --json \
+    --epochs 6 --batch 4 --threads 2 --json \
     -o "$OUT/$tag.qat.onnx" > "$OUT/$tag.qat.json" 2>/dev/null
   start=$(date +%s.%N)
   # shellcheck disable=SC2086

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "eval/ocr.h"
+#include "formats/scheme.h"
 #include "graph/autodiff.h"
 #include "graph/session.h"
 #include "io/image.h"
@@ -180,6 +181,18 @@ std::string QatFingerprint(const QatOptions& o) {
 }
 
 }  // namespace
+
+double DefaultDistillLr(const std::string& scheme) {
+  const std::optional<Scheme> s = ParseScheme(scheme);
+  if (!s) return 1e-4;
+  const int intervals =
+      s->kind == SchemeKind::kBinary    ? 1
+      : s->kind == SchemeKind::kTernary ? 2
+      : s->kind == SchemeKind::kInt && s->bits >= 2 && s->bits <= 8
+          ? (1 << s->bits) - 1
+          : 3;
+  return 3e-4 / intervals;
+}
 
 Result<QatResult> QatModel(const QatOptions& o) {
   namespace fs = std::filesystem;

@@ -72,4 +72,15 @@ struct QatResult {
 
 Result<QatResult> QatModel(const QatOptions& o);
 
+// --distill's learning rate when none is given. Adam moves every weight by
+// about lr a step whatever its gradient, so the rate is tied to the
+// quantization step, which halves with each bit: 3e-4 / (levels - 1) (int2
+// 1e-4, int3 4.3e-5, int4 2e-5; ternary 1.5e-4, binary 3e-4). Chosen on the
+// recognizer's development lines, never the evaluation lines: at int4 per
+// channel, 1e-4 changed decisions on the held-out lines after one epoch and
+// read 31 errors against GPTQ's 29; 2e-5 and 3e-5 read 21 and 20 (fp32 23);
+// at int3 g32, 4.3e-5 and 1e-4 read 26 and 25 (docs/benchmarks.md).
+// Unknown schemes get 1e-4 (QatModel refuses them).
+double DefaultDistillLr(const std::string& scheme);
+
 }  // namespace lowbit

@@ -262,14 +262,16 @@ TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
           << scheme;
     }
   }
-  // The defaults: Adam, and without --lr distillation's own step, 1e-4.
-  {
+  // The defaults: Adam, and without --lr distillation's own step, tied to
+  // the quantization step: 3e-4 / (levels - 1).
+  for (const auto& [scheme, lr] : std::vector<std::pair<std::string, double>>{
+           {"int4", 2e-5}, {"int2", 1e-4}, {"ternary", 1.5e-4}}) {
     const nlohmann::json j =
-        RunJson("qat " + P("tiny.onnx") + " --scheme int4 --calib " +
+        RunJson("qat " + P("tiny.onnx") + " --scheme " + scheme + " --calib " +
                 P("calib") + " --distill --holdout 0 --epochs 1 --batch 4 " +
                 "--threads 2 --json -o " + P("d.onnx"));
     EXPECT_EQ(j["optimizer"], "adam") << j.dump();
-    EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 1e-4) << j.dump();
+    EXPECT_DOUBLE_EQ(j["lr"].get<double>(), lr) << j.dump();
   }
   // Checkpoints: two epochs, then --resume to four, write the file four
   // epochs in one run write (a constant learning rate: a cosine schedule

@@ -29,7 +29,9 @@ Runner AddQat(CLI::App& app) {
       "recognizer too), holding out a fifth to choose the epoch written.\n"
       "Defaults: Adam at lr 1e-3 cosine for 2 epochs (chosen on held-out\n"
       "training images, --validation, for int4, int3 and ternary: see\n"
-      "docs/benchmarks.md); with --distill, lr 1e-4.\n"
+      "docs/benchmarks.md); with --distill, lr 3e-4 / (levels - 1): int2\n"
+      "1e-4, int3 4.3e-5, int4 2e-5 (Adam moves each weight by about lr a\n"
+      "step; the quantization step halves with each bit).\n"
       "Progress per step on stderr; a checkpoint after every epoch\n"
       "(--resume goes on from it).\n"
       "Examples:\n"
@@ -118,8 +120,10 @@ Runner AddQat(CLI::App& app) {
   sub->add_flag("-q,--quiet", o->quiet, "print nothing on success");
   return [o, sub]() -> Status {
     o->q.progress = !o->quiet && !o->json;
-    // Distillation's own default step (the recognizer's recipe).
-    if (o->q.distill && sub->count("--lr") == 0) o->q.train.lr = 1e-4;
+    // Distillation's own default step, by the scheme's levels.
+    if (o->q.distill && sub->count("--lr") == 0) {
+      o->q.train.lr = DefaultDistillLr(o->q.scheme);
+    }
     LB_ASSIGN_OR_RETURN(QatResult r, QatModel(o->q));
     if (o->json) {
       fmt::print("{}\n", r.report.dump(2));
