@@ -26,7 +26,7 @@ DEV=$OUT/dev CALIB=$OUT/calib
 [ -f "$CALIB/labels.tsv" ] ||
   bash "$ROOT/scripts/render_ocr_lines.sh" "$CALIB" "$ROOT/testdata/ocr/calib_phrases.txt" >/dev/null 2>&1
 acc() {  # MODEL: "| xx.xx% (N) | yy.yy% |"
-  node "$ROOT/tools/ort/ocr_rec_eval.js" "$1" "$DEV" --json | node -e '
+  node "$ROOT/tools/ort/ocr_rec_eval.js" "$1" "$DEV" --json < /dev/null | node -e '
     const j = JSON.parse(require("fs").readFileSync(0, "utf8"));
     process.stdout.write(`| ${(100 * j.char_accuracy).toFixed(2)}% (${j.char_edits}) | ` +
                          `${(100 * j.char_accuracy_nospace).toFixed(2)}% |`);'
@@ -36,7 +36,7 @@ acc() {  # MODEL: "| xx.xx% (N) | yy.yy% |"
     --threads 2 -q
 echo "| recipe | development lines | without spaces | epoch written | seconds |"
 echo "|---|---:|---:|---:|---:|"
-echo "| fp32 $(acc "$REC") | | |"
+echo "| fp32 $(acc "$REC") | |"
 declare -A seen
 while IFS='|' read -r label args; do
   [[ -z "$label" || "$label" == \#* ]] && continue
@@ -46,15 +46,16 @@ while IFS='|' read -r label args; do
     seen[$scheme]=1
     # shellcheck disable=SC2086
     "$LOWBIT" quantize "$REC" $scheme $( [[ "$scheme" != *group-size* ]] && echo --per-channel ) \
-      --method gptq --stats "$OUT/rec.stats.safetensors" --threads 2 -q -o "$OUT/gptq.onnx"
-    echo "| gptq, $scheme $(acc "$OUT/gptq.onnx") | | |"
+      --method gptq --stats "$OUT/rec.stats.safetensors" --threads 2 -q -o "$OUT/gptq.onnx" \
+      < /dev/null
+    echo "| gptq, $scheme $(acc "$OUT/gptq.onnx") | |"
   fi
   # shellcheck disable=SC2086
   "$LOWBIT" qat "$REC" $args --calib "$CALIB" --calib-task ocr --distill --init gptq \
     --epochs 6 --batch 4 --threads 2 --json --checkpoint none \
     -o "$OUT/$tag.onnx" > "$OUT/$tag.json" 2>/dev/null < /dev/null
   node -e '
-    const j = require(process.argv[1]);
+    const j = require(require("path").resolve(process.argv[1]));
     process.stdout.write(` ${j.distill.held_out.written_epoch} | ${j.train_seconds.toFixed(0)} |\n`);' \
     "$OUT/$tag.json" > "$OUT/$tag.tail"
   echo "| $label $(acc "$OUT/$tag.onnx")$(cat "$OUT/$tag.tail")"
