@@ -224,15 +224,15 @@ Result<QatResult> QatModel(const QatOptions& o) {
         "sample's)");
   }
   const bool line_views = o.train.augment == "text-line";
-  if (distill ? !(o.train.augment == "none" ||
-                  (line_views && o.calib_task == "ocr"))
-              : line_views) {
+  if (line_views && !(distill && o.calib_task == "ocr")) {
     return InvalidArgument(
-        "--augment " + o.train.augment +
-        (distill ? ": --distill changes samples with text-line (and "
-                   "--calib-task ocr) or none"
-                 : ": text-line changes --distill's line images; labeled "
-                   "images take flip or flip-shift"));
+        "--augment text-line changes --distill's line images (--calib-task "
+        "ocr); labeled images take flip or flip-shift");
+  }
+  if (distill && !line_views && o.train.augment != "none") {
+    return InvalidArgument("--augment " + o.train.augment +
+                           ": --distill's samples change with text-line "
+                           "(line images) or not at all");
   }
   if (o.hard_weight > 0.0 && !distill) {
     return InvalidArgument(
@@ -295,7 +295,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
   std::vector<DistillSample> samples, held_out;
   bool kl = false;
   // With --augment text-line: the training lines as read, and the fp32 model
-  // on constants of its own (the student's are overwritten every step).
+  // kept for training on constants of its own (the student's are overwritten
+  // every step); without, it runs here only and shares the constants.
   std::vector<Image> lines;
   std::unique_ptr<graph::Session> teacher_session;
   if (!distill) {
@@ -326,10 +327,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
     graph::SessionOptions so;
     so.threads = o.threads;
     auto fp32 = std::make_shared<graph::Graph>(*g);
-    for (auto& [id, t] : fp32->constants) {
-      graph::Tensor own = graph::Tensor::Zeros(t.dtype(), t.shape());
-      std::copy_n(t.bytes(), t.nbytes(), own.bytes());
-      t = std::move(own);
+    if (line_views) {
+      for (auto& [id, t] : fp32->constants) {
+        graph::Tensor own = graph::Tensor::Zeros(t.dtype(), t.shape());
+        std::copy_n(t.bytes(), t.nbytes(), own.bytes());
+        t = std::move(own);
+      }
     }
     LB_ASSIGN_OR_RETURN(teacher_session, graph::Session::Create(fp32, so));
     graph::Session* teacher = teacher_session.get();
@@ -355,6 +358,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
         lines.push_back(std::move(img));
       }
     }
+    if (!line_views) teacher_session.reset();
   }
   LB_ASSIGN_OR_RETURN(std::vector<QatWeight> ws,
                       StartingWeights(o, *model, *g, pool));

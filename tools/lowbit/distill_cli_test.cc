@@ -91,13 +91,17 @@ TEST_F(DistillCli, LineViewsAndHardDecisions) {
 }
 
 TEST_F(DistillCli, RefusedWhereTheyDoNotApply) {
-  // Text-line views need line images; labeled images take flip(-shift).
+  // Text-line views need line images; labeled images take flip(-shift),
+  // and distillation no other change.
   fs::create_directories(P("npy"));
   ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --calib " +
                      P("lines") + " --distill --augment text-line",
                  "--augment text-line", "--calib-task ocr");
   ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --augment text-line",
                  "--augment text-line", "flip");
+  ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --calib " +
+                     P("lines") + " --calib-task ocr --distill --augment flip",
+                 "--augment flip", "text-line");
   // Hard decisions need --distill, and logits (a model without a final
   // Softmax learns by the mean squared error).
   Save(TinyModel(13), P("tiny.onnx"));
