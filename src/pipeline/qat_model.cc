@@ -1,6 +1,7 @@
 #include "pipeline/qat_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "io/onnx_import.h"
 #include "io/onnx_model.h"
 #include "io/onnx_quantized.h"
+#include "pipeline/brecq.h"
 #include "pipeline/calibrate.h"
 #include "pipeline/decisions.h"
 #include "pipeline/eval_classifier.h"
@@ -78,17 +80,23 @@ QuantizeModelOptions StartOptions(const QatOptions& o) {
 }
 
 // Every Conv, Gemm and MatMul weight, fake-quantized from lowbit's
-// quantization of it.
+// quantization of it (--init brecq: GPTQ's, then every block reconstructed,
+// pipeline/brecq.h).
 Result<std::vector<QatWeight>> StartingWeights(const QatOptions& o,
                                                OnnxModel& model,
                                                const graph::Graph& g,
                                                ThreadPool& pool) {
-  const QuantizeModelOptions qo = StartOptions(o);
+  QuantizeModelOptions qo = StartOptions(o);
+  const bool brecq = o.init == "brecq";
+  if (brecq) qo.method = "gptq";
   std::unique_ptr<CalibStatsFile> stats;
-  if (o.init == "gptq") {
+  if (o.init == "gptq" || brecq) {
     LB_ASSIGN_OR_RETURN(stats, CalibrationStats(qo));
   }
   std::vector<QatWeight> ws;
+  // Per weight: its fp32 values (channel first) and the method's result.
+  std::vector<std::vector<float>> fronts;
+  std::vector<QuantizedTensor> qs;
   const auto uses = model.Weights(false);
   for (const ModelTensor& t : model.tensors()) {
     auto u = uses.find(t.name);
@@ -112,20 +120,36 @@ Result<std::vector<QatWeight>> StartingWeights(const QatOptions& o,
     if (!choice.ok()) {
       return choice.status().WithPrefix(o.model + ": '" + t.name + "'");
     }
-    // From GPTQ, the latent weights are its decoded ones, so that training
-    // starts where it ended.
-    if (o.init == "gptq") front = Dequantize(choice->q);
-    auto fq = FakeQuantWeight::FromQuantized(front.data(), choice->q,
-                                             o.method == "lsq");
-    if (!fq.ok()) return fq.status().WithPrefix(o.model + ": '" + t.name + "'");
-    w.fq = std::move(fq).value();
-    w.grad_latent = graph::Tensor::Zeros(DType::kF32, {rows, cols});
-    w.grad_step = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
-    w.grad_zero = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
+    fronts.push_back(std::move(front));
+    qs.push_back(std::move(choice->q));
     ws.push_back(std::move(w));
   }
   if (ws.empty()) {
     return InvalidArgument(o.model + ": no Conv, Gemm or MatMul weight");
+  }
+  if (brecq) {
+    std::vector<BrecqWeight> bw;
+    for (size_t k = 0; k < ws.size(); ++k) {
+      bw.push_back({ws[k].name, ws[k].shape, ws[k].axis, &fronts[k], &qs[k]});
+    }
+    QuantizeModelOptions bo = qo;
+    bo.method = "brecq";
+    LB_ASSIGN_OR_RETURN(BrecqResult br, BrecqRefine(bo, bw, pool));
+  }
+  for (size_t k = 0; k < ws.size(); ++k) {
+    QatWeight& w = ws[k];
+    // From GPTQ (or BRECQ), the latent weights are its decoded ones, so that
+    // training starts where it ended.
+    const std::vector<float> latent =
+        o.init == "mse" ? std::move(fronts[k]) : Dequantize(qs[k]);
+    auto fq =
+        FakeQuantWeight::FromQuantized(latent.data(), qs[k], o.method == "lsq");
+    if (!fq.ok()) return fq.status().WithPrefix(o.model + ": '" + w.name + "'");
+    w.fq = std::move(fq).value();
+    const int64_t rows = w.front[0];
+    w.grad_latent = graph::Tensor::Zeros(DType::kF32, w.front);
+    w.grad_step = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
+    w.grad_zero = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
   }
   return ws;
 }
@@ -167,6 +191,10 @@ std::string QatFingerprint(const QatOptions& o) {
                          : std::string()) +
           (o.distill ? fmt::format(", {} held out", o.holdout) : "") +
           (o.hard_weight > 0.0 ? fmt::format(", hard {}", o.hard_weight) : "") +
+          (o.features.empty()
+               ? std::string()
+               : fmt::format(", features {} x{}", fmt::join(o.features, " "),
+                             o.feature_weight)) +
           (!o.distill && o.train.validation > 0
                ? fmt::format(", {} held out", o.train.validation)
                : "") +
@@ -178,6 +206,33 @@ std::string QatFingerprint(const QatOptions& o) {
                ? fmt::format(", augment {} {}", o.train.augment, o.train.shift)
                : ""),
       o.train.batch, o.train.optimizer.kind, o.train.seed);
+}
+
+// The named intermediate values as outputs 1..k of g (after its first).
+Status AddFeatureOutputs(graph::Graph& g, const std::vector<std::string>& names,
+                         const std::string& model) {
+  for (const std::string& name : names) {
+    const int id = g.Find(name);
+    bool computed = false;
+    for (const graph::Node& n : g.nodes) {
+      computed = computed || std::find(n.outputs.begin(), n.outputs.end(),
+                                       id) != n.outputs.end();
+    }
+    if (id < 0 || !computed) {
+      return InvalidArgument(model + ": --features '" + name +
+                             "': no value of that name is computed by a node");
+    }
+    if (std::find(g.output_ids.begin(), g.output_ids.end(), id) !=
+        g.output_ids.end()) {
+      return InvalidArgument(model + ": --features '" + name +
+                             "': an output already (or named twice)");
+    }
+    g.output_ids.push_back(id);
+    graph::ValueInfo vi;
+    vi.name = name;
+    g.outputs.push_back(vi);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -234,6 +289,13 @@ Result<QatResult> QatModel(const QatOptions& o) {
                            ": --distill's samples change with text-line "
                            "(line images) or not at all");
   }
+  if (!o.features.empty() && !distill) {
+    return InvalidArgument(
+        "--features are learned from the fp32 model by --distill");
+  }
+  if (!(o.feature_weight >= 0.0)) {
+    return InvalidArgument("--feature-weight: expected >= 0");
+  }
   if (o.hard_weight > 0.0 && !distill) {
     return InvalidArgument(
         "--hard-weight weighs fp32's decisions in --distill's loss; with "
@@ -252,11 +314,14 @@ Result<QatResult> QatModel(const QatOptions& o) {
   if (o.method != "lsq" && o.method != "ste") {
     return InvalidArgument("--method " + o.method + ": expected lsq or ste");
   }
-  if (o.init != "mse" && o.init != "gptq") {
-    return InvalidArgument("--init " + o.init + ": expected mse or gptq");
+  if (o.init != "mse" && o.init != "gptq" && o.init != "brecq") {
+    return InvalidArgument("--init " + o.init +
+                           ": expected mse, gptq or brecq");
   }
-  if (o.init == "gptq" && o.calib.empty()) {
-    return InvalidArgument("--init gptq needs --calib DIR (its statistics)");
+  if (o.init != "mse" && o.calib.empty()) {
+    return InvalidArgument("--init " + o.init +
+                           " needs --calib DIR (its statistics" +
+                           (o.init == "brecq" ? " and samples)" : ")"));
   }
   if (fs::path(o.out).extension() != ".onnx") {
     return InvalidArgument("-o " + o.out + ": the model is written as .onnx");
@@ -312,6 +377,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
   } else {
     kl = CutFinalSoftmax(*g);
+    LB_RETURN_IF_ERROR(AddFeatureOutputs(*g, o.features, o.model));
     if (o.hard_weight > 0.0 && !kl) {
       return InvalidArgument(
           o.model +
@@ -352,7 +418,11 @@ Result<QatResult> QatModel(const QatOptions& o) {
       if (!y.ok()) return y.status().WithPrefix(o.model + ": " + files[i]);
       const bool held = stride > 0 && files.size() >= 5 &&
                         static_cast<int64_t>(i) % stride == stride - 1;
-      (held ? held_out : samples).push_back({std::move(x), std::move((*y)[0])});
+      DistillSample s{std::move(x), std::move((*y)[0]), {}};
+      for (size_t k = 1; k < y->size(); ++k) {
+        s.features.push_back(std::move((*y)[k]));
+      }
+      (held ? held_out : samples).push_back(std::move(s));
       if (line_views && !held) {
         LB_ASSIGN_OR_RETURN(Image img, ReadImage(files[i]));
         lines.push_back(std::move(img));
@@ -368,23 +438,31 @@ Result<QatResult> QatModel(const QatOptions& o) {
       o.batchnorm == "train" ? tape->SetBatchNormTraining(true) : 0;
   const DistillLoss loss_kind = kl ? DistillLoss::kKl : DistillLoss::kMse;
   const double hard = o.hard_weight;
-  // The distillation loss over the samples, the weights as they are.
-  const auto sample_loss = [&]() -> Result<double> {
-    double sum = 0.0;
+  // The distillation loss over the samples, the weights as they are, and
+  // the features' relative squared error (--features; their mean).
+  const auto sample_loss = [&](double* feature_error) -> Result<double> {
+    double sum = 0.0, fsum = 0.0;
     for (const DistillSample& s : samples) {
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                           tape->Forward({{input, s.x}}));
       LB_ASSIGN_OR_RETURN(LossResult l,
                           DistillLossOf(out[0], s.teacher, loss_kind, hard));
       sum += l.loss;
+      for (size_t k = 0; k < s.features.size(); ++k) {
+        LB_ASSIGN_OR_RETURN(LossResult f,
+                            FeatureLossOf(out[k + 1], s.features[k]));
+        fsum += f.loss / static_cast<double>(s.features.size());
+      }
     }
-    return sum / static_cast<double>(std::max<size_t>(1, samples.size()));
+    const double n = static_cast<double>(std::max<size_t>(1, samples.size()));
+    *feature_error = fsum / n;
+    return sum / n;
   };
   // The starting point: lowbit's post-training quantization.
   WriteFakeQuant(ws, *g);
-  double ptq_acc = 0.0, ptq_loss = 0.0;
+  double ptq_acc = 0.0, ptq_loss = 0.0, ptq_features = 0.0;
   if (distill) {
-    LB_ASSIGN_OR_RETURN(ptq_loss, sample_loss());
+    LB_ASSIGN_OR_RETURN(ptq_loss, sample_loss(&ptq_features));
   } else {
     LB_ASSIGN_OR_RETURN(ptq_acc,
                         GraphAccuracy(g, test, o.threads, false, o.model));
@@ -486,14 +564,19 @@ Result<QatResult> QatModel(const QatOptions& o) {
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> y,
                           teacher_session->Run({{input, s.x}}));
       s.teacher = std::move(y[0]);
+      for (size_t k = 1; k < y.size(); ++k) {
+        s.features.push_back(std::move(y[k]));
+      }
       return s;
     };
   }
   const StepPrinter on_step(o.progress);
   const auto t0 = std::chrono::steady_clock::now();
   Result<std::vector<EpochReport>> trained =
-      distill ? TrainDistill(*tape, input, samples, loss_kind, hard, o.train,
-                             on_step, hooks, view)
+      distill ? TrainDistill(*tape, input, samples,
+                             {loss_kind, hard,
+                              o.features.empty() ? 0.0 : o.feature_weight},
+                             o.train, on_step, hooks, view)
               : TrainClassifier(*tape, input, train, o.train, on_step, hooks,
                                 teacher.empty() ? nullptr : &teacher);
   on_step.Finish();
@@ -503,9 +586,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
   WriteFakeQuant(ws, *g);
-  double qat_loss = 0.0;
+  double qat_loss = 0.0, qat_features = 0.0;
   if (distill) {
-    LB_ASSIGN_OR_RETURN(qat_loss, sample_loss());
+    LB_ASSIGN_OR_RETURN(qat_loss, sample_loss(&qat_features));
   }
   // The model: quantized weights as codes, the other constants as trained.
   onnx::ModelProto& proto = model->proto();
@@ -560,6 +643,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"augment", o.train.augment},
               {"teacher_weight", o.train.teacher_weight},
               {"hard_weight", o.hard_weight},
+              {"features", o.features},
+              {"feature_weight", o.features.empty() ? 0.0 : o.feature_weight},
               {"batchnorm", o.batchnorm},
               {"batchnorm_nodes_trained", bn_nodes},
               {"train_seconds", train_seconds},
@@ -570,6 +655,10 @@ Result<QatResult> QatModel(const QatOptions& o) {
                            {"loss", kl ? "kl on the logits" : "mse"},
                            {"ptq_loss", ptq_loss},
                            {"qat_loss", qat_loss}};
+    if (!o.features.empty()) {
+      r.report["distill"]["ptq_feature_error"] = ptq_features;
+      r.report["distill"]["qat_feature_error"] = qat_features;
+    }
     if (!held_out.empty()) {
       r.report["distill"]["held_out"] = {
           {"samples", held_out.size()},
@@ -584,6 +673,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
         "after {:.4g}",
         o.scheme, granularity, o.method, samples.size(),
         kl ? "KL to fp32" : "MSE to fp32", ptq_loss, qat_loss);
+    if (!o.features.empty()) {
+      r.text += fmt::format(
+          "; the {} features' relative squared error before {:.4g}, after "
+          "{:.4g}",
+          o.features.size(), ptq_features, qat_features);
+    }
     if (!held_out.empty()) {
       r.text += fmt::format(
           "; {} held-out samples: {:.4g} before training, the best {:.4g} "

@@ -52,6 +52,11 @@ struct QatOptions {
   // With --distill and logits: the weight of cross-entropy to fp32's
   // decisions added to the KL (train/distill.h). 0: the KL alone.
   double hard_weight = 0.0;
+  // With --distill: intermediate values (by name) the quantized model also
+  // learns to reproduce, feature_weight times their mean relative squared
+  // error added to the loss (train/distill.h's DistillTerms).
+  std::vector<std::string> features;
+  double feature_weight = 1.0;
   // Epochs 2, Adam at lr 1e-3 (QatOptions() sets them): on held-out
   // training images of Fashion-MNIST, better than SGD at int3 and ternary and
   // as good at int4 (docs/benchmarks.md, 2026-12-07).

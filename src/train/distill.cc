@@ -53,6 +53,34 @@ Result<LossResult> DistillLossOf(const graph::Tensor& out,
   return r;
 }
 
+Result<LossResult> FeatureLossOf(const graph::Tensor& out,
+                                 const graph::Tensor& teacher) {
+  if (out.dtype() != DType::kF32 || teacher.dtype() != DType::kF32 ||
+      out.shape() != teacher.shape() || out.numel() < 1) {
+    return InvalidArgument("the feature " + out.Describe() +
+                           " does not match the teacher's " +
+                           teacher.Describe());
+  }
+  const float* s = out.data<float>();
+  const float* t = teacher.data<float>();
+  double energy = 0.0, err = 0.0;
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    const double d = static_cast<double>(s[i]) - t[i];
+    energy += static_cast<double>(t[i]) * t[i];
+    err += d * d;
+  }
+  // A feature that is zero for this sample: its plain squared error.
+  const double norm = energy > 0.0 ? energy : 1.0;
+  LossResult r;
+  r.loss = err / norm;
+  r.grad = graph::Tensor::Zeros(DType::kF32, out.shape());
+  float* g = r.grad.data<float>();
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    g[i] = static_cast<float>(2.0 * (static_cast<double>(s[i]) - t[i]) / norm);
+  }
+  return r;
+}
+
 bool CutFinalSoftmax(graph::Graph& g) {
   if (g.output_ids.empty()) return false;
   const int y = g.output_ids[0];
@@ -77,9 +105,8 @@ bool CutFinalSoftmax(graph::Graph& g) {
 
 Result<std::vector<EpochReport>> TrainDistill(
     graph::Tape& tape, const std::string& input,
-    const std::vector<DistillSample>& samples, DistillLoss kind,
-    double hard_weight, const TrainOptions& o,
-    const std::function<void(const StepInfo&)>& on_step,
+    const std::vector<DistillSample>& samples, const DistillTerms& terms,
+    const TrainOptions& o, const std::function<void(const StepInfo&)>& on_step,
     const TrainHooks& hooks, const DistillView& view) {
   std::map<std::string, graph::Tensor> sum;
   // The samples one at a time (their shapes may differ), the gradients of
@@ -98,8 +125,9 @@ Result<std::vector<EpochReport>> TrainDistill(
       const DistillSample& s = view ? changed : samples[idx[i]];
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                           tape.Forward({{input, s.x}}));
-      LB_ASSIGN_OR_RETURN(LossResult loss,
-                          DistillLossOf(out[0], s.teacher, kind, hard_weight));
+      LB_ASSIGN_OR_RETURN(
+          LossResult loss,
+          DistillLossOf(out[0], s.teacher, terms.kind, terms.hard_weight));
       batch_loss += loss.loss / static_cast<double>(count);
       const float inv = 1.0f / static_cast<float>(count);
       for (int64_t k = 0; k < loss.grad.numel(); ++k) {
@@ -107,6 +135,25 @@ Result<std::vector<EpochReport>> TrainDistill(
       }
       std::vector<graph::Tensor> seeds(out.size());
       seeds[0] = std::move(loss.grad);
+      if (terms.feature_weight > 0.0) {
+        const size_t nf = s.features.size();
+        if (nf == 0 || out.size() != nf + 1) {
+          return InvalidArgument("feature distillation: the model gives " +
+                                 std::to_string(out.size() - 1) +
+                                 " features, the sample " + std::to_string(nf));
+        }
+        const double w = terms.feature_weight / static_cast<double>(nf);
+        for (size_t f = 0; f < nf; ++f) {
+          LB_ASSIGN_OR_RETURN(LossResult fl,
+                              FeatureLossOf(out[f + 1], s.features[f]));
+          batch_loss += w * fl.loss / static_cast<double>(count);
+          const float scale = static_cast<float>(w) * inv;
+          for (int64_t k = 0; k < fl.grad.numel(); ++k) {
+            fl.grad.data<float>()[k] *= scale;
+          }
+          seeds[f + 1] = std::move(fl.grad);
+        }
+      }
       LB_ASSIGN_OR_RETURN(auto grads, tape.Backward(seeds));
       AddGradients(std::move(grads), i == 0, sum);
     }

@@ -30,12 +30,32 @@ enum class DistillLoss { kKl, kMse };
 struct DistillSample {
   graph::Tensor x;        // the model's input
   graph::Tensor teacher;  // the teacher's output for it
+  // The teacher's intermediate values (features), when the student is also
+  // trained to reproduce them: the graph's outputs 1..k, in order.
+  std::vector<graph::Tensor> features;
+};
+
+// What a distillation step minimizes: the output's loss (kind, with
+// hard_weight as DistillLossOf takes it), plus feature_weight times the mean
+// over the features of FeatureLossOf (FitNets' hint loss, Romero et al.,
+// arXiv 1412.6550, as quantization-aware training uses it: the quantized
+// model's intermediate values pulled towards fp32's).
+struct DistillTerms {
+  DistillLoss kind = DistillLoss::kKl;
+  double hard_weight = 0.0;
+  double feature_weight = 0.0;
 };
 
 // One sample's loss and d loss / d output (the output's shape).
 Result<LossResult> DistillLossOf(const graph::Tensor& out,
                                  const graph::Tensor& teacher, DistillLoss kind,
                                  double hard_weight = 0.0);
+
+// One feature's relative squared error, sum (out - teacher)^2 / sum
+// teacher^2 (scale-free: features of any size and magnitude weigh alike),
+// and its gradient (the output's shape).
+Result<LossResult> FeatureLossOf(const graph::Tensor& out,
+                                 const graph::Tensor& teacher);
 
 // Where the model ends in a Softmax over its last axis, removes it (its
 // input becomes the first output, the logits) and returns true; else leaves
@@ -48,14 +68,15 @@ using DistillView =
     std::function<Result<DistillSample>(int64_t i, uint64_t seed)>;
 
 // Trains as TrainClassifier does (the tape's parameters, or what `hooks`
-// says), the graph's first output against each sample's teacher output, or
+// says), the graph's first output against each sample's teacher output (and
+// with terms.feature_weight > 0, outputs 1..k against its features), or
 // with `view`, against what it gives per step (a seed per step and place in
 // the batch: a resumed run draws what the whole run drew).
 // EpochReport::train_accuracy is 0.
 Result<std::vector<EpochReport>> TrainDistill(
     graph::Tape& tape, const std::string& input,
-    const std::vector<DistillSample>& samples, DistillLoss kind,
-    double hard_weight, const TrainOptions& o,
+    const std::vector<DistillSample>& samples, const DistillTerms& terms,
+    const TrainOptions& o,
     const std::function<void(const StepInfo&)>& on_step = nullptr,
     const TrainHooks& hooks = {}, const DistillView& view = nullptr);
 

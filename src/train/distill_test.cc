@@ -58,6 +58,47 @@ TEST(Distill, HardWeightAddsCrossEntropyToTheTeachersDecisions) {
   EXPECT_EQ(mse->loss, mse_w->loss);
 }
 
+// A feature's loss: sum (s - t)^2 / sum t^2, computed apart; the gradient
+// agrees with central differences; zero at the teacher; the same for a
+// teacher scaled by 100 with the student scaled alike (scale-free); shapes
+// that differ are refused.
+TEST(Distill, FeatureLossIsTheRelativeSquaredError) {
+  std::mt19937 rng(3);
+  const graph::Tensor out = Random({1, 4, 1, 6}, rng, 1.0f);
+  const graph::Tensor teacher = Random({1, 4, 1, 6}, rng, 0.8f);
+  auto l = FeatureLossOf(out, teacher);
+  ASSERT_TRUE(l.ok());
+  double err = 0.0, energy = 0.0;
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    const double d = double{out.data<float>()[i]} - teacher.data<float>()[i];
+    err += d * d;
+    energy += double{teacher.data<float>()[i]} * teacher.data<float>()[i];
+  }
+  EXPECT_GT(l->loss, 0.5);
+  EXPECT_NEAR(l->loss, err / energy, 1e-9);
+  graph::Tensor z = graph::Tensor::Zeros(DType::kF32, out.shape());
+  std::copy_n(out.data<float>(), out.numel(), z.data<float>());
+  for (int64_t i = 0; i < z.numel(); ++i) {
+    float& v = z.data<float>()[i];
+    const float keep = v;
+    v = keep + 1e-3f;
+    const double lp = FeatureLossOf(z, teacher)->loss;
+    v = keep - 1e-3f;
+    const double lm = FeatureLossOf(z, teacher)->loss;
+    v = keep;
+    EXPECT_NEAR((lp - lm) / 2e-3, l->grad.data<float>()[i], 1e-4) << i;
+  }
+  EXPECT_EQ(FeatureLossOf(teacher, teacher)->loss, 0.0);
+  graph::Tensor big_out = graph::Tensor::Zeros(DType::kF32, out.shape());
+  graph::Tensor big_t = graph::Tensor::Zeros(DType::kF32, out.shape());
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    big_out.data<float>()[i] = 100.0f * out.data<float>()[i];
+    big_t.data<float>()[i] = 100.0f * teacher.data<float>()[i];
+  }
+  EXPECT_NEAR(FeatureLossOf(big_out, big_t)->loss, l->loss, 1e-6);
+  EXPECT_FALSE(FeatureLossOf(out, Random({1, 4, 6}, rng, 1.0f)).ok());
+}
+
 // A dark stroke on a light line, 40 x 160, gray or RGB.
 Image Line(int channels) {
   Image img;

@@ -68,8 +68,10 @@ Runner AddQat(CLI::App& app) {
   sub->add_option("--init", o->q.init,
                   "the starting point: mse (data-free clipping search) or "
                   "gptq (on --calib's statistics; the latent weights start "
-                  "at its decoded ones)")
-      ->check(CLI::IsMember({"mse", "gptq"}))
+                  "at its decoded ones), or brecq (GPTQ, then every block's "
+                  "rounding learned on --calib's samples, as quantize "
+                  "--method brecq)")
+      ->check(CLI::IsMember({"mse", "gptq", "brecq"}))
       ->capture_default_str();
   sub->add_option("--method", o->q.method,
                   "lsq (steps trained) or ste (steps fixed)")
@@ -101,6 +103,16 @@ Runner AddQat(CLI::App& app) {
                   "to the fp32 model's decision (arg max) of each row to "
                   "the KL, keeping decisions fp32 takes by a thin margin "
                   "(hard distillation, arXiv 2012.12877)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--features", o->q.features,
+                  "with --distill: intermediate values (by name, comma "
+                  "separated) the quantized model also learns to "
+                  "reproduce: their relative squared error to fp32's, "
+                  "averaged, is added to the loss (arXiv 1412.6550)")
+      ->delimiter(',');
+  sub->add_option("--feature-weight", o->q.feature_weight,
+                  "the weight of --features' term")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_option("--samples", o->q.max_samples,

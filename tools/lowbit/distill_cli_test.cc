@@ -90,6 +90,38 @@ TEST_F(DistillCli, LineViewsAndHardDecisions) {
   EXPECT_FALSE(ReadAll(dir_ / "h.onnx") == ReadAll(dir_ / "plain.onnx"));
 }
 
+// --features r: the Relu's output is learned too (its error to fp32's
+// falls), the KL of the start is the same as without it, the file differs,
+// and the written model keeps the one output it had.
+TEST_F(DistillCli, IntermediateFeatures) {
+  const nlohmann::json plain = RunJson(Qat("", "plain.onnx"));
+  const nlohmann::json f =
+      RunJson(Qat("--features r --feature-weight 2", "f.onnx"));
+  EXPECT_EQ(f["features"], nlohmann::json::array({"r"}));
+  EXPECT_DOUBLE_EQ(f["feature_weight"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(plain["feature_weight"].get<double>(), 0.0);
+  const double before = f["distill"]["ptq_feature_error"].get<double>(),
+               after = f["distill"]["qat_feature_error"].get<double>();
+  EXPECT_GT(before, 0.0);
+  EXPECT_LT(after, before) << f.dump();
+  EXPECT_FALSE(plain["distill"].contains("ptq_feature_error"));
+  EXPECT_DOUBLE_EQ(f["distill"]["ptq_loss"].get<double>(),
+                   plain["distill"]["ptq_loss"].get<double>());
+  EXPECT_FALSE(ReadAll(dir_ / "f.onnx") == ReadAll(dir_ / "plain.onnx"));
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(ReadAll(dir_ / "f.onnx")));
+  ASSERT_EQ(m.graph().output_size(), 1);
+  EXPECT_EQ(m.graph().output(0).name(), "y");
+  // Refused: a name no node computes, the output itself, and features
+  // without --distill.
+  ExpectBadInput(Qat("--features nope", "bad.onnx"), P("line.onnx"),
+                 "--features 'nope'", "");
+  ExpectBadInput(Qat("--features logits", "bad.onnx"), P("line.onnx"),
+                 "an output already", "");
+  ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --features r",
+                 "--features", "--distill");
+}
+
 TEST_F(DistillCli, RefusedWhereTheyDoNotApply) {
   // Text-line views need line images; labeled images take flip(-shift),
   // and distillation no other change.
