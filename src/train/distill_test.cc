@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <random>
 
 #include "train/line_augment.h"
@@ -15,6 +16,25 @@ graph::Tensor Random(Shape shape, std::mt19937& rng, float scale) {
   std::normal_distribution<float> nd(0.0f, scale);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
   return t;
+}
+
+// The gradient `grad` of loss(out) against central differences of 1e-3.
+void ExpectGradient(const graph::Tensor& out, const graph::Tensor& grad,
+                    const std::function<double(const graph::Tensor&)>& loss,
+                    double tol) {
+  ASSERT_EQ(grad.shape(), out.shape());
+  graph::Tensor z = graph::Tensor::Zeros(DType::kF32, out.shape());
+  std::copy_n(out.data<float>(), out.numel(), z.data<float>());
+  for (int64_t i = 0; i < z.numel(); ++i) {
+    float& v = z.data<float>()[i];
+    const float keep = v;
+    v = keep + 1e-3f;
+    const double lp = loss(z);
+    v = keep - 1e-3f;
+    const double lm = loss(z);
+    v = keep;
+    EXPECT_NEAR((lp - lm) / 2e-3, grad.data<float>()[i], tol) << i;
+  }
 }
 
 // KL plus w times the cross-entropy to the teacher's arg max per row: the
@@ -37,19 +57,12 @@ TEST(Distill, HardWeightAddsCrossEntropyToTheTeachersDecisions) {
   ASSERT_TRUE(ce.ok());
   EXPECT_GT(ce->loss, 0.1);
   EXPECT_NEAR(both->loss, kl->loss + w * ce->loss, 1e-9);
-  EXPECT_EQ(both->grad.shape(), out.shape());
-  graph::Tensor z = graph::Tensor::Zeros(DType::kF32, out.shape());
-  std::copy_n(out.data<float>(), out.numel(), z.data<float>());
-  for (int64_t i = 0; i < z.numel(); ++i) {
-    float& v = z.data<float>()[i];
-    const float keep = v;
-    v = keep + 1e-3f;
-    const double lp = DistillLossOf(z, teacher, DistillLoss::kKl, w)->loss;
-    v = keep - 1e-3f;
-    const double lm = DistillLossOf(z, teacher, DistillLoss::kKl, w)->loss;
-    v = keep;
-    EXPECT_NEAR((lp - lm) / 2e-3, both->grad.data<float>()[i], 2e-4) << i;
-  }
+  ExpectGradient(
+      out, both->grad,
+      [&](const graph::Tensor& z) {
+        return DistillLossOf(z, teacher, DistillLoss::kKl, w)->loss;
+      },
+      2e-4);
   // The MSE ignores the weight (a model without logits is refused it
   // upstream, pipeline/qat_model.h).
   auto mse = DistillLossOf(out, teacher, DistillLoss::kMse);
@@ -76,18 +89,10 @@ TEST(Distill, FeatureLossIsTheRelativeSquaredError) {
   }
   EXPECT_GT(l->loss, 0.5);
   EXPECT_NEAR(l->loss, err / energy, 1e-9);
-  graph::Tensor z = graph::Tensor::Zeros(DType::kF32, out.shape());
-  std::copy_n(out.data<float>(), out.numel(), z.data<float>());
-  for (int64_t i = 0; i < z.numel(); ++i) {
-    float& v = z.data<float>()[i];
-    const float keep = v;
-    v = keep + 1e-3f;
-    const double lp = FeatureLossOf(z, teacher)->loss;
-    v = keep - 1e-3f;
-    const double lm = FeatureLossOf(z, teacher)->loss;
-    v = keep;
-    EXPECT_NEAR((lp - lm) / 2e-3, l->grad.data<float>()[i], 1e-4) << i;
-  }
+  ExpectGradient(
+      out, l->grad,
+      [&](const graph::Tensor& z) { return FeatureLossOf(z, teacher)->loss; },
+      1e-4);
   EXPECT_EQ(FeatureLossOf(teacher, teacher)->loss, 0.0);
   graph::Tensor big_out = graph::Tensor::Zeros(DType::kF32, out.shape());
   graph::Tensor big_t = graph::Tensor::Zeros(DType::kF32, out.shape());
