@@ -85,7 +85,8 @@ QuantizeModelOptions StartOptions(const QatOptions& o) {
 Result<std::vector<QatWeight>> StartingWeights(const QatOptions& o,
                                                OnnxModel& model,
                                                const graph::Graph& g,
-                                               ThreadPool& pool) {
+                                               ThreadPool& pool,
+                                               nlohmann::json* brecq_report) {
   QuantizeModelOptions qo = StartOptions(o);
   const bool brecq = o.init == "brecq";
   if (brecq) qo.method = "gptq";
@@ -134,7 +135,9 @@ Result<std::vector<QatWeight>> StartingWeights(const QatOptions& o,
     }
     QuantizeModelOptions bo = qo;
     bo.method = "brecq";
+    bo.calib_samples = o.max_samples;
     LB_ASSIGN_OR_RETURN(BrecqResult br, BrecqRefine(bo, bw, pool));
+    *brecq_report = std::move(br.report);
   }
   for (size_t k = 0; k < ws.size(); ++k) {
     QatWeight& w = ws[k];
@@ -150,6 +153,8 @@ Result<std::vector<QatWeight>> StartingWeights(const QatOptions& o,
     w.grad_latent = graph::Tensor::Zeros(DType::kF32, w.front);
     w.grad_step = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
     w.grad_zero = graph::Tensor::Zeros(DType::kF32, {rows, w.fq.groups()});
+    fronts[k] = {};
+    qs[k] = {};
   }
   return ws;
 }
@@ -318,6 +323,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
     return InvalidArgument("--init " + o.init +
                            ": expected mse, gptq or brecq");
   }
+  if (o.init == "brecq" && (o.scheme == "ternary" || o.scheme == "binary")) {
+    return InvalidArgument(
+        "--init brecq learns integer codes' rounding: "
+        "int2..int8, not " +
+        o.scheme);
+  }
   if (o.init != "mse" && o.calib.empty()) {
     return InvalidArgument("--init " + o.init +
                            " needs --calib DIR (its statistics" +
@@ -359,6 +370,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   double fp32_acc = 0.0;
   std::vector<DistillSample> samples, held_out;
   bool kl = false;
+  size_t first_feature = 1;  // --features: the graph output of the first
   // With --augment text-line: the training lines as read, and the fp32 model
   // kept for training on constants of its own (the student's are overwritten
   // every step); without, it runs here only and shares the constants.
@@ -377,6 +389,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
   } else {
     kl = CutFinalSoftmax(*g);
+    first_feature = g->output_ids.size();
     LB_RETURN_IF_ERROR(AddFeatureOutputs(*g, o.features, o.model));
     if (o.hard_weight > 0.0 && !kl) {
       return InvalidArgument(
@@ -419,8 +432,15 @@ Result<QatResult> QatModel(const QatOptions& o) {
       const bool held = stride > 0 && files.size() >= 5 &&
                         static_cast<int64_t>(i) % stride == stride - 1;
       DistillSample s{std::move(x), std::move((*y)[0]), {}};
-      for (size_t k = 1; k < y->size(); ++k) {
-        s.features.push_back(std::move((*y)[k]));
+      for (size_t k = 0; k < o.features.size(); ++k) {
+        const graph::Tensor& f = (*y)[first_feature + k];
+        if (f.dtype() != DType::kF32 || f.numel() < 1) {
+          return InvalidArgument(o.model + ": --features '" + o.features[k] +
+                                 "': " + f.Describe() +
+                                 ", expected float values");
+        }
+        // Held-out samples are judged by the output alone.
+        if (!held) s.features.push_back(std::move((*y)[first_feature + k]));
       }
       (held ? held_out : samples).push_back(std::move(s));
       if (line_views && !held) {
@@ -430,8 +450,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
     if (!line_views) teacher_session.reset();
   }
+  nlohmann::json brecq_report;
   LB_ASSIGN_OR_RETURN(std::vector<QatWeight> ws,
-                      StartingWeights(o, *model, *g, pool));
+                      StartingWeights(o, *model, *g, pool, &brecq_report));
   const std::vector<std::string> params = TrainedParams(*g);
   LB_ASSIGN_OR_RETURN(auto tape, graph::Tape::Create(g, params, pool));
   const int bn_nodes =
@@ -449,8 +470,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
                           DistillLossOf(out[0], s.teacher, loss_kind, hard));
       sum += l.loss;
       for (size_t k = 0; k < s.features.size(); ++k) {
-        LB_ASSIGN_OR_RETURN(LossResult f,
-                            FeatureLossOf(out[k + 1], s.features[k]));
+        LB_ASSIGN_OR_RETURN(
+            LossResult f, FeatureLossOf(out[first_feature + k], s.features[k]));
         fsum += f.loss / static_cast<double>(s.features.size());
       }
     }
@@ -462,7 +483,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
   WriteFakeQuant(ws, *g);
   double ptq_acc = 0.0, ptq_loss = 0.0, ptq_features = 0.0;
   if (distill) {
-    LB_ASSIGN_OR_RETURN(ptq_loss, sample_loss(&ptq_features));
+    auto l = sample_loss(&ptq_features);
+    if (!l.ok()) return l.status().WithPrefix(o.model);
+    ptq_loss = *l;
   } else {
     LB_ASSIGN_OR_RETURN(ptq_acc,
                         GraphAccuracy(g, test, o.threads, false, o.model));
@@ -564,8 +587,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> y,
                           teacher_session->Run({{input, s.x}}));
       s.teacher = std::move(y[0]);
-      for (size_t k = 1; k < y.size(); ++k) {
-        s.features.push_back(std::move(y[k]));
+      for (size_t k = 0; k < o.features.size(); ++k) {
+        s.features.push_back(std::move(y[first_feature + k]));
       }
       return s;
     };
@@ -575,7 +598,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
   Result<std::vector<EpochReport>> trained =
       distill ? TrainDistill(*tape, input, samples,
                              {loss_kind, hard,
-                              o.features.empty() ? 0.0 : o.feature_weight},
+                              o.features.empty() ? 0.0 : o.feature_weight,
+                              first_feature},
                              o.train, on_step, hooks, view)
               : TrainClassifier(*tape, input, train, o.train, on_step, hooks,
                                 teacher.empty() ? nullptr : &teacher);
@@ -588,7 +612,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
   WriteFakeQuant(ws, *g);
   double qat_loss = 0.0, qat_features = 0.0;
   if (distill) {
-    LB_ASSIGN_OR_RETURN(qat_loss, sample_loss(&qat_features));
+    auto l = sample_loss(&qat_features);
+    if (!l.ok()) return l.status().WithPrefix(o.model);
+    qat_loss = *l;
   }
   // The model: quantized weights as codes, the other constants as trained.
   onnx::ModelProto& proto = model->proto();
@@ -650,6 +676,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
               {"train_seconds", train_seconds},
               {"checkpoint", CheckpointPath(o.train, o.out)},
               {"resumed_from", o.train.resume}};
+  if (!brecq_report.is_null()) r.report["brecq"] = brecq_report;
   if (distill) {
     r.report["distill"] = {{"samples", samples.size()},
                            {"loss", kl ? "kl on the logits" : "mse"},

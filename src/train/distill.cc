@@ -136,22 +136,24 @@ Result<std::vector<EpochReport>> TrainDistill(
       std::vector<graph::Tensor> seeds(out.size());
       seeds[0] = std::move(loss.grad);
       if (terms.feature_weight > 0.0) {
-        const size_t nf = s.features.size();
-        if (nf == 0 || out.size() != nf + 1) {
+        const size_t nf = s.features.size(), first = terms.first_feature;
+        if (nf == 0 || first < 1 || out.size() != first + nf) {
           return InvalidArgument("feature distillation: the model gives " +
-                                 std::to_string(out.size() - 1) +
-                                 " features, the sample " + std::to_string(nf));
+                                 std::to_string(out.size()) +
+                                 " outputs, the sample " + std::to_string(nf) +
+                                 " features after output " +
+                                 std::to_string(first));
         }
         const double w = terms.feature_weight / static_cast<double>(nf);
         for (size_t f = 0; f < nf; ++f) {
           LB_ASSIGN_OR_RETURN(LossResult fl,
-                              FeatureLossOf(out[f + 1], s.features[f]));
+                              FeatureLossOf(out[first + f], s.features[f]));
           batch_loss += w * fl.loss / static_cast<double>(count);
           const float scale = static_cast<float>(w) * inv;
           for (int64_t k = 0; k < fl.grad.numel(); ++k) {
             fl.grad.data<float>()[k] *= scale;
           }
-          seeds[f + 1] = std::move(fl.grad);
+          seeds[first + f] = std::move(fl.grad);
         }
       }
       LB_ASSIGN_OR_RETURN(auto grads, tape.Backward(seeds));

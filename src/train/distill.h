@@ -31,7 +31,7 @@ struct DistillSample {
   graph::Tensor x;        // the model's input
   graph::Tensor teacher;  // the teacher's output for it
   // The teacher's intermediate values (features), when the student is also
-  // trained to reproduce them: the graph's outputs 1..k, in order.
+  // trained to reproduce them (DistillTerms::first_feature), in order.
   std::vector<graph::Tensor> features;
 };
 
@@ -44,6 +44,9 @@ struct DistillTerms {
   DistillLoss kind = DistillLoss::kKl;
   double hard_weight = 0.0;
   double feature_weight = 0.0;
+  // The graph output that holds the first feature (features k: output
+  // first_feature + k); the model's own outputs before it.
+  size_t first_feature = 1;
 };
 
 // One sample's loss and d loss / d output (the output's shape).
@@ -69,7 +72,8 @@ using DistillView =
 
 // Trains as TrainClassifier does (the tape's parameters, or what `hooks`
 // says), the graph's first output against each sample's teacher output (and
-// with terms.feature_weight > 0, outputs 1..k against its features), or
+// with terms.feature_weight > 0, the outputs from terms.first_feature on
+// against its features), or
 // with `view`, against what it gives per step (a seed per step and place in
 // the batch: a resumed run draws what the whole run drew).
 // EpochReport::train_accuracy is 0.

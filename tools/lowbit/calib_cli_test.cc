@@ -311,6 +311,9 @@ TEST_F(CalibCli, DistillationQatLearnsTheFp32Outputs) {
   ExpectBadInput(
       "qat " + P("tiny.onnx") + " --init brecq --data-dir " + P("calib"),
       "--init brecq", "--calib", "x.onnx");
+  ExpectBadInput("qat " + P("tiny.onnx") + " --scheme ternary --init brecq " +
+                     "--calib " + P("calib") + " --distill",
+                 "--init brecq", "ternary", "x.onnx");
 }
 
 TEST_F(CalibCli, SensitivityAndMixedPrecisionWithinBudget) {

@@ -70,7 +70,8 @@ Runner AddQat(CLI::App& app) {
                   "gptq (on --calib's statistics; the latent weights start "
                   "at its decoded ones), or brecq (GPTQ, then every block's "
                   "rounding learned on --calib's samples, as quantize "
-                  "--method brecq)")
+                  "--method brecq; integer schemes); gptq and brecq see every "
+                  "--calib sample, the held-out ones too")
       ->check(CLI::IsMember({"mse", "gptq", "brecq"}))
       ->capture_default_str();
   sub->add_option("--method", o->q.method,
@@ -133,6 +134,10 @@ Runner AddQat(CLI::App& app) {
   return [o, sub]() -> Status {
     o->q.progress = !o->quiet && !o->json;
     // Distillation's own default step, by the scheme's levels.
+    if (sub->count("--feature-weight") > 0 && o->q.features.empty()) {
+      return InvalidArgument(
+          "--feature-weight weighs --features' term: name the features");
+    }
     if (o->q.distill && sub->count("--lr") == 0) {
       o->q.train.lr = DefaultDistillLr(o->q.scheme);
     }

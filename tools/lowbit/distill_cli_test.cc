@@ -112,14 +112,25 @@ TEST_F(DistillCli, IntermediateFeatures) {
   ASSERT_TRUE(m.ParseFromString(ReadAll(dir_ / "f.onnx")));
   ASSERT_EQ(m.graph().output_size(), 1);
   EXPECT_EQ(m.graph().output(0).name(), "y");
-  // Refused: a name no node computes, the output itself, and features
-  // without --distill.
+  // With line views and held-out lines: the features' targets come with
+  // each changed line, and the held-out lines are judged by the output.
+  std::string held = Qat("--features r --augment text-line", "v.onnx");
+  held.replace(held.find("--holdout 0 "), 12, "--holdout 0.25 ");
+  const nlohmann::json v = RunJson(held);
+  EXPECT_EQ(v["distill"]["held_out"]["samples"], 2) << v.dump();
+  EXPECT_LT(v["distill"]["qat_feature_error"].get<double>(),
+            v["distill"]["ptq_feature_error"].get<double>())
+      << v.dump();
+  // Refused: a name no node computes, the output itself, features without
+  // --distill, a weight without features.
   ExpectBadInput(Qat("--features nope", "bad.onnx"), P("line.onnx"),
                  "--features 'nope'", "");
   ExpectBadInput(Qat("--features logits", "bad.onnx"), P("line.onnx"),
                  "an output already", "");
   ExpectBadInput("qat " + P("line.onnx") + " --scheme int4 --features r",
                  "--features", "--distill");
+  ExpectBadInput(Qat("--feature-weight 2", "bad.onnx"), "--feature-weight",
+                 "--features", "");
 }
 
 TEST_F(DistillCli, RefusedWhereTheyDoNotApply) {
