@@ -213,7 +213,7 @@ std::string QatFingerprint(const QatOptions& o) {
       o.train.batch, o.train.optimizer.kind, o.train.seed);
 }
 
-// The named intermediate values as outputs 1..k of g (after its first).
+// The named intermediate values as outputs of g, after the model's own.
 Status AddFeatureOutputs(graph::Graph& g, const std::vector<std::string>& names,
                          const std::string& model) {
   for (const std::string& name : names) {

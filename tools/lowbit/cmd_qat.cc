@@ -133,11 +133,11 @@ Runner AddQat(CLI::App& app) {
   sub->add_flag("-q,--quiet", o->quiet, "print nothing on success");
   return [o, sub]() -> Status {
     o->q.progress = !o->quiet && !o->json;
-    // Distillation's own default step, by the scheme's levels.
     if (sub->count("--feature-weight") > 0 && o->q.features.empty()) {
       return InvalidArgument(
           "--feature-weight weighs --features' term: name the features");
     }
+    // Distillation's own default step, by the scheme's levels.
     if (o->q.distill && sub->count("--lr") == 0) {
       o->q.train.lr = DefaultDistillLr(o->q.scheme);
     }
