@@ -301,6 +301,18 @@ Result<QatResult> QatModel(const QatOptions& o) {
   if (!(o.feature_weight >= 0.0)) {
     return InvalidArgument("--feature-weight: expected >= 0");
   }
+  if (o.distill_loss != "auto" && o.distill_loss != "kl" &&
+      o.distill_loss != "mse") {
+    return InvalidArgument("--distill-loss '" + o.distill_loss +
+                           "': expected auto, kl or mse");
+  }
+  if (o.distill_loss != "auto" && !distill) {
+    return InvalidArgument("--distill-loss chooses --distill's loss");
+  }
+  if (o.hard_weight > 0.0 && o.distill_loss == "mse") {
+    return InvalidArgument(
+        "--hard-weight adds to the KL; --distill-loss mse has none");
+  }
   if (o.hard_weight > 0.0 && !distill) {
     return InvalidArgument(
         "--hard-weight weighs fp32's decisions in --distill's loss; with "
@@ -369,7 +381,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
   std::vector<float> teacher;  // the fp32 logits of the training images
   double fp32_acc = 0.0;
   std::vector<DistillSample> samples, held_out;
-  bool kl = false;
+  bool kl = false;           // the output learned by KL (else the MSE)
+  bool logits = false;       // the final Softmax cut: the output is the logits
   size_t first_feature = 1;  // --features: the graph output of the first
   // With --augment text-line: the training lines as read, and the fp32 model
   // kept for training on constants of its own (the student's are overwritten
@@ -389,6 +402,13 @@ Result<QatResult> QatModel(const QatOptions& o) {
     }
   } else {
     kl = CutFinalSoftmax(*g);
+    if (o.distill_loss == "kl" && !kl) {
+      return InvalidArgument(o.model +
+                             ": --distill-loss kl needs logits (a model that "
+                             "ends in a Softmax)");
+    }
+    logits = kl;
+    if (o.distill_loss == "mse") kl = false;
     first_feature = g->output_ids.size();
     LB_RETURN_IF_ERROR(AddFeatureOutputs(*g, o.features, o.model));
     if (o.hard_weight > 0.0 && !kl) {
@@ -679,7 +699,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
   if (!brecq_report.is_null()) r.report["brecq"] = brecq_report;
   if (distill) {
     r.report["distill"] = {{"samples", samples.size()},
-                           {"loss", kl ? "kl on the logits" : "mse"},
+                           {"loss", kl       ? "kl on the logits"
+                                    : logits ? "mse on the logits"
+                                             : "mse"},
                            {"ptq_loss", ptq_loss},
                            {"qat_loss", qat_loss}};
     if (!o.features.empty()) {

@@ -49,6 +49,10 @@ struct QatOptions {
   // the decisions' distance to fp32's (pipeline/decisions.h) on them, ties
   // by the loss. 0: train on all, write the last epoch.
   double holdout = 0.2;
+  // With --distill: what the output learns by: "auto" (KL on the logits
+  // when the model ends in a Softmax, else "mse"), "kl", or "mse" (the mean
+  // squared error; on the logits when the model ends in a Softmax).
+  std::string distill_loss = "auto";
   // With --distill and logits: the weight of cross-entropy to fp32's
   // decisions added to the KL (train/distill.h). 0: the KL alone.
   double hard_weight = 0.0;

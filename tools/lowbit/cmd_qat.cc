@@ -94,6 +94,13 @@ Runner AddQat(CLI::App& app) {
                 "learn the fp32 model's outputs on --calib's samples (no "
                 "labels): KL per row on the logits when the model ends in "
                 "a Softmax, else the mean squared error");
+  sub->add_option("--distill-loss", o->q.distill_loss,
+                  "with --distill: the output's loss: auto (kl when the "
+                  "model ends in a Softmax, else mse), kl (per row on the "
+                  "logits), or mse (the mean squared error; on the logits, "
+                  "before the Softmax, when there is one)")
+      ->check(CLI::IsMember({"auto", "kl", "mse"}))
+      ->capture_default_str();
   sub->add_option("--holdout", o->q.holdout,
                   "with --distill: the fraction of the samples held out to "
                   "choose the epoch written (early stopping, the starting "

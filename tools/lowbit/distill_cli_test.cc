@@ -15,8 +15,8 @@ namespace {
 class DistillCli : public CliFixture {
  protected:
   DistillCli() : CliFixture("q.onnx") {}
-  void SetUp() override {
-    CliFixture::SetUp();
+  // The recognizer; without the Softmax, its output is the logits.
+  static onnx::ModelProto LineModel(bool softmax) {
     onnx::ModelProto m;
     m.set_ir_version(8);
     m.add_opset_import()->set_version(13);
@@ -37,12 +37,17 @@ class DistillCli : public CliFixture {
     Ints(Node(g, "Transpose", {"r"}, "t"), "perm", {0, 2, 3, 1});
     *g.add_initializer() = Tensor("fc.w", {6, 5}, 3, true);
     Node(g, "MatMul", {"t", "fc.w"}, "logits");
-    Int(Node(g, "Softmax", {"logits"}, "y"), "axis", -1);
+    if (softmax) Int(Node(g, "Softmax", {"logits"}, "y"), "axis", -1);
     auto* y = g.add_output();
-    y->set_name("y");
+    y->set_name(softmax ? "y" : "logits");
     y->mutable_type()->mutable_tensor_type()->set_elem_type(
         onnx::TensorProto::FLOAT);
-    Save(m, P("line.onnx"));
+    return m;
+  }
+  void SetUp() override {
+    CliFixture::SetUp();
+    Save(LineModel(true), P("line.onnx"));
+    Save(LineModel(false), P("logits.onnx"));
     // Eight gray lines 40 high: dark bars of different widths and gaps.
     fs::create_directories(P("lines"));
     for (int i = 0; i < 8; ++i) {
@@ -131,6 +136,59 @@ TEST_F(DistillCli, IntermediateFeatures) {
                  "--features", "--distill");
   ExpectBadInput(Qat("--feature-weight 2", "bad.onnx"), "--feature-weight",
                  "--features", "");
+}
+
+// --distill-loss mse on a model that ends in a Softmax learns the logits by
+// the mean squared error: the same losses, and the same quantized weights,
+// as distilling the same model cut before its Softmax (whose output is
+// learned by the MSE); the written file keeps its Softmax. kl is what auto
+// chooses there: the same file as without the option.
+TEST_F(DistillCli, MseOnTheLogits) {
+  const nlohmann::json plain = RunJson(Qat("", "plain.onnx"));
+  EXPECT_EQ(plain["distill"]["loss"], "kl on the logits");
+  RunJson(Qat("--distill-loss kl", "kl.onnx"));
+  EXPECT_TRUE(ReadAll(dir_ / "kl.onnx") == ReadAll(dir_ / "plain.onnx"));
+  const nlohmann::json m = RunJson(Qat("--distill-loss mse", "m.onnx"));
+  EXPECT_EQ(m["distill"]["loss"], "mse on the logits");
+  std::string cut = Qat("", "cut.onnx");
+  cut.replace(cut.find(P("line.onnx")), P("line.onnx").size(),
+              P("logits.onnx"));
+  const nlohmann::json c = RunJson(cut);
+  EXPECT_EQ(c["distill"]["loss"], "mse");
+  for (const char* k : {"ptq_loss", "qat_loss"}) {
+    EXPECT_DOUBLE_EQ(m["distill"][k].get<double>(),
+                     c["distill"][k].get<double>())
+        << k;
+  }
+  EXPECT_LT(m["distill"]["qat_loss"].get<double>(),
+            m["distill"]["ptq_loss"].get<double>())
+      << m.dump();
+  EXPECT_NE(m["distill"]["ptq_loss"].get<double>(),
+            plain["distill"]["ptq_loss"].get<double>());
+  onnx::ModelProto a, b;
+  ASSERT_TRUE(a.ParseFromString(ReadAll(dir_ / "m.onnx")));
+  ASSERT_TRUE(b.ParseFromString(ReadAll(dir_ / "cut.onnx")));
+  ASSERT_EQ(a.graph().initializer_size(), b.graph().initializer_size());
+  for (int i = 0; i < a.graph().initializer_size(); ++i) {
+    EXPECT_EQ(a.graph().initializer(i).SerializeAsString(),
+              b.graph().initializer(i).SerializeAsString())
+        << a.graph().initializer(i).name();
+  }
+  EXPECT_EQ(a.graph().output(0).name(), "y");
+  EXPECT_FALSE(ReadAll(dir_ / "m.onnx") == ReadAll(dir_ / "plain.onnx"));
+  // Refused: an unknown loss, kl without logits, the hard decisions (a
+  // cross-entropy added to the KL) with mse, the option without --distill.
+  ExpectBadInput(Qat("--distill-loss l1", "bad.onnx"), "--distill-loss", "l1",
+                 "");
+  ExpectBadInput(
+      "qat " + P("logits.onnx") + " --scheme int2 --calib " + P("lines") +
+          " --calib-task ocr --distill --distill-loss kl -o " + P("bad.onnx"),
+      P("logits.onnx"), "--distill-loss kl needs logits", "");
+  ExpectBadInput(Qat("--distill-loss mse --hard-weight 1", "bad.onnx"),
+                 "--hard-weight", "mse", "");
+  ExpectBadInput("qat " + P("line.onnx") +
+                     " --scheme int4 --distill-loss mse -o " + P("bad.onnx"),
+                 "--distill-loss", "--distill", "");
 }
 
 TEST_F(DistillCli, RefusedWhereTheyDoNotApply) {
