@@ -39,7 +39,12 @@ Runner AddQat(CLI::App& app) {
       "  lowbit qat fmnist.onnx --scheme int4 --epochs 2 -o fmnist.int4.onnx\n"
       "  lowbit qat rec.onnx --scheme int2 --group-size 32 --asymmetric \\\n"
       "      --calib lines/ --calib-task ocr --distill --init gptq \\\n"
-      "      --epochs 6 --batch 4 -o rec.int2.onnx");
+      "      --epochs 6 --batch 4 -o rec.int2.onnx\n"
+      "  lowbit qat rec.onnx --scheme int4 --asymmetric --zero-point code \\\n"
+      "      --calib lines/ --calib-task ocr --distill --init brecq \\\n"
+      "      --distill-loss mse --epochs 6 --batch 4 -o rec.int4.onnx\n"
+      "  (at int4 the recognizer read best from BRECQ's start with the MSE\n"
+      "  on the logits; at int2 the KL: docs/benchmarks.md)");
   sub->add_option("MODEL", o->q.model, "the fp32 model (.onnx)")->required();
   sub->add_option("-o,--output", o->q.out, "the quantized model (.onnx)")
       ->required();
