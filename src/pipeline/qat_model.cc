@@ -195,6 +195,7 @@ std::string QatFingerprint(const QatOptions& o) {
       (o.max_samples > 0 ? " (" + std::to_string(o.max_samples) + ")"
                          : std::string()) +
           (o.distill ? fmt::format(", {} held out", o.holdout) : "") +
+          (o.distill_loss == "mse" ? ", loss mse" : "") +
           (o.hard_weight > 0.0 ? fmt::format(", hard {}", o.hard_weight) : "") +
           (o.features.empty()
                ? std::string()
@@ -401,14 +402,13 @@ Result<QatResult> QatModel(const QatOptions& o) {
       LB_ASSIGN_OR_RETURN(teacher, GraphLogits(g, train, o.threads, o.model));
     }
   } else {
-    kl = CutFinalSoftmax(*g);
-    if (o.distill_loss == "kl" && !kl) {
+    logits = CutFinalSoftmax(*g);
+    if (o.distill_loss == "kl" && !logits) {
       return InvalidArgument(o.model +
                              ": --distill-loss kl needs logits (a model that "
                              "ends in a Softmax)");
     }
-    logits = kl;
-    if (o.distill_loss == "mse") kl = false;
+    kl = logits && o.distill_loss != "mse";
     first_feature = g->output_ids.size();
     LB_RETURN_IF_ERROR(AddFeatureOutputs(*g, o.features, o.model));
     if (o.hard_weight > 0.0 && !kl) {

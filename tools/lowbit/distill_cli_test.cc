@@ -3,7 +3,9 @@
 // Softmax over 5 classes): --augment text-line trains on changed lines whose
 // fp32 outputs are computed on the same change (seeded: the same file twice,
 // another without it); --hard-weight adds cross-entropy to fp32's decisions;
-// both are refused where they do not apply.
+// --features learns intermediate values; --distill-loss mse learns the logits
+// by the MSE (and a checkpoint of a KL run is not resumed by it); each is
+// refused where it does not apply.
 #include <nlohmann/json.hpp>
 
 #include "tests/support/onnx_builder.h"
@@ -176,6 +178,12 @@ TEST_F(DistillCli, MseOnTheLogits) {
   }
   EXPECT_EQ(a.graph().output(0).name(), "y");
   EXPECT_FALSE(ReadAll(dir_ / "m.onnx") == ReadAll(dir_ / "plain.onnx"));
+  // A KL run's checkpoint is another run's.
+  std::string resume = Qat("--distill-loss mse --checkpoint " + P("r.ckpt") +
+                               " --resume " + P("k.ckpt"),
+                           "r.onnx");
+  RunJson(Qat("--checkpoint " + P("k.ckpt"), "k.onnx"));
+  ExpectBadInput(resume, P("k.ckpt"), "another run", "");
   // Refused: an unknown loss, kl without logits, the hard decisions (a
   // cross-entropy added to the KL) with mse, the option without --distill.
   ExpectBadInput(Qat("--distill-loss l1", "bad.onnx"), "--distill-loss", "l1",
