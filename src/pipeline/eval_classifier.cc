@@ -68,6 +68,8 @@ Result<std::vector<float>> GraphLogits(std::shared_ptr<graph::Graph> g,
 
 Result<ClassifierEvalResult> EvalFashionMnist(const ClassifierEvalOptions& o) {
   LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
+  LB_RETURN_IF_ERROR(
+      KeepFirst(&test, o.test_images).WithPrefix("--test-images"));
   LB_ASSIGN_OR_RETURN(auto g, ImportOnnx(o.model));
   const auto t0 = std::chrono::steady_clock::now();
   LB_ASSIGN_OR_RETURN(

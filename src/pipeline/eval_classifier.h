@@ -18,6 +18,7 @@ namespace lowbit {
 struct ClassifierEvalOptions {
   std::string model;
   std::string data_dir = kFashionMnistDir;
+  int64_t test_images = 0;  // the first N test images (0: all)
   int threads = 0;
   bool fast = false;  // int8 activations for quantized weights
   int64_t batch = 500;

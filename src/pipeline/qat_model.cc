@@ -324,6 +324,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
         "--validation holds out labeled images; with --distill, --holdout "
         "holds out calibration samples");
   }
+  if (distill && (o.train_images > 0 || o.test_images > 0)) {
+    return InvalidArgument(
+        std::string(o.train_images > 0 ? "--train-images" : "--test-images") +
+        " counts Fashion-MNIST images; with --distill the samples are "
+        "--calib's (--max-samples, --holdout)");
+  }
   if (!distill && o.data != "fashion-mnist") {
     return InvalidArgument("--data " + o.data +
                            ": expected fashion-mnist (or --calib DIR "
@@ -392,7 +398,11 @@ Result<QatResult> QatModel(const QatOptions& o) {
   std::unique_ptr<graph::Session> teacher_session;
   if (!distill) {
     LB_ASSIGN_OR_RETURN(train, LoadFashionMnist(o.data_dir, "train"));
+    LB_RETURN_IF_ERROR(
+        KeepFirst(&train, o.train_images).WithPrefix("--train-images"));
     LB_ASSIGN_OR_RETURN(test, LoadFashionMnist(o.data_dir, "test"));
+    LB_RETURN_IF_ERROR(
+        KeepFirst(&test, o.test_images).WithPrefix("--test-images"));
     if (o.train.validation > 0) {
       LB_ASSIGN_OR_RETURN(val, HoldOutLast(&train, o.train.validation));
     }
@@ -741,6 +751,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
   LB_ASSIGN_OR_RETURN(auto written, ImportOnnx(o.out));
   LB_ASSIGN_OR_RETURN(const double qat_acc,
                       GraphAccuracy(written, test, o.threads, false, o.out));
+  r.report["train_images"] = train.n;  // trained on (not held out)
   r.report["test_images"] = test.n;
   r.report["fp32_accuracy"] = fp32_acc;
   r.report["ptq_accuracy"] = ptq_acc;
@@ -750,11 +761,11 @@ Result<QatResult> QatModel(const QatOptions& o) {
     r.text += ValidationText(validation, val.n);
   }
   r.text += fmt::format(
-      "{} per {} ({}): test accuracy fp32 {:.2f}%, quantized before "
-      "training {:.2f}%, after {} epochs {:.2f}% (the written file, lowbit's "
-      "engine); {:.1f} s; wrote {}\n",
-      o.scheme, granularity, o.method, 100.0 * fp32_acc, 100.0 * ptq_acc,
-      epochs.size(), 100.0 * qat_acc, train_seconds, o.out);
+      "{} per {} ({}): test accuracy on {} images fp32 {:.2f}%, quantized "
+      "before training {:.2f}%, after {} epochs {:.2f}% (the written file, "
+      "lowbit's engine); {:.1f} s; wrote {}\n",
+      o.scheme, granularity, o.method, test.n, 100.0 * fp32_acc,
+      100.0 * ptq_acc, epochs.size(), 100.0 * qat_acc, train_seconds, o.out);
   return r;
 }
 

@@ -40,6 +40,10 @@ struct QatOptions {
   std::string batchnorm = "frozen";
   std::string data = "fashion-mnist";
   std::string data_dir = kFashionMnistDir;
+  // Labeled runs: only the first train_images training images (0: all), and
+  // the accuracies on the first test_images test images (0: all). Quick
+  // checks.
+  int64_t train_images = 0, test_images = 0;
   // Distillation on unlabeled samples (pipeline/calibrate.h's folders).
   std::string calib, calib_task;
   bool distill = false;

@@ -38,7 +38,11 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   }
   LB_ASSIGN_OR_RETURN(ImageDataset train,
                       LoadFashionMnist(o.data_dir, "train"));
+  LB_RETURN_IF_ERROR(
+      KeepFirst(&train, o.train_images).WithPrefix("--train-images"));
   LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
+  LB_RETURN_IF_ERROR(
+      KeepFirst(&test, o.test_images).WithPrefix("--test-images"));
   ImageDataset val;
   if (o.train.validation > 0) {
     LB_ASSIGN_OR_RETURN(val, HoldOutLast(&train, o.train.validation));
@@ -129,6 +133,7 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
               {"seed", o.train.seed},
               {"threads", pool.num_threads()},
               {"train_seconds", train_seconds},
+              {"train_images", train.n},  // trained on (not held out)
               {"test_images", test.n},
               {"test_accuracy", acc}};
   if (o.train.validation > 0) {

@@ -19,6 +19,10 @@ struct TrainModelOptions {
   std::string data = "fashion-mnist";
   std::string data_dir = kFashionMnistDir;
   std::string out;
+  // Only the first train_images training images (0: all; --validation holds
+  // out the last of them), and the test accuracy on the first test_images
+  // test images (0: all). Quick checks.
+  int64_t train_images = 0, test_images = 0;
   // SGD with momentum at lr 0.03 cosine by default: the least error on
   // held-out training images among the recipes tried (--validation 5000;
   // docs/benchmarks.md, 2026-12-06 night).

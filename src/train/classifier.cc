@@ -213,6 +213,19 @@ Result<ImageDataset> HoldOutLast(ImageDataset* d, int64_t n) {
   return v;
 }
 
+Status KeepFirst(ImageDataset* d, int64_t n) {
+  if (n < 0 || n > d->n) {
+    return InvalidArgument("the first " + std::to_string(n) +
+                           " images: expected 0 (all) to " +
+                           std::to_string(d->n));
+  }
+  if (n == 0) return Status::Ok();
+  d->images.resize(static_cast<size_t>(n * d->image_size()));
+  d->labels.resize(static_cast<size_t>(n));
+  d->n = n;
+  return Status::Ok();
+}
+
 std::function<Result<double>()> ClassifierValidation(graph::Tape& tape,
                                                      const std::string& input,
                                                      const ImageDataset& val,

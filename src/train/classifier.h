@@ -143,6 +143,11 @@ Result<std::vector<EpochReport>> TrainClassifier(
 // below d->n.
 Result<ImageDataset> HoldOutLast(ImageDataset* d, int64_t n);
 
+// Keeps the first n images of *d (and their labels); n = 0 keeps them all.
+// n past d->n (or negative) is refused and *d left as it was. Smoke runs
+// score a part of a test set with it (--test-images).
+Status KeepFirst(ImageDataset* d, int64_t n);
+
 // A TrainHooks::validate for classifiers: the error rate (1 - top-1
 // accuracy) of the tape's graph on `val`, input `input`; BatchNormalization
 // in training mode is switched to the running statistics for it (and back).

@@ -1,6 +1,7 @@
-// The classifier trainer's validation split: HoldOutLast takes the last
-// images (and their labels) out of the training set; ClassifierValidation
-// measures the error rate of a tape's graph on them.
+// The classifier trainer's splits: HoldOutLast takes the last images (and
+// their labels) out of the training set, KeepFirst keeps the first ones (a
+// part of a test set); ClassifierValidation measures the error rate of a
+// tape's graph on a held-out split.
 #include "train/classifier.h"
 
 #include <gtest/gtest.h>
@@ -39,6 +40,29 @@ TEST(Classifier, HoldOutLastTakesTheLastImages) {
     auto r = HoldOutLast(&e, bad);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_EQ(e.n, 7) << "the dataset is untouched on error";
+  }
+}
+
+TEST(Classifier, KeepFirstKeepsTheFirstImages) {
+  ImageDataset d = Numbered(10);
+  ASSERT_TRUE(KeepFirst(&d, 3).ok());
+  EXPECT_EQ(d.n, 3);
+  EXPECT_EQ(d.images, (std::vector<float>{0, 0, 1, -1, 2, -2}));
+  EXPECT_EQ(d.labels, (std::vector<int32_t>{0, 1, 2}));
+  ImageDataset all = Numbered(4);
+  ASSERT_TRUE(KeepFirst(&all, 0).ok());
+  EXPECT_EQ(all.n, 4);
+  EXPECT_EQ(all.labels.size(), 4u);
+  ASSERT_TRUE(KeepFirst(&all, 4).ok());
+  EXPECT_EQ(all.n, 4);
+  for (int64_t bad : {-1, 5}) {
+    ImageDataset e = Numbered(4);
+    const Status s = KeepFirst(&e, bad);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("expected 0 (all) to 4"), std::string::npos)
+        << s.message();
+    EXPECT_EQ(e.n, 4) << "the dataset is untouched on error";
+    EXPECT_EQ(e.images.size(), 8u);
   }
 }
 

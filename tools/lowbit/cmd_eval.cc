@@ -52,6 +52,7 @@ Runner AddEval(CLI::App& app) {
   sub->add_option("--data-dir", o->cls.data_dir,
                   "fashion-mnist: where the dataset's files are")
       ->capture_default_str();
+  AddImageCountOptions(sub, nullptr, &o->cls.test_images);
   sub->add_option("--reference", o->c.reference,
                   "compare: the reference model (.onnx)");
   sub->add_option("--input", o->inputs, "NAME=FILE.npy (repeatable)");
@@ -77,6 +78,10 @@ Runner AddEval(CLI::App& app) {
   sub->add_flag("--fast", o->c.fast, "run MODEL with int8 activations");
   sub->add_flag("--json", o->json, "print the figures as JSON");
   return [o]() -> Status {
+    if (o->task != "fashion-mnist" && o->cls.test_images > 0) {
+      return InvalidArgument("--test-images is for --task fashion-mnist, not " +
+                             o->task);
+    }
     if (o->task == "fashion-mnist") {
       o->cls.model = o->c.model;
       o->cls.threads = o->c.threads;

@@ -132,6 +132,7 @@ Runner AddQat(CLI::App& app) {
                   "with --calib: at most this many samples (0: all)")
       ->check(CLI::NonNegativeNumber);
   AddTrainOptions(sub, &o->q.train);
+  AddImageCountOptions(sub, &o->q.train_images, &o->q.test_images);
   sub->add_option("--teacher-weight", o->q.train.teacher_weight,
                   "qat on labeled images: the weight w of the fp32 model's "
                   "outputs as soft targets; the loss is (1 - w) "

@@ -38,6 +38,7 @@ Runner AddTrain(CLI::App& app) {
   sub->add_option("-o,--output", o->t.out, "the trained model (.onnx)")
       ->required();
   AddTrainOptions(sub, &o->t.train);
+  AddImageCountOptions(sub, &o->t.train_images, &o->t.test_images);
   sub->add_option("--threads", o->t.threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", o->json, "print the report as JSON");

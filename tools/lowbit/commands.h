@@ -33,6 +33,10 @@ Runner AddQat(CLI::App& app);
 // momentum, weight decay, schedule, seed, max steps).
 void AddTrainOptions(CLI::App* sub, lowbit::TrainOptions* t);
 
+// --train-images (train, qat; `train` may be null) and --test-images (train,
+// qat, eval): the first N Fashion-MNIST images used (0: all).
+void AddImageCountOptions(CLI::App* sub, int64_t* train, int64_t* test);
+
 // Writes text to `path` through a temporary file and a rename.
 Status WriteTextFile(const std::string& path, const std::string& text);
 

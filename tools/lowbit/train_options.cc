@@ -64,4 +64,20 @@ void AddTrainOptions(CLI::App* sub, TrainOptions* t) {
       ->check(CLI::NonNegativeNumber);
 }
 
+void AddImageCountOptions(CLI::App* sub, int64_t* train, int64_t* test) {
+  if (train != nullptr) {
+    sub->add_option("--train-images", *train,
+                    "fashion-mnist: train on the first N of the 60,000 "
+                    "training images only (0: all; --validation holds out the "
+                    "last of them; quick checks)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+  }
+  sub->add_option("--test-images", *test,
+                  "fashion-mnist: score only the first N of the 10,000 test "
+                  "images (0: all; quick checks, not results)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
 }  // namespace lowbit::cli

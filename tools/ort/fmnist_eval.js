@@ -2,7 +2,9 @@
 // ONNX Runtime's top-1 accuracy of a Fashion-MNIST classifier on the 10,000
 // test images of Debian's dataset-fashion-mnist: the outside judge of
 // `lowbit eval --task fashion-mnist` and of the files `lowbit train` writes.
-//   node tools/ort/fmnist_eval.js MODEL.onnx [--data-dir DIR] [--batch N] [--json]
+//   node tools/ort/fmnist_eval.js MODEL.onnx [--data-dir DIR] [--batch N]
+//       [--images N] [--json]
+// --images N: the first N test images only (as lowbit's --test-images).
 // The model's single input takes [N, 1, 28, 28] of pixel / 255; its first
 // output is [N, 10] logits. Exit 2 on usage errors or unreadable files.
 'use strict';
@@ -31,19 +33,23 @@ function readIdx(file) {
 async function main() {
   const args = process.argv.slice(2);
   if (args.length < 1 || args[0].startsWith('--')) {
-    die('usage: fmnist_eval.js MODEL.onnx [--data-dir DIR] [--batch N] [--json]', 2);
+    die('usage: fmnist_eval.js MODEL.onnx [--data-dir DIR] [--batch N] [--images N] [--json]', 2);
   }
   const model = args[0];
-  let dir = '/usr/share/datasets/fashion-mnist', batch = 500, json = false;
+  let dir = '/usr/share/datasets/fashion-mnist', batch = 500, json = false, first = 0;
   for (let i = 1; i < args.length; i++) {
     if (args[i] === '--data-dir') dir = args[++i];
     else if (args[i] === '--batch') batch = Number(args[++i]);
+    else if (args[i] === '--images') first = Number(args[++i]);
     else if (args[i] === '--json') json = true;
     else die(`unknown option ${args[i]}`, 2);
   }
   const images = readIdx(path.join(dir, 't10k-images-idx3-ubyte.gz'));
   const labels = readIdx(path.join(dir, 't10k-labels-idx1-ubyte.gz'));
-  const n = images.dims[0];
+  if (!Number.isInteger(first) || first < 0 || first > images.dims[0]) {
+    die(`--images: expected 0 (all) to ${images.dims[0]}`, 2);
+  }
+  const n = first > 0 ? first : images.dims[0];
   const ort = requireDep('onnxruntime-node');
   let session;
   try {
