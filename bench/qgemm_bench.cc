@@ -52,8 +52,9 @@ int main(int argc, char** argv) {
       "{:>18} {:>10} {:>10} {:>10} {:>10} {:>10}  (GMAC/s, median of {})\n",
       "M x K -> N", "sgemm f32", "q8 int8", "q8 int4g32", "qgemm i8",
       "qgemm i4", rounds);
-  fmt::print("qgemm columns: int8 per channel, int4 groups of 32 (VNNI: {})\n",
-             QGemmHasVnni());
+  fmt::print(
+      "qgemm columns: int8 per channel, int4 groups of 32 (kernel: {})\n",
+      QGemmKernelName(QGemmBestKernel()));
   for (const S& s : shapes) {
     std::vector<float> x(s.m * s.k), w(s.n * s.k), y(s.m * s.n);
     for (float& v : x) v = nd(rng);

@@ -1,5 +1,5 @@
-// QGemm (kernels/qgemm.h): the weight layout, the scalar reference and the
-// AVX-512 VNNI kernel.
+// QGemm (kernels/qgemm.h): the weight layout, the scalar reference, the
+// AVX-512 VNNI kernel and the AVX2 kernel.
 #include "kernels/qgemm.h"
 
 #include <immintrin.h>
@@ -229,6 +229,218 @@ LOWBIT_TARGET_VNNI void RowsVnni(const QGemmWeight& w, const int8_t* xq,
   }
 }
 
+// ---- AVX2 ---------------------------------------------------------------
+// Without VNNI: vpmaddubsw multiplies the unsigned codes by the signed
+// activations and adds neighbouring pairs into int16, vpmaddwd adds those
+// pairs into int32 (each int32 lane then holds one output's quad of four
+// products, as vpdpbusd's). vpmaddubsw saturates, so the codes go in as
+// nibbles: a pair of products is at most 2 * 15 * 127 = 3,810, and two
+// nibble sums added in int16 at most 7,620. Bytes (codes of 5 to 8 bits)
+// are split into their two nibbles, the high one weighted 16 by vpmaddwd.
+// The integer sums are exact and the float epilogue is the reference's, so
+// the result is the reference's bit for bit. A tile is MR rows by 16 of a
+// panel's 32 lanes (a half): 8 accumulators and 8 partial sums in 16
+// registers.
+
+#define LOWBIT_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2")))
+
+// Lanes i < n (n clamped to 8) set. A function, not a lambda: a lambda does
+// not inherit its enclosing function's target.
+LOWBIT_TARGET_AVX2 inline __m256i FirstLanes(int64_t n) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(
+      _mm256_set1_epi32(static_cast<int32_t>(std::min<int64_t>(n, 8))), iota);
+}
+
+// QuantizeRowRef's bits: the same maximum, product, rounding (to nearest
+// even, as nearbyint in the default mode) and clamp.
+LOWBIT_TARGET_AVX2 void QuantizeRowAvx2(const QGemmWeight& w, const float* x,
+                                        int8_t* xq, int32_t* xs, float* sx) {
+  std::memset(xq, 0, static_cast<size_t>(w.kpad()));
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t g = 0; g < w.groups; ++g) {
+    const int64_t k0 = g * w.group, len = std::min(w.group, w.k - k0);
+    __m256 vmax = _mm256_setzero_ps();
+    for (int64_t j = 0; j < len; j += 8) {
+      const __m256 v = _mm256_maskload_ps(x + k0 + j, FirstLanes(len - j));
+      vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, v));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax),
+                           _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    const float amax = _mm_cvtss_f32(m4);
+    const __m256 vinv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    __m256i sum = _mm256_setzero_si256();
+    for (int64_t j = 0; j < len; j += 8) {
+      const __m256i mk = FirstLanes(len - j);
+      __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + k0 + j, mk), vinv);
+      v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+      const __m256i q = _mm256_and_si256(_mm256_cvtps_epi32(v), mk);
+      sum = _mm256_add_epi32(sum, q);
+      alignas(32) int32_t t[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(t), q);
+      const int64_t n = std::min<int64_t>(len - j, 8);
+      for (int64_t i = 0; i < n; ++i) {
+        xq[g * w.gp + j + i] = static_cast<int8_t>(t[i]);
+      }
+    }
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum),
+                               _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    xs[g] = _mm_cvtsi128_si32(s4);
+    sx[g] = amax / 127.0f;
+  }
+}
+
+template <int MR>
+LOWBIT_TARGET_AVX2 void TileAvx2(const QGemmWeight& w, int64_t p, int half,
+                                 const int8_t* xq, const int32_t* xs,
+                                 const float* sx, float* y, int64_t ldy,
+                                 int valid) {
+  const int64_t kpad = w.kpad();
+  // Lanes 16 * half .. + 15 of every 128-byte block: bytes 64 * half .. + 63.
+  const uint8_t* pc = w.codes.data() + p * w.panel_bytes() + 64 * half;
+  __m256 f[MR][2];
+  for (int r = 0; r < MR; ++r) f[r][0] = f[r][1] = _mm256_setzero_ps();
+  const __m256i nib = _mm256_set1_epi8(15);
+  const __m256i ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi16(16);
+  for (int64_t g = 0; g < w.groups; ++g) {
+    __m256i a[MR][2];
+    for (int r = 0; r < MR; ++r) a[r][0] = a[r][1] = _mm256_setzero_si256();
+    const int8_t* xg = xq + g * w.gp;
+    if (w.nibbles) {
+      const uint8_t* c = pc + g * w.gp * kL / 2;
+      for (int64_t j = 0; j < w.gp; j += 8, c += 128) {
+        const __m256i v0 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
+        const __m256i v1 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32));
+        const __m256i l0 = _mm256_and_si256(v0, nib);
+        const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), nib);
+        const __m256i l1 = _mm256_and_si256(v1, nib);
+        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), nib);
+        for (int r = 0; r < MR; ++r) {
+          int32_t e, o;
+          std::memcpy(&e, xg + r * kpad + j, 4);
+          std::memcpy(&o, xg + r * kpad + j + 4, 4);
+          const __m256i be = _mm256_set1_epi32(e), bo = _mm256_set1_epi32(o);
+          const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(l0, be),
+                                              _mm256_maddubs_epi16(h0, bo));
+          const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(l1, be),
+                                              _mm256_maddubs_epi16(h1, bo));
+          a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(s0, ones));
+          a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(s1, ones));
+        }
+      }
+    } else {
+      const uint8_t* c = pc + g * w.gp * kL;
+      for (int64_t j = 0; j < w.gp; j += 4, c += 128) {
+        const __m256i v0 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
+        const __m256i v1 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32));
+        const __m256i l0 = _mm256_and_si256(v0, nib);
+        const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), nib);
+        const __m256i l1 = _mm256_and_si256(v1, nib);
+        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), nib);
+        for (int r = 0; r < MR; ++r) {
+          int32_t e;
+          std::memcpy(&e, xg + r * kpad + j, 4);
+          const __m256i b = _mm256_set1_epi32(e);
+          a[r][0] = _mm256_add_epi32(
+              a[r][0],
+              _mm256_add_epi32(
+                  _mm256_madd_epi16(_mm256_maddubs_epi16(l0, b), ones),
+                  _mm256_madd_epi16(_mm256_maddubs_epi16(h0, b), sixteen)));
+          a[r][1] = _mm256_add_epi32(
+              a[r][1],
+              _mm256_add_epi32(
+                  _mm256_madd_epi16(_mm256_maddubs_epi16(l1, b), ones),
+                  _mm256_madd_epi16(_mm256_maddubs_epi16(h1, b), sixteen)));
+        }
+      }
+    }
+    const size_t s = static_cast<size_t>((p * w.groups + g) * kL + 16 * half);
+    const __m256 s0 = _mm256_loadu_ps(w.scales.data() + s);
+    const __m256 s1 = _mm256_loadu_ps(w.scales.data() + s + 8);
+    const bool sym = w.zeros.empty();
+    const __m256i z0 =
+        sym ? _mm256_set1_epi32(w.zero)
+            : _mm256_loadu_si256(
+                  reinterpret_cast<const __m256i*>(w.zeros.data() + s));
+    const __m256i z1 =
+        sym ? _mm256_set1_epi32(w.zero)
+            : _mm256_loadu_si256(
+                  reinterpret_cast<const __m256i*>(w.zeros.data() + s + 8));
+    for (int r = 0; r < MR; ++r) {
+      const int32_t xr = xs[r * w.groups + g];
+      const __m256i xsum = _mm256_set1_epi32(xr);
+      const __m256 sg = _mm256_set1_ps(sx[r * w.groups + g]);
+      const __m256i zx = _mm256_set1_epi32(w.zero * xr);
+      const __m256i c0 =
+          _mm256_sub_epi32(a[r][0], sym ? zx : _mm256_mullo_epi32(z0, xsum));
+      const __m256i c1 =
+          _mm256_sub_epi32(a[r][1], sym ? zx : _mm256_mullo_epi32(z1, xsum));
+      f[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c0), _mm256_mul_ps(s0, sg),
+                                f[r][0]);
+      f[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c1), _mm256_mul_ps(s1, sg),
+                                f[r][1]);
+    }
+  }
+  const int lanes = std::clamp(valid - 16 * half, 0, 16);
+  for (int r = 0; r < MR; ++r) {
+    float* yr = y + r * ldy + 16 * half;
+    if (lanes == 16) {
+      _mm256_storeu_ps(yr, f[r][0]);
+      _mm256_storeu_ps(yr + 8, f[r][1]);
+    } else {
+      alignas(32) float t[16];
+      _mm256_store_ps(t, f[r][0]);
+      _mm256_store_ps(t + 8, f[r][1]);
+      std::memcpy(yr, t, sizeof(float) * static_cast<size_t>(lanes));
+    }
+  }
+}
+
+LOWBIT_TARGET_AVX2 void RowsAvx2(const QGemmWeight& w, const int8_t* xq,
+                                 const int32_t* xs, const float* sx,
+                                 int64_t rows, float* y, int64_t ldy) {
+  const int64_t kpad = w.kpad();
+  for (int64_t p = 0; p < w.panels(); ++p) {
+    const int valid = static_cast<int>(std::min<int64_t>(kL, w.n - p * kL));
+    float* yp = y + p * kL;
+    for (int half = 0; half < 2 && 16 * half < valid; ++half) {
+      int64_t m = 0;
+      for (; m + 4 <= rows; m += 4) {
+        TileAvx2<4>(w, p, half, xq + m * kpad, xs + m * w.groups,
+                    sx + m * w.groups, yp + m * ldy, ldy, valid);
+      }
+      const int64_t left = rows - m;
+      const int8_t* xr = xq + m * kpad;
+      const int32_t* sr = xs + m * w.groups;
+      float* yr = yp + m * ldy;
+      const float* fr = sx + m * w.groups;
+      if (left == 3) TileAvx2<3>(w, p, half, xr, sr, fr, yr, ldy, valid);
+      if (left == 2) TileAvx2<2>(w, p, half, xr, sr, fr, yr, ldy, valid);
+      if (left == 1) TileAvx2<1>(w, p, half, xr, sr, fr, yr, ldy, valid);
+    }
+  }
+}
+
+bool DetectAvx2() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("bmi2");
+#else
+  return false;
+#endif
+}
+
 bool DetectVnni() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
@@ -244,7 +456,9 @@ bool DetectVnni() {
 }
 
 void Run(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
-         float* y, int64_t ldy, ThreadPool* pool, Workspace* ws, bool simd) {
+         float* y, int64_t ldy, ThreadPool* pool, Workspace* ws,
+         QGemmKernel kernel) {
+  const bool vnni = kernel == QGemmKernel::kVnni;
   const int64_t kpad = w.kpad();
   const int64_t per_slot = kChunkRows * (kpad + 8 * w.groups) + 128;
   auto body = [&](int64_t c0, int64_t c1, uint8_t* scratch) {
@@ -257,16 +471,21 @@ void Run(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
       const int64_t n = std::min(kChunkRows, rows - m0);
       for (int64_t r = 0; r < n; ++r) {
         const float* xr = x + (m0 + r) * ldx;
-        if (simd) {
+        if (vnni) {
           QuantizeRowVnni(w, xr, xq + r * kpad, xs + r * w.groups,
+                          sx + r * w.groups);
+        } else if (kernel == QGemmKernel::kAvx2) {
+          QuantizeRowAvx2(w, xr, xq + r * kpad, xs + r * w.groups,
                           sx + r * w.groups);
         } else {
           QuantizeRowRef(w, xr, xq + r * kpad, xs + r * w.groups,
                          sx + r * w.groups);
         }
       }
-      if (simd) {
+      if (vnni) {
         RowsVnni(w, xq, xs, sx, n, y + m0 * ldy, ldy);
+      } else if (kernel == QGemmKernel::kAvx2) {
+        RowsAvx2(w, xq, xs, sx, n, y + m0 * ldy, ldy);
       } else {
         ReferenceRows(w, xq, xs, sx, n, y + m0 * ldy, ldy);
       }
@@ -288,9 +507,35 @@ void Run(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
 
 }  // namespace
 
-bool QGemmHasVnni() {
-  static const bool has = DetectVnni();
-  return has;
+bool QGemmCanRun(QGemmKernel k) {
+  static const bool vnni = DetectVnni(), avx2 = DetectAvx2();
+  switch (k) {
+    case QGemmKernel::kReference:
+      return true;
+    case QGemmKernel::kAvx2:
+      return avx2;
+    case QGemmKernel::kVnni:
+      return vnni;
+  }
+  return false;
+}
+
+QGemmKernel QGemmBestKernel() {
+  if (QGemmCanRun(QGemmKernel::kVnni)) return QGemmKernel::kVnni;
+  if (QGemmCanRun(QGemmKernel::kAvx2)) return QGemmKernel::kAvx2;
+  return QGemmKernel::kReference;
+}
+
+const char* QGemmKernelName(QGemmKernel k) {
+  switch (k) {
+    case QGemmKernel::kReference:
+      return "reference";
+    case QGemmKernel::kAvx2:
+      return "avx2";
+    case QGemmKernel::kVnni:
+      return "avx512-vnni";
+  }
+  return "?";
 }
 
 bool QGemmSupports(const QuantizedTensor& q) {
@@ -359,16 +604,23 @@ Result<QGemmWeight> PrepareQGemm(const QuantizedTensor& q) {
 }
 
 void QGemm(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
-           float* y, int64_t ldy, ThreadPool& pool, Workspace& ws) {
+           float* y, int64_t ldy, ThreadPool& pool, Workspace& ws,
+           QGemmKernel kernel) {
   if (rows <= 0 || w.n <= 0) return;
-  Run(w, x, rows, ldx, y, ldy, &pool, &ws, QGemmHasVnni());
+  if (!QGemmCanRun(kernel)) kernel = QGemmKernel::kReference;
+  Run(w, x, rows, ldx, y, ldy, &pool, &ws, kernel);
+}
+
+void QGemm(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
+           float* y, int64_t ldy, ThreadPool& pool, Workspace& ws) {
+  QGemm(w, x, rows, ldx, y, ldy, pool, ws, QGemmBestKernel());
 }
 
 namespace reference {
 void QGemm(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
            float* y, int64_t ldy) {
   if (rows <= 0 || w.n <= 0) return;
-  Run(w, x, rows, ldx, y, ldy, nullptr, nullptr, false);
+  Run(w, x, rows, ldx, y, ldy, nullptr, nullptr, QGemmKernel::kReference);
 }
 }  // namespace reference
 

@@ -19,7 +19,9 @@
 // instruction, the unsigned operand being the weight codes and the signed one
 // the broadcast activations), a 4 x 32 tile of outputs in registers. Codes of
 // up to 4 bits stay packed two per byte in memory and are unpacked in
-// registers. Other CPUs run the reference.
+// registers. CPUs with AVX2 but not VNNI run an AVX2 kernel of the same
+// layout (vpmaddubsw on nibbles, then vpmaddwd: exact, 16 lanes per tile);
+// other CPUs run the reference.
 //
 // Layout (QGemmWeight): rows in panels of 32; per panel, per group, the
 // group's k padded to gp (a multiple of 4, of 8 for nibbles) in quads; a
@@ -75,12 +77,22 @@ Result<QGemmWeight> PrepareQGemm(const QuantizedTensor& q);
 
 // y[m * ldy + n] for m < rows, n < w.n, from x[m * ldx + k]. Scratch (the
 // quantized activations and their group sums) comes from `ws`; rows are split
-// over the pool.
+// over the pool. Runs QGemmBestKernel().
 void QGemm(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
            float* y, int64_t ldy, ThreadPool& pool, Workspace& ws);
 
-// Whether QGemm runs the VNNI kernel on this CPU.
-bool QGemmHasVnni();
+// The kernels, each giving the reference's bits.
+enum class QGemmKernel { kReference, kAvx2, kVnni };
+// Whether this CPU runs `k`; the best one it runs (VNNI, else AVX2, else the
+// reference); its name for reports ("avx512-vnni", "avx2", "reference").
+bool QGemmCanRun(QGemmKernel k);
+QGemmKernel QGemmBestKernel();
+const char* QGemmKernelName(QGemmKernel k);
+// QGemm on a chosen kernel (tests and benchmarks compare them); one this CPU
+// cannot run falls back to the reference.
+void QGemm(const QGemmWeight& w, const float* x, int64_t rows, int64_t ldx,
+           float* y, int64_t ldy, ThreadPool& pool, Workspace& ws,
+           QGemmKernel kernel);
 
 namespace reference {
 // Scalar, the same arithmetic (and the same bits) as QGemm.

@@ -1,12 +1,14 @@
-// QGemm: the VNNI kernel equals the scalar reference bit for bit, and the
-// reference equals the formula of kernels/qgemm.h computed independently in
-// double precision from the dequantized weights.
+// QGemm: every kernel this CPU runs (AVX-512 VNNI, AVX2) equals the scalar
+// reference bit for bit, and the reference equals the formula of
+// kernels/qgemm.h computed independently in double precision from the
+// dequantized weights.
 #include "kernels/qgemm.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "tests/support/kernel_test_util.h"
@@ -57,7 +59,7 @@ std::vector<double> Expected(const QuantizedTensor& q, const float* x,
   return y;
 }
 
-TEST(QGemm, VnniEqualsReferenceAndReferenceEqualsFormula) {
+TEST(QGemm, EveryKernelEqualsReferenceAndReferenceEqualsFormula) {
   const std::vector<Case> cases = {
       {"int8", Granularity::kChannel, 0, false},
       {"int8", Granularity::kChannel, 0, true},
@@ -72,7 +74,11 @@ TEST(QGemm, VnniEqualsReferenceAndReferenceEqualsFormula) {
   };
   ThreadPool pool(2);
   Workspace ws;
-  int checked = 0;
+  std::vector<QGemmKernel> kernels;
+  for (QGemmKernel k : {QGemmKernel::kAvx2, QGemmKernel::kVnni}) {
+    if (QGemmCanRun(k)) kernels.push_back(k);
+  }
+  int checked = 0, compared = 0;
   for (const Case& c : cases) {
     for (int64_t cols : {27, 64, 240}) {
       for (int64_t n : {5, 32, 70}) {
@@ -85,9 +91,8 @@ TEST(QGemm, VnniEqualsReferenceAndReferenceEqualsFormula) {
         for (int64_t rows : {1, 3, 4, 9, 130}) {
           std::vector<float> x = testing_kernels::Normal(rows * cols, 3 + rows);
           if (rows > 3) std::fill_n(x.begin() + cols, cols, 0.0f);  // zero row
-          std::vector<float> ref(rows * n), got(rows * n, -1.0f);
+          std::vector<float> ref(rows * n);
           reference::QGemm(*w, x.data(), rows, cols, ref.data(), n);
-          QGemm(*w, x.data(), rows, cols, got.data(), n, pool, ws);
           std::vector<double> mag;
           const std::vector<double> want =
               Expected(q, x.data(), rows, w->group, &mag);
@@ -95,10 +100,27 @@ TEST(QGemm, VnniEqualsReferenceAndReferenceEqualsFormula) {
                                    " n " + std::to_string(n) + " rows " +
                                    std::to_string(rows);
           for (int64_t i = 0; i < rows * n; ++i) {
-            ASSERT_EQ(got[i], ref[i]) << what << " at " << i;
             // The reference sums exact integers and rounds once per group.
             ASSERT_NEAR(ref[i], want[i], 1e-5 * mag[i] + 1e-30)
                 << what << " at " << i;
+          }
+          for (const QGemmKernel k : kernels) {
+            // Into a wider output: the columns past n stay untouched.
+            std::vector<float> got(rows * (n + 3), -1.0f);
+            QGemm(*w, x.data(), rows, cols, got.data(), n + 3, pool, ws, k);
+            for (int64_t m = 0; m < rows; ++m) {
+              for (int64_t j = 0; j < n + 3; ++j) {
+                const float g = got[m * (n + 3) + j];
+                if (j >= n) {
+                  ASSERT_EQ(g, -1.0f) << QGemmKernelName(k) << " " << what;
+                } else {
+                  ASSERT_EQ(g, ref[m * n + j])
+                      << QGemmKernelName(k) << " " << what << " at " << m
+                      << ", " << j;
+                }
+              }
+            }
+            ++compared;
           }
           ++checked;
         }
@@ -106,8 +128,19 @@ TEST(QGemm, VnniEqualsReferenceAndReferenceEqualsFormula) {
     }
   }
   EXPECT_EQ(checked, 390);  // every case ran (group 64 > 27 columns skipped)
-  if (!QGemmHasVnni()) {
-    GTEST_SKIP() << "no AVX-512 VNNI here: only the reference was run";
+  EXPECT_EQ(compared, 390 * static_cast<int>(kernels.size()));
+  // The best kernel is the one QGemm runs by default.
+  EXPECT_TRUE(QGemmCanRun(QGemmBestKernel()));
+  if (!kernels.empty()) {
+    EXPECT_EQ(QGemmBestKernel(), kernels.back());
+  }
+  if (kernels.empty()) {
+    GTEST_SKIP() << "neither AVX2 nor AVX-512 VNNI here: only the reference "
+                    "was run";
+  }
+  if (!QGemmCanRun(QGemmKernel::kVnni)) {
+    std::printf(
+        "[ note ] no AVX-512 VNNI here: the AVX2 kernel was compared\n");
   }
 }
 

@@ -8,6 +8,7 @@
 #include "graph/session.h"
 #include "io/npy.h"
 #include "io/onnx_import.h"
+#include "kernels/qgemm.h"
 
 namespace lowbit {
 
@@ -91,6 +92,9 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
       {"quantized_weights", s.stats().quantized_weights},
       {"fast_weights", s.stats().fast_weights},
       {"quantized_weight_bytes", s.stats().quantized_weight_bytes}};
+  // Which integer kernel --fast's products ran on (kernels/qgemm.h).
+  const char* kernel = QGemmKernelName(QGemmBestKernel());
+  if (o.fast) result.report["fast_kernel"] = kernel;
   if (o.profile) {
     std::vector<std::pair<double, std::string>> ops;
     nlohmann::json prof = nlohmann::json::object();
@@ -118,8 +122,8 @@ Result<RunModelResult> RunModel(const RunModelOptions& o) {
         "{} weights kept quantized ({:.2f} MiB){}\n",
         s.stats().quantized_weights,
         static_cast<double>(s.stats().quantized_weight_bytes) / (1 << 20),
-        o.fast ? fmt::format(", {} on int8 activations (--fast)",
-                             s.stats().fast_weights)
+        o.fast ? fmt::format(", {} on int8 activations (--fast, the {} kernel)",
+                             s.stats().fast_weights, kernel)
                : std::string(", decoded per product (exact)"));
   }
   return result;

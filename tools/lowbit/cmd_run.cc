@@ -32,7 +32,10 @@ Runner AddRun(CLI::App& app) {
   sub->add_option("--threads", o->r.threads, "threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--fast", o->r.fast,
-                "int8 activations for quantized weights (faster, not exact)");
+                "int8 activations for quantized weights: integer products "
+                "(not exact; faster where the CPU has AVX-512 VNNI, about "
+                "exact mode's speed on AVX2; the report's fast_kernel names "
+                "the kernel)");
   sub->add_option("--repeat", o->r.repeat,
                   "run N times and report the median time")
       ->check(CLI::PositiveNumber);

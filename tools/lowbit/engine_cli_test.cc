@@ -11,6 +11,7 @@
 #include <random>
 
 #include "io/npy.h"
+#include "kernels/qgemm.h"
 #include "tests/support/onnx_builder.h"
 #include "tools/lowbit/cli_fixture.h"
 
@@ -113,6 +114,17 @@ TEST_F(EngineCli, PaddleOcrMatchesOnnxRuntimeInEveryForm) {
     EXPECT_EQ(report["quantized_weights"].get<int>(),
               format == "float" ? 0 : 47)
         << scheme << " / " << format;
+    EXPECT_FALSE(report.contains("fast_kernel")) << "not --fast";
+    if (scheme == "int4 --group-size 32" && format == "auto") {
+      // --fast: int4 weights on integer products (those QGemm takes: not
+      // the depthwise ones), on the CPU's best kernel, named in the report.
+      const auto f =
+          RunJson("run " + q + " --input x=" + P("line.npy") +
+                  " --output-dir " + P("f") + " --threads 1 --fast --json");
+      EXPECT_GT(f["fast_weights"].get<int>(), 0) << f.dump();
+      EXPECT_LE(f["fast_weights"].get<int>(), 47) << f.dump();
+      EXPECT_EQ(f["fast_kernel"], QGemmKernelName(QGemmBestKernel()));
+    }
     ++k;
   }
 }
