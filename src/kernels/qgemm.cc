@@ -233,11 +233,13 @@ LOWBIT_TARGET_VNNI void RowsVnni(const QGemmWeight& w, const int8_t* xq,
 // Without VNNI: vpmaddubsw multiplies the unsigned codes by the signed
 // activations and adds neighbouring pairs into int16, vpmaddwd adds those
 // pairs into int32 (each int32 lane then holds one output's quad of four
-// products, as vpdpbusd's). vpmaddubsw saturates, so the codes go in as
-// nibbles: a pair of products is at most 2 * 15 * 127 = 3,810, and two
-// nibble sums added in int16 at most 7,620. Bytes (codes of 5 to 8 bits)
-// are split into their two nibbles, the high one weighted 16 by vpmaddwd.
-// The integer sums are exact and the float epilogue is the reference's, so
+// products, as vpdpbusd's). vpmaddubsw saturates, so codes of up to 4 bits
+// go in as the nibbles they are stored as: a pair of products is at most 2 * 15
+// * 127 = 3,810, and two nibble sums added in int16 at most 7,620. Bytes (codes
+// of 5 to 8 bits) go in as c - 128: |c - 128| (at most 128, unsigned) times x
+// with the sign of c - 128 (vpsignb; x is within +-127), a pair at most 2 * 128
+// * 127 = 32,512; the zero correction adds the 128 back (z - 128 in place of
+// z). The integer sums are exact and the float epilogue is the reference's, so
 // the result is the reference's bit for bit. A tile is MR rows by 16 of a
 // panel's 32 lanes (a half): 8 accumulators and 8 partial sums in 16
 // registers.
@@ -307,7 +309,10 @@ LOWBIT_TARGET_AVX2 void TileAvx2(const QGemmWeight& w, int64_t p, int half,
   __m256 f[MR][2];
   for (int r = 0; r < MR; ++r) f[r][0] = f[r][1] = _mm256_setzero_ps();
   const __m256i nib = _mm256_set1_epi8(15);
-  const __m256i ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi16(16);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  // Bytes are summed as c - 128: the zero correction takes the 128 back.
+  const int32_t off = w.nibbles ? 0 : 128;
   for (int64_t g = 0; g < w.groups; ++g) {
     __m256i a[MR][2];
     for (int r = 0; r < MR; ++r) a[r][0] = a[r][1] = _mm256_setzero_si256();
@@ -339,28 +344,25 @@ LOWBIT_TARGET_AVX2 void TileAvx2(const QGemmWeight& w, int64_t p, int half,
     } else {
       const uint8_t* c = pc + g * w.gp * kL;
       for (int64_t j = 0; j < w.gp; j += 4, c += 128) {
-        const __m256i v0 =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
-        const __m256i v1 =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32));
-        const __m256i l0 = _mm256_and_si256(v0, nib);
-        const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), nib);
-        const __m256i l1 = _mm256_and_si256(v1, nib);
-        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), nib);
+        // c' = c - 128, as |c'| (unsigned, at most 128) times x with c''s
+        // sign (x is within +-127: its negation is exact).
+        const __m256i c0 = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)), flip);
+        const __m256i c1 = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32)), flip);
+        const __m256i u0 = _mm256_abs_epi8(c0), u1 = _mm256_abs_epi8(c1);
         for (int r = 0; r < MR; ++r) {
           int32_t e;
           std::memcpy(&e, xg + r * kpad + j, 4);
           const __m256i b = _mm256_set1_epi32(e);
           a[r][0] = _mm256_add_epi32(
               a[r][0],
-              _mm256_add_epi32(
-                  _mm256_madd_epi16(_mm256_maddubs_epi16(l0, b), ones),
-                  _mm256_madd_epi16(_mm256_maddubs_epi16(h0, b), sixteen)));
+              _mm256_madd_epi16(
+                  _mm256_maddubs_epi16(u0, _mm256_sign_epi8(b, c0)), ones));
           a[r][1] = _mm256_add_epi32(
               a[r][1],
-              _mm256_add_epi32(
-                  _mm256_madd_epi16(_mm256_maddubs_epi16(l1, b), ones),
-                  _mm256_madd_epi16(_mm256_maddubs_epi16(h1, b), sixteen)));
+              _mm256_madd_epi16(
+                  _mm256_maddubs_epi16(u1, _mm256_sign_epi8(b, c1)), ones));
         }
       }
     }
@@ -368,19 +370,24 @@ LOWBIT_TARGET_AVX2 void TileAvx2(const QGemmWeight& w, int64_t p, int half,
     const __m256 s0 = _mm256_loadu_ps(w.scales.data() + s);
     const __m256 s1 = _mm256_loadu_ps(w.scales.data() + s + 8);
     const bool sym = w.zeros.empty();
+    const __m256i offs = _mm256_set1_epi32(off);
     const __m256i z0 =
-        sym ? _mm256_set1_epi32(w.zero)
-            : _mm256_loadu_si256(
-                  reinterpret_cast<const __m256i*>(w.zeros.data() + s));
+        sym ? offs
+            : _mm256_sub_epi32(
+                  _mm256_loadu_si256(
+                      reinterpret_cast<const __m256i*>(w.zeros.data() + s)),
+                  offs);
     const __m256i z1 =
-        sym ? _mm256_set1_epi32(w.zero)
-            : _mm256_loadu_si256(
-                  reinterpret_cast<const __m256i*>(w.zeros.data() + s + 8));
+        sym ? offs
+            : _mm256_sub_epi32(
+                  _mm256_loadu_si256(
+                      reinterpret_cast<const __m256i*>(w.zeros.data() + s + 8)),
+                  offs);
     for (int r = 0; r < MR; ++r) {
       const int32_t xr = xs[r * w.groups + g];
       const __m256i xsum = _mm256_set1_epi32(xr);
       const __m256 sg = _mm256_set1_ps(sx[r * w.groups + g]);
-      const __m256i zx = _mm256_set1_epi32(w.zero * xr);
+      const __m256i zx = _mm256_set1_epi32((w.zero - off) * xr);
       const __m256i c0 =
           _mm256_sub_epi32(a[r][0], sym ? zx : _mm256_mullo_epi32(z0, xsum));
       const __m256i c1 =

@@ -20,7 +20,8 @@
 // the broadcast activations), a 4 x 32 tile of outputs in registers. Codes of
 // up to 4 bits stay packed two per byte in memory and are unpacked in
 // registers. CPUs with AVX2 but not VNNI run an AVX2 kernel of the same
-// layout (vpmaddubsw on nibbles, then vpmaddwd: exact, 16 lanes per tile);
+// layout (vpmaddubsw, then vpmaddwd; nibbles as they are, bytes as c - 128
+// with vpsignb: exact, 16 lanes per tile);
 // other CPUs run the reference.
 //
 // Layout (QGemmWeight): rows in panels of 32; per panel, per group, the
