@@ -204,6 +204,9 @@ std::string QatFingerprint(const QatOptions& o) {
           (!o.distill && o.train.validation > 0
                ? fmt::format(", {} held out", o.train.validation)
                : "") +
+          (o.train_images > 0
+               ? fmt::format(", the first {} images", o.train_images)
+               : "") +
           (o.train.teacher_weight > 0.0
                ? fmt::format(", teacher {}", o.train.teacher_weight)
                : "") +

@@ -81,6 +81,9 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
                   (o.train.validation > 0
                        ? fmt::format(", {} held out", o.train.validation)
                        : "") +
+                      (o.train_images > 0 ? fmt::format(", the first {} images",
+                                                        o.train_images)
+                                          : "") +
                       (o.train.augment != "none"
                            ? fmt::format(", augment {} {}", o.train.augment,
                                          o.train.shift)

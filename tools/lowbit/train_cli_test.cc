@@ -66,6 +66,12 @@ TEST_F(TrainCli, ShortRunLearnsAndRepeats) {
   const auto b = RunJson(base + P("b.onnx") + " --test-images 500");
   EXPECT_EQ(b["test_images"], 500) << b.dump();
   EXPECT_EQ(Bytes(P("a.onnx")), Bytes(P("b.onnx")));
+  // Training on fewer images is another run: its checkpoint is not resumed.
+  ExpectBadInput(
+      "train --max-steps 60 --batch 32 --threads 2 --train-images "
+      "1000 --resume " +
+          P("a.onnx.ckpt"),
+      "another run", "the first 1000 images", "c.onnx");
   // lowbit eval on the written file: the accuracy the report gave.
   const auto e =
       RunJson("eval " + P("a.onnx") + " --task fashion-mnist --json");
