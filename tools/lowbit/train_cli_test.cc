@@ -204,6 +204,14 @@ TEST_F(TrainCli, ValidationSplitChoosesTheWrittenEpoch) {
                          P("tq.onnx"));
   ASSERT_TRUE(t.contains("qat_accuracy")) << t.dump();
   EXPECT_EQ(t["train_images"], 2000);
+  // The same run on another number of images is another run.
+  ExpectBadInput(
+      "qat " + P("v.onnx") +
+          " --scheme int4 --max-steps 20 --batch 32 --threads 2 "
+          "--teacher-weight 0.5 --train-images 1000 --test-images 100 "
+          "--resume " +
+          P("tq.onnx.ckpt"),
+      "another run", "the first 1000 images");
   EXPECT_EQ(t["teacher_weight"].get<double>(), 0.5);
   EXPECT_GT(t["qat_accuracy"].get<double>(), 0.3) << t.dump();
   ExpectBadInput("qat " + P("v.onnx") + " --teacher-weight 0.5 --augment flip",
