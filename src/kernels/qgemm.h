@@ -21,8 +21,7 @@
 // up to 4 bits stay packed two per byte in memory and are unpacked in
 // registers. CPUs with AVX2 but not VNNI run an AVX2 kernel of the same
 // layout (vpmaddubsw, then vpmaddwd; nibbles as they are, bytes as c - 128
-// with vpsignb: exact, 16 lanes per tile);
-// other CPUs run the reference.
+// with vpsignb: exact, 16 lanes per tile); other CPUs run the reference.
 //
 // Layout (QGemmWeight): rows in panels of 32; per panel, per group, the
 // group's k padded to gp (a multiple of 4, of 8 for nibbles) in quads; a

@@ -66,10 +66,17 @@ Result<std::vector<float>> GraphLogits(std::shared_ptr<graph::Graph> g,
   return logits;
 }
 
+Result<ImageDataset> LoadFashionMnistFirst(const std::string& dir,
+                                           const std::string& split,
+                                           int64_t first) {
+  LB_ASSIGN_OR_RETURN(ImageDataset d, LoadFashionMnist(dir, split));
+  LB_RETURN_IF_ERROR(KeepFirst(&d, first).WithPrefix("--" + split + "-images"));
+  return d;
+}
+
 Result<ClassifierEvalResult> EvalFashionMnist(const ClassifierEvalOptions& o) {
-  LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
-  LB_RETURN_IF_ERROR(
-      KeepFirst(&test, o.test_images).WithPrefix("--test-images"));
+  LB_ASSIGN_OR_RETURN(ImageDataset test,
+                      LoadFashionMnistFirst(o.data_dir, "test", o.test_images));
   LB_ASSIGN_OR_RETURN(auto g, ImportOnnx(o.model));
   const auto t0 = std::chrono::steady_clock::now();
   LB_ASSIGN_OR_RETURN(

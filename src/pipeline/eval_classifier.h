@@ -48,4 +48,11 @@ Result<std::vector<float>> GraphLogits(std::shared_ptr<graph::Graph> g,
                                        const std::string& what,
                                        int64_t batch = 500);
 
+// Fashion-MNIST's "train" or "test" split (LoadFashionMnist), only its first
+// `first` images (0: all); a count past the split is refused naming the
+// option (--train-images, --test-images).
+Result<ImageDataset> LoadFashionMnistFirst(const std::string& dir,
+                                           const std::string& split,
+                                           int64_t first);
+
 }  // namespace lowbit

@@ -400,12 +400,10 @@ Result<QatResult> QatModel(const QatOptions& o) {
   std::vector<Image> lines;
   std::unique_ptr<graph::Session> teacher_session;
   if (!distill) {
-    LB_ASSIGN_OR_RETURN(train, LoadFashionMnist(o.data_dir, "train"));
-    LB_RETURN_IF_ERROR(
-        KeepFirst(&train, o.train_images).WithPrefix("--train-images"));
-    LB_ASSIGN_OR_RETURN(test, LoadFashionMnist(o.data_dir, "test"));
-    LB_RETURN_IF_ERROR(
-        KeepFirst(&test, o.test_images).WithPrefix("--test-images"));
+    LB_ASSIGN_OR_RETURN(
+        train, LoadFashionMnistFirst(o.data_dir, "train", o.train_images));
+    LB_ASSIGN_OR_RETURN(
+        test, LoadFashionMnistFirst(o.data_dir, "test", o.test_images));
     if (o.train.validation > 0) {
       LB_ASSIGN_OR_RETURN(val, HoldOutLast(&train, o.train.validation));
     }

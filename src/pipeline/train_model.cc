@@ -36,13 +36,11 @@ Result<TrainModelResult> TrainModel(const TrainModelOptions& o) {
   if (fs::path(o.out).extension() != ".onnx") {
     return InvalidArgument("-o " + o.out + ": the model is written as .onnx");
   }
-  LB_ASSIGN_OR_RETURN(ImageDataset train,
-                      LoadFashionMnist(o.data_dir, "train"));
-  LB_RETURN_IF_ERROR(
-      KeepFirst(&train, o.train_images).WithPrefix("--train-images"));
-  LB_ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(o.data_dir, "test"));
-  LB_RETURN_IF_ERROR(
-      KeepFirst(&test, o.test_images).WithPrefix("--test-images"));
+  LB_ASSIGN_OR_RETURN(
+      ImageDataset train,
+      LoadFashionMnistFirst(o.data_dir, "train", o.train_images));
+  LB_ASSIGN_OR_RETURN(ImageDataset test,
+                      LoadFashionMnistFirst(o.data_dir, "test", o.test_images));
   ImageDataset val;
   if (o.train.validation > 0) {
     LB_ASSIGN_OR_RETURN(val, HoldOutLast(&train, o.train.validation));
