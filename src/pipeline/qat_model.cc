@@ -181,6 +181,11 @@ std::vector<std::string> TrainedParams(const graph::Graph& g) {
 
 // What a checkpoint of this run must match: the model and every option that
 // shapes the trained tensors or the order of the data.
+// The target of the rows fp32 is unsure of, where a sample has one.
+const graph::Tensor* UnsureTarget(const DistillSample& s) {
+  return s.unsure_target.bytes() ? &s.unsure_target : nullptr;
+}
+
 std::string QatFingerprint(const QatOptions& o) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(o.model, ec);
@@ -197,6 +202,10 @@ std::string QatFingerprint(const QatOptions& o) {
           (o.distill ? fmt::format(", {} held out", o.holdout) : "") +
           (o.distill_loss == "mse" ? ", loss mse" : "") +
           (o.hard_weight > 0.0 ? fmt::format(", hard {}", o.hard_weight) : "") +
+          (o.distill_confidence > 0.0
+               ? fmt::format(", confidence {} ({})", o.distill_confidence,
+                             o.distill_unsure)
+               : "") +
           (o.features.empty()
                ? std::string()
                : fmt::format(", features {} x{}", fmt::join(o.features, " "),
@@ -317,6 +326,36 @@ Result<QatResult> QatModel(const QatOptions& o) {
     return InvalidArgument(
         "--hard-weight adds to the KL; --distill-loss mse has none");
   }
+  if (o.distill_confidence != 0.0 &&
+      !(o.distill_confidence > 0.0 && o.distill_confidence < 1.0)) {
+    return InvalidArgument(
+        fmt::format("--distill-confidence {}: a probability in (0, 1)",
+                    o.distill_confidence));
+  }
+  if (o.distill_confidence > 0.0 && !distill) {
+    return InvalidArgument(
+        "--distill-confidence leaves fp32's unsure rows out of --distill's "
+        "loss; without --distill there is none");
+  }
+  if (o.distill_unsure != "own" && o.distill_unsure != "start") {
+    return InvalidArgument("--distill-unsure '" + o.distill_unsure +
+                           "': own or start");
+  }
+  if (o.distill_unsure != "own" && !(o.distill_confidence > 0.0)) {
+    return InvalidArgument(
+        "--distill-unsure says what the rows --distill-confidence leaves "
+        "out learn: give --distill-confidence");
+  }
+  if (o.distill_unsure == "start" && o.train.augment != "none") {
+    return InvalidArgument(
+        "--distill-unsure start keeps the start's output on each sample; "
+        "--augment changes the samples every step");
+  }
+  if (o.distill_confidence > 0.0 && o.hard_weight > 0.0) {
+    return InvalidArgument(
+        "--distill-confidence leaves fp32's unsure rows out; --hard-weight "
+        "would still count their decisions: choose one");
+  }
   if (o.hard_weight > 0.0 && !distill) {
     return InvalidArgument(
         "--hard-weight weighs fp32's decisions in --distill's loss; with "
@@ -422,6 +461,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
     kl = logits && o.distill_loss != "mse";
     first_feature = g->output_ids.size();
     LB_RETURN_IF_ERROR(AddFeatureOutputs(*g, o.features, o.model));
+    if (o.distill_confidence > 0.0 && !logits) {
+      return InvalidArgument(
+          o.model +
+          ": --distill-confidence needs logits (a model that ends in a "
+          "Softmax): fp32's confidence is its top probability");
+    }
     if (o.hard_weight > 0.0 && !kl) {
       return InvalidArgument(
           o.model +
@@ -490,6 +535,17 @@ Result<QatResult> QatModel(const QatOptions& o) {
       o.batchnorm == "train" ? tape->SetBatchNormTraining(true) : 0;
   const DistillLoss loss_kind = kl ? DistillLoss::kKl : DistillLoss::kMse;
   const double hard = o.hard_weight;
+  const double conf = o.distill_confidence;
+  // --distill-confidence: the rows fp32 is unsure of, counted.
+  int64_t rows = 0, unsure_rows = 0;
+  if (conf > 0.0) {
+    for (const DistillSample& s : samples) {
+      for (bool u : UnsureRows(s.teacher, conf)) {
+        ++rows;
+        unsure_rows += u ? 1 : 0;
+      }
+    }
+  }
   // The distillation loss over the samples, the weights as they are, and
   // the features' relative squared error (--features; their mean).
   const auto sample_loss = [&](double* feature_error) -> Result<double> {
@@ -497,8 +553,8 @@ Result<QatResult> QatModel(const QatOptions& o) {
     for (const DistillSample& s : samples) {
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                           tape->Forward({{input, s.x}}));
-      LB_ASSIGN_OR_RETURN(LossResult l,
-                          DistillLossOf(out[0], s.teacher, loss_kind, hard));
+      LB_ASSIGN_OR_RETURN(LossResult l, DistillLossOf(out[0], s.teacher,
+                                                      loss_kind, hard, conf));
       sum += l.loss;
       for (size_t k = 0; k < s.features.size(); ++k) {
         LB_ASSIGN_OR_RETURN(
@@ -513,6 +569,18 @@ Result<QatResult> QatModel(const QatOptions& o) {
   // The starting point: lowbit's post-training quantization.
   WriteFakeQuant(ws, *g);
   double ptq_acc = 0.0, ptq_loss = 0.0, ptq_features = 0.0;
+  if (o.distill_unsure == "start") {
+    // The start's outputs: what the rows fp32 is unsure of keep.
+    for (auto* set : {&samples, &held_out}) {
+      for (DistillSample& s : *set) {
+        LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
+                            tape->Forward({{input, s.x}}));
+        s.unsure_target = graph::Tensor::Zeros(DType::kF32, out[0].shape());
+        std::copy_n(out[0].data<float>(), out[0].numel(),
+                    s.unsure_target.data<float>());
+      }
+    }
+  }
   if (distill) {
     auto l = sample_loss(&ptq_features);
     if (!l.ok()) return l.status().WithPrefix(o.model);
@@ -572,10 +640,23 @@ Result<QatResult> QatModel(const QatOptions& o) {
   // Early stopping on the held-out samples: their decisions' distance to
   // fp32's, ties by the loss.
   const bool ctc = o.calib_task == "ocr";
+  // With --distill-confidence, where fp32 is unsure the reference is the
+  // quantized model's own decision, or the start's with --distill-unsure
+  // start (fp32's decisions where it is sure).
   std::vector<std::vector<int64_t>> held_ref;
+  std::vector<std::vector<bool>> held_unsure;
   std::optional<OcrCharset> charset;
   for (const DistillSample& s : held_out) {
+    held_unsure.push_back(conf > 0.0 ? UnsureRows(s.teacher, conf)
+                                     : std::vector<bool>());
     LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(s.teacher));
+    if (const graph::Tensor* start = UnsureTarget(s)) {
+      LB_ASSIGN_OR_RETURN(std::vector<int64_t> keep, RowArgmax(*start));
+      for (size_t t = 0; t < am.size() && t < keep.size(); ++t) {
+        if (held_unsure.back()[t]) am[t] = keep[t];
+      }
+      held_unsure.back().clear();  // the reference holds the start's
+    }
     if (ctc && !charset) {
       charset = RecognizerCharset(o.model, s.teacher.shape().back());
     }
@@ -591,16 +672,20 @@ Result<QatResult> QatModel(const QatOptions& o) {
     hooks.validate = [&]() -> Result<double> {
       double loss = 0.0;
       int64_t errors = 0;
+      std::vector<int64_t> ref;
       for (size_t i = 0; i < held_out.size(); ++i) {
         LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                             tape->Forward({{input, held_out[i].x}}));
         LB_ASSIGN_OR_RETURN(
-            LossResult l,
-            DistillLossOf(out[0], held_out[i].teacher, loss_kind, hard));
+            LossResult l, DistillLossOf(out[0], held_out[i].teacher, loss_kind,
+                                        hard, conf, UnsureTarget(held_out[i])));
         loss += l.loss / static_cast<double>(held_out.size());
         LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(out[0]));
-        errors +=
-            DecisionErrors(held_ref[i], am, ctc, charset ? &*charset : nullptr);
+        ref = held_ref[i];
+        for (size_t t = 0; t < held_unsure[i].size() && t < am.size(); ++t) {
+          if (held_unsure[i][t]) ref[t] = am[t];
+        }
+        errors += DecisionErrors(ref, am, ctc, charset ? &*charset : nullptr);
       }
       return static_cast<double>(errors) + loss / (1.0 + loss);
     };
@@ -630,7 +715,7 @@ Result<QatResult> QatModel(const QatOptions& o) {
       distill ? TrainDistill(*tape, input, samples,
                              {loss_kind, hard,
                               o.features.empty() ? 0.0 : o.feature_weight,
-                              first_feature},
+                              first_feature, conf},
                              o.train, on_step, hooks, view)
               : TrainClassifier(*tape, input, train, o.train, on_step, hooks,
                                 teacher.empty() ? nullptr : &teacher);
@@ -715,6 +800,12 @@ Result<QatResult> QatModel(const QatOptions& o) {
                                              : "mse"},
                            {"ptq_loss", ptq_loss},
                            {"qat_loss", qat_loss}};
+    if (conf > 0.0) {
+      r.report["distill"]["confidence"] = conf;
+      r.report["distill"]["unsure_learn"] = o.distill_unsure;
+      r.report["distill"]["unsure_rows"] = unsure_rows;
+      r.report["distill"]["rows"] = rows;
+    }
     if (!o.features.empty()) {
       r.report["distill"]["ptq_feature_error"] = ptq_features;
       r.report["distill"]["qat_feature_error"] = qat_features;

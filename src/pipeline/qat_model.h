@@ -60,6 +60,13 @@ struct QatOptions {
   // With --distill and logits: the weight of cross-entropy to fp32's
   // decisions added to the KL (train/distill.h). 0: the KL alone.
   double hard_weight = 0.0;
+  // With --distill and logits: the rows (CTC frames) whose fp32 top
+  // probability is below it are left out of the loss, the quantized model
+  // keeping its own decision there (train/distill.h). 0: every row.
+  double distill_confidence = 0.0;
+  // What those rows learn: "own" (nothing: the quantized model's own
+  // output) or "start" (the starting point's output: its decision kept).
+  std::string distill_unsure = "own";
   // With --distill: intermediate values (by name) the quantized model also
   // learns to reproduce, feature_weight times their mean relative squared
   // error added to the loss (train/distill.h's DistillTerms).

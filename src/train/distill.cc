@@ -1,20 +1,60 @@
 #include "train/distill.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "train/loop.h"
 
 namespace lowbit {
 
+std::vector<bool> UnsureRows(const graph::Tensor& logits, double p) {
+  const int64_t c = logits.rank() > 0 ? logits.shape().back() : 0;
+  const int64_t rows = c > 0 ? logits.numel() / c : 0;
+  std::vector<bool> unsure(static_cast<size_t>(rows), false);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* z = logits.data<float>() + r * c;
+    const float top = *std::max_element(z, z + c);
+    double sum = 0.0;  // the top probability is 1 / sum exp(z - top)
+    for (int64_t k = 0; k < c; ++k) sum += std::exp(double{z[k]} - top);
+    unsure[r] = 1.0 / sum < p;
+  }
+  return unsure;
+}
+
 Result<LossResult> DistillLossOf(const graph::Tensor& out,
                                  const graph::Tensor& teacher, DistillLoss kind,
-                                 double hard_weight) {
+                                 double hard_weight, double min_confidence,
+                                 const graph::Tensor* unsure_target) {
   if (out.dtype() != DType::kF32 || out.shape() != teacher.shape() ||
       out.rank() < 1 || out.numel() < 1) {
     return InvalidArgument("the output " + out.Describe() +
                            " does not match the teacher's " +
                            teacher.Describe());
+  }
+  if (min_confidence > 0.0 && hard_weight > 0.0) {
+    return InvalidArgument(
+        "a confidence threshold leaves rows out; the hard decisions' weight "
+        "would still count them");
+  }
+  if (min_confidence > 0.0) {
+    // An unsure row's target is the student's own row, or unsure_target's.
+    if (unsure_target && unsure_target->shape() != out.shape()) {
+      return InvalidArgument("the target of unsure rows " +
+                             unsure_target->Describe() +
+                             " does not match the output " + out.Describe());
+    }
+    const graph::Tensor& own = unsure_target ? *unsure_target : out;
+    const int64_t c = out.shape().back();
+    const std::vector<bool> unsure = UnsureRows(teacher, min_confidence);
+    graph::Tensor target = graph::Tensor::Zeros(DType::kF32, out.shape());
+    std::copy_n(teacher.data<float>(), out.numel(), target.data<float>());
+    for (size_t r = 0; r < unsure.size(); ++r) {
+      if (!unsure[r]) continue;
+      const int64_t at = static_cast<int64_t>(r) * c;
+      std::copy_n(own.data<float>() + at, c, target.data<float>() + at);
+    }
+    return DistillLossOf(out, target, kind, hard_weight, 0.0);
   }
   if (kind == DistillLoss::kMse) {
     LossResult r;
@@ -127,7 +167,9 @@ Result<std::vector<EpochReport>> TrainDistill(
                           tape.Forward({{input, s.x}}));
       LB_ASSIGN_OR_RETURN(
           LossResult loss,
-          DistillLossOf(out[0], s.teacher, terms.kind, terms.hard_weight));
+          DistillLossOf(out[0], s.teacher, terms.kind, terms.hard_weight,
+                        terms.min_confidence,
+                        s.unsure_target.bytes() ? &s.unsure_target : nullptr));
       batch_loss += loss.loss / static_cast<double>(count);
       const float inv = 1.0f / static_cast<float>(count);
       for (int64_t k = 0; k < loss.grad.numel(); ++k) {

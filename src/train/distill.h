@@ -10,6 +10,15 @@
 // al., arXiv 2012.12877), which keeps the decisions whose teacher margin is
 // thin (a CTC frame between "space" and "blank") where the KL barely sees
 // them.
+// On logits, `min_confidence` p > 0 leaves out the rows whose teacher is
+// unsure: where the teacher's top softmax probability is below p, the row's
+// target is the student's own row, so it adds no loss and no gradient (the
+// confidence threshold of pseudo-labels, FixMatch, Sohn et al., arXiv
+// 2001.07685). A quantized model then keeps its own decision where fp32
+// takes one by a thin margin (a CTC space fp32 half sees), and learns
+// fp32's where fp32 is sure. With `unsure_target`, an unsure row's target
+// is that tensor's row instead (the starting point's output: keep the
+// start's decision there). Not with hard_weight.
 // A step takes `batch` samples one at a time (their shapes may differ, such
 // as text lines of different widths), sums their gradients and averages
 // them; fixed seeds give identical runs.
@@ -33,6 +42,9 @@ struct DistillSample {
   // The teacher's intermediate values (features), when the student is also
   // trained to reproduce them (DistillTerms::first_feature), in order.
   std::vector<graph::Tensor> features;
+  // With DistillTerms::min_confidence: the output the rows the teacher is
+  // unsure of learn (DistillLossOf's unsure_target); none: the student's own.
+  graph::Tensor unsure_target;
 };
 
 // What a distillation step minimizes: the output's loss (kind, with
@@ -47,12 +59,21 @@ struct DistillTerms {
   // The graph output that holds the first feature (features k: output
   // first_feature + k); the model's own outputs before it.
   size_t first_feature = 1;
+  // Rows whose teacher's top probability is below it add nothing (on
+  // logits; DistillLossOf). 0: every row.
+  double min_confidence = 0.0;
 };
 
 // One sample's loss and d loss / d output (the output's shape).
 Result<LossResult> DistillLossOf(const graph::Tensor& out,
                                  const graph::Tensor& teacher, DistillLoss kind,
-                                 double hard_weight = 0.0);
+                                 double hard_weight = 0.0,
+                                 double min_confidence = 0.0,
+                                 const graph::Tensor* unsure_target = nullptr);
+
+// The rows (over the last axis) of logits whose softmax's top probability
+// is below p.
+std::vector<bool> UnsureRows(const graph::Tensor& logits, double p);
 
 // One feature's relative squared error, sum (out - teacher)^2 / sum
 // teacher^2 (scale-free: features of any size and magnitude weigh alike),

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <random>
 
@@ -69,6 +70,112 @@ TEST(Distill, HardWeightAddsCrossEntropyToTheTeachersDecisions) {
   auto mse_w = DistillLossOf(out, teacher, DistillLoss::kMse, w);
   ASSERT_TRUE(mse.ok() && mse_w.ok());
   EXPECT_EQ(mse->loss, mse_w->loss);
+}
+
+// --distill-confidence: a row whose teacher's top probability is below p
+// adds nothing. UnsureRows agrees with the softmax computed here; the masked
+// loss is the sum of the sure rows' own losses (each row computed alone,
+// over the same count of rows); the gradient is the unmasked one on sure
+// rows and zero on unsure ones, and agrees with central differences; with
+// hard decisions it is refused.
+TEST(Distill, ConfidenceLeavesOutTheRowsTheTeacherIsUnsureOf) {
+  std::mt19937 rng(11);
+  const int64_t rows = 8, c = 6;
+  const graph::Tensor out = Random({1, rows, c}, rng, 1.0f);
+  graph::Tensor teacher = Random({1, rows, c}, rng, 0.3f);
+  // Rows 0, 3, 5 and 6: one class far ahead (sure); the others nearly flat.
+  for (int64_t r : {0, 3, 5, 6}) teacher.data<float>()[r * c + r % c] += 6.0f;
+  const double p = 0.8;
+  std::vector<bool> expect(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* t = teacher.data<float>() + r * c;
+    double sum = 0.0, top = 0.0;
+    for (int64_t k = 0; k < c; ++k) sum += std::exp(double{t[k]});
+    for (int64_t k = 0; k < c; ++k)
+      top = std::max(top, std::exp(double{t[k]}) / sum);
+    expect[r] = top < p;
+  }
+  EXPECT_EQ(UnsureRows(teacher, p), expect);
+  EXPECT_EQ(std::count(expect.begin(), expect.end(), true), 4);
+  for (DistillLoss kind : {DistillLoss::kKl, DistillLoss::kMse}) {
+    auto all = DistillLossOf(out, teacher, kind);
+    auto masked = DistillLossOf(out, teacher, kind, 0.0, p);
+    ASSERT_TRUE(all.ok() && masked.ok());
+    double sure_sum = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      if (expect[r]) continue;
+      graph::Tensor o1 = graph::Tensor::Zeros(DType::kF32, {1, c});
+      graph::Tensor t1 = graph::Tensor::Zeros(DType::kF32, {1, c});
+      std::copy_n(out.data<float>() + r * c, c, o1.data<float>());
+      std::copy_n(teacher.data<float>() + r * c, c, t1.data<float>());
+      auto one = DistillLossOf(o1, t1, kind);
+      ASSERT_TRUE(one.ok());
+      // KL: a mean over rows; MSE: a mean over values (c of them per row).
+      sure_sum += one->loss / static_cast<double>(rows);
+    }
+    EXPECT_GT(sure_sum, 0.01);
+    EXPECT_LT(masked->loss, all->loss - 0.01);
+    EXPECT_NEAR(masked->loss, sure_sum, 1e-9);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t k = 0; k < c; ++k) {
+        const int64_t i = r * c + k;
+        EXPECT_EQ(masked->grad.data<float>()[i],
+                  expect[r] ? 0.0f : all->grad.data<float>()[i])
+            << r << " " << k;
+      }
+    }
+    // The mask follows the teacher, not the student: the student's small
+    // moves do not change it.
+    ExpectGradient(
+        out, masked->grad,
+        [&](const graph::Tensor& z) {
+          return DistillLossOf(z, teacher, kind, 0.0, p)->loss;
+        },
+        2e-4);
+  }
+  EXPECT_FALSE(DistillLossOf(out, teacher, DistillLoss::kKl, 0.5, p).ok());
+}
+
+// With an unsure_target (the start's output), an unsure row learns that
+// tensor's row: the loss is the sure rows' losses to the teacher plus the
+// unsure rows' losses to the target, each row computed alone; the gradient
+// agrees with central differences; a target of another shape is refused.
+TEST(Distill, UnsureRowsLearnTheGivenTarget) {
+  std::mt19937 rng(5);
+  const int64_t rows = 6, c = 5;
+  const graph::Tensor out = Random({rows, c}, rng, 1.0f);
+  const graph::Tensor start = Random({rows, c}, rng, 1.0f);
+  graph::Tensor teacher = Random({rows, c}, rng, 0.3f);
+  for (int64_t r : {1, 2, 4}) teacher.data<float>()[r * c + 1] += 6.0f;
+  const double p = 0.8;
+  const std::vector<bool> unsure = UnsureRows(teacher, p);
+  ASSERT_EQ(std::count(unsure.begin(), unsure.end(), true), 3);
+  for (DistillLoss kind : {DistillLoss::kKl, DistillLoss::kMse}) {
+    auto r = DistillLossOf(out, teacher, kind, 0.0, p, &start);
+    ASSERT_TRUE(r.ok());
+    double expect = 0.0;
+    for (int64_t i = 0; i < rows; ++i) {
+      graph::Tensor o1 = graph::Tensor::Zeros(DType::kF32, {1, c});
+      graph::Tensor t1 = graph::Tensor::Zeros(DType::kF32, {1, c});
+      const graph::Tensor& target = unsure[i] ? start : teacher;
+      std::copy_n(out.data<float>() + i * c, c, o1.data<float>());
+      std::copy_n(target.data<float>() + i * c, c, t1.data<float>());
+      auto one = DistillLossOf(o1, t1, kind);
+      ASSERT_TRUE(one.ok());
+      expect += one->loss / static_cast<double>(rows);
+    }
+    EXPECT_NEAR(r->loss, expect, 1e-9);
+    EXPECT_GT(r->loss, DistillLossOf(out, teacher, kind, 0.0, p)->loss + 0.01);
+    ExpectGradient(
+        out, r->grad,
+        [&](const graph::Tensor& z) {
+          return DistillLossOf(z, teacher, kind, 0.0, p, &start)->loss;
+        },
+        2e-4);
+  }
+  const graph::Tensor other = Random({rows, c + 1}, rng, 1.0f);
+  EXPECT_FALSE(
+      DistillLossOf(out, teacher, DistillLoss::kKl, 0.0, p, &other).ok());
 }
 
 // A feature's loss: sum (s - t)^2 / sum t^2, computed apart; the gradient

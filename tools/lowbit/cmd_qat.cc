@@ -118,6 +118,21 @@ Runner AddQat(CLI::App& app) {
                   "(hard distillation, arXiv 2012.12877)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  sub->add_option("--distill-confidence", o->q.distill_confidence,
+                  "with --distill on logits: leave out of the loss the rows "
+                  "(CTC frames) whose fp32 top probability is below P; "
+                  "there the quantized model keeps its own decision, where "
+                  "fp32 decides by a thin margin (a space it half sees). 0: "
+                  "every row (the confidence threshold of arXiv 2001.07685)")
+      ->type_name("P")
+      ->capture_default_str();
+  sub->add_option("--distill-unsure", o->q.distill_unsure,
+                  "what the rows --distill-confidence leaves out learn: own "
+                  "(nothing: the quantized model's own output) or start "
+                  "(the starting point's output: --init's decision kept "
+                  "where fp32 is unsure)")
+      ->check(CLI::IsMember({"own", "start"}))
+      ->capture_default_str();
   sub->add_option("--features", o->q.features,
                   "with --distill: intermediate values (by name, comma "
                   "separated) the quantized model also learns to "

@@ -4,8 +4,9 @@
 // fp32 outputs are computed on the same change (seeded: the same file twice,
 // another without it); --hard-weight adds cross-entropy to fp32's decisions;
 // --features learns intermediate values; --distill-loss mse learns the logits
-// by the MSE (and a checkpoint of a KL run is not resumed by it); each is
-// refused where it does not apply.
+// by the MSE (and a checkpoint of a KL run is not resumed by it);
+// --distill-confidence leaves fp32's unsure rows out; each is refused where
+// it does not apply.
 #include <nlohmann/json.hpp>
 
 #include "tests/support/onnx_builder.h"
@@ -197,6 +198,79 @@ TEST_F(DistillCli, MseOnTheLogits) {
   ExpectBadInput("qat " + P("line.onnx") +
                      " --scheme int4 --distill-loss mse -o " + P("bad.onnx"),
                  "--distill-loss", "--distill", "");
+}
+
+// --distill-confidence P leaves out the rows (frames) whose fp32 top
+// probability is below P: the report counts them; the start's loss is lower
+// than without (the left-out rows add nothing); where every row is unsure
+// nothing is learned (ten times the rate writes the same file);
+// with --distill-unsure start they learn the start's output instead (the
+// same loss at the start, then another loss and file); the threshold is part of
+// the checkpoint's fingerprint; refused out of (0, 1), without --distill, with
+// --hard-weight, without logits; --distill-unsure without the threshold or
+// with changing samples.
+TEST_F(DistillCli, ConfidenceLeavesOutUnsureRows) {
+  const nlohmann::json plain = RunJson(Qat("", "plain.onnx"));
+  const nlohmann::json c = RunJson(
+      Qat("--distill-confidence 0.5 --checkpoint " + P("c.ckpt"), "c.onnx"));
+  EXPECT_EQ(c["distill"]["confidence"].get<double>(), 0.5);
+  const int64_t rows = c["distill"]["rows"].get<int64_t>();
+  const int64_t unsure = c["distill"]["unsure_rows"].get<int64_t>();
+  EXPECT_GT(rows, 0);
+  EXPECT_GT(unsure, 0) << c.dump();
+  EXPECT_LT(unsure, rows) << c.dump();
+  EXPECT_LT(c["distill"]["ptq_loss"].get<double>(),
+            plain["distill"]["ptq_loss"].get<double>());
+  EXPECT_LT(c["distill"]["qat_loss"].get<double>(),
+            c["distill"]["ptq_loss"].get<double>());
+  EXPECT_FALSE(ReadAll(dir_ / "c.onnx") == ReadAll(dir_ / "plain.onnx"));
+  // Every row unsure: no loss, no step.
+  const nlohmann::json all =
+      RunJson(Qat("--distill-confidence 0.9999", "all.onnx"));
+  EXPECT_EQ(all["distill"]["unsure_rows"], all["distill"]["rows"]);
+  EXPECT_EQ(all["distill"]["ptq_loss"].get<double>(), 0.0);
+  EXPECT_EQ(all["distill"]["qat_loss"].get<double>(), 0.0);
+  // Nothing moves: ten times the rate writes the same file.
+  std::string fast = Qat("--distill-confidence 0.9999", "fast.onnx");
+  fast.replace(fast.find("--lr 3e-3"), 9, "--lr 3e-2");
+  RunJson(fast);
+  EXPECT_TRUE(ReadAll(dir_ / "all.onnx") == ReadAll(dir_ / "fast.onnx"));
+  ExpectBadInput(
+      Qat("--checkpoint " + P("r.ckpt") + " --resume " + P("c.ckpt"), "r.onnx"),
+      P("c.ckpt"), "another run", "");
+  // --distill-unsure start: those rows learn the start's output instead.
+  const nlohmann::json st = RunJson(
+      Qat("--distill-confidence 0.5 --distill-unsure start", "st.onnx"));
+  EXPECT_EQ(st["distill"]["unsure_learn"], "start");
+  EXPECT_EQ(c["distill"]["unsure_learn"], "own");
+  EXPECT_EQ(st["distill"]["unsure_rows"].get<int64_t>(), unsure);
+  // At the start the model is the start: the same loss; then they part.
+  EXPECT_EQ(st["distill"]["ptq_loss"].get<double>(),
+            c["distill"]["ptq_loss"].get<double>());
+  EXPECT_NE(st["distill"]["qat_loss"].get<double>(),
+            c["distill"]["qat_loss"].get<double>());
+  EXPECT_FALSE(ReadAll(dir_ / "st.onnx") == ReadAll(dir_ / "c.onnx"));
+  ExpectBadInput(Qat("--distill-unsure start", "bad.onnx"), "--distill-unsure",
+                 "--distill-confidence", "");
+  ExpectBadInput(Qat("--distill-confidence 0.5 --distill-unsure start "
+                     "--augment text-line",
+                     "bad.onnx"),
+                 "--distill-unsure start", "--augment", "");
+  ExpectBadInput(Qat("--distill-confidence 1", "bad.onnx"),
+                 "--distill-confidence", "(0, 1)", "");
+  ExpectBadInput(Qat("--distill-confidence -0.5", "bad.onnx"),
+                 "--distill-confidence", "(0, 1)", "");
+  ExpectBadInput(Qat("--distill-confidence 0.5 --hard-weight 1", "bad.onnx"),
+                 "--distill-confidence", "--hard-weight", "");
+  ExpectBadInput("qat " + P("line.onnx") +
+                     " --scheme int4 --distill-confidence 0.5 -o " +
+                     P("bad.onnx"),
+                 "--distill-confidence", "--distill", "");
+  ExpectBadInput(
+      "qat " + P("logits.onnx") + " --scheme int2 --calib " + P("lines") +
+          " --calib-task ocr --distill --distill-confidence 0.5 -o " +
+          P("bad.onnx"),
+      P("logits.onnx"), "--distill-confidence needs logits", "");
 }
 
 TEST_F(DistillCli, RefusedWhereTheyDoNotApply) {
