@@ -5,9 +5,10 @@
 #  1. renders the evaluation and, apart, the calibration lines (as scripts/calib_bench.sh);
 #  2. for int2 g32 (asymmetric, f16 zero points), int3 g32 and int4 per channel
 #     (asymmetric, code zero points): GPTQ and AdaRound after `lowbit stats`, and
-#     distillation QAT from GPTQ (`lowbit qat --distill --init gptq`, 6 epochs, Adam at the
-#     default rate, 3e-4 / (levels - 1), a fifth of the lines held out to choose the epoch
-#     written), timed; and BRECQ
+#     distillation QAT (`lowbit qat --distill`, 6 epochs, Adam at the default rate,
+#     3e-4 / (levels - 1), a fifth of the lines held out to choose the epoch written; from
+#     GPTQ, and at int4 the recipe chosen on the development lines: from BRECQ, the MSE on
+#     the logits, the frames fp32 is unsure of left out), timed; and BRECQ
 #     (`quantize --method brecq --calib`, the defaults), timed (the whole command);
 #  3. `quantize --target-bpw 3.5` with the default candidates, timed.
 # Prints a Markdown table of character accuracy on the evaluation lines. Needs
@@ -37,15 +38,17 @@ acc() {  # MODEL: "xx.xx% (N errors)"
   --threads 2 -q
 echo "fp32: $(acc "$REC")"
 echo
+# label|scheme options|distillation QAT's recipe (chosen on the development lines)
 CONFIGS=(
-  "int2 g32|--scheme int2 --group-size 32 --asymmetric"
-  "int3 g32|--scheme int3 --group-size 32"
-  "int4 per channel|--scheme int4 --asymmetric --zero-point code"
+  "int2 g32|--scheme int2 --group-size 32 --asymmetric|--init gptq"
+  "int3 g32|--scheme int3 --group-size 32|--init gptq"
+  "int4 per channel|--scheme int4 --asymmetric --zero-point code|--init brecq --distill-loss mse --distill-confidence 0.99"
 )
 echo "| scheme | gptq | adaround | distillation QAT | QAT seconds | held-out epoch | brecq | brecq seconds (command) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${CONFIGS[@]}"; do
-  label=${c%%|*} args=${c#*|}
+  label=${c%%|*} rest=${c#*|}
+  args=${rest%%|*} recipe=${rest#*|}
   [[ -n "${ONLY:-}" && ! "$label" =~ $ONLY ]] && continue
   tag=$(echo "$label" | tr -c 'a-z0-9' '_')
   # shellcheck disable=SC2086
@@ -56,7 +59,7 @@ for c in "${CONFIGS[@]}"; do
     --method adaround --stats "$OUT/rec.stats.safetensors" --threads 2 -q \
     -o "$OUT/$tag.adaround.onnx"
   # shellcheck disable=SC2086
-  "$LOWBIT" qat "$REC" $args --calib "$CALIB" --calib-task ocr --distill --init gptq \
+  "$LOWBIT" qat "$REC" $args --calib "$CALIB" --calib-task ocr --distill $recipe \
     --epochs 6 --batch 4 --threads 2 --json \
     -o "$OUT/$tag.qat.onnx" > "$OUT/$tag.qat.json" 2>/dev/null
   start=$(date +%s.%N)

@@ -42,9 +42,11 @@ Runner AddQat(CLI::App& app) {
       "      --epochs 6 --batch 4 -o rec.int2.onnx\n"
       "  lowbit qat rec.onnx --scheme int4 --asymmetric --zero-point code \\\n"
       "      --calib lines/ --calib-task ocr --distill --init brecq \\\n"
-      "      --distill-loss mse --epochs 6 --batch 4 -o rec.int4.onnx\n"
+      "      --distill-loss mse --distill-confidence 0.99 --epochs 6 \\\n"
+      "      --batch 4 -o rec.int4.onnx\n"
       "  (at int4 the recognizer read best from BRECQ's start with the MSE\n"
-      "  on the logits; at int2 the KL: docs/benchmarks.md)");
+      "  on the logits, the frames fp32 is unsure of left out; at int2 the\n"
+      "  KL: docs/benchmarks.md)");
   sub->add_option("MODEL", o->q.model, "the fp32 model (.onnx)")->required();
   sub->add_option("-o,--output", o->q.out, "the quantized model (.onnx)")
       ->required();
