@@ -181,11 +181,6 @@ std::vector<std::string> TrainedParams(const graph::Graph& g) {
 
 // What a checkpoint of this run must match: the model and every option that
 // shapes the trained tensors or the order of the data.
-// The target of the rows fp32 is unsure of, where a sample has one.
-const graph::Tensor* UnsureTarget(const DistillSample& s) {
-  return s.unsure_target.bytes() ? &s.unsure_target : nullptr;
-}
-
 std::string QatFingerprint(const QatOptions& o) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(o.model, ec);
@@ -553,8 +548,9 @@ Result<QatResult> QatModel(const QatOptions& o) {
     for (const DistillSample& s : samples) {
       LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                           tape->Forward({{input, s.x}}));
-      LB_ASSIGN_OR_RETURN(LossResult l, DistillLossOf(out[0], s.teacher,
-                                                      loss_kind, hard, conf));
+      LB_ASSIGN_OR_RETURN(
+          LossResult l, DistillLossOf(out[0], s.teacher, loss_kind, hard, conf,
+                                      s.UnsureTarget()));
       sum += l.loss;
       for (size_t k = 0; k < s.features.size(); ++k) {
         LB_ASSIGN_OR_RETURN(
@@ -644,19 +640,18 @@ Result<QatResult> QatModel(const QatOptions& o) {
   // quantized model's own decision, or the start's with --distill-unsure
   // start (fp32's decisions where it is sure).
   std::vector<std::vector<int64_t>> held_ref;
+  // Per held-out sample: fp32's unsure rows, and the start's decisions.
   std::vector<std::vector<bool>> held_unsure;
+  std::vector<std::vector<int64_t>> held_start;
   std::optional<OcrCharset> charset;
   for (const DistillSample& s : held_out) {
     held_unsure.push_back(conf > 0.0 ? UnsureRows(s.teacher, conf)
                                      : std::vector<bool>());
-    LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(s.teacher));
-    if (const graph::Tensor* start = UnsureTarget(s)) {
-      LB_ASSIGN_OR_RETURN(std::vector<int64_t> keep, RowArgmax(*start));
-      for (size_t t = 0; t < am.size() && t < keep.size(); ++t) {
-        if (held_unsure.back()[t]) am[t] = keep[t];
-      }
-      held_unsure.back().clear();  // the reference holds the start's
+    held_start.emplace_back();
+    if (const graph::Tensor* start = s.UnsureTarget()) {
+      LB_ASSIGN_OR_RETURN(held_start.back(), RowArgmax(*start));
     }
+    LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(s.teacher));
     if (ctc && !charset) {
       charset = RecognizerCharset(o.model, s.teacher.shape().back());
     }
@@ -677,13 +672,18 @@ Result<QatResult> QatModel(const QatOptions& o) {
         LB_ASSIGN_OR_RETURN(std::vector<graph::Tensor> out,
                             tape->Forward({{input, held_out[i].x}}));
         LB_ASSIGN_OR_RETURN(
-            LossResult l, DistillLossOf(out[0], held_out[i].teacher, loss_kind,
-                                        hard, conf, UnsureTarget(held_out[i])));
+            LossResult l,
+            DistillLossOf(out[0], held_out[i].teacher, loss_kind, hard, conf,
+                          held_out[i].UnsureTarget()));
         loss += l.loss / static_cast<double>(held_out.size());
         LB_ASSIGN_OR_RETURN(std::vector<int64_t> am, RowArgmax(out[0]));
         ref = held_ref[i];
-        for (size_t t = 0; t < held_unsure[i].size() && t < am.size(); ++t) {
-          if (held_unsure[i][t]) ref[t] = am[t];
+        const std::vector<int64_t>& keep =
+            held_start[i].empty() ? am : held_start[i];
+        for (size_t t = 0;
+             t < held_unsure[i].size() && t < ref.size() && t < keep.size();
+             ++t) {
+          if (held_unsure[i][t]) ref[t] = keep[t];
         }
         errors += DecisionErrors(ref, am, ctc, charset ? &*charset : nullptr);
       }

@@ -168,8 +168,7 @@ Result<std::vector<EpochReport>> TrainDistill(
       LB_ASSIGN_OR_RETURN(
           LossResult loss,
           DistillLossOf(out[0], s.teacher, terms.kind, terms.hard_weight,
-                        terms.min_confidence,
-                        s.unsure_target.bytes() ? &s.unsure_target : nullptr));
+                        terms.min_confidence, s.UnsureTarget()));
       batch_loss += loss.loss / static_cast<double>(count);
       const float inv = 1.0f / static_cast<float>(count);
       for (int64_t k = 0; k < loss.grad.numel(); ++k) {

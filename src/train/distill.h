@@ -45,6 +45,9 @@ struct DistillSample {
   // With DistillTerms::min_confidence: the output the rows the teacher is
   // unsure of learn (DistillLossOf's unsure_target); none: the student's own.
   graph::Tensor unsure_target;
+  const graph::Tensor* UnsureTarget() const {
+    return unsure_target.bytes() ? &unsure_target : nullptr;
+  }
 };
 
 // What a distillation step minimizes: the output's loss (kind, with
